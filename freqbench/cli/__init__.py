@@ -1,0 +1,51 @@
+"""The ``freqbench`` command: a thin layer that parses, calls the library and prints.
+
+Each subcommand is a module with ``add_arguments(parser)`` and ``run(args) -> int``. A
+:class:`~freqbench.errors.UserError` becomes one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+import freqbench
+from freqbench.errors import UserError
+
+# name -> (module, one-line help); modules are imported only when their command runs.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "list": ("list_cmd", "list registered architectures, datasets, recipes or metrics"),
+    "info": ("info_cmd", "describe a checkpoint from its sidecar"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="freqbench",
+        description="Robustness benchmark of image classifiers with a frequency-domain view.",
+    )
+    parser.add_argument("--version", action="version", version=f"freqbench {freqbench.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(f"freqbench.cli.{module_name}")
+        command = sub.add_parser(name, help=help_text, description=module.__doc__)
+        module.add_arguments(command)
+        command.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except UserError as exc:
+        print(f"freqbench {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("freqbench: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from freqbench.cli import main
+
+sys.exit(main())

@@ -1,0 +1,163 @@
+"""Dataset registry: every dataset is a name that yields float images in [0, 1], NCHW, with labels.
+
+Datasets stay small enough (Fashion-MNIST, CIFAR) to hold as tensors in memory, which keeps
+every metric a plain function of ``(model, images, labels)``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from freqbench.errors import UserError
+from freqbench.registry import Registry
+
+SPLITS = ("train", "test")
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a model, an attack and a recipe need to know about a dataset."""
+
+    name: str
+    num_classes: int
+    channels: int
+    image_size: tuple[int, int]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    linf_eps: float
+    l2_eps: float
+    class_names: tuple[str, ...] = ()
+    description: str = ""
+
+    @property
+    def linf_step(self) -> float:
+        """PGD step size used by the training recipes: eps / 4 (2/255 on CIFAR, 0.025 on F-MNIST)."""
+        return self.linf_eps / 4
+
+    def eps(self, norm: str) -> float:
+        if norm == "Linf":
+            return self.linf_eps
+        if norm == "L2":
+            return self.l2_eps
+        raise UserError(f"unknown threat model '{norm}': use Linf or L2")
+
+    def with_name(self, name: str, description: str) -> DatasetInfo:
+        return replace(self, name=name, description=description)
+
+
+@dataclass
+class LabeledImages:
+    """A split held in memory: images (N, C, H, W) float32 in [0, 1] and labels (N,) int64."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    info: DatasetInfo
+    split: str = "test"
+    notes: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.images.ndim != 4 or len(self.images) != len(self.labels):
+            raise ValueError(
+                f"images must be (N, C, H, W) with one label each, got {tuple(self.images.shape)} "
+                f"and {tuple(self.labels.shape)}"
+            )
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def first(self, n: int | None) -> LabeledImages:
+        """The first ``n`` examples, unshuffled, as RobustBench selects its evaluation points."""
+        if n is None:
+            return self
+        if not 0 < n <= len(self):
+            raise UserError(
+                f"n_examples={n} is out of range: the {self.info.name} {self.split} split has "
+                f"{len(self)} images; pass a number from 1 to {len(self)}"
+            )
+        return replace(self, images=self.images[:n], labels=self.labels[:n])
+
+
+Loader = Callable[[str, Path | None], tuple[torch.Tensor, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    info: DatasetInfo
+    load: Loader
+    splits: tuple[str, ...] = SPLITS
+
+
+_DATASETS: Registry[DatasetSpec] = Registry("dataset")
+
+
+def register_dataset(info: DatasetInfo, splits: tuple[str, ...] = SPLITS):
+    """Decorator for a loader ``(split, data_dir) -> (images uint8/float, labels)``."""
+
+    def wrap(load: Loader) -> Loader:
+        _DATASETS.register(info.name, DatasetSpec(info, load, splits))
+        return load
+
+    return wrap
+
+
+def list_datasets(pattern: str | None = None) -> list[str]:
+    return _DATASETS.names(pattern)
+
+
+def get_dataset_info(name: str) -> DatasetInfo:
+    return _DATASETS.get(name).info
+
+
+def default_data_dir() -> Path | None:
+    """``$FREQBENCH_DATA`` when set; the loaders then try their system locations."""
+    env = os.environ.get("FREQBENCH_DATA")
+    return Path(env) if env else None
+
+
+def load_dataset(
+    name: str,
+    split: str = "test",
+    n_examples: int | None = None,
+    data_dir: str | Path | None = None,
+) -> LabeledImages:
+    """Load a split of a registered dataset as float32 images in [0, 1] (NCHW) and int64 labels."""
+    spec = _DATASETS.get(name)
+    if spec.splits and split not in spec.splits:  # an empty tuple: the loader parses the split
+        raise UserError(f"dataset '{name}' has no split '{split}'; choose one of {spec.splits}")
+    images, labels = spec.load(split, Path(data_dir) if data_dir else default_data_dir())
+    return LabeledImages(as_float_images(images), labels.long(), spec.info, split).first(n_examples)
+
+
+def as_float_images(images: torch.Tensor) -> torch.Tensor:
+    """uint8 NHWC/NCHW pixel arrays -> float32 NCHW in [0, 1]; float input passes through."""
+    if images.dtype == torch.uint8:
+        images = images.float().div_(255)
+    return images.contiguous()
+
+
+def make_loader(
+    data: LabeledImages, batch_size: int, shuffle: bool = False, seed: int = 0, **kwargs
+) -> DataLoader:
+    """A DataLoader over an in-memory split; shuffling is reproducible through ``seed``."""
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(
+        TensorDataset(data.images, data.labels),
+        batch_size=batch_size,
+        shuffle=shuffle,
+        generator=generator,
+        **kwargs,
+    )
+
+
+def iterate_batches(
+    images: torch.Tensor, labels: torch.Tensor, batch_size: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Consecutive batches without a DataLoader's per-item overhead (evaluation loops)."""
+    for start in range(0, len(labels), batch_size):
+        yield images[start : start + batch_size], labels[start : start + batch_size]

@@ -1,0 +1,96 @@
+"""CIFAR-10 and CIFAR-100 (Krizhevsky, 2009) in the official "python version" layout.
+
+The batches are pickles; they are read with an unpickler that only admits the numpy types
+the official files use, so a tampered file cannot run code.
+"""
+
+from __future__ import annotations
+
+import pickle
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from freqbench.data.base import DatasetInfo, register_dataset
+from freqbench.errors import UserError
+
+_CIFAR_MEAN, _CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2471, 0.2435, 0.2616)
+_CIFAR100_MEAN, _CIFAR100_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
+
+CIFAR10 = DatasetInfo(
+    "cifar10", 10, 3, (32, 32), _CIFAR_MEAN, _CIFAR_STD, 8 / 255, 0.5,
+    ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+    "32x32 colour images in 10 classes, 50000 train / 10000 test",
+)  # fmt: skip
+CIFAR100 = DatasetInfo(
+    "cifar100", 100, 3, (32, 32), _CIFAR100_MEAN, _CIFAR100_STD, 8 / 255, 0.5, (),
+    "32x32 colour images in 100 classes, 50000 train / 10000 test",
+)  # fmt: skip
+
+_LAYOUT = {
+    "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], b"labels"),
+    "cifar100": ("cifar-100-python", ["train"], ["test"], b"fine_labels"),
+}  # fmt: skip
+_ALLOWED_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+}
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _ALLOWED_GLOBALS:
+            raise UserError(f"refusing to unpickle {module}.{name}: not part of the CIFAR format")
+        return super().find_class(module, name)
+
+
+def read_batch(path: Path) -> dict[bytes, object]:
+    with open(path, "rb") as f:
+        return _SafeUnpickler(f, encoding="bytes").load()
+
+
+def _default_root(data_dir: Path | None) -> Path:
+    return data_dir or Path.home() / ".cache" / "freqbench" / "data"
+
+
+def _download(name: str, root: Path) -> None:
+    from torchvision import datasets
+
+    cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
+    cls(str(root), train=True, download=True)
+
+
+@lru_cache(maxsize=4)
+def load_cifar(name: str, split: str, data_dir: Path | None) -> tuple[torch.Tensor, torch.Tensor]:
+    folder, train_files, test_files, label_key = _LAYOUT[name]
+    root = _default_root(data_dir)
+    files = [root / folder / f for f in (train_files if split == "train" else test_files)]
+    if not all(f.is_file() for f in files):
+        try:
+            _download(name, root)
+        except Exception as exc:
+            raise UserError(
+                f"{name} not found under {root / folder} and the torchvision download failed "
+                f"({type(exc).__name__}: {exc}). Download the official python version, unpack "
+                f"it so that {folder}/ sits in a directory, and pass that with --data-dir "
+                "(or set $FREQBENCH_DATA)."
+            ) from None
+    batches = [read_batch(f) for f in files]
+    data = np.concatenate([np.asarray(b[b"data"], dtype=np.uint8) for b in batches])
+    labels = np.concatenate([np.asarray(b[label_key], dtype=np.int64) for b in batches])
+    images = torch.from_numpy(data.reshape(-1, 3, 32, 32).copy())
+    return images, torch.from_numpy(labels)
+
+
+@register_dataset(CIFAR10)
+def load_cifar10(split: str, data_dir: Path | None) -> tuple[torch.Tensor, torch.Tensor]:
+    return load_cifar("cifar10", split, data_dir)
+
+
+@register_dataset(CIFAR100)
+def load_cifar100(split: str, data_dir: Path | None) -> tuple[torch.Tensor, torch.Tensor]:
+    return load_cifar("cifar100", split, data_dir)

@@ -1,0 +1,99 @@
+"""CIFAR-10-C / CIFAR-100-C (Hendrycks and Dietterich, ICLR 2019) in the official layout.
+
+``<dir>/<corruption>.npy`` holds 5 x 10000 uint8 images (N, 32, 32, 3), severities 1..5 in
+order, and ``<dir>/labels.npy`` the matching labels. Files are memory-mapped, so asking
+for one severity reads only that slice.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from freqbench.data.base import LabeledImages, as_float_images, register_dataset
+from freqbench.data.cifar import CIFAR10, CIFAR100
+from freqbench.errors import UnknownNameError, UserError
+
+PER_SEVERITY = 10000
+_FOLDERS = {"cifar10-c": "CIFAR-10-C", "cifar100-c": "CIFAR-100-C"}
+_INFOS = {
+    "cifar10-c": CIFAR10.with_name("cifar10-c", "CIFAR-10 test set under 19 corruptions x 5"),
+    "cifar100-c": CIFAR100.with_name("cifar100-c", "CIFAR-100 test set under 19 corruptions x 5"),
+}
+
+
+def corruption_dir(name: str, directory: Path | None) -> Path:
+    """The folder with the .npy files: ``directory`` itself or its official subfolder."""
+    if directory is None:
+        raise UserError(
+            f"{name} needs the official .npy files: pass their folder with --corruptions-dir "
+            f"(or --data-dir holding {_FOLDERS[name]}/); download from Zenodo "
+            "(record 2535967 for CIFAR-10-C, 3555552 for CIFAR-100-C)."
+        )
+    for candidate in (directory, directory / _FOLDERS[name]):
+        if (candidate / "labels.npy").is_file():
+            return candidate
+    raise UserError(
+        f"no labels.npy in {directory} or {directory / _FOLDERS[name]}: not a {name} folder"
+    )
+
+
+def available_corruptions(folder: Path) -> list[str]:
+    return sorted(p.stem for p in folder.glob("*.npy") if p.stem != "labels")
+
+
+def _open(path: Path, n_expected: int) -> np.ndarray:
+    array = np.load(path, mmap_mode="r", allow_pickle=False)
+    if len(array) != n_expected:
+        raise UserError(f"{path} holds {len(array)} entries, expected {n_expected} (5 severities)")
+    return array
+
+
+def load_corruption(
+    name: str,
+    corruption: str,
+    severity: int,
+    directory: Path | None,
+    n_examples: int | None = None,
+) -> LabeledImages:
+    """One corruption at one severity (1..5), the first ``n_examples`` images."""
+    if name not in _FOLDERS:
+        raise UnknownNameError("dataset", name, _FOLDERS)
+    folder = corruption_dir(name, directory)
+    if not 1 <= severity <= 5:
+        raise UserError(f"severity must be 1..5, got {severity}")
+    path = folder / f"{corruption}.npy"
+    if not path.is_file():
+        raise UnknownNameError("corruption", corruption, available_corruptions(folder))
+    labels = _open(folder / "labels.npy", 5 * PER_SEVERITY)
+    images = _open(path, 5 * PER_SEVERITY)
+    if images.shape[1:] != (32, 32, 3) or images.dtype != np.uint8:
+        raise UserError(
+            f"{path} has shape {images.shape[1:]} / {images.dtype}, expected (32, 32, 3) uint8"
+        )
+    start = (severity - 1) * PER_SEVERITY
+    stop = start + (n_examples or PER_SEVERITY)
+    pixels = torch.from_numpy(np.array(images[start:stop])).permute(0, 3, 1, 2)
+    targets = torch.from_numpy(np.asarray(labels[start:stop], dtype=np.int64))
+    return LabeledImages(
+        as_float_images(pixels), targets, _INFOS[name], split=f"{corruption}:{severity}"
+    )
+
+
+def _register(name: str) -> None:
+    def load(split: str, data_dir: Path | None) -> tuple[torch.Tensor, torch.Tensor]:
+        corruption, _, severity = split.partition(":")
+        if not severity.isdigit():
+            raise UserError(
+                f"{name} splits are '<corruption>:<severity>', e.g. 'fog:3'; got '{split}'"
+            )
+        data = load_corruption(name, corruption, int(severity), data_dir)
+        return data.images, data.labels
+
+    register_dataset(_INFOS[name], splits=())(load)
+
+
+for _name in _FOLDERS:
+    _register(_name)

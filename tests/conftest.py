@@ -1,0 +1,40 @@
+"""Shared test fixtures: deterministic torch, and the real Fashion-MNIST files when installed."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+FMNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.fixture(autouse=True)
+def _deterministic():
+    torch.manual_seed(0)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    yield
+    torch.use_deterministic_algorithms(False)
+
+
+@pytest.fixture(scope="session")
+def fmnist_dir() -> Path:
+    if not (FMNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip(
+            f"real Fashion-MNIST is not installed in {FMNIST_DIR}: "
+            "run `apt-get install dataset-fashion-mnist` (CI does)"
+        )
+    return FMNIST_DIR
+
+
+def read_idx_reference(path: Path) -> np.ndarray:
+    """An independent IDX reader: magic 0x0803 (images) or 0x0801 (labels), big-endian sizes."""
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    magic = int.from_bytes(raw[:4], "big")
+    ndim = magic & 0xFF
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(raw[4 + 4 * ndim :], dtype=np.uint8).reshape(dims)

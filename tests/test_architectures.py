@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from freqbench.architectures import create_model, list_architectures
+from freqbench.errors import UnknownNameError, UserError
+
+SHAPES = {"smallcnn": (1, 28), "resnet18": (3, 32), "preact-resnet18": (3, 32)}
+
+
+@pytest.mark.parametrize("name", list_architectures())
+def test_every_architecture_builds_and_runs(name):
+    channels, size = SHAPES.get(name, (3, 32))
+    model = create_model(name, num_classes=7, in_channels=channels, image_size=size).eval()
+    with torch.no_grad():
+        out = model(torch.rand(2, channels, size, size))
+    assert out.shape == (2, 7) and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize(("name", "published"), [("resnet18", 11.17e6), ("wrn-28-10", 36.5e6)])
+def test_parameter_counts_match_published(name, published):
+    n = sum(p.numel() for p in create_model(name).parameters())
+    assert abs(n - published) / published < 0.01
+
+
+def test_normalization_is_inside_the_model():
+    model = create_model("smallcnn", 10, 1, image_size=28, mean=[0.25], std=[0.5]).eval()
+    x = torch.rand(3, 1, 28, 28)
+    with torch.no_grad():
+        assert torch.allclose(model(x), model.net((x - 0.25) / 0.5))
+    assert "normalize.mean" in model.state_dict()
+
+
+def test_timm_models_and_unknown_names():
+    model = create_model("timm:resnet10t", num_classes=5, in_channels=1).eval()
+    with torch.no_grad():
+        assert model(torch.rand(1, 1, 32, 32)).shape == (1, 5)
+    with pytest.raises(UnknownNameError, match="resnet18"):
+        create_model("resnet81")
+    with pytest.raises(UserError, match="robustbench:<dataset>"):
+        create_model("robustbench:cifar10/Standard")
+
+
+@pytest.mark.slow
+def test_robustbench_model_loads_offline_with_its_own_code(tmp_path):
+    from freqbench.compat import import_robustbench
+
+    import_robustbench()
+    from robustbench.model_zoo.cifar10 import linf
+
+    reference = linf["Standard"]["model"]().eval()  # a WRN-28-10, as robustbench builds it
+    target = tmp_path / "cifar10" / "Linf" / "Standard.pt"
+    target.parent.mkdir(parents=True)
+    torch.save({"state_dict": reference.state_dict()}, target)
+    model = create_model("robustbench:cifar10/Linf/Standard", model_dir=str(tmp_path))
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(model(x), reference(x))
+    with pytest.raises(UnknownNameError, match="Standard"):
+        create_model("robustbench:cifar10/Linf/Standrd", model_dir=str(tmp_path))

@@ -1,0 +1,51 @@
+"""The CLI as a user meets it: a real subprocess, exit codes, and no tracebacks for mistakes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from freqbench.checkpoints import CheckpointInfo, save_checkpoint
+
+
+def freqbench(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "freqbench.cli", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_help_lists_commands():
+    result = freqbench("--help")
+    assert result.returncode == 0
+    assert "list" in result.stdout and "info" in result.stdout
+
+
+def test_list_with_pattern():
+    result = freqbench("list", "architectures", "wrn-*")
+    assert result.returncode == 0
+    names = [line.split()[0] for line in result.stdout.splitlines()]
+    assert names == ["wrn-16-4", "wrn-28-10", "wrn-34-10"]
+    assert "fashion-mnist" in freqbench("list", "datasets").stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "suggestion"),
+    [(("list", "architecure"), "architectures"), (("list", "datsets"), "datasets")],
+)
+def test_unknown_name_exit_2_with_suggestion(args, suggestion):
+    result = freqbench(*args)
+    assert result.returncode == 2
+    assert f"Did you mean: {suggestion}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_info_describes_a_checkpoint(tmp_path):
+    info = CheckpointInfo.for_dataset("smallcnn", "fashion-mnist", recipe="pgd-at")
+    path = save_checkpoint(info.build(), tmp_path / "m.safetensors", info)
+    result = freqbench("info", str(path))
+    assert result.returncode == 0, result.stderr
+    assert "pgd-at" in result.stdout and "435,370" in result.stdout
+    missing = freqbench("info", str(tmp_path / "nope.safetensors"))
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
