@@ -1,0 +1,39 @@
+"""The 15 CIFAR-10-C corruptions at five severities (Hendrycks & Dietterich, ICLR 2019).
+
+Batched reimplementations of Hendrycks' CIFAR generator with its parameters (see
+:mod:`freqbench.corruptions.params`), for float NCHW images in [0, 1] with 1 or 3 channels.
+Where the result differs from the reference, its tools are unavailable or its uint8 steps
+do not apply:
+
+- frost blends a procedural ice texture, not the reference's photographs
+  (``FROST_IS_PROCEDURAL``); records must say so;
+- motion blur (motion_blur, snow) reimplements ImageMagick's MotionBlurImage;
+- images stay float throughout, where the reference truncates to uint8 between some steps
+  and at the end (JPEG quantizes by nature).
+
+The reference's quirks stay, since the published CIFAR-10-C was made with them: glass blur's
+"swap" copies and its offsets lie in [-delta, delta), zoom blur counts the clean image twice,
+fog's noise scale is wibble squared. Parameters in pixels were made for 32x32 images and are
+kept for other sizes.
+"""
+
+from freqbench.corruptions.core import (
+    MIN_SIZE,
+    CorruptedBatch,
+    corrupt,
+    corrupted_batches,
+)
+from freqbench.corruptions.params import CORRUPTIONS, FAMILIES, SEVERITIES, SEVERITY_PARAMS
+from freqbench.corruptions.weather import FROST_IS_PROCEDURAL
+
+__all__ = [
+    "CORRUPTIONS",
+    "FAMILIES",
+    "FROST_IS_PROCEDURAL",
+    "MIN_SIZE",
+    "SEVERITIES",
+    "SEVERITY_PARAMS",
+    "CorruptedBatch",
+    "corrupt",
+    "corrupted_batches",
+]

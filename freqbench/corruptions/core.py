@@ -1,0 +1,158 @@
+"""Apply a CIFAR-10-C corruption to a batch of images: validation, seeding, dispatch.
+
+The corruptions run on the CPU in numpy / scipy / PIL (the result goes back to the input's
+device): they need a seeded numpy stream, and cost little next to evaluating a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+
+from freqbench.corruptions import blur, digital, noise, weather
+from freqbench.corruptions.ops import Images, make_rng
+from freqbench.corruptions.params import CORRUPTIONS, SEVERITIES, SEVERITY_PARAMS
+from freqbench.errors import UserError
+from freqbench.registry import Registry
+
+Corruption = Callable[[Images, Any, np.random.Generator], Images]
+
+MIN_SIZE = 28
+"""Smallest height and width accepted: Fashion-MNIST's; the parameters were made for 32."""
+
+REGISTRY: Registry[Corruption] = Registry("corruption")
+for _fn in (
+    noise.gaussian_noise,
+    noise.shot_noise,
+    noise.impulse_noise,
+    blur.defocus_blur,
+    blur.glass_blur,
+    blur.motion_blur,
+    blur.zoom_blur,
+    weather.snow,
+    weather.frost,
+    weather.fog,
+    weather.brightness,
+    digital.contrast,
+    digital.elastic_transform,
+    digital.pixelate,
+    digital.jpeg_compression,
+):
+    REGISTRY.register(_fn.__name__, _fn)
+assert tuple(REGISTRY.names()) == tuple(sorted(CORRUPTIONS))
+
+
+class CorruptedBatch(NamedTuple):
+    """One chunk of corrupted images with its labels."""
+
+    name: str
+    severity: int
+    images: torch.Tensor
+    labels: torch.Tensor
+
+
+def corrupt(images: torch.Tensor, name: str, severity: int, seed: int = 0) -> torch.Tensor:
+    """Corrupt a batch (float NCHW in [0, 1], 1 or 3 channels) at a severity from 1 to 5.
+
+    Returns a tensor of the same shape, dtype and device, values in [0, 1]. The randomness
+    comes from one stream seeded by (seed, name, severity) and drawn for the whole batch,
+    so the same call gives the same result, and each image gets its own noise; the result
+    for an image depends on the batch it came in (see :func:`corrupted_batches`).
+    """
+    fn = REGISTRY.get(name)
+    _check_severity(severity)
+    _check_seed(seed)
+    _check_images(images)
+    return _apply(images, name, fn, severity, make_rng(seed, name, severity))
+
+
+def corrupted_batches(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    names: Iterable[str] = CORRUPTIONS,
+    severities: Iterable[int] = SEVERITIES,
+    seed: int = 0,
+    chunk_size: int = 1000,
+) -> Iterator[CorruptedBatch]:
+    """Yield every (name, severity) corruption of ``images`` in chunks of ``chunk_size``.
+
+    Only one chunk is in memory at a time. Chunk k of a (name, severity) draws from the
+    stream (seed, name, severity, k), so the output depends on the seed and the chunk size
+    only, and chunk 0 equals ``corrupt(images[:chunk_size], name, severity, seed)``.
+    Arguments are checked here, before the first chunk is made.
+    """
+    names = (names,) if isinstance(names, str) else tuple(names)
+    severities = tuple(severities)
+    fns = [REGISTRY.get(name) for name in names]
+    for severity in severities:
+        _check_severity(severity)
+    _check_seed(seed)
+    _check_images(images)
+    if not isinstance(labels, torch.Tensor) or labels.shape[:1] != images.shape[:1]:
+        raise UserError(f"labels must be a tensor with one entry per image ({len(images)})")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise UserError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    return _chunks(images, labels, names, fns, severities, seed, chunk_size)
+
+
+def _chunks(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    names: Sequence[str],
+    fns: Sequence[Corruption],
+    severities: Sequence[int],
+    seed: int,
+    chunk_size: int,
+) -> Iterator[CorruptedBatch]:
+    for name, fn in zip(names, fns, strict=True):
+        for severity in severities:
+            for k, start in enumerate(range(0, len(images), chunk_size)):
+                part = slice(start, start + chunk_size)
+                rng = make_rng(seed, name, severity, stream=k)
+                out = _apply(images[part], name, fn, severity, rng)
+                yield CorruptedBatch(name, severity, out, labels[part])
+
+
+def _apply(
+    images: torch.Tensor, name: str, fn: Corruption, severity: int, rng: np.random.Generator
+) -> torch.Tensor:
+    if images.shape[0] == 0:
+        return images.clone()
+    x = images.detach().to(device="cpu", dtype=torch.float32).numpy()
+    out = fn(x, SEVERITY_PARAMS[name][severity - 1], rng)
+    # Every reference corruption ends by clipping to [0, 1]; done once, here.
+    out = np.clip(out, 0, 1, dtype=np.float32)
+    return torch.from_numpy(out).to(device=images.device, dtype=images.dtype)
+
+
+def _check_severity(severity: object) -> None:
+    if isinstance(severity, bool) or not isinstance(severity, int | np.integer):
+        raise UserError(f"severity must be an integer from 1 to 5, got {severity!r}")
+    if severity not in SEVERITIES:
+        raise UserError(f"severity must be an integer from 1 to 5, got {severity}")
+
+
+def _check_seed(seed: object) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise UserError(f"seed must be a non-negative integer, got {seed!r}")
+
+
+def _check_images(images: object) -> None:
+    if not isinstance(images, torch.Tensor):
+        raise UserError(f"images must be a torch.Tensor, got {type(images).__name__}")
+    if images.ndim != 4:
+        raise UserError(f"images must be a 4-D NCHW tensor, got shape {tuple(images.shape)}")
+    if not images.is_floating_point():
+        raise UserError(f"images must be a float tensor with values in [0, 1], got {images.dtype}")
+    n, c, h, w = images.shape
+    if c not in (1, 3):
+        raise UserError(f"images must have 1 (grayscale) or 3 (RGB) channels, got {c} (NCHW)")
+    if h < MIN_SIZE or w < MIN_SIZE:
+        raise UserError(f"images must be at least {MIN_SIZE}x{MIN_SIZE} pixels, got {h}x{w}")
+    if n:
+        lo, hi = (float(v) for v in torch.aminmax(images.detach()))
+        if not (lo >= 0 and hi <= 1):  # also false for NaN
+            raise UserError(f"pixel values must lie in [0, 1] (and not be NaN), got {lo}..{hi}")

@@ -1,0 +1,85 @@
+"""The CIFAR-10-C catalogue: names, families and severity parameters.
+
+Every value comes from Hendrycks' CIFAR generator (Hendrycks & Dietterich, ICLR 2019),
+``ImageNet-C/create_c/make_cifar_c.py`` in github.com/hendrycks/robustness, the script that
+made the published CIFAR-10-C files; DESIGN.md section 6 lists the same numbers. Parameters
+measured in pixels (blur radii and sigmas, glass-blur delta, elastic displacements, snow's
+motion blur) were made for 32x32 images and are kept as they are for other sizes.
+"""
+
+from __future__ import annotations
+
+CORRUPTIONS: tuple[str, ...] = (
+    "gaussian_noise",
+    "shot_noise",
+    "impulse_noise",
+    "defocus_blur",
+    "glass_blur",
+    "motion_blur",
+    "zoom_blur",
+    "snow",
+    "frost",
+    "fog",
+    "brightness",
+    "contrast",
+    "elastic_transform",
+    "pixelate",
+    "jpeg_compression",
+)
+
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "noise": ("gaussian_noise", "shot_noise", "impulse_noise"),
+    "blur": ("defocus_blur", "glass_blur", "motion_blur", "zoom_blur"),
+    "weather": ("snow", "frost", "fog", "brightness"),
+    "digital": ("contrast", "elastic_transform", "pixelate", "jpeg_compression"),
+}
+
+SEVERITIES: tuple[int, ...] = (1, 2, 3, 4, 5)
+
+# The reference writes elastic_transform's parameters as fractions of its image size.
+_IMSIZE = 32
+
+SEVERITY_PARAMS: dict[str, tuple[float | tuple[float, ...], ...]] = {
+    # sigma of additive N(0, sigma^2) noise
+    "gaussian_noise": (0.04, 0.06, 0.08, 0.09, 0.10),
+    # photons per unit intensity: Poisson(x * c) / c
+    "shot_noise": (500, 250, 100, 75, 50),
+    # salt-and-pepper amount (share of values set to 0 or 1)
+    "impulse_noise": (0.01, 0.02, 0.03, 0.05, 0.07),
+    # (disk radius, alias blur sigma)
+    "defocus_blur": ((0.3, 0.4), (0.4, 0.5), (0.5, 0.6), (1, 0.2), (1.5, 0.1)),
+    # (gaussian sigma, max delta, iterations)
+    "glass_blur": ((0.05, 1, 1), (0.25, 1, 1), (0.4, 1, 1), (0.25, 1, 2), (0.4, 1, 2)),
+    # (radius, sigma) of ImageMagick's motion blur
+    "motion_blur": ((6, 1), (6, 1.5), (6, 2), (8, 2), (9, 2.5)),
+    # zoom factors are np.arange(1, c, 0.01), exactly as the reference writes them
+    "zoom_blur": (1.06, 1.11, 1.16, 1.21, 1.26),
+    # (noise mean, noise std, zoom, threshold, blur radius, blur sigma, image weight)
+    "snow": (
+        (0.1, 0.2, 1, 0.6, 8, 3, 0.95),
+        (0.1, 0.2, 1, 0.5, 10, 4, 0.9),
+        (0.15, 0.3, 1.75, 0.55, 10, 4, 0.9),
+        (0.25, 0.3, 2.25, 0.6, 12, 6, 0.85),
+        (0.3, 0.3, 1.25, 0.65, 14, 12, 0.8),
+    ),
+    # (image weight, frost weight)
+    "frost": ((1, 0.2), (1, 0.3), (0.9, 0.4), (0.85, 0.4), (0.75, 0.45)),
+    # (plasma strength, wibble decay)
+    "fog": ((0.2, 3), (0.5, 3), (0.75, 2.5), (1, 2), (1.5, 1.75)),
+    # shift of the HSV value channel
+    "brightness": (0.05, 0.1, 0.15, 0.2, 0.3),
+    # factor on the deviation from the per-channel mean
+    "contrast": (0.75, 0.5, 0.4, 0.3, 0.15),
+    # (displacement alpha, displacement smoothing sigma, affine jitter), all in pixels
+    "elastic_transform": (
+        (_IMSIZE * 0, _IMSIZE * 0, _IMSIZE * 0.08),
+        (_IMSIZE * 0.05, _IMSIZE * 0.2, _IMSIZE * 0.07),
+        (_IMSIZE * 0.08, _IMSIZE * 0.06, _IMSIZE * 0.06),
+        (_IMSIZE * 0.1, _IMSIZE * 0.04, _IMSIZE * 0.05),
+        (_IMSIZE * 0.1, _IMSIZE * 0.03, _IMSIZE * 0.03),
+    ),
+    # share of the side length kept by the down-sampling
+    "pixelate": (0.95, 0.9, 0.85, 0.75, 0.65),
+    # JPEG quality
+    "jpeg_compression": (80, 65, 58, 50, 40),
+}
