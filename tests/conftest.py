@@ -38,3 +38,26 @@ def read_idx_reference(path: Path) -> np.ndarray:
     ndim = magic & 0xFF
     dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     return np.frombuffer(raw[4 + 4 * ndim :], dtype=np.uint8).reshape(dims)
+
+
+@pytest.fixture(scope="session")
+def synthetic_checkpoint(tmp_path_factory) -> Path:
+    from tests.models import train_synthetic_smallcnn
+
+    return train_synthetic_smallcnn(tmp_path_factory.mktemp("ckpt") / "model.safetensors")
+
+
+@pytest.fixture()
+def small_budget(monkeypatch):
+    """Every AutoAttack built during the test runs with a tiny budget (both sides alike)."""
+    from pyautoattack import AutoAttack
+
+    original = AutoAttack.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.apgd.n_iter = self.apgd_targeted.n_iter = self.fab.n_iter = 5
+        self.apgd_targeted.n_target_classes = self.fab.n_target_classes = 2
+        self.square.n_queries = 20
+
+    monkeypatch.setattr(AutoAttack, "__init__", init)

@@ -26,9 +26,23 @@ def _datasets(pattern: str | None) -> list[tuple[str, str]]:
     return [(n, get_dataset_info(n).description) for n in list_datasets(pattern)]
 
 
+def _metrics(pattern: str | None) -> list[tuple[str, str]]:
+    from freqbench.metrics import get_metric, list_metrics
+
+    return [(n, get_metric(n).description) for n in list_metrics(pattern)]
+
+
+def _recipes(pattern: str | None) -> list[tuple[str, str]]:
+    from freqbench.recipes import get_recipe, list_recipes
+
+    return [(n, get_recipe(n).description) for n in list_recipes(pattern)]
+
+
 KINDS: dict[str, Callable[[str | None], list[tuple[str, str]]]] = {
     "architectures": _architectures,
     "datasets": _datasets,
+    "metrics": _metrics,
+    "recipes": _recipes,
 }
 
 

@@ -1,0 +1,248 @@
+"""AutoAttack robust accuracy (Croce and Hein, ICML 2020) with the ``pyautoattack`` package.
+
+The attacks are pyautoattack's own objects, configured by its ``standard`` version; this
+module runs them in the same order, on the same batches of still-robust points, with the
+same per-call seeds as ``AutoAttack.run_standard_evaluation``, so the robust flags are
+identical to a direct call (the tests check it). It adds what that call lacks here:
+
+- a resumable state: pyautoattack 0.2.0's own ``state_path`` cannot be restored (it saves
+  the attack set as a string, and its resume path uses an unset variable), so progress is
+  saved after every batch to a JSON file of ours, and a killed run continues exactly;
+- the number of points each attack broke;
+- the warnings of pyautoattack's sanity checks, with an ``unreliable`` flag where they point
+  at gradient masking or randomness, as RobustBench flags such evaluations.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from pyautoattack import AutoAttack, checks
+from torch import nn
+from tqdm.auto import tqdm
+
+from freqbench import atomic
+from freqbench.data import LabeledImages
+from freqbench.errors import UserError
+from freqbench.metrics.base import MetricResult, register_metric
+
+STATE_FORMAT = "freqbench-autoattack-state/1"
+# Words in pyautoattack's check warnings that mean the robust accuracy may be overestimated.
+_UNRELIABLE_SIGNS = (
+    "randomized",  # check_randomized: outputs change between identical calls
+    "gradient",  # check_zero_gradients: masked or obfuscated gradients
+    "square",  # check_square_sr: a black-box attack beat the white-box ones
+    "dynamic",  # check_dynamic: the forward pass changes with the input
+    "probabilit",  # check_range_output: outputs look like probabilities (softmax inside)
+)
+
+
+class _WarningCollector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage().strip())
+
+
+@contextlib.contextmanager
+def _collect_warnings(logger: logging.Logger) -> Iterator[list[str]]:
+    collector = _WarningCollector()
+    logger.addHandler(collector)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield collector.messages
+        finally:
+            logger.removeHandler(collector)
+            collector.messages.extend(
+                str(w.message) for w in caught if "autoattack" in w.filename.replace("\\", "/")
+            )
+
+
+def _perturb(adversary: AutoAttack, attack: str, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """One attack on one batch, set up exactly as ``run_standard_evaluation`` sets it up."""
+    if attack in ("apgd-ce", "apgd-dlr"):
+        adversary.apgd.loss = attack.removeprefix("apgd-")
+        adversary.apgd.seed = adversary.get_seed()
+        return adversary.apgd.perturb(x, y)
+    if attack == "apgd-t":
+        adversary.apgd_targeted.seed = adversary.get_seed()
+        return adversary.apgd_targeted.perturb(x, y)
+    if attack in ("fab", "fab-t"):
+        adversary.fab.targeted = attack == "fab-t"
+        if attack == "fab-t":
+            adversary.fab.n_restarts = 1
+        adversary.fab.seed = adversary.get_seed()
+        return adversary.fab.perturb(x, y)
+    if attack == "square":
+        adversary.square.seed = adversary.get_seed()
+        return adversary.square.perturb(x, y)
+    raise UserError(f"unknown AutoAttack attack '{attack}'")
+
+
+class _State:
+    """Progress of one evaluation, saved after every batch so that a kill loses one batch."""
+
+    def __init__(self, path: Path | None, settings: dict[str, Any]):
+        self.path, self.settings = path, settings
+        self.clean_flags: list[bool] | None = None
+        self.flags: list[bool] | None = None
+        self.done: list[str] = []
+        self.current: dict[str, Any] | None = None  # attack in progress: indices, next batch
+        self.broken_by: dict[str, int] = {}
+
+    @classmethod
+    def open(cls, path: Path | None, settings: dict[str, Any]) -> _State:
+        state = cls(path, settings)
+        if path is None or not path.exists():
+            return state
+        saved = json.loads(path.read_text())
+        if saved.get("format") != STATE_FORMAT or saved.get("settings") != settings:
+            raise UserError(
+                f"{path} holds the state of a different AutoAttack run (model inputs, eps, "
+                "seed or batch size differ): delete it or pass another state path"
+            )
+        for key in ("clean_flags", "flags", "done", "current", "broken_by"):
+            setattr(state, key, saved[key])
+        return state
+
+    def save(self) -> None:
+        if self.path is not None:
+            atomic.write_json(self.path, {"format": STATE_FORMAT, "settings": self.settings, **{
+                k: getattr(self, k) for k in ("clean_flags", "flags", "done", "current", "broken_by")
+            }})  # fmt: skip
+
+
+def _fingerprint(images: torch.Tensor, labels: torch.Tensor) -> str:
+    digest = hashlib.sha256(images.numpy().tobytes())
+    digest.update(labels.numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+@torch.no_grad()
+def robust_flags(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    norm: str,
+    eps: float,
+    seed: int,
+    batch_size: int,
+    device: str,
+    state_path: Path | None = None,
+    version: str = "standard",
+    progress: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, int], list[str]]:
+    """Run AutoAttack; return clean and robust flags per image, points broken per attack, warnings."""
+    adversary = AutoAttack(model, norm=norm, eps=eps, version=version, device=device, seed=seed)
+    settings = {
+        "norm": norm, "eps": eps, "seed": seed, "batch_size": batch_size, "version": version,
+        "attacks": list(adversary.attacks_to_run), "data": _fingerprint(images, labels),
+    }  # fmt: skip
+    state = _State.open(state_path, settings)
+    head_x, head_y = images[:batch_size].to(device), labels[:batch_size].to(device)
+    with _collect_warnings(adversary.logger) as messages:
+        if version != "rand":
+            checks.check_randomized(
+                adversary.get_logits, head_x, head_y, bs=batch_size, logger=adversary.logger
+            )
+        n_classes = checks.check_range_output(adversary.get_logits, head_x, logger=adversary.logger)
+        checks.check_dynamic(model, head_x, False, logger=adversary.logger)
+        checks.check_n_classes(
+            n_classes, adversary.attacks_to_run, adversary.apgd_targeted.n_target_classes,
+            adversary.fab.n_target_classes, logger=adversary.logger,
+        )  # fmt: skip
+        if state.flags is None:
+            predictions = torch.cat([
+                model(images[s : s + batch_size].to(device)).argmax(1).cpu()
+                for s in range(0, len(labels), batch_size)
+            ])  # fmt: skip
+            state.clean_flags = (predictions == labels).tolist()
+            state.flags = list(state.clean_flags)
+            state.save()
+        flags = torch.tensor(state.flags, dtype=torch.bool)
+        accuracy_after = {"clean": float(flags.float().mean())}
+        for attack in adversary.attacks_to_run:
+            if attack in state.done:
+                continue
+            if state.current is None or state.current["attack"] != attack:
+                state.current = {
+                    "attack": attack,
+                    "indices": flags.nonzero().flatten().tolist(),
+                    "next": 0,
+                }
+            indices = torch.tensor(state.current["indices"], dtype=torch.long)
+            starts = range(state.current["next"] * batch_size, len(indices), batch_size)
+            for start in tqdm(starts, desc=attack, disable=not progress, leave=False):
+                batch = indices[start : start + batch_size]
+                x, y = images[batch].to(device), labels[batch].to(device)
+                adversarial = _perturb(adversary, attack, x, y)
+                broken = (model(adversarial).argmax(1) != y).cpu()
+                flags[batch[broken]] = False
+                state.broken_by[attack] = state.broken_by.get(attack, 0) + int(broken.sum())
+                state.flags, state.current["next"] = flags.tolist(), start // batch_size + 1
+                state.save()
+            state.broken_by.setdefault(attack, 0)
+            state.done.append(attack)
+            state.current = None
+            state.save()
+            accuracy_after[attack] = float(flags.float().mean())
+        checks.check_square_sr(accuracy_after, logger=adversary.logger)
+    clean = torch.tensor(state.clean_flags, dtype=torch.bool)
+    broken_by = {attack: state.broken_by.get(attack, 0) for attack in adversary.attacks_to_run}
+    return clean, flags, broken_by, messages
+
+
+@register_metric(
+    "autoattack", "AutoAttack (standard: APGD-CE, APGD-T, FAB-T, Square) robust accuracy"
+)
+def autoattack_accuracy(
+    model: nn.Module,
+    data: LabeledImages,
+    *,
+    norm: str = "Linf",
+    eps: float | None = None,
+    n_examples: int | None = None,
+    seed: int = 0,
+    batch_size: int = 500,
+    device: str = "cpu",
+    state_path: str | Path | None = None,
+    version: str = "standard",
+    progress: bool = True,
+) -> MetricResult:
+    """Robust accuracy on the first ``n_examples`` test images; eps defaults to the dataset's."""
+    if norm not in ("Linf", "L2"):
+        raise UserError(f"AutoAttack norm must be Linf or L2, got '{norm}'")
+    eps = data.info.eps(norm) if eps is None else float(eps)
+    if eps < 0:
+        raise UserError(f"eps must be >= 0, got {eps}")
+    subset = data.first(n_examples)
+    clean, flags, broken, messages = robust_flags(
+        model, subset.images, subset.labels, norm=norm, eps=eps, seed=seed,
+        batch_size=batch_size, device=device, version=version, progress=progress,
+        state_path=Path(state_path) if state_path else None,
+    )  # fmt: skip
+    values = {
+        "robust_accuracy": float(flags.float().mean()),
+        "clean_accuracy": float(clean.float().mean()),
+        "n": len(subset),
+        "norm": norm,
+        "eps": eps,
+        "version": version,
+        "seed": seed,
+        "broken_by": broken,
+        "warnings": messages,
+        "unreliable": any(sign in m.lower() for m in messages for sign in _UNRELIABLE_SIGNS),
+    }
+    return MetricResult(values, {"robust_flags": flags.numpy()})

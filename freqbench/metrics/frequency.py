@@ -1,0 +1,260 @@
+"""Frequency-sensitivity metrics (DESIGN.md section 2).
+
+- Accuracy on low- and high-pass filtered images at fixed radii (Wang et al., CVPR 2020),
+  reported on the raw, unclipped parts.
+- Accuracy on the long-tail head and tail of each image, and the data's mean R80
+  (Lin et al., NeurIPS 2023).
+- Where the input gradient's power sits (Lin et al. section 3.2): share in the tail, spectral
+  entropy of its radial profile, and the mean radius of its largest coefficients.
+- The Fourier heat map (Yin et al., NeurIPS 2019): error rate under a Fourier-basis
+  perturbation at every frequency, one forward per (basis, image batch).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from freqbench.data import LabeledImages
+from freqbench.metrics.base import MetricResult, accuracy, register_metric
+from freqbench.spectral import (
+    energy_radius,
+    fourier_basis_batch,
+    half_plane_indices,
+    mirror_indices,
+    scaled_radii,
+    spectral_entropy,
+    split_frequency,
+    split_long_tail,
+)
+
+HEATMAP_EPS_32 = 4.0  # Yin et al.'s L2 eps for 32 x 32 CIFAR images
+TOP_FRACTIONS = (0.01, 0.20, 0.50)
+
+
+def default_heatmap_eps(height: int) -> float:
+    """Yin et al.'s eps = 4 at 32 x 32, scaled by H / 32 so the per-pixel amplitude is kept."""
+    return HEATMAP_EPS_32 * height / 32
+
+
+def radius_map(h: int, w: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """d(i, j): distance of each shifted-spectrum index from the centre (H//2, W//2)."""
+    i = torch.arange(h, device=device, dtype=torch.float64)[:, None] - h // 2
+    j = torch.arange(w, device=device, dtype=torch.float64)[None, :] - w // 2
+    return torch.sqrt(i**2 + j**2)
+
+
+def _split_accuracy(model, data, radii, batch_size, device) -> tuple[dict, dict]:
+    low_acc, high_acc = {}, {}
+    for radius in radii:
+        low_correct = high_correct = 0
+        for start in range(0, len(data), batch_size):
+            x = data.images[start : start + batch_size].to(device)
+            y = data.labels[start : start + batch_size]
+            low, high = split_frequency(x, radius)
+            low_correct += _n_correct(model, low, y)
+            high_correct += _n_correct(model, high, y)
+        low_acc[str(radius)] = low_correct / len(data)
+        high_acc[str(radius)] = high_correct / len(data)
+    return low_acc, high_acc
+
+
+@torch.inference_mode()
+def _n_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
+    return int((model(x).argmax(1).cpu() == y).sum())
+
+
+def _long_tail(model, data, q, batch_size, device) -> dict:
+    head_correct = tail_correct = 0
+    radii = []
+    for start in range(0, len(data), batch_size):
+        x = data.images[start : start + batch_size].to(device)
+        y = data.labels[start : start + batch_size]
+        head, tail = split_long_tail(x, q)
+        head_correct += _n_correct(model, head, y)
+        tail_correct += _n_correct(model, tail, y)
+        radii.append(energy_radius(x, q).cpu())
+    return {
+        "q": q,
+        f"mean_r{round(q * 100)}": float(torch.cat(radii).double().mean()),
+        "head_accuracy": head_correct / len(data),
+        "tail_accuracy": tail_correct / len(data),
+    }
+
+
+def input_gradients(
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, device: str | torch.device
+) -> torch.Tensor:
+    """d(cross-entropy)/d(input) per image, averaged over channels: (N, H, W).
+
+    The loss is summed, not averaged, so each image's gradient does not depend on the batch.
+    """
+    x = images.detach().to(device).requires_grad_(True)  # a new leaf: the data stays untouched
+    loss = F.cross_entropy(model(x), labels.to(device), reduction="sum")
+    (grad,) = torch.autograd.grad(loss, x)
+    return grad.mean(dim=1).detach()
+
+
+def gradient_spectrum_summary(
+    grads: torch.Tensor, tail_radius: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """Per image: tail share of gradient power, spectral entropy, mean radius of top coefficients.
+
+    G = |fftshift(fft2(g))|. Tail share = sum of |G|^2 over rings floor(d) > R80 of that image
+    divided by the sum over rings >= 1 (the DC term is left out of both, as in R80).
+    """
+    n, h, w = grads.shape
+    amplitude = torch.fft.fftshift(torch.fft.fft2(grads.double()), dim=(-2, -1)).abs()
+    power = amplitude**2
+    ring = radius_map(h, w, grads.device).floor()
+    non_dc = (ring >= 1).to(power.dtype)
+    in_tail = (ring[None] > tail_radius.to(grads.device)[:, None, None]).to(power.dtype)
+    total = (power * non_dc).sum(dim=(-2, -1))
+    tail_share = (power * in_tail).sum(dim=(-2, -1)) / total.clamp_min(1e-300)
+    entropy = spectral_entropy(_ring_means(power, ring.long()))
+    flat = amplitude.reshape(n, -1)
+    d = radius_map(h, w, grads.device).reshape(-1)
+    order = flat.argsort(dim=1, descending=True)
+    top = {}
+    for fraction in TOP_FRACTIONS:
+        k = max(1, math.ceil(fraction * h * w))
+        top[f"{round(fraction * 100)}"] = d[order[:, :k]].mean(dim=1)
+    return {"tail_share": tail_share, "entropy": entropy, **{f"top_{k}": v for k, v in top.items()}}
+
+
+def _ring_means(values: torch.Tensor, ring: torch.Tensor) -> torch.Tensor:
+    """Mean of (N, H, W) ``values`` over each ring: the radial profile of a non-image signal."""
+    flat_ring = ring.flatten()
+    sums = values.new_zeros(len(values), int(flat_ring.max()) + 1)
+    sums.index_add_(1, flat_ring, values.reshape(len(values), -1))
+    return sums / torch.bincount(flat_ring).to(values.dtype)
+
+
+def _gradient_metrics(model, data, q, batch_size, device) -> dict:
+    parts: dict[str, list[torch.Tensor]] = {}
+    for start in range(0, len(data), batch_size):
+        x = data.images[start : start + batch_size]
+        y = data.labels[start : start + batch_size]
+        summary = gradient_spectrum_summary(
+            input_gradients(model, x, y, device), energy_radius(x.to(device), q)
+        )
+        for key, value in summary.items():
+            parts.setdefault(key, []).append(value.cpu())
+    means = {key: float(torch.cat(v).mean()) for key, v in parts.items()}
+    return {
+        "tail_share": means["tail_share"],
+        "entropy": means["entropy"],
+        "mean_radius_top": {
+            f"{round(f * 100)}": means[f"top_{round(f * 100)}"] for f in TOP_FRACTIONS
+        },
+    }
+
+
+def band_means(heatmap: np.ndarray) -> dict[str, float]:
+    """Mean error in the low (d < H/6), middle and high (d >= H/3) bands of the heat map."""
+    h, w = heatmap.shape
+    d = radius_map(h, w).numpy()
+    low, high = d < h / 6, d >= h / 3
+    middle = ~low & ~high
+    return {
+        name: float(heatmap[mask].mean())
+        for name, mask in (("low", low), ("middle", middle), ("high", high))
+    }
+
+
+@torch.inference_mode()
+def fourier_heatmap(
+    model: nn.Module,
+    data: LabeledImages,
+    *,
+    eps: float,
+    seed: int = 0,
+    batch_size: int = 500,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+) -> np.ndarray:
+    """Error rate (H, W) under clip(x + eps * s * U_ij, 0, 1), s a random sign per image and channel.
+
+    Computed on one half-plane of indices and mirrored (U_ij equals its mirror's basis image).
+    Each forward holds up to ``batch_size`` perturbed images: one basis over an image batch,
+    or several bases over all images when there are fewer images than that. The signs come
+    from a generator seeded with ``seed``, drawn for all bases at once, so the map does not
+    depend on the batch size.
+    """
+    n, c, h, w = data.images.shape
+    indices = half_plane_indices(h, w)
+    generator = torch.Generator().manual_seed(seed)
+    signs = torch.randint(0, 2, (len(indices), n, c, 1, 1), generator=generator).float() * 2 - 1
+    images, labels = data.images.to(device), data.labels.to(device)
+    per_forward = max(1, batch_size // n)  # bases per forward pass
+    image_step = min(n, batch_size)
+    wrong = torch.zeros(len(indices), dtype=torch.long)
+    for first in tqdm(
+        range(0, len(indices), per_forward),
+        desc="Fourier heat map",
+        disable=not progress,
+        leave=False,
+    ):
+        chunk = slice(first, first + per_forward)
+        basis = fourier_basis_batch(h, w, indices[chunk], device=device)  # (b, H, W)
+        for start in range(0, n, image_step):
+            x = images[start : start + image_step]
+            s = signs[chunk, start : start + image_step].to(device)  # (b, m, C, 1, 1)
+            perturbed = (x[None] + eps * s * basis[:, None, None]).clamp_(0, 1)
+            predicted = model(perturbed.flatten(0, 1)).argmax(1).view(len(basis), -1)
+            wrong[chunk] += (predicted != labels[start : start + image_step]).sum(1).cpu()
+    errors = wrong.double() / n
+    heatmap = torch.empty(h, w, dtype=torch.float64)
+    heatmap[indices[:, 0], indices[:, 1]] = errors
+    mirrored = mirror_indices(h, w, indices)
+    heatmap[mirrored[:, 0], mirrored[:, 1]] = errors
+    return heatmap.numpy()
+
+
+@register_metric(
+    "frequency", "low/high-pass and head/tail accuracy, gradient spectrum, Fourier heat map"
+)
+def frequency_metrics(
+    model: nn.Module,
+    data: LabeledImages,
+    *,
+    radii: list[int] | None = None,
+    q: float = 0.8,
+    heatmap_n_examples: int | None = 1000,
+    heatmap_eps: float | None = None,
+    seed: int = 0,
+    batch_size: int = 500,
+    device: str = "cpu",
+    progress: bool = True,
+) -> MetricResult:
+    h = data.images.shape[-2]
+    radii = radii or scaled_radii(h)
+    eps = heatmap_eps if heatmap_eps is not None else default_heatmap_eps(h)
+    low, high = _split_accuracy(model, data, radii, batch_size, device)
+    heat_data = data.first(min(heatmap_n_examples, len(data)) if heatmap_n_examples else None)
+    heatmap = fourier_heatmap(
+        model,
+        heat_data,
+        eps=eps,
+        seed=seed,
+        batch_size=batch_size,
+        device=device,
+        progress=progress,
+    )
+    values = {
+        "radii": list(radii),
+        "headline_radius": radii[len(radii) // 2 - 1] if len(radii) > 1 else radii[0],
+        "low_pass_accuracy": low,
+        "high_pass_accuracy": high,
+        "clean_accuracy": accuracy(model, data.images, data.labels, batch_size, device),
+        "long_tail": _long_tail(model, data, q, batch_size, device),
+        "gradient": _gradient_metrics(model, data, q, batch_size, device),
+        "heatmap": {"eps": eps, "n": len(heat_data), "bands": band_means(heatmap)},
+        "n": len(data),
+    }
+    return MetricResult(values, {"heatmap": heatmap})

@@ -1,0 +1,87 @@
+"""The autoattack metric against a direct pyautoattack call, and its resume after a kill.
+
+Full-strength AutoAttack takes minutes on a CPU once points survive APGD-CE, so most tests
+use the ``small_budget`` fixture (conftest), which shrinks every attack's budget the same
+way for both sides: the comparison stays exact while all four attacks run.
+"""
+
+from __future__ import annotations
+
+import pytest
+from pyautoattack import AutoAttack
+
+from freqbench.checkpoints import load_checkpoint
+from freqbench.data import load_dataset
+from freqbench.errors import UserError
+from freqbench.metrics import autoattack as aa_metric
+from freqbench.metrics import get_metric
+
+EPS = 8 / 255
+
+
+@pytest.fixture(scope="module")
+def model_and_data(synthetic_checkpoint):
+    model, _ = load_checkpoint(synthetic_checkpoint)
+    return model, load_dataset("synthetic", "test", n_examples=32)
+
+
+def _direct_flags(model, data, eps, batch_size):
+    direct = AutoAttack(model, norm="Linf", eps=eps, version="standard", device="cpu", seed=0)
+    _, y_adv = direct.run_standard_evaluation(data.images, data.labels, batch_size=batch_size)
+    return (y_adv == data.labels).numpy()
+
+
+def test_full_strength_equals_direct_call(model_and_data):
+    """eps large enough that APGD-CE breaks every point: full budget, still fast."""
+    model, data = model_and_data
+    result = get_metric("autoattack").fn(model, data, eps=16 / 255, seed=0, batch_size=16)
+    flags = _direct_flags(model, data, 16 / 255, 16)
+    assert (result.arrays["robust_flags"] == flags).all()
+    assert result.values["robust_accuracy"] == pytest.approx(flags.mean())
+
+
+def test_every_attack_runs_and_flags_equal_direct_call(model_and_data, small_budget):
+    model, data = model_and_data
+    result = get_metric("autoattack").fn(model, data, eps=EPS, seed=0, batch_size=8)
+    flags = _direct_flags(model, data, EPS, 8)
+    assert (result.arrays["robust_flags"] == flags).all()
+    assert result.values["robust_accuracy"] == pytest.approx(flags.mean())
+    clean_correct = int((model(data.images).argmax(1) == data.labels).sum())
+    # Every clean-correct point is either robust or broken by exactly one attack.
+    assert flags.sum() + sum(result.values["broken_by"].values()) == clean_correct
+    assert result.values["clean_accuracy"] == pytest.approx(clean_correct / 32)
+    assert list(result.values["broken_by"]) == ["apgd-ce", "apgd-t", "fab-t", "square"]
+    assert 0 < flags.sum() < clean_correct  # some points broken, some survive every attack
+
+
+def test_resume_after_kill_mid_attack(model_and_data, small_budget, tmp_path, monkeypatch):
+    model, data = model_and_data
+    metric = get_metric("autoattack").fn
+    uninterrupted = metric(model, data, eps=EPS, seed=0, batch_size=4)
+    state = tmp_path / "aa.state.json"
+    perturb, calls = aa_metric._perturb, []
+
+    def killed_on_third_batch(adversary, attack, x, y):
+        calls.append(attack)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return perturb(adversary, attack, x, y)
+
+    monkeypatch.setattr(aa_metric, "_perturb", killed_on_third_batch)
+    with pytest.raises(KeyboardInterrupt):
+        metric(model, data, eps=EPS, seed=0, batch_size=4, state_path=state)
+    monkeypatch.setattr(aa_metric, "_perturb", perturb)
+    assert state.exists()
+    resumed = metric(model, data, eps=EPS, seed=0, batch_size=4, state_path=state)
+    assert (resumed.arrays["robust_flags"] == uninterrupted.arrays["robust_flags"]).all()
+    assert resumed.values["broken_by"] == uninterrupted.values["broken_by"]
+    with pytest.raises(UserError, match="different AutoAttack run"):
+        metric(model, data, eps=EPS / 2, seed=0, batch_size=4, state_path=state)
+
+
+def test_bad_norm_and_eps(model_and_data):
+    model, data = model_and_data
+    with pytest.raises(UserError, match="Linf or L2"):
+        get_metric("autoattack").fn(model, data, norm="L1")
+    with pytest.raises(UserError, match="eps"):
+        get_metric("autoattack").fn(model, data, eps=-0.1)
