@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.freqbench-$(shell cat pyproject.toml | sha1sum | cut -c1-12)-$(shell echo $(CURDIR) | sha1sum | cut -c1-8)
 FMNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: install data demo test lint bench clean
+.PHONY: install data demo test lint check bench clean
 
 install: $(STAMP)
 
@@ -30,6 +30,11 @@ test: install data
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+# What CI checks besides the tests: lint, the zoo and records, generated leaderboards.
+check: lint
+	$(BIN)/freqbench validate
+	$(BIN)/freqbench leaderboard --check
 
 bench: install data
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done

@@ -1,0 +1,94 @@
+"""Print a leaderboard, or write / check each dataset's generated README.md and index.html.
+
+Without --write or --check, one view (a dataset under one threat model) goes to stdout or
+--out. --write regenerates the files of --dataset (of every dataset with records when it is
+left out); --check exits 1 when a committed file differs from what its records say.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from freqbench import atomic
+from freqbench.errors import UserError
+from freqbench.leaderboard import (
+    FORMATS,
+    THREAT_MODELS,
+    build_leaderboard,
+    dataset_folder,
+    render_view,
+    stale_pages,
+    write_pages,
+)
+from freqbench.records import RECORDS_DIR, dataset_folders, display_path, load_records
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", help="dataset folder under --records-dir, e.g. fashion-mnist")
+    parser.add_argument(
+        "--threat-model", default="Linf", choices=THREAT_MODELS,
+        help="Linf or L2 (records of that norm, ranked by AutoAttack) or corruptions (every record, ranked by corruption accuracy); default Linf",
+    )  # fmt: skip
+    parser.add_argument("--format", default="md", choices=FORMATS, help="default md")
+    parser.add_argument(
+        "--table", choices=("main", "bass", "correlation"),
+        help="only this table (md, csv, latex; csv and latex default to main)",
+    )  # fmt: skip
+    parser.add_argument("--sort-by", metavar="COLUMN", help="reorder the main table by a column")
+    parser.add_argument("--out", type=Path, help="write here instead of stdout")
+    parser.add_argument(
+        "--records-dir", type=Path, default=Path(RECORDS_DIR), help=f"default {RECORDS_DIR}"
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--write", action="store_true", help="regenerate README.md and index.html of the dataset"
+    )
+    mode.add_argument(
+        "--check", action="store_true", help="exit 1 when a generated file is out of date"
+    )
+
+
+def _datasets_with_records(records_dir: Path) -> list[str]:
+    return [folder.name for folder in dataset_folders(records_dir)]
+
+
+def _check(records_dir: Path) -> int:
+    datasets = _datasets_with_records(records_dir)
+    messages = stale_pages(records_dir)
+    for message in messages:
+        print(message)
+    if messages:
+        return 1
+    print(f"generated files of {len(datasets)} dataset(s) in {records_dir} are up to date")
+    return 0
+
+
+def _write(records_dir: Path, dataset: str | None) -> int:
+    datasets = [dataset] if dataset else _datasets_with_records(records_dir)
+    if not datasets:
+        raise UserError(f"{records_dir} holds no records: nothing to generate")
+    for name in datasets:
+        for path in write_pages(records_dir, name):
+            print(f"wrote {display_path(path)}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.check:
+        return _check(args.records_dir)
+    if args.write:
+        return _write(args.records_dir, args.dataset)
+    if not args.dataset:
+        raise UserError("pass --dataset (or --write / --check for the generated files)")
+    records = load_records(dataset_folder(args.records_dir, args.dataset))
+    board = build_leaderboard(records, args.dataset, args.threat_model, args.sort_by)
+    page_dir = args.out.parent if args.out else Path.cwd()
+    text = render_view(board, args.format, args.table, page_dir)
+    if args.out:
+        atomic.write_text(args.out, text)
+        print(f"wrote {display_path(args.out)}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0

@@ -1,0 +1,66 @@
+"""The generated files of each dataset folder, ``README.md`` and ``index.html``: write or check.
+
+They are a pure function of the records (no dates, no absolute paths), so CI can regenerate
+them in memory and fail when a committed copy differs from what its records say.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from freqbench import atomic
+from freqbench.errors import UnknownNameError, UserError
+from freqbench.leaderboard.build import all_views
+from freqbench.leaderboard.html import render_html
+from freqbench.leaderboard.markdown import INDEX, readme_markdown
+from freqbench.records import dataset_folders, display_path, load_records
+
+README = "README.md"
+
+
+def dataset_folder(records_dir: Path, dataset: str) -> Path:
+    """``<records_dir>/<dataset>``, or an error that names the datasets that do have records."""
+    folder = Path(records_dir) / dataset
+    if folder.is_dir():
+        return folder
+    known = [f.name for f in dataset_folders(records_dir)]
+    if not known:
+        raise UserError(
+            f"{records_dir} holds no records yet: evaluate a model into it with `freqbench submit`"
+        )
+    raise UnknownNameError(f"dataset with records in {records_dir}", dataset, known)
+
+
+def dataset_pages(records_dir: Path, dataset: str) -> dict[Path, str]:
+    """{file: content} of the generated files of one dataset folder."""
+    folder = dataset_folder(records_dir, dataset)
+    records = load_records(folder)
+    views = all_views(records, dataset)
+    return {
+        folder / README: readme_markdown(dataset, views),
+        folder / INDEX: render_html(dataset, views, folder),
+    }
+
+
+def write_pages(records_dir: Path, dataset: str) -> list[Path]:
+    return [
+        atomic.write_text(path, text) for path, text in dataset_pages(records_dir, dataset).items()
+    ]
+
+
+def stale_pages(records_dir: Path) -> list[str]:
+    """One message per generated file that differs from what the records say, or is missing."""
+    messages = []
+    for folder in dataset_folders(records_dir):
+        for path, text in dataset_pages(records_dir, folder.name).items():
+            if not path.is_file():
+                state = "is missing"
+            elif path.read_text(encoding="utf-8") != text:
+                state = "is out of date with the records"
+            else:
+                continue
+            messages.append(
+                f"{display_path(path)}: {state}; run `freqbench leaderboard --dataset "
+                f"{folder.name} --write`"
+            )
+    return messages

@@ -1,0 +1,131 @@
+"""The HTML page of a dataset: sortable tables and, per model, its Fourier heat map and filters.
+
+One static file that needs no network: the CSS and JS shipped in ``static/`` are inlined.
+Images are linked by relative URL (from the page's folder to the record's artifacts) rather
+than inlined as base64, so the committed page stays small and diffs stay readable. Every
+string from a record goes through Jinja2's autoescape.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.parse
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import jinja2
+
+from freqbench.leaderboard.build import Leaderboard
+from freqbench.leaderboard.extract import METRICS
+from freqbench.leaderboard.protocols import standard_protocol
+from freqbench.leaderboard.table import Table, format_cell, is_missing
+from freqbench.records import Record
+
+_ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("freqbench.leaderboard", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    sort: str  # what the sorting script compares; empty sorts last
+    cls: str
+    href: str = ""
+
+
+@dataclass(frozen=True)
+class Card:
+    anchor: str
+    record: Record
+    facts: list[tuple[str, str]]
+    heatmap: str
+    filters: str
+    link: str
+
+
+def _static(name: str) -> str:
+    return resources.files("freqbench.leaderboard").joinpath("static", name).read_text("utf-8")
+
+
+def relative_url(file: Path, page_dir: Path) -> str:
+    """A URL from the page's folder to ``file``, percent-quoted."""
+    rel = os.path.relpath(file.resolve(), page_dir.resolve())
+    return urllib.parse.quote(rel.replace(os.sep, "/"))
+
+
+def _cells(table: Table, anchors: dict[str, str]) -> list[list[Cell]]:
+    rows = []
+    for values, texts in zip(table.frame.to_dict("records"), table.cells(), strict=True):
+        row = []
+        for column, text in zip(table.columns, texts, strict=True):
+            value = values[column.key]
+            if is_missing(value):
+                sort = ""
+            elif column.numeric:
+                sort = repr(float(value))
+            else:
+                sort = str(value).lower()
+            href = f"#{anchors[value]}" if column.key == "model" and value in anchors else ""
+            cls = f"{'num' if column.numeric else 'text'} col-{column.key}"
+            row.append(Cell(text, sort, cls, href))
+        rows.append(row)
+    return rows
+
+
+def _card(anchor: str, record: Record, page_dir: Path) -> Card:
+    facts = [
+        ("architecture", record.get("model", "architecture")),
+        ("recipe", record.get("model", "recipe") or "–"),
+        ("BaSS", record.get("model", "bass_mode") or "–"),
+        ("threat model", f"{record.data['protocol']['norm']} {record.get('model_info', 'eps')}"),
+    ]
+    for key in ("clean", "autoattack", "corruptions"):
+        value = METRICS[key].value(record)
+        facts.append(
+            (METRICS[key].title, format_cell(None if value is None else value * 100, "percent"))
+        )
+    heatmap_eps = record.get("metrics", "frequency", "heatmap", "eps")
+    if heatmap_eps is not None:
+        facts.append(("heat map eps (L2)", f"{heatmap_eps:g}"))
+    images = {}
+    for key in ("heatmap_png", "filters_png"):
+        file = record.artifact(key)
+        images[key] = relative_url(file, page_dir) if file is not None else ""
+    link = record.get("model_info", "link") or ""
+    return Card(
+        anchor, record, facts, images["heatmap_png"], images["filters_png"],
+        link if link.startswith(("https://", "http://")) else "",
+    )  # fmt: skip
+
+
+def render_html(dataset: str, views: list[Leaderboard], page_dir: Path) -> str:
+    """The page for ``views``; image URLs are relative to ``page_dir``, where it will be saved."""
+    records = sorted({r.name: r for v in views for r in v.records}.values(), key=lambda r: r.name)
+    anchors = {r.name: f"model-{i}" for i, r in enumerate(records, start=1)}
+    sections = [
+        {
+            "anchor": f"view-{view.threat_model.lower()}",
+            "title": view.main.title,
+            "tables": [
+                {"table": table, "rows": _cells(table, anchors), "first": i == 0}
+                for i, table in enumerate(view.tables)
+            ],
+        }
+        for view in views
+    ]
+    standard = standard_protocol(dataset)
+    return _ENV.get_template("leaderboard.html.j2").render(
+        dataset=dataset,
+        standard=standard.describe() if standard else "",
+        sections=sections,
+        cards=[_card(anchors[r.name], r, page_dir) for r in records],
+        css=_static("leaderboard.css"),
+        js=_static("leaderboard.js"),
+    )

@@ -1,0 +1,89 @@
+"""A leaderboard table: a pandas frame of raw values plus how each column is titled and shown.
+
+Values stay numbers (accuracies in percent, deltas in percentage points) so that CSV keeps
+full precision and sorting is numeric; :func:`format_cell` turns them into the strings every
+text format (Markdown, HTML, LaTeX) shows, so they all agree digit for digit.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pandas as pd
+
+from freqbench.errors import UnknownNameError
+
+MISSING = "–"
+
+#: kind -> format of a present value. "text" and "int" are shown as they are.
+_FORMATS = {
+    "percent": "{:.2f}",
+    "number": "{:.3f}",
+    "delta_pp": "{:+.2f}",
+    "delta": "{:+.3f}",
+    "rho": "{:+.3f}",
+}
+NUMERIC_KINDS = {"int", *_FORMATS}
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    title: str
+    kind: str  # "text", "int" or a key of _FORMATS
+    description: str = ""
+
+    @property
+    def numeric(self) -> bool:
+        return self.kind in NUMERIC_KINDS
+
+
+@dataclass
+class Table:
+    key: str  # "main", "bass" or "correlation"
+    title: str
+    columns: list[Column]
+    frame: pd.DataFrame  # one column per Column.key, rows in display order
+    notes: list[str] = field(default_factory=list)
+    empty: str = "No rows."
+
+    def cells(self) -> list[list[str]]:
+        """Every row as display strings."""
+        return [
+            [format_cell(row[c.key], c.kind) for c in self.columns]
+            for row in self.frame.to_dict("records")
+        ]
+
+    def column(self, name: str) -> Column:
+        """A column by key or title, case-insensitive (for ``--sort-by``)."""
+        wanted = name.strip().lower()
+        for column in self.columns:
+            if wanted in (column.key.lower(), column.title.lower()):
+                return column
+        raise UnknownNameError("column", name, [c.key for c in self.columns])
+
+    def sorted_by(self, name: str) -> Table:
+        """Rows reordered by one column: numbers high to low (rank low to high), text A to Z."""
+        column = self.column(name)
+        ascending = not column.numeric or column.key == "rank"
+        key = (lambda s: s.str.lower()) if not column.numeric else None
+        frame = self.frame.sort_values(
+            column.key, ascending=ascending, na_position="last", kind="stable", key=key
+        )
+        return replace(self, frame=frame.reset_index(drop=True))
+
+
+def is_missing(value: Any) -> bool:
+    return value is None or value == "" or (isinstance(value, float) and math.isnan(value))
+
+
+def format_cell(value: Any, kind: str) -> str:
+    if is_missing(value):
+        return MISSING
+    if kind == "int":
+        return str(int(value))
+    if kind in _FORMATS:
+        return _FORMATS[kind].format(value)
+    return str(value)
