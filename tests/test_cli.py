@@ -49,3 +49,13 @@ def test_info_describes_a_checkpoint(tmp_path):
     assert "pgd-at" in result.stdout and "435,370" in result.stdout
     missing = freqbench("info", str(tmp_path / "nope.safetensors"))
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
+
+
+def test_spectrum_writes_plots_and_prints_slope(tmp_path):
+    result = freqbench(
+        "spectrum", "--dataset", "synthetic", "--n-examples", "32", "--out", str(tmp_path)
+    )
+    assert result.returncode == 0, result.stderr
+    assert "slope" in result.stdout and "mean R80" in result.stdout
+    for name in ("radial_spectrum.png", "frequency_splits.png", "bass.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -13,10 +13,19 @@ import sys
 import freqbench
 from freqbench.errors import UserError
 
-# name -> (module, one-line help); modules are imported only when their command runs.
+# name -> (module in freqbench.cli, one-line help).
 COMMANDS: dict[str, tuple[str, str]] = {
     "list": ("list_cmd", "list registered architectures, datasets, recipes or metrics"),
     "info": ("info_cmd", "describe a checkpoint from its sidecar"),
+    "train": ("train_cmd", "train a model with a recipe (natural, pgd-at, trades, ...; +bass)"),
+    "evaluate": ("evaluate_cmd", "evaluate a model and write its record"),
+    "demo": ("demo_cmd", "train smallcnn on Fashion-MNIST and evaluate it (the main job)"),
+    "leaderboard": (
+        "leaderboard_cmd",
+        "print leaderboard tables, or write / check the generated pages",
+    ),
+    "validate": ("validate_cmd", "check model-zoo entries and records (schema, hashes, names)"),
+    "submit": ("submit_cmd", "validate a zoo entry, evaluate it and regenerate its leaderboard"),
 }
 
 

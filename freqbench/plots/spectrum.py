@@ -94,8 +94,8 @@ def plot_radial_spectrum(images: torch.Tensor, path: str | Path) -> dict[str, fl
     R80 is :func:`freqbench.spectral.energy_radius` with q = 0.8, averaged over images.
     Returns ``{"slope": ..., "mean_r80": ...}``.
     """
-    if not isinstance(images, torch.Tensor) or images.dim() != 4:
-        raise UserError("images must be an NCHW tensor of values in [0, 1]")
+    if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[0] == 0:
+        raise UserError("images must be a non-empty NCHW tensor of values in [0, 1]")
     h, w = images.shape[-2:]
     profiles, radii = [], []
     for chunk in images.split(_CHUNK):
