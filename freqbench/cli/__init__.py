@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("info_cmd", "describe a checkpoint from its sidecar"),
     "train": ("train_cmd", "train a model with a recipe (natural, pgd-at, trades, ...; +bass)"),
     "evaluate": ("evaluate_cmd", "evaluate a model and write its record"),
+    "spectrum": ("spectrum_cmd", "plot a dataset's radial spectrum, frequency splits and BaSS"),
     "demo": ("demo_cmd", "train smallcnn on Fashion-MNIST and evaluate it (the main job)"),
     "leaderboard": (
         "leaderboard_cmd",

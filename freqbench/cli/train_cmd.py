@@ -1,0 +1,89 @@
+"""Train a model with a registered recipe; --config reads a TOML file and flags override it.
+
+Example: freqbench train --arch smallcnn --recipe trades+bass --dataset fashion-mnist
+--epochs 5 --out runs/trades-bass. The output directory gets model.safetensors (+ .json
+sidecar), train_log.jsonl, config.json and state.pt (for --resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from freqbench.training import TrainResult
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True, help="output directory of the run")
+    parser.add_argument("--config", help="TOML file with any of the options below")
+    # Every option flag's destination is the TrainConfig field it overrides.
+    parser.add_argument(
+        "--arch", dest="architecture", help="architecture (freqbench list architectures)"
+    )
+    parser.add_argument("--recipe", help="recipe (freqbench list recipes), e.g. trades+bass")
+    parser.add_argument("--dataset", help="dataset (freqbench list datasets)")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--lr", type=float, help="base learning rate of SGD")
+    parser.add_argument("--schedule", choices=["cosine", "piecewise"], help="per-step schedule")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--device", help="cpu or cuda")
+    parser.add_argument("--eps", type=float, help="Linf budget (default: the dataset's)")
+    parser.add_argument("--bass-mode", choices=["augment", "dataset"], help="+bass recipes only")
+    parser.add_argument("--bass-p", type=float, help="BaSS probability in augment mode (0.5)")
+    parser.add_argument("--label-shuffle", type=float, help="fraction of labels permuted")
+    parser.add_argument("--mixup-alpha", type=float, help="mixup Beta parameter (0 = off)")
+    parser.add_argument("--data-dir", help="where the dataset files are")
+    parser.add_argument("--max-train-examples", type=int, help="train on the first N only")
+    parser.add_argument("--eval-examples", type=int, help="test images evaluated per epoch")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--resume", action="store_true", help="continue the run in --out")
+    group.add_argument("--overwrite", action="store_true", help="replace the run in --out")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _summary(result: TrainResult) -> str:
+    metrics = result.metrics
+
+    def percent(key: str) -> str:
+        value = metrics.get(key)
+        return "-" if value is None else f"{100 * value:.2f}%"
+
+    config = result.config
+    rows = {
+        "recipe": config["recipe"] + (f" (bass_mode {config['bass_mode']})" if config["bass_mode"] else ""),
+        "model": f"{config['architecture']} on {config['dataset']}",
+        "epochs": str(metrics.get("epoch", "-")),
+        "train loss": f"{metrics['loss']:.4f}" if "loss" in metrics else "-",
+        "test acc": percent("test_acc"),
+        f"PGD-10 acc (eps {config['eps']:.4g})": percent("pgd10_acc"),
+        "wall time": f"{result.seconds:.1f} s",
+        "checkpoint": str(result.checkpoint),
+        "log": str(result.log),
+    }  # fmt: skip
+    width = max(map(len, rows))
+    return "\n".join(f"{key:<{width}}  {value}" for key, value in rows.items())
+
+
+def run(args: argparse.Namespace) -> int:
+    from freqbench.config import TrainConfig, load_config
+    from freqbench.training import train
+
+    config = load_config(args.config) if args.config else TrainConfig(source="command line")
+    overrides = {
+        field.name: getattr(args, field.name)
+        for field in dataclasses.fields(TrainConfig)
+        if getattr(args, field.name, None) is not None
+    }
+    config = config.replace(**overrides)
+    result = train(
+        config,
+        args.out,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        progress=False if args.no_progress else None,
+    )
+    print(_summary(result))
+    return 0

@@ -1,0 +1,47 @@
+"""PGD adversarial training (Madry et al., ICLR 2018): cross-entropy on PGD examples.
+
+PGD-10 with step eps / 4 from a uniform random start in the eps ball. The model stays in
+training mode while attacking, as in Madry's code; ``bn_eval_attack`` changes that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from freqbench.recipes.attacks import AttackConfig, cross_entropy_objective, pgd_linf
+from freqbench.recipes.base import Recipe, RecipeOutput, eval_mode
+from freqbench.recipes.registry import register_recipe
+
+
+@dataclass(frozen=True)
+class PGDATConfig(AttackConfig):
+    """PGD-10, step eps / 4, BatchNorm in training mode during the attack."""
+
+
+@register_recipe
+class PGDAT(Recipe[PGDATConfig]):
+    name = "pgd-at"
+    summary = "PGD adversarial training (Madry et al. 2018): PGD-10, step eps/4, random start"
+    config_class = PGDATConfig
+
+    def loss(
+        self, model: nn.Module, x: Tensor, y: Tensor, generator: torch.Generator | None
+    ) -> RecipeOutput:
+        cfg = self.config
+        with eval_mode(model, cfg.bn_eval_attack):
+            x_adv = pgd_linf(
+                model,
+                x,
+                cross_entropy_objective(y),
+                eps=self.eps,
+                step_size=cfg.step_size,
+                steps=cfg.steps,
+                start="uniform",
+                generator=generator,
+            )
+        logits = model(x_adv)
+        return RecipeOutput(F.cross_entropy(logits, y), logits)
