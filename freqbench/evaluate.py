@@ -200,7 +200,9 @@ def evaluate(
         if out is None and metric_name == "autoattack":
             options["state_path"] = None
         start = time.perf_counter()
-        subset = data.first(protocol.corruptions_n_examples) if metric_name == "corruptions" else data
+        subset = (
+            data.first(protocol.corruptions_n_examples) if metric_name == "corruptions" else data
+        )
         result = get_metric(metric_name).fn(loaded.model, subset, **options)
         timings[metric_name] = round(time.perf_counter() - start, 3)
         results[metric_name] = result.values

@@ -52,7 +52,12 @@ class Protocol:
 
         if self.norm not in ("Linf", "L2"):
             raise UserError(f"norm must be Linf or L2, got '{self.norm}'")
-        counts = ("n_examples", "autoattack_n_examples", "heatmap_n_examples", "corruptions_n_examples")
+        counts = (
+            "n_examples",
+            "autoattack_n_examples",
+            "heatmap_n_examples",
+            "corruptions_n_examples",
+        )
         for name in (*counts, "batch_size"):
             value = getattr(self, name)
             if value is not None and value < 1:

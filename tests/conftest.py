@@ -47,9 +47,8 @@ def synthetic_checkpoint(tmp_path_factory) -> Path:
     return train_synthetic_smallcnn(tmp_path_factory.mktemp("ckpt") / "model.safetensors")
 
 
-@pytest.fixture()
-def small_budget(monkeypatch):
-    """Every AutoAttack built during the test runs with a tiny budget (both sides alike)."""
+def shrink_autoattack(monkeypatch) -> None:
+    """Every AutoAttack built from now on runs with a tiny budget (both sides of a comparison)."""
     from pyautoattack import AutoAttack
 
     original = AutoAttack.__init__
@@ -61,3 +60,8 @@ def small_budget(monkeypatch):
         self.square.n_queries = 20
 
     monkeypatch.setattr(AutoAttack, "__init__", init)
+
+
+@pytest.fixture()
+def small_budget(monkeypatch):
+    shrink_autoattack(monkeypatch)
