@@ -1,6 +1,6 @@
 """Training throughput: recipes, the cost of BaSS, and the trainer against a bare loop.
 
-Run ``python benchmarks/bench_train.py`` (about 4 minutes on 2 CPU threads). It prints:
+Run ``python benchmarks/bench_train.py`` (about 2 minutes on 2 idle CPU cores). It prints:
 
 1. ``smallcnn`` on Fashion-MNIST (the real files when installed, else synthetic 28x28x1),
    batch 128: training images/s of each recipe, and the ratio of the ``+bass`` recipe's step
@@ -14,7 +14,7 @@ Run ``python benchmarks/bench_train.py`` (about 4 minutes on 2 CPU threads). It 
 
 Plain and +bass steps alternate on the same batches and the table shows medians (the ratio
 is the median of the per-batch ratios); the trainer and the bare loop alternate and the best
-of two rounds counts. Both are the least noisy figures on shared cores. The load average is
+of three rounds counts. Both are the least noisy figures on shared cores. The load average is
 printed, because other jobs on the same two cores slow everything down.
 """
 
@@ -42,6 +42,7 @@ THREADS = 2
 RECIPES = ("natural", "pgd-at", "trades", "mart", "fgsm-rs", "augmix")
 BASS_TARGET = 1.05
 TRAINER_TARGET = 0.9
+TRAINER_ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,7 @@ def _trainer_table(n_images: int) -> list[str]:
         return whole
 
     times = _best(
-        2,
+        TRAINER_ROUNDS,
         {
             "bare": lambda: _bare_loop(dataset, data.images, data.labels, config.batch_size),
             "trainer": trainer,
@@ -222,7 +223,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, {THREADS} threads, load average {os.getloadavg()[0]:.2f}\n")
     for setting in (_smallcnn_setting(), _resnet_setting()):
         print("\n".join(_recipe_table(setting)), end="\n\n", flush=True)
-    print("\n".join(_trainer_table(64 * 120)), end="\n\n")
+    print("\n".join(_trainer_table(64 * 80)), end="\n\n")
     print(f"load average {os.getloadavg()[0]:.2f}; total {time.perf_counter() - start:.0f} s")
 
 

@@ -5,7 +5,11 @@ A recipe turns a batch into a loss (``natural``, ``pgd-at``, ``trades``, ``mart`
 Balanced Spectrum Sampling. See CONTRIBUTING.md, "Adding a recipe".
 """
 
-from freqbench.recipes.registry import (  # noqa: I001 (the registry must exist before the recipes)
+# Importing a recipe module registers it (and its +bass variant).
+from freqbench.recipes import augmix, fgsm_rs, mart, natural, pgd_at, trades  # noqa: F401
+from freqbench.recipes.base import Recipe, RecipeConfig, RecipeContext, RecipeOutput
+from freqbench.recipes.bass import BassRecipe
+from freqbench.recipes.registry import (
     RecipeSpec,
     TrainingRecipe,
     create_recipe,
@@ -13,9 +17,6 @@ from freqbench.recipes.registry import (  # noqa: I001 (the registry must exist 
     list_recipes,
     register_recipe,
 )
-from freqbench.recipes import augmix, fgsm_rs, mart, natural, pgd_at, trades  # noqa: F401
-from freqbench.recipes.base import Recipe, RecipeConfig, RecipeContext, RecipeOutput
-from freqbench.recipes.bass import BassRecipe
 
 __all__ = [
     "BassRecipe",
