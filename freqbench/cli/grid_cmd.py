@@ -1,0 +1,62 @@
+"""Train and evaluate every missing row of a grid file; resumes after a kill, skips what is done.
+
+Example: freqbench grid model_zoo/fashion-mnist/grid.toml --commit. Each trained row is
+published to the zoo beside the grid file, evaluated with the standard protocol into
+leaderboards/<dataset>/, and the pages are regenerated; --commit commits each finished row.
+Run one process per core to share the work: rows are locked one at a time. --dry-run lists
+the rows and their status without doing anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from freqbench.records import RECORDS_DIR
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("grid", type=Path, help="model_zoo/<dataset>/grid.toml")
+    parser.add_argument("--dry-run", action="store_true", help="list the rows and their status")
+    parser.add_argument("--commit", action="store_true", help="git-commit each finished row")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument(
+        "--runs-dir", type=Path, default=Path("runs/grid"), help="training runs (default runs/grid)"
+    )
+    parser.add_argument(
+        "--records-dir", type=Path, default=Path(RECORDS_DIR), help=f"default {RECORDS_DIR}"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _table(states: list) -> str:
+    recipes = [s.row.recipe if s.row.trained else f"{s.row.recipe} (smoothed)" for s in states]
+    width = max(len(s.row.name) for s in states)
+    recipe_width = max(map(len, recipes))
+    lines = [f"{'row':<{width}}  {'recipe':<{recipe_width}}  status"]
+    for state, recipe in zip(states, recipes, strict=True):
+        lines.append(f"{state.row.name:<{width}}  {recipe:<{recipe_width}}  {state.detail}")
+    done = sum(s.done for s in states)
+    lines.append(f"{done} of {len(states)} rows done")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from freqbench.grid import GridPaths, GridRunner, grid_states, load_grid
+
+    spec = load_grid(args.grid)
+    paths = GridPaths(runs=args.runs_dir, records=args.records_dir)
+    if args.dry_run:
+        print(_table(grid_states(spec, paths)))
+        return 0
+    runner = GridRunner(
+        spec,
+        paths,
+        device=args.device,
+        commit=args.commit,
+        progress=False if args.no_progress else None,
+        say=lambda message: print(message, flush=True),
+    )
+    states = runner.run()
+    print(_table(states))
+    return 0

@@ -1,0 +1,121 @@
+"""Turn a finished training run (or a smoothing transform) into a zoo entry beside the grid file.
+
+A trained row's checkpoint is copied to ``weights/<row>.safetensors`` (+ sidecar) and its
+entry states the resolved training config and the wall time; a smoothed row's entry points at
+its source's weights and adds the ``smooth_kernels`` transform. Files are written atomically,
+weights before the entry, so an entry never names weights that are not there.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from freqbench import atomic
+from freqbench.checkpoints import sha256_of
+from freqbench.grid.spec import GridRow, GridSpec
+from freqbench.grid.toml_writer import dumps
+from freqbench.zoo import load_entry
+
+WEIGHTS_DIR = "weights"
+# Resolved options that say how a row was trained (paths, device and logging left out).
+TRAINING_KEYS = (
+    "epochs", "batch_size", "lr", "schedule", "momentum", "weight_decay", "seed", "eps",
+    "bass_mode", "bass_p", "label_shuffle", "mixup_alpha", "max_train_examples",
+)  # fmt: skip
+
+
+def entry_path(spec: GridSpec, row: GridRow) -> Path:
+    return spec.path.parent / f"{row.name}.toml"
+
+
+def weights_path(spec: GridSpec, name: str) -> Path:
+    return spec.path.parent / WEIGHTS_DIR / f"{name}.safetensors"
+
+
+def _header(spec: GridSpec) -> str:
+    return (
+        f"Written by `freqbench grid {spec.path.as_posix()}`: change the grid file, not this one."
+    )
+
+
+def _metadata(spec: GridSpec, footnote: str) -> dict[str, Any]:
+    return {
+        "authors": spec.metadata.get("authors", ""),
+        "venue": spec.metadata.get("venue", ""),
+        "link": spec.metadata.get("link", ""),
+        "additional_data": False,
+        "footnote": footnote,
+    }
+
+
+def _budget(config: dict[str, Any]) -> str:
+    options = config.get("recipe_options", {})
+    attack = f", PGD-{options['steps']} step {options['step_size']:g}" if "steps" in options else ""
+    return f"{config['epochs']} epoch{'s' if config['epochs'] != 1 else ''}, batch {config['batch_size']}{attack}"
+
+
+def training_seconds(run_dir: Path) -> float:
+    """Wall time of the run's epochs (training and per-epoch evaluation), from its log."""
+    lines = (run_dir / "train_log.jsonl").read_text().splitlines()
+    epochs = [json.loads(line) for line in lines if line.strip()]
+    return sum(e["seconds"] + e.get("eval_seconds", 0.0) for e in epochs)
+
+
+def publish_trained(spec: GridSpec, row: GridRow, run_dir: Path) -> Path:
+    """Copy the run's checkpoint into the zoo and write the row's entry."""
+    config = json.loads((run_dir / "config.json").read_text())
+    target = weights_path(spec, row.name)
+    for source, dest in (
+        (run_dir / "model.safetensors", target),
+        (run_dir / "model.json", target.with_suffix(".json")),
+    ):
+        with atomic.atomic_path(dest) as tmp:
+            shutil.copyfile(source, tmp)
+    training = {k: config[k] for k in TRAINING_KEYS if config.get(k) is not None}
+    training["recipe_options"] = config.get("recipe_options", {})
+    training["wall_seconds"] = round(training_seconds(run_dir), 1)
+    entry = {
+        "name": row.name,
+        "dataset": spec.dataset,
+        "architecture": spec.architecture,
+        "recipe": row.recipe,
+        "bass_mode": config.get("bass_mode"),
+        "weights": {
+            "path": f"{WEIGHTS_DIR}/{target.name}",
+            "sha256": sha256_of(target),
+        },
+        "training": training,
+        "metadata": _metadata(spec, f"Reference grid on 2 CPU cores: {_budget(config)}."),
+    }
+    path = entry_path(spec, row)
+    atomic.write_text(path, dumps(entry, _header(spec)))
+    load_entry(path)  # the schema check, before anything relies on it
+    return path
+
+
+def publish_smoothed(spec: GridSpec, row: GridRow) -> Path:
+    """Write the entry of a smoothed copy of an already published row."""
+    assert row.source is not None and row.smooth is not None
+    source = load_entry(spec.path.parent / f"{row.source}.toml")
+    entry = {
+        "name": row.name,
+        "dataset": spec.dataset,
+        "architecture": spec.architecture,
+        "recipe": row.recipe,
+        "bass_mode": source.bass_mode,
+        "weights": dict(source.weights),
+        "transform": {"smooth_kernels": row.smooth},
+        "training": {"source": row.source},
+        "metadata": _metadata(
+            spec,
+            f"{row.source} with Gaussian smoothing (rho {row.smooth['rho']:g}) of its "
+            f"{row.smooth['layers']} convolution kernels; no training (Wang et al., CVPR 2020).",
+        ),
+    }
+    path = entry_path(spec, row)
+    atomic.write_text(path, dumps(entry, _header(spec)))
+    load_entry(path)
+    return path

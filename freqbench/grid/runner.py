@@ -1,0 +1,238 @@
+"""Run a grid: train what is missing, publish it to the zoo, evaluate it, regenerate the pages.
+
+Every step is resumable and skipped when done: training resumes from its last epoch, the
+AutoAttack metric from its last batch, and a row whose entry and standard record exist is
+left alone. Rows are locked one at a time, so several processes can share a grid. With
+``commit``, every finished row is committed at once (entry, weights, record, pages), so a
+kill never loses finished work.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from freqbench.errors import UserError
+from freqbench.evaluate import evaluate
+from freqbench.grid.lock import is_locked, row_lock
+from freqbench.grid.publish import entry_path, publish_smoothed, publish_trained
+from freqbench.grid.spec import GridRow, GridSpec
+from freqbench.leaderboard import write_pages
+from freqbench.protocol import Protocol
+from freqbench.records import display_path, read_json
+from freqbench.zoo import default_root, load_entry
+
+WAIT_SECONDS = 30  # between looks at rows that wait on another process
+
+
+@dataclass(frozen=True)
+class GridPaths:
+    runs: Path  # training runs and locks, <runs>/<row>/ (not committed)
+    records: Path  # leaderboards/, records go to <records>/<dataset>/
+
+
+@dataclass(frozen=True)
+class RowState:
+    row: GridRow
+    trained: bool
+    evaluated: bool
+    running: bool
+    detail: str
+
+    @property
+    def done(self) -> bool:
+        return self.trained and self.evaluated
+
+
+def record_path(spec: GridSpec, paths: GridPaths, row: GridRow) -> Path:
+    return paths.records / spec.dataset / f"{row.name}.json"
+
+
+def _trained(spec: GridSpec, row: GridRow) -> str | None:
+    """The sha256 of the row's published weights, or None when the row is not published."""
+    path = entry_path(spec, row)
+    if not path.is_file():
+        return None
+    try:
+        entry = load_entry(path)
+    except UserError:
+        return None
+    weights = entry.weights_path
+    return entry.sha256 if weights is not None and weights.is_file() else None
+
+
+def _evaluated(spec: GridSpec, paths: GridPaths, row: GridRow, sha256: str) -> bool:
+    path = record_path(spec, paths, row)
+    if not path.is_file():
+        return False
+    record = read_json(path)
+    shift = record.get("metrics", {}).get("filters", {}).get("distribution_shift", {})
+    return (
+        record.get("model", {}).get("checkpoint_sha256") == sha256
+        and record.get("protocol", {}).get("standard") is True
+        and (row.reference is None or shift.get("reference") == row.reference)
+    )
+
+
+def _run_progress(paths: GridPaths, row: GridRow) -> str:
+    log = paths.runs / row.name / "train_log.jsonl"
+    if row.config is None or not log.is_file():
+        return "not started"
+    epochs = sum(1 for line in log.read_text().splitlines() if line.strip())
+    return f"training: {epochs}/{row.config.epochs} epochs saved"
+
+
+def row_state(spec: GridSpec, paths: GridPaths, row: GridRow) -> RowState:
+    sha256 = _trained(spec, row)
+    evaluated = sha256 is not None and _evaluated(spec, paths, row, sha256)
+    running = is_locked(paths.runs / f"{row.name}.lock")
+    if evaluated:
+        detail = "done"
+    elif sha256 is not None:
+        detail = "trained, not evaluated"
+    else:
+        detail = _run_progress(paths, row) if row.trained else "not smoothed yet"
+    if running:
+        detail += " (running in another process)"
+    return RowState(row, sha256 is not None, evaluated, running, detail)
+
+
+def grid_states(spec: GridSpec, paths: GridPaths) -> list[RowState]:
+    return [row_state(spec, paths, row) for row in spec.rows]
+
+
+def check_location(spec: GridSpec) -> None:
+    """The evaluator finds entries by name in ./model_zoo, so the grid must live there."""
+    zoo = default_root().resolve()
+    if spec.path.resolve().parent != zoo / spec.dataset:
+        raise UserError(
+            f"{spec.path}: a grid file must be model_zoo/{spec.dataset}/<name>.toml of the "
+            f"repository you run from ({zoo}); run `freqbench grid` from the repository root"
+        )
+
+
+class GridRunner:
+    def __init__(
+        self,
+        spec: GridSpec,
+        paths: GridPaths,
+        *,
+        device: str = "cpu",
+        commit: bool = False,
+        progress: bool | None = None,
+        say: Callable[[str], None] = print,
+    ) -> None:
+        check_location(spec)
+        self.spec, self.paths = spec, paths
+        self.device, self.commit, self.progress, self.say = device, commit, progress, say
+
+    def run(self) -> list[RowState]:
+        """Work until every row is done or held by another process; returns the final states."""
+        while True:
+            pending = [s for s in grid_states(self.spec, self.paths) if not s.done]
+            worked = [self._attempt(state.row) for state in pending]
+            if any(worked):
+                continue
+            waiting = [s for s in grid_states(self.spec, self.paths) if not s.done]
+            if not waiting or all(s.running for s in waiting):
+                return grid_states(self.spec, self.paths)
+            self.say(f"waiting for other processes ({', '.join(s.row.name for s in waiting)})")
+            time.sleep(WAIT_SECONDS)
+
+    def _ready(self, name: str | None) -> bool:
+        return name is None or row_state(self.spec, self.paths, self.spec.row(name)).trained
+
+    def _attempt(self, row: GridRow) -> bool:
+        """Do what the row still needs, if it is free and its inputs exist; True if it is done."""
+        if not (self._ready(row.source) and self._ready(row.reference)):
+            return False
+        with row_lock(self.paths.runs / f"{row.name}.lock") as held:
+            state = row_state(self.spec, self.paths, row)  # again, now that the row is ours
+            if not held or state.done:
+                return False
+            if not state.trained:
+                self._publish(row)
+            self._evaluate(row)
+            self._finish(row)
+            return True
+
+    def _publish(self, row: GridRow) -> None:
+        if row.config is None:
+            self.say(f"{row.name}: smoothing {row.source}")
+            publish_smoothed(self.spec, row)
+            return
+        from freqbench.training import train
+
+        run_dir = self.paths.runs / row.name
+        self.say(f"{row.name}: training ({display_path(run_dir)})")
+        train(row.config, run_dir, resume=True, progress=self.progress)
+        publish_trained(self.spec, row, run_dir)
+
+    def _evaluate(self, row: GridRow) -> None:
+        self.say(f"{row.name}: evaluating (standard protocol)")
+        evaluate(
+            row.name,
+            dataset=self.spec.dataset,
+            protocol=Protocol.standard(self.spec.dataset),
+            out_dir=self.paths.records / self.spec.dataset,
+            device=self.device,
+            force=True,  # reached only when no standard record of these weights exists
+            reference=row.reference,
+        )
+
+    def _finish(self, row: GridRow) -> None:
+        record = read_json(record_path(self.spec, self.paths, row))
+        info = record["model_info"]
+        summary = (
+            f"clean {info['clean_acc']:.2f}%, AutoAttack {info['autoattack_acc']:.2f}%, "
+            f"corruptions {info['corruptions_acc']:.2f}%"
+        )
+        self.say(f"{row.name}: done ({summary})")
+        pages = write_pages(self.paths.records, self.spec.dataset)
+        if self.commit:
+            commit_rows(self.spec, self.paths, pages, f"Grid row {row.name}: {summary}", self.say)
+
+
+def row_files(spec: GridSpec, paths: GridPaths, row: GridRow) -> list[Path]:
+    """What a finished row adds to the repository."""
+    entry = load_entry(entry_path(spec, row))
+    files = [entry.path]
+    if entry.weights_path is not None:
+        files += [entry.weights_path, entry.weights_path.with_suffix(".json")]
+    record = record_path(spec, paths, row)
+    artifacts = read_json(record).get("artifacts", {}).values()
+    return files + [record] + [record.parent / name for name in artifacts]
+
+
+def commit_rows(
+    spec: GridSpec, paths: GridPaths, pages: list[Path], message: str, say: Callable[[str], None]
+) -> None:
+    """Commit every finished row with the pages generated from them, under one lock.
+
+    The pages are generated from all records in the folder, so the commit holds every
+    finished row, not just this one: each commit is a consistent leaderboard.
+    """
+    with row_lock(paths.runs / ".commit.lock", wait=True):
+        done = [s.row for s in grid_states(spec, paths) if s.done]
+        files = [str(f) for row in done for f in row_files(spec, paths, row)]
+        files += [str(p) for p in pages]
+        _git("add", "--", *files)
+        staged = subprocess.run(["git", "diff", "--cached", "--quiet", "--", *files], check=False)
+        if staged.returncode == 0:
+            return
+        _git("commit", "--quiet", "-m", message, "--", *files)
+        say(f"committed: {message}")
+
+
+def _git(*args: str) -> None:
+    for attempt in range(10):  # another git command may hold the index for a moment
+        result = subprocess.run(["git", *args], capture_output=True, text=True, check=False)
+        if result.returncode == 0:
+            return
+        if "index.lock" not in result.stderr:
+            raise UserError(f"git {args[0]} failed: {result.stderr.strip()}")
+        time.sleep(1 + attempt)
+    raise UserError(f"git {args[0]} failed: the index stayed locked ({result.stderr.strip()})")

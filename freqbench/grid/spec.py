@@ -1,0 +1,236 @@
+"""A grid file: which models to train and evaluate, with one training budget for all of them.
+
+``model_zoo/<dataset>/grid.toml`` crosses an architecture with a list of recipes, each
+trained plain and with BaSS under the same ``[training]`` options (so a BaSS delta compares
+like with like), and adds kernel-smoothed copies of trained rows (no training)::
+
+    dataset = "fashion-mnist"
+    architecture = "smallcnn"
+    recipes = ["natural", "pgd-at"]     # run order
+    bass = [false, true]
+    reference = "natural"               # filter-shift reference (its plain row)
+
+    [training]                          # TrainConfig options, shared by every row
+    epochs = 1
+
+    [recipe_options.pgd-at]             # applies to pgd-at and pgd-at+bass alike
+    steps = 5
+
+    [[smoothed]]
+    of = "natural"
+    rho = 0.25
+
+Every mistake (unknown key, recipe, option; a smoothed row of a recipe not in the grid) is a
+:class:`~freqbench.errors.UserError` naming the file, found before anything is trained.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from freqbench.config import TrainConfig, from_mapping
+from freqbench.errors import UnknownNameError, UserError
+from freqbench.recipes import get_recipe
+from freqbench.training import resolve
+from freqbench.zoo import read_toml
+
+GRID_KEYS = (
+    "dataset", "architecture", "recipes", "bass", "reference", "protocol",
+    "training", "recipe_options", "smoothed", "metadata",
+)  # fmt: skip
+SMOOTHED_KEYS = ("of", "rho", "layers")
+# Set by the grid itself, per row; a [training] table may not override them.
+ROW_OPTIONS = ("architecture", "dataset", "recipe", "recipe_options")
+PROTOCOLS = ("standard",)
+
+
+@dataclass(frozen=True)
+class GridRow:
+    """One model of the grid: trained with ``config``, or a smoothed copy of row ``source``."""
+
+    name: str
+    recipe: str
+    config: TrainConfig | None = None
+    source: str | None = None
+    smooth: dict[str, Any] | None = None
+    reference: str | None = None
+
+    @property
+    def trained(self) -> bool:
+        return self.config is not None
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    path: Path
+    dataset: str
+    architecture: str
+    protocol: str
+    rows: tuple[GridRow, ...]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def row(self, name: str) -> GridRow:
+        for row in self.rows:
+            if row.name == name:
+                return row
+        raise UnknownNameError("grid row", name, [r.name for r in self.rows])
+
+
+def row_name(architecture: str, recipe: str) -> str:
+    """``smallcnn`` + ``pgd-at+bass`` -> ``smallcnn-pgd-at-bass`` (zoo names are file names)."""
+    return f"{architecture}-{recipe.replace('+', '-')}"
+
+
+def smoothed_name(architecture: str, recipe: str, rho: float) -> str:
+    return f"{row_name(architecture, recipe)}-smooth{rho:g}"
+
+
+def _check_keys(data: dict[str, Any], known: tuple[str, ...], where: str) -> None:
+    for key in data:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise UserError(f"{where}: unknown key '{key}'.{hint} Known keys: {', '.join(known)}")
+
+
+def _require(data: dict[str, Any], key: str, kind: type, where: str) -> Any:
+    if key not in data:
+        raise UserError(f"{where}: missing key '{key}'")
+    value = data[key]
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise UserError(f"{where}: '{key}' must be of type {kind.__name__}, got {value!r}")
+    return value
+
+
+def _recipes(data: dict[str, Any], where: str) -> list[str]:
+    recipes = _require(data, "recipes", list, where)
+    if not recipes or not all(isinstance(r, str) for r in recipes):
+        raise UserError(f"{where}: 'recipes' must be a non-empty list of recipe names")
+    for recipe in recipes:
+        if recipe.endswith("+bass"):
+            raise UserError(
+                f"{where}: list plain recipes ('{recipe.removesuffix('+bass')}') and set "
+                "bass = [false, true]; the grid makes the +bass twins"
+            )
+        get_recipe(recipe)  # unknown names raise with suggestions
+    if len(set(recipes)) != len(recipes):
+        raise UserError(f"{where}: 'recipes' lists a recipe twice")
+    return recipes
+
+
+def _bass(data: dict[str, Any], where: str) -> list[bool]:
+    bass = data.get("bass", [False])
+    if not isinstance(bass, list) or not bass or not all(isinstance(b, bool) for b in bass):
+        raise UserError(f"{where}: 'bass' must be a list of true/false, e.g. [false, true]")
+    return sorted(set(bass))
+
+
+def _training_options(data: dict[str, Any], where: str) -> dict[str, Any]:
+    training = data.get("training", {})
+    for key in ROW_OPTIONS:
+        if key in training:
+            raise UserError(
+                f"{where}: [training] may not set '{key}': the grid sets it per row "
+                "(top-level keys and [recipe_options.<recipe>])"
+            )
+    return training
+
+
+def _smoothed_rows(
+    data: dict[str, Any],
+    architecture: str,
+    trained: dict[str, GridRow],
+    reference: str | None,
+    where: str,
+) -> list[GridRow]:
+    rows = []
+    for i, item in enumerate(data.get("smoothed", [])):
+        at = f"{where}: [[smoothed]] #{i + 1}"
+        _check_keys(item, SMOOTHED_KEYS, at)
+        of = _require(item, "of", str, at)
+        source = trained.get(row_name(architecture, of))
+        if source is None:
+            raise UnknownNameError(f"{at}: recipe", of, [r.recipe for r in trained.values()])
+        rho = item.get("rho")
+        if isinstance(rho, bool) or not isinstance(rho, int | float) or rho <= 0:
+            raise UserError(f"{at}: 'rho' must be a number > 0 (the Gaussian's sigma), got {rho!r}")
+        smooth = {"rho": float(rho), "layers": item.get("layers", "first")}
+        rows.append(
+            GridRow(
+                name=smoothed_name(architecture, of, rho),
+                recipe=source.recipe,
+                source=source.name,
+                smooth=smooth,
+                reference=reference,
+            )
+        )
+    return rows
+
+
+def load_grid(path: str | Path) -> GridSpec:
+    """Read and check a grid file: every row's training config is resolved (nothing loaded)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"grid file {path} does not exist")
+    data = read_toml(path)
+    where = str(path)
+    _check_keys(data, GRID_KEYS, where)
+    dataset = _require(data, "dataset", str, where)
+    architecture = _require(data, "architecture", str, where)
+    protocol = data.get("protocol", "standard")
+    if protocol not in PROTOCOLS:
+        raise UserError(f"{where}: 'protocol' must be one of {list(PROTOCOLS)}, got {protocol!r}")
+    recipes = _recipes(data, where)
+    recipe_options = data.get("recipe_options", {})
+    for recipe in recipe_options:
+        if recipe not in recipes:
+            raise UnknownNameError(
+                f"{where}: [recipe_options.{recipe}] names a recipe", recipe, recipes
+            )
+    reference = data.get("reference")
+    if reference is not None and reference not in recipes:
+        raise UnknownNameError(f"{where}: reference", reference, recipes)
+    reference_name = row_name(architecture, reference) if reference else None
+
+    training = _training_options(data, where)
+    trained: dict[str, GridRow] = {}
+    for recipe in recipes:
+        for with_bass in _bass(data, where):
+            full = f"{recipe}+bass" if with_bass else recipe
+            options = {
+                **training,
+                "architecture": architecture,
+                "dataset": dataset,
+                "recipe": full,
+                "recipe_options": recipe_options.get(recipe, {}),
+            }
+            config = from_mapping(TrainConfig, options, f"{where} (row {full})")
+            resolve(config)  # recipe options, architecture and device are checked here
+            name = row_name(architecture, full)
+            trained[name] = GridRow(
+                name=name,
+                recipe=full,
+                config=config.replace(source=where),
+                reference=reference_name if name != reference_name else None,
+            )
+    smoothed = _smoothed_rows(data, architecture, trained, reference_name, where)
+    # Run order: each recipe's rows, then the smoothed copies of them.
+    rows = [
+        row
+        for trained_row in trained.values()
+        for row in [trained_row, *(s for s in smoothed if s.source == trained_row.name)]
+    ]
+    names = [r.name for r in rows]
+    if len(set(names)) != len(names):
+        raise UserError(f"{where}: two rows share a name; smoothed rows need distinct rho values")
+    return GridSpec(
+        path=path,
+        dataset=dataset,
+        architecture=architecture,
+        protocol=protocol,
+        rows=tuple(rows),
+        metadata=dict(data.get("metadata", {})),
+    )
