@@ -21,7 +21,15 @@ from freqbench.data import list_datasets
 from freqbench.errors import UnknownNameError, UserError
 from freqbench.recipes import list_recipes
 from freqbench.schemas import key_path, schema_problems
-from freqbench.zoo import ZooEntry, default_root, entry_files, entry_from_data, read_toml
+from freqbench.zoo import (
+    GRID_FILE,
+    ZooEntry,
+    default_root,
+    entry_files,
+    entry_from_data,
+    grid_files,
+    read_toml,
+)
 
 RECORDS_DIR = "leaderboards"
 
@@ -192,12 +200,16 @@ class ValidationReport:
     problems: list[Problem]
     n_entries: int
     n_records: int
+    n_grids: int = 0
 
     def summary(self) -> str:
         found = f"{len(self.problems)} problem(s)" if self.problems else "no problems"
         entries = f"{self.n_entries} zoo {'entry' if self.n_entries == 1 else 'entries'}"
         records = f"{self.n_records} record{'' if self.n_records == 1 else 's'}"
-        return f"checked {entries} and {records}: {found}"
+        grids = (
+            f", {self.n_grids} grid file{'' if self.n_grids == 1 else 's'}" if self.n_grids else ""
+        )
+        return f"checked {entries}{grids} and {records}: {found}"
 
 
 def display_path(path: Path) -> str:
@@ -208,13 +220,15 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-def _walk(path: Path) -> tuple[list[Path], list[Path]]:
-    """(entry files, record files) below ``path``, leaving out training configs and sidecars."""
+def _walk(path: Path) -> tuple[list[Path], list[Path], list[Path]]:
+    """(entry, record, grid files) below ``path``, leaving out training configs and sidecars."""
     if not path.exists():
         raise UserError(f"{path} does not exist")
     path = path.resolve()
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    entries = [f for f in files if f.suffix == ".toml" and "configs" not in f.parts[:-1]]
+    tomls = [f for f in files if f.suffix == ".toml" and "configs" not in f.parts[:-1]]
+    entries = [f for f in tomls if f.name != GRID_FILE]
+    grids = [f for f in tomls if f.name == GRID_FILE]
     records = [
         f
         for f in files
@@ -223,7 +237,7 @@ def _walk(path: Path) -> tuple[list[Path], list[Path]]:
         and "weights" not in f.parts[:-1]
         and not (f.with_suffix(".safetensors").exists() or f.with_suffix(".pt").exists())
     ]
-    return entries, records
+    return entries, records, grids
 
 
 class _Checker:
@@ -237,6 +251,14 @@ class _Checker:
     def add(self, path: Path, message: str) -> None:
         self.problems.append(Problem(path, message))
 
+    def check_grid(self, path: Path) -> None:
+        from freqbench.grid.spec import load_grid  # the grid imports this module
+
+        try:
+            load_grid(path)
+        except UserError as exc:
+            self.add(path, str(exc).removeprefix(str(path)).lstrip(": "))
+
     def sha256(self, path: Path) -> str:
         key = path.resolve()
         if key not in self._hashes:
@@ -248,7 +270,7 @@ class _Checker:
             data = read_toml(path)
         except UserError as exc:
             if report:
-                self.add(path, str(exc).removeprefix(f"{path}: "))
+                self.add(path, str(exc).removeprefix(str(path)).lstrip(": "))
             return None
         problems = schema_problems("zoo_entry", data)
         if problems:
@@ -323,7 +345,7 @@ class _Checker:
         try:
             data = read_json(path)
         except UserError as exc:
-            self.add(path, str(exc).removeprefix(f"{path}: "))
+            self.add(path, str(exc).removeprefix(str(path)).lstrip(": "))
             return None
         schema = schema_problems("record", data)
         for problem in schema or _content_problems(data):
@@ -397,10 +419,12 @@ def validate_tree(
     all_record_files = [f for folder in dataset_folders(records_dir) for f in record_files(folder)]
     if paths:
         found = [_walk(Path(p)) for p in paths]
-        entry_targets = sorted({f for entries, _ in found for f in entries})
-        record_targets = sorted({f for _, records in found for f in records})
+        entry_targets = sorted({f for entries, _, _ in found for f in entries})
+        record_targets = sorted({f for _, records, _ in found for f in records})
+        grid_targets = sorted({f for _, _, grids in found for f in grids})
     elif zoo_root.is_dir() or records_dir.is_dir():
         entry_targets, record_targets = all_entry_files, all_record_files
+        grid_targets = grid_files(zoo_root)
     else:
         raise UserError(
             f"nothing to validate: neither {zoo_root} nor {records_dir} exists. Run from the "
@@ -426,7 +450,11 @@ def validate_tree(
         if isinstance(name, str):
             record_names[path] = name
     _duplicates(checker, record_names, set(record_targets), "record")
-    return ValidationReport(checker.problems, len(entry_targets), len(record_targets))
+    for path in grid_targets:
+        checker.check_grid(path)
+    return ValidationReport(
+        checker.problems, len(entry_targets), len(record_targets), len(grid_targets)
+    )
 
 
 def _quiet_json(path: Path) -> Any:

@@ -4,7 +4,8 @@ An entry is the unit a submission adds and a record refers to by name. Weights c
 checkpoint beside the entry (``path``), a download checked against its sha256 (``url``) or
 RobustBench's own zoo (``robustbench``); an optional transform (kernel smoothing) is applied
 after loading, so a smoothed model is an entry of its own without new weights. Training
-configs live in ``model_zoo/<dataset>/configs/`` and are not entries.
+configs live in ``model_zoo/<dataset>/configs/`` and grid files (``grid.toml``, see
+:mod:`freqbench.grid`) beside the entries; neither is an entry.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from freqbench.schemas import schema_problems
 from freqbench.spectral import smooth_kernels
 
 ZOO_DIR = "model_zoo"
+GRID_FILE = "grid.toml"
 DOWNLOAD_TIMEOUT_S = 60
 
 
@@ -149,8 +151,14 @@ def load_entry(path: str | Path) -> ZooEntry:
 
 
 def entry_files(root: Path) -> list[Path]:
-    """Every ``<root>/<dataset>/*.toml``; the ``configs/`` folders are one level deeper, so skipped."""
-    return sorted(root.glob("*/*.toml")) if root.is_dir() else []
+    """Every ``<root>/<dataset>/*.toml`` but grid files; ``configs/`` is one level deeper, so skipped."""
+    if not root.is_dir():
+        return []
+    return sorted(f for f in root.glob("*/*.toml") if f.name != GRID_FILE)
+
+
+def grid_files(root: Path) -> list[Path]:
+    return sorted(root.glob(f"*/{GRID_FILE}")) if root.is_dir() else []
 
 
 def list_entries(root: str | Path | None = None, dataset: str | None = None) -> list[ZooEntry]:

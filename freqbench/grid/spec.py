@@ -208,7 +208,10 @@ def load_grid(path: str | Path) -> GridSpec:
                 "recipe_options": recipe_options.get(recipe, {}),
             }
             config = from_mapping(TrainConfig, options, f"{where} (row {full})")
-            resolve(config)  # recipe options, architecture and device are checked here
+            try:  # recipe options, architecture and device are checked here
+                resolve(config)
+            except UserError as exc:
+                raise UserError(f"{where} (row {full}): {exc}") from None
             name = row_name(architecture, full)
             trained[name] = GridRow(
                 name=name,

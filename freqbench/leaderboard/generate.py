@@ -1,7 +1,9 @@
 """The generated files of each dataset folder, ``README.md`` and ``index.html``: write or check.
 
 They are a pure function of the records (no dates, no absolute paths), so CI can regenerate
-them in memory and fail when a committed copy differs from what its records say.
+them in memory and fail when a committed copy differs from what its records say. The
+repository's own README (beside the records folder) may hold a dataset's main table between
+two marker comments; that block is generated and checked the same way.
 """
 
 from __future__ import annotations
@@ -12,10 +14,37 @@ from freqbench import atomic
 from freqbench.errors import UnknownNameError, UserError
 from freqbench.leaderboard.build import all_views
 from freqbench.leaderboard.html import render_html
-from freqbench.leaderboard.markdown import INDEX, readme_markdown
+from freqbench.leaderboard.markdown import INDEX, readme_markdown, table_markdown
 from freqbench.records import dataset_folders, display_path, load_records
 
 README = "README.md"
+
+
+def block_markers(dataset: str) -> tuple[str, str]:
+    return (
+        f"<!-- freqbench leaderboard {dataset}: start -->",
+        f"<!-- freqbench leaderboard {dataset}: end -->",
+    )
+
+
+def root_readme_block(dataset: str, views: list, records_dir: Path) -> str:
+    """The main table of the dataset's first view, and how to regenerate it."""
+    board = views[0]
+    page = (Path(records_dir) / dataset / README).as_posix()
+    return (
+        f"{board.main.title} on {dataset} (from [{page}]({page}); regenerate with "
+        f"`freqbench leaderboard --dataset {dataset} --write`):\n\n{table_markdown(board.main)}"
+    )
+
+
+def _with_block(text: str, dataset: str, block: str) -> str | None:
+    """``text`` with the dataset's marked block replaced, or None when it has no markers."""
+    start, end = block_markers(dataset)
+    if start not in text or end not in text:
+        return None
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{block}{end}{tail}"
 
 
 def dataset_folder(records_dir: Path, dataset: str) -> Path:
@@ -36,10 +65,17 @@ def dataset_pages(records_dir: Path, dataset: str) -> dict[Path, str]:
     folder = dataset_folder(records_dir, dataset)
     records = load_records(folder)
     views = all_views(records, dataset)
-    return {
+    pages = {
         folder / README: readme_markdown(dataset, views),
         folder / INDEX: render_html(dataset, views, folder),
     }
+    root_readme = Path(records_dir).parent / README
+    if root_readme.is_file():
+        block = root_readme_block(dataset, views, records_dir)
+        text = _with_block(root_readme.read_text(encoding="utf-8"), dataset, block)
+        if text is not None:
+            pages[root_readme] = text
+    return pages
 
 
 def write_pages(records_dir: Path, dataset: str) -> list[Path]:
