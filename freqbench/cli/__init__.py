@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("validate_cmd", "check model-zoo entries and records (schema, hashes, names)"),
     "submit": ("submit_cmd", "validate a zoo entry, evaluate it and regenerate its leaderboard"),
     "grid": ("grid_cmd", "train and evaluate every missing row of a grid file (resumable)"),
+    "findings": ("findings_cmd", "check the papers' claims against the records; write FINDINGS.md"),
 }
 
 

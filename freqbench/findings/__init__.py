@@ -1,0 +1,89 @@
+"""Findings: do the claims of Wang et al., Lin et al. and Gavrikov and Keuper hold in the records?
+
+``write_findings`` reads a dataset's records, assigns them roles from the grid file (which row
+is the natural model, which are adversarially trained, which are BaSS twins), checks every
+claim in :mod:`.claims` and writes ``leaderboards/<dataset>/FINDINGS.md``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from freqbench.errors import UserError
+from freqbench.findings.claims import ADVERSARIAL_RECIPES, CLAIMS, Finding, Roles, check_claims
+from freqbench.findings.report import render_findings
+from freqbench.grid.spec import GridSpec, row_name
+from freqbench.records import read_json, record_files
+
+FINDINGS = "FINDINGS.md"
+
+__all__ = [
+    "CLAIMS",
+    "FINDINGS",
+    "Finding",
+    "Roles",
+    "check_claims",
+    "findings_text",
+    "roles_from_grid",
+]
+
+
+def roles_from_grid(spec: GridSpec) -> Roles:
+    names = {row.name for row in spec.rows}
+    natural = row_name(spec.architecture, "natural")
+    if natural not in names:
+        raise UserError(f"{spec.path}: the findings need a natural row; add 'natural' to recipes")
+    plain = {row.recipe: row.name for row in spec.rows if row.trained}
+    return Roles(
+        natural=natural,
+        adversarial=tuple(plain[r] for r in ADVERSARIAL_RECIPES if r in plain),
+        smoothed=tuple((row.name, row.smooth["rho"]) for row in spec.rows if row.smooth),
+        bass_twins={r: (plain[r], plain[f"{r}+bass"]) for r in plain if f"{r}+bass" in plain},
+    )
+
+
+def _setup(spec: GridSpec, records: dict[str, dict], command: str) -> list[str]:
+    config = next(row.config for row in spec.rows if row.config is not None)
+    attacks = sorted(
+        {(r.recipe.removesuffix("+bass"), r.config.recipe_options.get("steps"), r.config.recipe_options.get("step_size"))
+         for r in spec.rows if r.config is not None and r.config.recipe_options.get("steps")}
+    )  # fmt: skip
+    attack_text = "; ".join(f"{r} with a {s}-step attack of step {a:g}" for r, s, a in attacks)
+    done = [row.name for row in spec.rows if row.name in records]
+    missing = [row.name for row in spec.rows if row.name not in records]
+    lines = [
+        f"Models: {spec.architecture} on {spec.dataset}, one training seed ({config.seed}) per "
+        f"recipe, from `{spec.path.as_posix()}`: {config.epochs} epoch(s) at batch "
+        f"{config.batch_size}, SGD lr {config.lr:g} ({config.schedule}){'; ' + attack_text if attack_text else ''}. "
+        "One architecture and short training on 2 CPU cores: the models are far from converged, "
+        "so an effect the papers report after long training (on CIFAR and ImageNet) may not have "
+        "formed yet; a verdict here is about these models, not about the papers.",
+        f"Records: {len(done)} of the grid's {len(spec.rows)} rows are evaluated"
+        + (f"; not yet: {', '.join(f'`{m}`' for m in missing)}." if missing else "."),
+    ]
+    if done:
+        protocol = records[done[0]]["protocol"]
+        lines.append(
+            f"Evaluation: clean, corruption, frequency and filter metrics on {protocol['n_examples']} "
+            f"test images; AutoAttack ({protocol['norm']}, eps {protocol['eps']:g}, standard version) "
+            f"on the first {protocol['autoattack_n_examples']} and the Fourier heat map on the first "
+            f"{protocol['heatmap_n_examples']}. Filter shift is measured against `{row_name(spec.architecture, 'natural')}`."
+        )  # fmt: skip
+    lines.append(f"Regenerate with `{command}`.")
+    return lines
+
+
+def findings_text(spec: GridSpec, records_dir: Path) -> tuple[str, list[Finding]]:
+    folder = Path(records_dir) / spec.dataset
+    records = {
+        data["name"]: data for data in (read_json(f) for f in record_files(folder)) if isinstance(data, dict)
+    } if folder.is_dir() else {}  # fmt: skip
+    roles = roles_from_grid(spec)
+    findings = check_claims(records, roles)
+    command = f"freqbench findings --dataset {spec.dataset}"
+    text = render_findings(spec.dataset, findings, _setup(spec, records, command), command)
+    return text, findings
+
+
+def findings_path(records_dir: Path, dataset: str) -> Path:
+    return Path(records_dir) / dataset / FINDINGS

@@ -1,0 +1,387 @@
+"""The claims of the three papers, each a function of the records that can test it.
+
+Every claim names the roles it needs (the natural model, the adversarially trained ones, the
+smoothed copies, the BaSS twins); :class:`Roles` maps them to record names, from a grid file.
+A claim whose records are missing is unclear and says which are missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from freqbench.findings.evidence import (
+    CONTRADICTS,
+    NO_DIFFERENCE,
+    SUPPORTS,
+    UNCLEAR,
+    Comparison,
+    Part,
+    accuracy_band,
+    combine,
+    outcome,
+    stat_band,
+)
+from freqbench.records import dig
+
+ADVERSARIAL_RECIPES = ("pgd-at", "trades", "mart", "fgsm-rs")
+BASS_TRADE_OFF_RECIPES = ("pgd-at", "trades", "mart")
+Records = dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Roles:
+    """Which record plays which part: names of records in the dataset's folder."""
+
+    natural: str
+    adversarial: tuple[str, ...] = ()  # plain rows of ADVERSARIAL_RECIPES
+    smoothed: tuple[tuple[str, float], ...] = ()  # (name, rho)
+    bass_twins: dict[str, tuple[str, str]] = field(default_factory=dict)  # recipe: (plain, bass)
+
+    def present(self, records: Records) -> Roles:
+        """The roles whose records exist ("" for a natural model without a record)."""
+        return Roles(
+            natural=self.natural if self.natural in records else "",
+            adversarial=tuple(n for n in self.adversarial if n in records),
+            smoothed=tuple((n, rho) for n, rho in self.smoothed if n in records),
+            bass_twins={
+                r: pair for r, pair in self.bass_twins.items() if all(n in records for n in pair)
+            },
+        )
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A claim's verdict on the records that exist; ``missing`` ones are named, not guessed."""
+
+    key: str
+    paper: str
+    claim: str
+    parts: list[Part]
+    records: list[str]  # the records used
+    missing: list[str] = field(default_factory=list)  # the records the claim would also use
+
+    @property
+    def verdict(self) -> str:
+        return combine([p.verdict for p in self.parts]) if self.parts else UNCLEAR
+
+
+@dataclass(frozen=True)
+class Claim:
+    key: str
+    paper: str
+    text: str
+    needs: Callable[[Roles], list[str]]  # every record the claim uses
+    enough: Callable[[Roles], bool]  # whether the present records can test it at all
+    judge: Callable[[Records, Roles], list[Part]]
+
+    def check(self, records: Records, roles: Roles) -> Finding:
+        missing = [n for n in self.needs(roles) if n not in records]
+        present = roles.present(records)
+        if not self.enough(present):
+            return Finding(self.key, self.paper, self.text, [], [], missing)
+        used = self.needs(present)
+        return Finding(self.key, self.paper, self.text, self.judge(records, present), used, missing)
+
+
+def _acc(record: dict[str, Any], *keys: str) -> float:
+    return float(dig(record, "metrics", *keys))
+
+
+def _n(record: dict[str, Any]) -> int:
+    return int(record["protocol"]["n_examples"])
+
+
+def _accuracy_comparison(
+    label: str, value: float, n_value: int, reference: float, n_reference: int, direction: int
+) -> Comparison:
+    band = accuracy_band(value, n_value, reference, n_reference)
+    return Comparison(label, value, reference, band, direction)
+
+
+def _stat_comparison(label: str, value: float, reference: float, direction: int) -> Comparison:
+    return Comparison(label, value, reference, stat_band(reference), direction, percent=False)
+
+
+def _recipe(records: Records, name: str) -> str:
+    return records[name]["model"]["recipe"]
+
+
+# Wang et al., CVPR 2020 ---------------------------------------------------------------------
+
+
+def _high_frequency_use(records: Records, roles: Roles) -> list[Part]:
+    natural = records[roles.natural]
+    n, chance = _n(natural), 1 / _num_classes(natural)
+    high = {
+        r: float(v) for r, v in dig(natural, "metrics", "frequency", "high_pass_accuracy").items()
+    }
+    low = dig(natural, "metrics", "frequency", "low_pass_accuracy")
+    best_radius = max(high, key=high.get)
+    small = min(low, key=int)
+    clean = _acc(natural, "clean", "accuracy")
+    return [
+        Part(
+            "high-pass images keep above-chance accuracy (best radius)",
+            [
+                _accuracy_comparison(
+                    f"HFC r={best_radius} vs chance", high[best_radius], n, chance, n, +1
+                )
+            ],
+        ),
+        Part(
+            "low-pass images at the smallest radius lose accuracy",
+            [_accuracy_comparison(f"LFC r={small} vs clean", float(low[small]), n, clean, n, -1)],
+        ),
+    ]
+
+
+def _num_classes(record: dict[str, Any]) -> int:
+    from freqbench.data import get_dataset_info
+
+    return get_dataset_info(record["dataset"]).num_classes
+
+
+def _at_lowers_hfc(records: Records, roles: Roles) -> list[Part]:
+    natural = records[roles.natural]
+    n, chance = _n(natural), 1 / _num_classes(natural)
+    high = dig(natural, "metrics", "frequency", "high_pass_accuracy")
+    informative = [
+        r for r, v in high.items()
+        if outcome(float(v), chance, accuracy_band(float(v), n, chance, n), +1) == SUPPORTS
+    ]  # fmt: skip
+    statement = "adversarially trained models have lower high-pass accuracy"
+    if not informative:
+        return [
+            Part(statement, unclear_because="the natural model's high-pass accuracy is at chance "
+                 "at every radius, so there is nothing to lower")
+        ]  # fmt: skip
+    comparisons = [
+        _accuracy_comparison(
+            f"{_recipe(records, name)}: HFC r={r}",
+            float(dig(records[name], "metrics", "frequency", "high_pass_accuracy", r)),
+            _n(records[name]), float(high[r]), n, -1,
+        )
+        for name in roles.adversarial
+        for r in informative
+    ]  # fmt: skip
+    return [Part(statement, comparisons)]
+
+
+def _smoother_kernels(records: Records, roles: Roles) -> list[Part]:
+    key = ("metrics", "filters", "first_layer", "kernel_high_frequency_energy")
+    reference = float(dig(records[roles.natural], *key))
+    comparisons = [
+        _stat_comparison(f"{_recipe(records, n)}: kernel HF energy", float(dig(records[n], *key)), reference, -1)
+        for n in roles.adversarial
+    ]  # fmt: skip
+    return [Part("first-layer kernel high-frequency energy is lower", comparisons)]
+
+
+def _smoothing_trade(records: Records, roles: Roles) -> list[Part]:
+    natural = records[roles.natural]
+    robust, clean = [], []
+    for name, rho in roles.smoothed:
+        record = records[name]
+        robust.append(
+            _accuracy_comparison(
+                f"rho {rho:g}: AutoAttack",
+                _acc(record, "autoattack", "robust_accuracy"), int(dig(record, "metrics", "autoattack", "n")),
+                _acc(natural, "autoattack", "robust_accuracy"), int(dig(natural, "metrics", "autoattack", "n")),
+                +1,
+            )
+        )  # fmt: skip
+        clean.append(
+            _accuracy_comparison(
+                f"rho {rho:g}: clean", _acc(record, "clean", "accuracy"), _n(record),
+                _acc(natural, "clean", "accuracy"), _n(natural), -1,
+            )
+        )  # fmt: skip
+    return [
+        Part("smoothing raises AutoAttack accuracy", robust),
+        Part("smoothing lowers clean accuracy", clean),
+    ]
+
+
+# Lin et al., NeurIPS 2023 -------------------------------------------------------------------
+
+
+def _gradient_tail(records: Records, roles: Roles) -> list[Part]:
+    key = ("metrics", "frequency", "gradient", "tail_share")
+    reference = float(dig(records[roles.natural], *key))
+    comparisons = [
+        _stat_comparison(f"{_recipe(records, n)}: gradient tail share", float(dig(records[n], *key)), reference, -1)
+        for n in roles.adversarial
+    ]  # fmt: skip
+    return [Part("adversarially trained models put less gradient power in the tail", comparisons)]
+
+
+def trade_off(clean: Comparison, robust: Comparison) -> str:
+    """Better on one axis and no worse on the other supports; worse and no better contradicts."""
+    outcomes = {clean.outcome, robust.outcome}
+    if SUPPORTS in outcomes and CONTRADICTS not in outcomes:
+        return SUPPORTS
+    if CONTRADICTS in outcomes and SUPPORTS not in outcomes:
+        return CONTRADICTS
+    return NO_DIFFERENCE  # both unchanged, or a move along the trade-off
+
+
+def _bass_trade_off(records: Records, roles: Roles) -> list[Part]:
+    comparisons = []
+    for recipe in (r for r in BASS_TRADE_OFF_RECIPES if r in roles.bass_twins):
+        plain, bass = (records[n] for n in roles.bass_twins[recipe])
+        clean = _accuracy_comparison(
+            "clean", _acc(bass, "clean", "accuracy"), _n(bass), _acc(plain, "clean", "accuracy"), _n(plain), +1
+        )  # fmt: skip
+        n_aa = int(dig(bass, "metrics", "autoattack", "n"))
+        robust = _accuracy_comparison(
+            "AutoAttack", _acc(bass, "autoattack", "robust_accuracy"), n_aa,
+            _acc(plain, "autoattack", "robust_accuracy"), int(dig(plain, "metrics", "autoattack", "n")), +1,
+        )  # fmt: skip
+        for axis in (clean, robust):
+            comparisons.append(
+                Comparison(f"{recipe}+bass vs {recipe}: {axis.label}", axis.value, axis.reference,
+                           axis.band, +1, result=trade_off(clean, robust))
+            )  # fmt: skip
+    return [
+        Part("BaSS is better on clean or AutoAttack accuracy and worse on neither", comparisons)
+    ]
+
+
+def _augmix_noise(records: Records, roles: Roles) -> list[Part]:
+    plain, bass = (records[n] for n in roles.bass_twins["augmix"])
+    key = ("corruptions", "per_family", "noise")
+    comparison = _accuracy_comparison(
+        "augmix+bass vs augmix: noise corruptions", _acc(bass, *key), _n(bass), _acc(plain, *key), _n(plain), +1
+    )  # fmt: skip
+    return [Part("noise-family corruption accuracy is higher with BaSS", [comparison])]
+
+
+# Gavrikov and Keuper, CVPR 2022 -------------------------------------------------------------
+
+
+def _layers(record: dict[str, Any]) -> list[dict[str, Any]]:
+    return dig(record, "metrics", "filters", "layers")
+
+
+def _deeper_layers(records: Records, roles: Roles) -> list[Part]:
+    natural_layers = _layers(records[roles.natural])[1:]
+    parts = []
+    for stat, direction, word in (("sparsity", -1, "lower"), ("orthogonality", +1, "higher")):
+        statement = f"deeper layers have {word} {stat}"
+        if direction < 0 and all(layer[stat] == 0 for layer in natural_layers):
+            parts.append(Part(statement, unclear_because=f"the natural model's deeper layers have "
+                              f"{stat} 0, so there is nothing to lower"))  # fmt: skip
+            continue
+        comparisons = [
+            _stat_comparison(f"{_recipe(records, name)}: {layer['name']} {stat}", layer[stat], ref[stat], direction)
+            for name in roles.adversarial
+            for layer, ref in zip(_layers(records[name])[1:], natural_layers, strict=True)
+        ]  # fmt: skip
+        parts.append(Part(statement, comparisons))
+    return parts
+
+
+def shift_shape(shifts: list[float]) -> str:
+    """Do the first and last layers shift more than every layer between them?"""
+    ends, middle = (shifts[0], shifts[-1]), shifts[1:-1]
+    if not middle:
+        return NO_DIFFERENCE
+    if min(ends) > max(middle):
+        return SUPPORTS
+    if max(middle) > max(ends):
+        return CONTRADICTS
+    return NO_DIFFERENCE
+
+
+def _shift_at_ends(records: Records, roles: Roles) -> list[Part]:
+    comparisons = []
+    for name in roles.adversarial:
+        layers = dig(records[name], "metrics", "filters", "distribution_shift", "layers") or []
+        shifts = [float(layer["distribution_shift"]) for layer in layers]
+        if len(shifts) < 3:
+            continue
+        middle = max(shifts[1:-1])
+        comparisons.append(
+            Comparison(f"{_recipe(records, name)}: min(first, last) vs max(middle)", min(shifts[0], shifts[-1]),
+                       middle, 0.0, +1, percent=False, result=shift_shape(shifts))
+        )  # fmt: skip
+    if not comparisons:
+        return [Part("the first and last layers shift most", unclear_because="no record has a "
+                     "per-layer distribution shift over at least three layers")]  # fmt: skip
+    return [Part("the first and last layers shift most from the natural model", comparisons)]
+
+
+def _centre_fraction(records: Records, roles: Roles) -> list[Part]:
+    key = ("metrics", "filters", "first_layer", "centre_fraction")
+    reference = float(dig(records[roles.natural], *key))
+    comparisons = [
+        _stat_comparison(f"{_recipe(records, n)}: centre fraction", float(dig(records[n], *key)), reference, +1)
+        for n in roles.adversarial
+    ]  # fmt: skip
+    return [Part("robust first layers have a higher centre fraction", comparisons)]
+
+
+def _natural_and_adversarial(roles: Roles) -> list[str]:
+    return [roles.natural, *roles.adversarial]
+
+
+def _twins(*recipes: str) -> Callable[[Roles], list[str]]:
+    def needs(roles: Roles) -> list[str]:
+        return [name for r in recipes for name in roles.bass_twins.get(r, ())]
+
+    return needs
+
+
+def _natural_plus(field_name: str) -> Callable[[Roles], bool]:
+    """Enough when the natural model and at least one record of ``field_name`` exist."""
+
+    def enough(roles: Roles) -> bool:
+        return roles.natural != "" and bool(getattr(roles, field_name))
+
+    return enough
+
+
+def _any_twin(*recipes: str) -> Callable[[Roles], bool]:
+    return lambda roles: any(r in roles.bass_twins for r in recipes)
+
+
+WANG, LIN, GAVRIKOV = (
+    "Wang et al. (CVPR 2020)",
+    "Lin et al. (NeurIPS 2023)",
+    "Gavrikov and Keuper (CVPR 2022)",
+)
+_adversarial = _natural_plus("adversarial")
+
+CLAIMS: tuple[Claim, ...] = (
+    Claim("W1", WANG, "The natural model keeps above-chance accuracy on high-frequency-only images "
+          "while losing accuracy on low-frequency images at small radii.",
+          lambda roles: [roles.natural], lambda roles: roles.natural != "", _high_frequency_use),
+    Claim("W2", WANG, "Adversarial training lowers the accuracy on high-frequency-only images.",
+          _natural_and_adversarial, _adversarial, _at_lowers_hfc),
+    Claim("W3", WANG, "Adversarially trained first-layer kernels are smoother (lower kernel "
+          "high-frequency energy).", _natural_and_adversarial, _adversarial, _smoother_kernels),
+    Claim("W4", WANG, "Smoothing the first-layer kernels of the natural model raises its "
+          "AutoAttack accuracy and lowers its clean accuracy.",
+          lambda roles: [roles.natural, *(n for n, _ in roles.smoothed)], _natural_plus("smoothed"),
+          _smoothing_trade),
+    Claim("L1", LIN, "The natural model's input-gradient power sits more in the spectral tail "
+          "than the adversarially trained models'.", _natural_and_adversarial, _adversarial,
+          _gradient_tail),
+    Claim("L2", LIN, "BaSS improves the clean/robust trade-off of PGD-AT, TRADES and MART.",
+          _twins(*BASS_TRADE_OFF_RECIPES), _any_twin(*BASS_TRADE_OFF_RECIPES), _bass_trade_off),
+    Claim("L3", LIN, "AugMix with BaSS has higher noise-family corruption accuracy than AugMix.",
+          _twins("augmix"), _any_twin("augmix"), _augmix_noise),
+    Claim("G1", GAVRIKOV, "Adversarially trained models have lower sparsity and higher "
+          "orthogonality in deeper layers.", _natural_and_adversarial, _adversarial, _deeper_layers),
+    Claim("G2", GAVRIKOV, "The filter distribution shift from the natural model is largest at "
+          "the first and last layers.", lambda roles: list(roles.adversarial),
+          lambda roles: bool(roles.adversarial), _shift_at_ends),
+    Claim("G3", GAVRIKOV, "Robust first layers have a higher centre fraction.",
+          _natural_and_adversarial, _adversarial, _centre_fraction),
+)  # fmt: skip
+
+
+def check_claims(records: Records, roles: Roles) -> list[Finding]:
+    return [claim.check(records, roles) for claim in CLAIMS]
