@@ -96,6 +96,12 @@ def _check_keys(data: dict[str, Any], known: tuple[str, ...], where: str) -> Non
             raise UserError(f"{where}: unknown key '{key}'.{hint} Known keys: {', '.join(known)}")
 
 
+def _not_listed(key: str, name: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    return f"{key} names '{name}', which is not one of this grid's recipes ({', '.join(choices)}).{hint}"
+
+
 def _require(data: dict[str, Any], key: str, kind: type, where: str) -> Any:
     if key not in data:
         raise UserError(f"{where}: missing key '{key}'")
@@ -115,7 +121,10 @@ def _recipes(data: dict[str, Any], where: str) -> list[str]:
                 f"{where}: list plain recipes ('{recipe.removesuffix('+bass')}') and set "
                 "bass = [false, true]; the grid makes the +bass twins"
             )
-        get_recipe(recipe)  # unknown names raise with suggestions
+        try:
+            get_recipe(recipe)
+        except UserError as exc:  # unknown names come with suggestions
+            raise UserError(f"{where}: {exc}") from None
     if len(set(recipes)) != len(recipes):
         raise UserError(f"{where}: 'recipes' lists a recipe twice")
     return recipes
@@ -153,7 +162,7 @@ def _smoothed_rows(
         of = _require(item, "of", str, at)
         source = trained.get(row_name(architecture, of))
         if source is None:
-            raise UnknownNameError(f"{at}: recipe", of, [r.recipe for r in trained.values()])
+            raise UserError(f"{at}: {_not_listed('of', of, [r.recipe for r in trained.values()])}")
         rho = item.get("rho")
         if isinstance(rho, bool) or not isinstance(rho, int | float) or rho <= 0:
             raise UserError(f"{at}: 'rho' must be a number > 0 (the Gaussian's sigma), got {rho!r}")
@@ -187,12 +196,13 @@ def load_grid(path: str | Path) -> GridSpec:
     recipe_options = data.get("recipe_options", {})
     for recipe in recipe_options:
         if recipe not in recipes:
-            raise UnknownNameError(
-                f"{where}: [recipe_options.{recipe}] names a recipe", recipe, recipes
+            known = UnknownNameError("recipe", recipe, recipes)
+            raise UserError(
+                f"{where}: [recipe_options.{recipe}] names a recipe not in 'recipes': {known}"
             )
     reference = data.get("reference")
     if reference is not None and reference not in recipes:
-        raise UnknownNameError(f"{where}: reference", reference, recipes)
+        raise UserError(f"{where}: {_not_listed('reference', reference, recipes)}")
     reference_name = row_name(architecture, reference) if reference else None
 
     training = _training_options(data, where)

@@ -1,0 +1,250 @@
+"""Grid files: the reference grid validates, bad grids are refused clearly, the runner resumes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from freqbench.cli import main
+from freqbench.errors import UserError
+from freqbench.grid import GridPaths, GridRunner, grid_states, load_grid
+from freqbench.grid.lock import row_lock
+from freqbench.protocol import Protocol
+from freqbench.records import validate_tree
+from tests.conftest import shrink_autoattack
+
+GRID = Path(__file__).resolve().parent.parent / "model_zoo" / "fashion-mnist" / "grid.toml"
+ROWS = [
+    "smallcnn-natural", "smallcnn-natural-smooth0.25", "smallcnn-natural-smooth1",
+    "smallcnn-natural-bass", "smallcnn-pgd-at", "smallcnn-pgd-at-bass", "smallcnn-augmix",
+    "smallcnn-augmix-bass", "smallcnn-trades", "smallcnn-trades-bass", "smallcnn-mart",
+    "smallcnn-mart-bass", "smallcnn-fgsm-rs", "smallcnn-fgsm-rs-bass",
+]  # fmt: skip
+
+
+def test_reference_grid_has_14_rows_and_one_budget_per_bass_pair():
+    spec = load_grid(GRID)
+    assert [row.name for row in spec.rows] == ROWS
+    trained = {row.recipe: row for row in spec.rows if row.trained}
+    assert len(trained) == 12
+    for recipe in ("natural", "pgd-at", "trades", "mart", "fgsm-rs", "augmix"):
+        plain, bass = trained[recipe].config, trained[f"{recipe}+bass"].config
+        assert plain.replace(recipe=bass.recipe) == bass  # only the recipe differs
+    assert trained["pgd-at"].config.recipe_options == {"steps": 5, "step_size": 0.05}
+    smoothed = [row for row in spec.rows if not row.trained]
+    assert [(r.source, r.smooth["rho"]) for r in smoothed] == [
+        ("smallcnn-natural", 0.25), ("smallcnn-natural", 1.0)
+    ]  # fmt: skip
+    assert {row.reference for row in spec.rows} == {None, "smallcnn-natural"}
+    assert spec.row("smallcnn-natural").reference is None
+
+
+def test_reference_grid_passes_validate():
+    report = validate_tree([GRID])
+    assert report.problems == [] and report.n_grids == 1
+
+
+GOOD = """\
+dataset = "synthetic"
+architecture = "smallcnn"
+recipes = ["natural", "pgd-at"]
+bass = [false, true]
+reference = "natural"
+[training]
+epochs = 1
+[recipe_options.pgd-at]
+steps = 2
+[[smoothed]]
+of = "natural"
+rho = 1.0
+"""
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('reference = "natural"', 'referense = "natural"', "Did you mean 'reference'"),
+        ('"pgd-at"]', '"pgd-at+bass"]', "list plain recipes"),
+        ('"pgd-at"]', '"pgd_at"]', "Did you mean: pgd-at"),
+        ("[recipe_options.pgd-at]", "[recipe_options.trades]", "names a recipe"),
+        ("steps = 2", "stepz = 2", "(row pgd-at): train config [recipe_options]: unknown key 'stepz'"),
+        ("epochs = 1", 'epochs = 1\nrecipe = "natural"', "may not set 'recipe'"),
+        ('of = "natural"', 'of = "mart"', "of names 'mart', which is not one of this grid's recipes (natural, natural+bass, pgd-at, pgd-at+bass)"),
+        ('reference = "natural"', 'reference = "naturall"', "Did you mean 'natural'?"),
+        ("rho = 1.0", "rho = 0", "'rho' must be a number > 0"),
+        ("epochs = 1", "epochs = 0", "epochs must be >= 1"),
+        ('bass = [false, true]', 'bass = "yes"', "'bass' must be a list"),
+    ],
+)  # fmt: skip
+def test_bad_grids_are_refused_with_the_file_and_the_fix(tmp_path, old, new, message):
+    assert old in GOOD
+    path = tmp_path / "grid.toml"
+    path.write_text(GOOD.replace(old, new, 1))
+    with pytest.raises(UserError, match=r"grid\.toml") as error:
+        load_grid(path)
+    assert message in str(error.value)
+
+
+def _status(output: str) -> dict[str, str]:
+    """{row: status} from the dry-run table (columns are separated by two or more spaces)."""
+    rows = [re.split(r"\s{2,}", line) for line in output.splitlines()[1:-1]]
+    return {row[0]: row[-1] for row in rows}
+
+
+def test_dry_run_lists_the_rows_and_which_are_done(tmp_path, capsys):
+    grid = tmp_path / "model_zoo" / "fashion-mnist" / "grid.toml"
+    grid.parent.mkdir(parents=True)
+    grid.write_text(GRID.read_text())
+    args = ["grid", str(grid), "--dry-run", "--runs-dir", str(tmp_path / "runs"),
+            "--records-dir", str(tmp_path / "records")]  # fmt: skip
+    assert main(args) == 0
+    output = capsys.readouterr().out
+    assert list(_status(output)) == ROWS
+    assert set(_status(output).values()) == {"not started", "not smoothed yet"}
+    assert output.splitlines()[-1] == "0 of 14 rows done"
+
+    # A published and evaluated natural row, and a pgd-at run with its one epoch saved.
+    weights = grid.parent / "weights" / "smallcnn-natural.safetensors"
+    weights.parent.mkdir()
+    weights.write_bytes(b"not really weights")
+    sha = hashlib.sha256(weights.read_bytes()).hexdigest()
+    (grid.parent / "smallcnn-natural.toml").write_text(
+        'name = "smallcnn-natural"\ndataset = "fashion-mnist"\narchitecture = "smallcnn"\n'
+        f'[weights]\npath = "weights/smallcnn-natural.safetensors"\nsha256 = "{sha}"\n'
+    )
+    record = tmp_path / "records" / "fashion-mnist" / "smallcnn-natural.json"
+    record.parent.mkdir(parents=True)
+    record.write_text(
+        json.dumps({"model": {"checkpoint_sha256": sha}, "protocol": {"standard": True}})
+    )
+    run = tmp_path / "runs" / "smallcnn-pgd-at"
+    run.mkdir(parents=True)
+    (run / "train_log.jsonl").write_text('{"epoch": 1}\n')
+    assert main(args) == 0
+    output = capsys.readouterr().out
+    status = _status(output)
+    assert status["smallcnn-natural"] == "done"
+    assert status["smallcnn-pgd-at"] == "training: 1/1 epochs saved"
+    assert status["smallcnn-trades"] == "not started"
+    assert output.splitlines()[-1] == "1 of 14 rows done"
+
+    # A record of other weights, or of a non-standard protocol, does not count as done.
+    record.write_text(
+        json.dumps({"model": {"checkpoint_sha256": "0" * 64}, "protocol": {"standard": True}})
+    )
+    assert main(args) == 0
+    assert _status(capsys.readouterr().out)["smallcnn-natural"] == "trained, not evaluated"
+
+
+def test_grid_command_errors_exit_2(tmp_path, capsys):
+    assert main(["grid", str(tmp_path / "missing.toml"), "--dry-run"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+TINY = Protocol(n_examples=24, autoattack_n_examples=8, heatmap_n_examples=4, batch_size=64)
+TINY_GRID = """\
+dataset = "synthetic"
+architecture = "smallcnn"
+recipes = ["natural"]
+bass = [false, true]
+reference = "natural"
+[training]
+epochs = 1
+batch_size = 32
+max_train_examples = 64
+eval_examples = 0
+[[smoothed]]
+of = "natural"
+rho = 1.0
+[metadata]
+authors = "tests"
+"""
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=repo, check=True, capture_output=True, text=True
+    ).stdout
+
+
+@pytest.fixture()
+def tiny_repo(tmp_path, monkeypatch):
+    """A git repository with a 3-row synthetic grid; the standard protocol shrunk to TINY."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(Protocol, "standard", classmethod(lambda cls, dataset: TINY))
+    shrink_autoattack(monkeypatch)
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "config", "user.name", "test")
+    _git(tmp_path, "config", "user.email", "test@example.com")
+    (tmp_path / ".gitignore").write_text("runs/\n")
+    grid = tmp_path / "model_zoo" / "synthetic" / "grid.toml"
+    grid.parent.mkdir(parents=True)
+    grid.write_text(TINY_GRID)
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "-qm", "grid")
+    return tmp_path
+
+
+def test_runner_trains_evaluates_commits_and_then_skips(tiny_repo, monkeypatch):
+    spec = load_grid(Path("model_zoo/synthetic/grid.toml"))
+    paths = GridPaths(runs=Path("runs"), records=Path("leaderboards"))
+    messages: list[str] = []
+    states = GridRunner(spec, paths, commit=True, progress=False, say=messages.append).run()
+    assert [s.done for s in states] == [True, True, True]
+    names = ["smallcnn-natural", "smallcnn-natural-smooth1", "smallcnn-natural-bass"]
+    assert [s.row.name for s in states] == names
+    log = _git(tiny_repo, "log", "--format=%s").splitlines()[:-1]
+    assert len(log) == 3 and all(line.startswith("Grid row smallcnn-") for line in log)
+    tracked = _git(tiny_repo, "ls-files").splitlines()
+    for name in names:
+        assert f"model_zoo/synthetic/{name}.toml" in tracked
+        assert f"leaderboards/synthetic/{name}.json" in tracked
+    assert "model_zoo/synthetic/weights/smallcnn-natural.safetensors" in tracked
+    assert "model_zoo/synthetic/weights/smallcnn-natural-smooth1.safetensors" not in tracked
+    assert "leaderboards/synthetic/README.md" in tracked
+    assert _git(tiny_repo, "status", "--porcelain") == ""  # every finished file is committed
+    assert validate_tree().problems == []
+
+    bass = json.loads(Path("leaderboards/synthetic/smallcnn-natural-bass.json").read_text())
+    assert bass["metrics"]["filters"]["distribution_shift"]["reference"] == "smallcnn-natural"
+    assert bass["model"]["recipe"] == "natural+bass"
+    smooth = json.loads(Path("leaderboards/synthetic/smallcnn-natural-smooth1.json").read_text())
+    assert smooth["model"]["transform"]["smooth_kernels"]["rho"] == 1.0
+
+    # Everything is done: a second run trains and evaluates nothing and commits nothing.
+    def refuse(*args, **kwargs):
+        raise AssertionError("a done row was run again")
+
+    monkeypatch.setattr("freqbench.grid.runner.evaluate", refuse)
+    GridRunner(spec, paths, commit=True, progress=False, say=messages.append).run()
+    assert len(_git(tiny_repo, "log", "--format=%s").splitlines()) == 4
+
+
+def test_runner_redoes_only_what_is_missing_and_skips_locked_rows(tiny_repo, monkeypatch):
+    spec = load_grid(Path("model_zoo/synthetic/grid.toml"))
+    paths = GridPaths(runs=Path("runs"), records=Path("leaderboards"))
+    GridRunner(spec, paths, progress=False, say=lambda m: None).run()
+    Path("leaderboards/synthetic/smallcnn-natural-bass.json").unlink()  # as if killed mid-way
+    evaluated: list[str] = []
+    import freqbench.grid.runner as runner
+
+    original = runner.evaluate
+
+    def spy(model, **kwargs):
+        evaluated.append(model)
+        return original(model, **kwargs)
+
+    monkeypatch.setattr(runner, "evaluate", spy)
+    with row_lock(Path("runs/smallcnn-natural-bass.lock")) as held:
+        assert held
+        states = GridRunner(spec, paths, progress=False, say=lambda m: None).run()
+        assert evaluated == []  # the only missing row is held by "another process"
+        assert [s.running for s in states] == [False, False, True]
+    GridRunner(spec, paths, progress=False, say=lambda m: None).run()
+    assert evaluated == ["smallcnn-natural-bass"]
+    assert all(s.done for s in grid_states(spec, paths))
