@@ -35,6 +35,7 @@ lint: install
 check: lint
 	$(BIN)/freqbench validate
 	$(BIN)/freqbench leaderboard --check
+	$(BIN)/freqbench findings --dataset fashion-mnist --check
 
 bench: install data
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
