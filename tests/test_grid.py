@@ -92,7 +92,7 @@ def test_bad_grids_are_refused_with_the_file_and_the_fix(tmp_path, old, new, mes
 
 def _status(output: str) -> dict[str, str]:
     """{row: status} from the dry-run table (columns are separated by two or more spaces)."""
-    rows = [re.split(r"\s{2,}", line) for line in output.splitlines()[1:-1]]
+    rows = [re.split(r"\s{2,}", line) for line in output.splitlines()[1:-2]]
     return {row[0]: row[-1] for row in rows}
 
 
@@ -106,7 +106,10 @@ def test_dry_run_lists_the_rows_and_which_are_done(tmp_path, capsys):
     output = capsys.readouterr().out
     assert list(_status(output)) == ROWS
     assert set(_status(output).values()) == {"not started", "not smoothed yet"}
-    assert output.splitlines()[-1] == "0 of 14 rows done"
+    assert output.splitlines()[-2:] == [
+        "0 of 14 rows done",
+        "no steps finished on this machine yet",
+    ]
 
     # A published and evaluated natural row, and a pgd-at run with its one epoch saved.
     weights = grid.parent / "weights" / "smallcnn-natural.safetensors"
@@ -131,7 +134,7 @@ def test_dry_run_lists_the_rows_and_which_are_done(tmp_path, capsys):
     assert status["smallcnn-natural"] == "done"
     assert status["smallcnn-pgd-at"] == "training: 1/1 epochs saved"
     assert status["smallcnn-trades"] == "not started"
-    assert output.splitlines()[-1] == "1 of 14 rows done"
+    assert output.splitlines()[-2] == "1 of 14 rows done"
 
     # A record of other weights, or of a non-standard protocol, does not count as done.
     record.write_text(
@@ -209,6 +212,13 @@ def test_runner_trains_evaluates_commits_and_then_skips(tiny_repo, monkeypatch):
     assert "leaderboards/synthetic/README.md" in tracked
     assert _git(tiny_repo, "status", "--porcelain") == ""  # every finished file is committed
     assert validate_tree().problems == []
+    ledger = [json.loads(line) for line in Path("runs/ledger.jsonl").read_text().splitlines()]
+    assert [(e["row"], e["step"]) for e in ledger] == [
+        ("smallcnn-natural", "train"), ("smallcnn-natural", "evaluate"),
+        ("smallcnn-natural-smooth1", "smooth"), ("smallcnn-natural-smooth1", "evaluate"),
+        ("smallcnn-natural-bass", "train"), ("smallcnn-natural-bass", "evaluate"),
+    ]  # fmt: skip
+    assert all(e["cpu_seconds"] >= 0 and e["wall_seconds"] >= 0 for e in ledger)
 
     bass = json.loads(Path("leaderboards/synthetic/smallcnn-natural-bass.json").read_text())
     assert bass["metrics"]["filters"]["distribution_shift"]["reference"] == "smallcnn-natural"

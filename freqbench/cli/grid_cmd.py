@@ -41,6 +41,18 @@ def _table(states: list) -> str:
     return "\n".join(lines)
 
 
+def _spent(paths) -> str:
+    from freqbench.grid.runner import ledger_totals
+
+    totals = ledger_totals(paths)
+    if not totals["steps"]:
+        return "no steps finished on this machine yet"
+    return (
+        f"{totals['steps']} steps finished here: {totals['wall_seconds'] / 3600:.2f} h wall, "
+        f"{totals['cpu_seconds'] / 3600:.2f} h CPU ({paths.runs}/ledger.jsonl)"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from freqbench.grid import GridPaths, GridRunner, grid_states, load_grid
 
@@ -48,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     paths = GridPaths(runs=args.runs_dir, records=args.records_dir)
     if args.dry_run:
         print(_table(grid_states(spec, paths)))
+        print(_spent(paths))
         return 0
     runner = GridRunner(
         spec,
@@ -59,4 +72,5 @@ def run(args: argparse.Namespace) -> int:
     )
     states = runner.run()
     print(_table(states))
+    print(_spent(paths))
     return 0

@@ -9,10 +9,13 @@ kill never loses finished work.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from freqbench.errors import UserError
@@ -26,6 +29,7 @@ from freqbench.records import display_path, read_json
 from freqbench.zoo import default_root, load_entry
 
 WAIT_SECONDS = 30  # between looks at rows that wait on another process
+LEDGER = "ledger.jsonl"  # in the runs folder: wall and CPU time of every step, appended
 
 
 @dataclass(frozen=True)
@@ -154,10 +158,28 @@ class GridRunner:
             if not held or state.done:
                 return False
             if not state.trained:
-                self._publish(row)
-            self._evaluate(row)
+                with self._timed(row, "train" if row.trained else "smooth"):
+                    self._publish(row)
+            with self._timed(row, "evaluate"):
+                self._evaluate(row)
             self._finish(row)
             return True
+
+    @contextlib.contextmanager
+    def _timed(self, row: GridRow, step: str) -> Iterator[None]:
+        """Append the step's wall and CPU seconds (all threads of this process) to the ledger."""
+        wall, cpu = time.perf_counter(), time.process_time()
+        yield
+        entry = {
+            "row": row.name,
+            "step": step,
+            "wall_seconds": round(time.perf_counter() - wall, 1),
+            "cpu_seconds": round(time.process_time() - cpu, 1),
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        self.paths.runs.mkdir(parents=True, exist_ok=True)
+        with open(self.paths.runs / LEDGER, "a", encoding="utf-8") as ledger:
+            ledger.write(json.dumps(entry) + "\n")
 
     def _publish(self, row: GridRow) -> None:
         if row.config is None:
@@ -236,3 +258,15 @@ def _git(*args: str) -> None:
             raise UserError(f"git {args[0]} failed: {result.stderr.strip()}")
         time.sleep(1 + attempt)
     raise UserError(f"git {args[0]} failed: the index stayed locked ({result.stderr.strip()})")
+
+
+def ledger_totals(paths: GridPaths) -> dict[str, float]:
+    """Wall and CPU seconds of every finished step in the ledger (0 when there is none)."""
+    path = paths.runs / LEDGER
+    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+    steps = [json.loads(line) for line in lines if line.strip()]
+    return {
+        "steps": len(steps),
+        "wall_seconds": sum(s["wall_seconds"] for s in steps),
+        "cpu_seconds": sum(s["cpu_seconds"] for s in steps),
+    }
