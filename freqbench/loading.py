@@ -96,6 +96,10 @@ def load_model_ref(ref: str, dataset: str | None, device: str = "cpu") -> Loaded
     if loaded.bass_mode == "dataset":
         loaded.model = BalancedInput(loaded.model)
     loaded.model = loaded.model.to(device).eval()
+    if torch.device(device).type == "cpu":
+        # oneDNN runs convolutions about twice as fast on channels-last weights on CPU; the
+        # logits agree with the default layout to float rounding.
+        loaded.model = loaded.model.to(memory_format=torch.channels_last)
     return loaded
 
 
