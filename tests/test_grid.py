@@ -210,6 +210,7 @@ def test_runner_trains_evaluates_commits_and_then_skips(tiny_repo, monkeypatch):
     assert "model_zoo/synthetic/weights/smallcnn-natural.safetensors" in tracked
     assert "model_zoo/synthetic/weights/smallcnn-natural-smooth1.safetensors" not in tracked
     assert "leaderboards/synthetic/README.md" in tracked
+    assert "leaderboards/synthetic/FINDINGS.md" in tracked  # the dataset's grid: its findings too
     assert _git(tiny_repo, "status", "--porcelain") == ""  # every finished file is committed
     assert validate_tree().problems == []
     ledger = [json.loads(line) for line in Path("runs/ledger.jsonl").read_text().splitlines()]

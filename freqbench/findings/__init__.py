@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from freqbench import atomic
 from freqbench.errors import UserError
 from freqbench.findings.claims import ADVERSARIAL_RECIPES, CLAIMS, Finding, Roles, check_claims
 from freqbench.findings.report import render_findings
@@ -25,6 +26,7 @@ __all__ = [
     "check_claims",
     "findings_text",
     "roles_from_grid",
+    "write_findings",
 ]
 
 
@@ -87,3 +89,8 @@ def findings_text(spec: GridSpec, records_dir: Path) -> tuple[str, list[Finding]
 
 def findings_path(records_dir: Path, dataset: str) -> Path:
     return Path(records_dir) / dataset / FINDINGS
+
+
+def write_findings(spec: GridSpec, records_dir: Path) -> Path:
+    text, _ = findings_text(spec, records_dir)
+    return atomic.write_text(findings_path(records_dir, spec.dataset), text)

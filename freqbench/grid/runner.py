@@ -26,7 +26,7 @@ from freqbench.grid.spec import GridRow, GridSpec
 from freqbench.leaderboard import write_pages
 from freqbench.protocol import Protocol
 from freqbench.records import display_path, read_json
-from freqbench.zoo import default_root, load_entry
+from freqbench.zoo import GRID_FILE, default_root, load_entry
 
 WAIT_SECONDS = 30  # between looks at rows that wait on another process
 LEDGER = "ledger.jsonl"  # in the runs folder: wall and CPU time of every step, appended
@@ -162,6 +162,11 @@ class GridRunner:
                     self._publish(row)
             with self._timed(row, "evaluate"):
                 self._evaluate(row)
+            if not row_state(self.spec, self.paths, row).done:  # else the loop would never end
+                raise UserError(
+                    f"{row.name}: evaluated, but {display_path(record_path(self.spec, self.paths, row))} "
+                    "does not count as done (standard protocol, same weights, filter reference)"
+                )
             self._finish(row)
             return True
 
@@ -214,6 +219,10 @@ class GridRunner:
         )
         self.say(f"{row.name}: done ({summary})")
         pages = write_pages(self.paths.records, self.spec.dataset)
+        if self.spec.path.name == GRID_FILE:  # the dataset's own grid: its findings too
+            from freqbench.findings import write_findings
+
+            pages.append(write_findings(self.spec, self.paths.records))
         if self.commit:
             commit_rows(self.spec, self.paths, pages, f"Grid row {row.name}: {summary}", self.say)
 
