@@ -166,7 +166,14 @@ def _smoothed_rows(
         rho = item.get("rho")
         if isinstance(rho, bool) or not isinstance(rho, int | float) or rho <= 0:
             raise UserError(f"{at}: 'rho' must be a number > 0 (the Gaussian's sigma), got {rho!r}")
-        smooth = {"rho": float(rho), "layers": item.get("layers", "first")}
+        layers = item.get("layers", "first")
+        if layers not in ("first", "all") and not (
+            isinstance(layers, list) and layers and all(isinstance(n, str) for n in layers)
+        ):
+            raise UserError(
+                f'{at}: \'layers\' must be "first", "all" or a list of module names, got {layers!r}'
+            )
+        smooth = {"rho": float(rho), "layers": layers}
         rows.append(
             GridRow(
                 name=smoothed_name(architecture, of, rho),
@@ -196,9 +203,8 @@ def load_grid(path: str | Path) -> GridSpec:
     recipe_options = data.get("recipe_options", {})
     for recipe in recipe_options:
         if recipe not in recipes:
-            known = UnknownNameError("recipe", recipe, recipes)
             raise UserError(
-                f"{where}: [recipe_options.{recipe}] names a recipe not in 'recipes': {known}"
+                f"{where}: {_not_listed(f'[recipe_options.{recipe}]', recipe, recipes)}"
             )
     reference = data.get("reference")
     if reference is not None and reference not in recipes:
