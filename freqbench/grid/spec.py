@@ -72,6 +72,11 @@ class GridSpec:
     rows: tuple[GridRow, ...]
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def reference(self) -> str | None:
+        """The row every other row's filter shift is measured against."""
+        return next((row.reference for row in self.rows if row.reference), None)
+
     def row(self, name: str) -> GridRow:
         for row in self.rows:
             if row.name == name:
@@ -235,6 +240,11 @@ def load_grid(path: str | Path) -> GridSpec:
                 config=config.replace(source=where),
                 reference=reference_name if name != reference_name else None,
             )
+    if reference_name is not None and reference_name not in trained:
+        raise UserError(
+            f"{where}: the reference row {reference_name} is not trained by this grid; "
+            "include false in 'bass' (the reference is the plain row of its recipe)"
+        )
     smoothed = _smoothed_rows(data, architecture, trained, reference_name, where)
     # Run order: each recipe's rows, then the smoothed copies of them.
     rows = [
