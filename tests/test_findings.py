@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -207,30 +208,53 @@ def test_roles_of_the_reference_grid():
     assert len(roles.bass_twins) == 6
 
 
+def _publish(zoo: Path, records_dir: Path, data: dict) -> None:
+    """A zoo entry with weights for ``data``'s row, and ``data`` as its standard record."""
+    name = data["name"]
+    weights = zoo / "weights" / f"{name}.safetensors"
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    weights.write_bytes(name.encode())
+    sha = hashlib.sha256(name.encode()).hexdigest()
+    (zoo / f"{name}.toml").write_text(
+        f'name = "{name}"\ndataset = "fashion-mnist"\narchitecture = "smallcnn"\n'
+        f'[weights]\npath = "weights/{name}.safetensors"\nsha256 = "{sha}"\n'
+    )
+    data["model"]["checkpoint_sha256"] = sha
+    data["protocol"]["standard"] = True
+    path = records_dir / "fashion-mnist" / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+
+
 def test_findings_report_and_cli_check(tmp_path, capsys):
-    folder = tmp_path / "fashion-mnist"
-    folder.mkdir()
+    zoo = tmp_path / "model_zoo" / "fashion-mnist"
+    zoo.mkdir(parents=True)
+    grid = zoo / "grid.toml"
+    grid.write_text(GRID.read_text())
+    records_dir = tmp_path / "leaderboards"
     natural = record("smallcnn-natural", "natural", high=0.10)
-    pgd = record("smallcnn-pgd-at", "pgd-at", centre=0.5)
+    pgd = record("smallcnn-pgd-at", "pgd-at", centre=0.5, shifts=[2.0, 1.0, 1.0, 2.0])
+    pgd["metrics"]["filters"]["distribution_shift"]["reference"] = "smallcnn-natural"
     for data in (natural, pgd):
-        (folder / f"{data['name']}.json").write_text(json.dumps(data))
-    text, findings = findings_text(load_grid(GRID), tmp_path)
+        _publish(zoo, records_dir, data)
+    text, findings = findings_text(load_grid(grid), records_dir)
     assert "**Verdict: does not hold.**" in text  # W1 on the natural record
+    assert "**Verdict: holds (on 2 of 5 records).**" in text  # G3: pgd-at's centre fraction
     assert "`smallcnn-natural`" in text and "not measured yet" in text
     assert "2 of the grid's 14 rows are evaluated" in text
-    args = [
-        "findings",
-        "--dataset",
-        "fashion-mnist",
-        "--grid",
-        str(GRID),
-        "--records-dir",
-        str(tmp_path),
-    ]
-    assert main([*args, "--check"]) == 1  # not written yet
-    assert main(args) == 0
-    assert (folder / "FINDINGS.md").read_text() == text
-    assert main([*args, "--check"]) == 0
-    assert "W1  does not hold" in capsys.readouterr().out
     hfc_vs_chance = findings[0].parts[0].comparisons[0]  # 10% vs 10% on 10000 images each
     assert hfc_vs_chance.band == pytest.approx(2 * math.sqrt(2 * 0.1 * 0.9 / 10000))
+
+    args = ["findings", "--dataset", "fashion-mnist", "--grid", str(grid),
+            "--records-dir", str(records_dir)]  # fmt: skip
+    assert main([*args, "--check"]) == 1  # not written yet
+    assert main(args) == 0
+    assert "W1  does not hold" in capsys.readouterr().out
+    assert main([*args, "--check"]) == 0
+
+    # A record that is not the row's result (here: another protocol) is left out.
+    pgd["protocol"]["standard"] = False
+    (records_dir / "fashion-mnist" / "smallcnn-pgd-at.json").write_text(json.dumps(pgd))
+    text, _ = findings_text(load_grid(grid), records_dir)
+    assert "1 of the grid's 14 rows are evaluated" in text
+    assert main([*args, "--check"]) == 1

@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,12 @@ from freqbench.cli import main
 from freqbench.errors import UserError
 from freqbench.grid import GridPaths, GridRunner, grid_states, load_grid
 from freqbench.grid.lock import row_lock
+from freqbench.grid.publish import trained_entry
+from freqbench.grid.toml_writer import dumps
 from freqbench.protocol import Protocol
 from freqbench.records import validate_tree
+from freqbench.training import resolve
+from freqbench.zoo import entry_from_data, load_entry
 from tests.conftest import shrink_autoattack
 
 GRID = Path(__file__).resolve().parent.parent / "model_zoo" / "fashion-mnist" / "grid.toml"
@@ -42,6 +47,45 @@ def test_reference_grid_has_14_rows_and_one_budget_per_bass_pair():
     ]  # fmt: skip
     assert {row.reference for row in spec.rows} == {None, "smallcnn-natural"}
     assert spec.row("smallcnn-natural").reference is None
+
+
+def test_every_reference_row_makes_a_valid_zoo_entry():
+    """Each row's resolved config (None options included, e.g. augmix's depth) writes as TOML."""
+    spec = load_grid(GRID)
+    for row in spec.rows:
+        if not row.trained:
+            continue
+        config = resolve(row.config).as_dict()
+        entry = trained_entry(spec, row, config, "ab" * 32, 12.34)
+        parsed = entry_from_data(tomllib.loads(dumps(entry)), Path(f"{row.name}.toml"))
+        assert parsed.name == row.name and parsed.recipe == row.recipe
+        expected = {k: v for k, v in config["recipe_options"].items() if v is not None}
+        assert parsed.training["recipe_options"] == expected
+        assert parsed.training["epochs"] == 1 and parsed.training["wall_seconds"] == 12.3
+
+
+def test_toml_writer_against_a_hand_written_file():
+    data = {
+        "name": 'a "quoted" name',
+        "skipped": None,
+        "flag": True,
+        "weights": {"path": "w.safetensors", "size": 3},
+        "training": {"recipe_options": {"steps": 5, "depth": None, "step size": 0.05}},
+    }
+    assert dumps(data, "header") == (
+        "# header\n"
+        'name = "a \\"quoted\\" name"\n'
+        "flag = true\n"
+        "\n[weights]\n"
+        'path = "w.safetensors"\n'
+        "size = 3\n"
+        "\n[training]\n"
+        'recipe_options = {steps = 5, "step size" = 0.05}\n'
+    )
+    assert tomllib.loads(dumps(data))["training"]["recipe_options"] == {
+        "steps": 5,
+        "step size": 0.05,
+    }
 
 
 def test_reference_grid_passes_validate():
@@ -71,12 +115,13 @@ rho = 1.0
         ('reference = "natural"', 'referense = "natural"', "Did you mean 'reference'"),
         ('"pgd-at"]', '"pgd-at+bass"]', "list plain recipes"),
         ('"pgd-at"]', '"pgd_at"]', "Did you mean: pgd-at"),
-        ("[recipe_options.pgd-at]", "[recipe_options.trades]", "names a recipe"),
+        ("[recipe_options.pgd-at]", "[recipe_options.trades]", "[recipe_options.trades] names 'trades', which is not one of this grid's recipes (natural, pgd-at)"),
         ("steps = 2", "stepz = 2", "(row pgd-at): train config [recipe_options]: unknown key 'stepz'"),
         ("epochs = 1", 'epochs = 1\nrecipe = "natural"', "may not set 'recipe'"),
         ('of = "natural"', 'of = "mart"', "of names 'mart', which is not one of this grid's recipes (natural, natural+bass, pgd-at, pgd-at+bass)"),
         ('reference = "natural"', 'reference = "naturall"', "Did you mean 'natural'?"),
         ("rho = 1.0", "rho = 0", "'rho' must be a number > 0"),
+        ("rho = 1.0", 'rho = 1.0\nlayers = "last"', "'layers' must be"),
         ("epochs = 1", "epochs = 0", "epochs must be >= 1"),
         ('bass = [false, true]', 'bass = "yes"', "'bass' must be a list"),
     ],
@@ -122,9 +167,9 @@ def test_dry_run_lists_the_rows_and_which_are_done(tmp_path, capsys):
     )
     record = tmp_path / "records" / "fashion-mnist" / "smallcnn-natural.json"
     record.parent.mkdir(parents=True)
-    record.write_text(
-        json.dumps({"model": {"checkpoint_sha256": sha}, "protocol": {"standard": True}})
-    )
+    metrics = {key: {} for key in ("clean", "autoattack", "corruptions", "frequency", "filters")}
+    done = {"model": {"checkpoint_sha256": sha}, "protocol": {"standard": True}, "metrics": metrics}
+    record.write_text(json.dumps(done))
     run = tmp_path / "runs" / "smallcnn-pgd-at"
     run.mkdir(parents=True)
     (run / "train_log.jsonl").write_text('{"epoch": 1}\n')
@@ -136,12 +181,15 @@ def test_dry_run_lists_the_rows_and_which_are_done(tmp_path, capsys):
     assert status["smallcnn-trades"] == "not started"
     assert output.splitlines()[-2] == "1 of 14 rows done"
 
-    # A record of other weights, or of a non-standard protocol, does not count as done.
-    record.write_text(
-        json.dumps({"model": {"checkpoint_sha256": "0" * 64}, "protocol": {"standard": True}})
-    )
-    assert main(args) == 0
-    assert _status(capsys.readouterr().out)["smallcnn-natural"] == "trained, not evaluated"
+    # A record of other weights, of another protocol or without every metric is not the result.
+    for stale in (
+        {**done, "model": {"checkpoint_sha256": "0" * 64}},
+        {**done, "protocol": {"standard": False}},
+        {**done, "metrics": {"clean": {}}},
+    ):
+        record.write_text(json.dumps(stale))
+        assert main(args) == 0
+        assert _status(capsys.readouterr().out)["smallcnn-natural"] == "trained, not evaluated"
 
 
 def test_grid_command_errors_exit_2(tmp_path, capsys):
@@ -208,8 +256,13 @@ def test_runner_trains_evaluates_commits_and_then_skips(tiny_repo, monkeypatch):
         assert f"model_zoo/synthetic/{name}.toml" in tracked
         assert f"leaderboards/synthetic/{name}.json" in tracked
     assert "model_zoo/synthetic/weights/smallcnn-natural.safetensors" in tracked
-    assert "model_zoo/synthetic/weights/smallcnn-natural-smooth1.safetensors" not in tracked
+    smoothed_entry = load_entry(Path("model_zoo/synthetic/smallcnn-natural-smooth1.toml"))
+    assert (
+        smoothed_entry.weights
+        == load_entry(Path("model_zoo/synthetic/smallcnn-natural.toml")).weights
+    )
     assert "leaderboards/synthetic/README.md" in tracked
+    assert "leaderboards/synthetic/FINDINGS.md" in tracked  # the dataset's grid: its findings too
     assert _git(tiny_repo, "status", "--porcelain") == ""  # every finished file is committed
     assert validate_tree().problems == []
     ledger = [json.loads(line) for line in Path("runs/ledger.jsonl").read_text().splitlines()]

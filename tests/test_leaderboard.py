@@ -390,6 +390,38 @@ def test_cli_writes_and_checks_generated_pages(tmp_path, capsys):
     assert main([*args, "--write"]) == 0 and main([*args, "--check"]) == 0
 
 
+def test_repository_readme_block_is_generated_and_checked(tmp_path, capsys):
+    records_dir = write_records(
+        tmp_path / "leaderboards", [make_record("a"), make_record("b", autoattack=0.5)]
+    )
+    start, end = (
+        "<!-- freqbench leaderboard fashion-mnist: start -->",
+        "<!-- freqbench leaderboard fashion-mnist: end -->",
+    )
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Project\n\nIntro.\n\n{start}\nold table\n{end}\n\nMore text.\n")
+    args = ["leaderboard", "--records-dir", str(records_dir)]
+    assert main([*args, "--write"]) == 0
+    text = readme.read_text()
+    assert text.startswith("# Project\n\nIntro.\n\n" + start) and text.endswith(
+        f"{end}\n\nMore text.\n"
+    )
+    block = text.split(start)[1].split(end)[0]
+    assert "old table" not in block
+    assert "[leaderboards/fashion-mnist/README.md](leaderboards/fashion-mnist/README.md)" in block
+    assert "`freqbench leaderboard --dataset fashion-mnist --write`" in block
+    assert [r["Model"] for r in parse_markdown_table(block)] == ["b", "a"]
+    assert main([*args, "--check"]) == 0
+    readme.write_text(text.replace("| b ", "| c ", 1))  # a hand edit inside the block
+    assert main([*args, "--check"]) == 1
+    assert "README.md: is out of date" in capsys.readouterr().out
+    readme.write_text(f"{end}\n{start}\n")
+    assert main([*args, "--write"]) == 2
+    assert "must each appear once, in this order" in capsys.readouterr().err
+    readme.write_text("no markers\n")  # a README without the block is left alone
+    assert main([*args, "--write"]) == 0 and readme.read_text() == "no markers\n"
+
+
 def test_cli_prints_a_view_and_rejects_bad_input(tmp_path, capsys):
     records_dir = write_records(
         tmp_path / "lb", [make_record("a"), make_record("b", norm="L2", eps=1.5)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from freqbench.errors import UserError
 from freqbench.records import RECORDS_DIR
 from freqbench.zoo import GRID_FILE, default_root
 
@@ -31,6 +32,8 @@ def run(args: argparse.Namespace) -> int:
     from freqbench.records import display_path
 
     spec = load_grid(args.grid or default_root() / args.dataset / GRID_FILE)
+    if spec.dataset != args.dataset:
+        raise UserError(f"{spec.path} is a grid of {spec.dataset}, not {args.dataset}")
     text, findings = findings_text(spec, args.records_dir)
     path = findings_path(args.records_dir, spec.dataset)
     if args.check:

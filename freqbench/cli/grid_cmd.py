@@ -19,7 +19,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("grid", type=Path, help="model_zoo/<dataset>/grid.toml")
     parser.add_argument("--dry-run", action="store_true", help="list the rows and their status")
     parser.add_argument("--commit", action="store_true", help="git-commit each finished row")
-    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument(
+        "--device", default="cpu", help="evaluation device, cpu (default) or cuda; training "
+        "uses the grid's [training] device",
+    )  # fmt: skip
     parser.add_argument(
         "--runs-dir", type=Path, default=Path("runs/grid"), help="training runs (default runs/grid)"
     )
@@ -57,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from freqbench.grid import GridPaths, GridRunner, grid_states, load_grid
 
     spec = load_grid(args.grid)
-    paths = GridPaths(runs=args.runs_dir, records=args.records_dir)
+    paths = GridPaths(records=args.records_dir, runs=args.runs_dir)
     if args.dry_run:
         print(_table(grid_states(spec, paths)))
         print(_spent(paths))

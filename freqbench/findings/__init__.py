@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from freqbench import atomic
 from freqbench.errors import UserError
 from freqbench.findings.claims import ADVERSARIAL_RECIPES, CLAIMS, Finding, Roles, check_claims
 from freqbench.findings.report import render_findings
 from freqbench.grid.spec import GridSpec, row_name
-from freqbench.records import read_json, record_files
+from freqbench.grid.status import GridPaths, finished_record
+from freqbench.records import display_path
 
 FINDINGS = "FINDINGS.md"
 
@@ -25,6 +27,7 @@ __all__ = [
     "check_claims",
     "findings_text",
     "roles_from_grid",
+    "write_findings",
 ]
 
 
@@ -53,7 +56,7 @@ def _setup(spec: GridSpec, records: dict[str, dict], command: str) -> list[str]:
     missing = [row.name for row in spec.rows if row.name not in records]
     lines = [
         f"Models: {spec.architecture} on {spec.dataset}, one training seed ({config.seed}) per "
-        f"recipe, from `{spec.path.as_posix()}`: {config.epochs} epoch(s) at batch "
+        f"recipe, from `{display_path(spec.path)}`: {config.epochs} epoch(s) at batch "
         f"{config.batch_size}, SGD lr {config.lr:g} ({config.schedule}){'; ' + attack_text if attack_text else ''}. "
         "One architecture and short training on 2 CPU cores: the models are far from converged, "
         "so an effect the papers report after long training (on CIFAR and ImageNet) may not have "
@@ -67,19 +70,18 @@ def _setup(spec: GridSpec, records: dict[str, dict], command: str) -> list[str]:
             f"Evaluation: clean, corruption, frequency and filter metrics on {protocol['n_examples']} "
             f"test images; AutoAttack ({protocol['norm']}, eps {protocol['eps']:g}, standard version) "
             f"on the first {protocol['autoattack_n_examples']} and the Fourier heat map on the first "
-            f"{protocol['heatmap_n_examples']}. Filter shift is measured against `{row_name(spec.architecture, 'natural')}`."
+            f"{protocol['heatmap_n_examples']}. Filter shift is measured against `{spec.reference}`."
         )  # fmt: skip
     lines.append(f"Regenerate with `{command}`.")
     return lines
 
 
 def findings_text(spec: GridSpec, records_dir: Path) -> tuple[str, list[Finding]]:
-    folder = Path(records_dir) / spec.dataset
-    records = {
-        data["name"]: data for data in (read_json(f) for f in record_files(folder)) if isinstance(data, dict)
-    } if folder.is_dir() else {}  # fmt: skip
-    roles = roles_from_grid(spec)
-    findings = check_claims(records, roles)
+    """FINDINGS.md of the grid's rows whose records count as their results (see grid.status)."""
+    paths = GridPaths(records=Path(records_dir))
+    found = {row.name: finished_record(spec, paths, row) for row in spec.rows}
+    records = {name: record for name, record in found.items() if record is not None}
+    findings = check_claims(records, roles_from_grid(spec))
     command = f"freqbench findings --dataset {spec.dataset}"
     text = render_findings(spec.dataset, findings, _setup(spec, records, command), command)
     return text, findings
@@ -87,3 +89,8 @@ def findings_text(spec: GridSpec, records_dir: Path) -> tuple[str, list[Finding]
 
 def findings_path(records_dir: Path, dataset: str) -> Path:
     return Path(records_dir) / dataset / FINDINGS
+
+
+def write_findings(spec: GridSpec, records_dir: Path) -> Path:
+    text, _ = findings_text(spec, records_dir)
+    return atomic.write_text(findings_path(records_dir, spec.dataset), text)

@@ -100,6 +100,18 @@ def _accuracy_comparison(
     return Comparison(label, value, reference, band, direction)
 
 
+def _robust_comparison(label: str, record: dict, reference: dict, direction: int) -> Comparison:
+    """AutoAttack accuracies, each on the number of images it was measured on."""
+    return _accuracy_comparison(
+        label,
+        _acc(record, "autoattack", "robust_accuracy"),
+        int(dig(record, "metrics", "autoattack", "n")),
+        _acc(reference, "autoattack", "robust_accuracy"),
+        int(dig(reference, "metrics", "autoattack", "n")),
+        direction,
+    )
+
+
 def _stat_comparison(label: str, value: float, reference: float, direction: int) -> Comparison:
     return Comparison(label, value, reference, stat_band(reference), direction, percent=False)
 
@@ -169,14 +181,25 @@ def _at_lowers_hfc(records: Records, roles: Roles) -> list[Part]:
     return [Part(statement, comparisons)]
 
 
-def _smoother_kernels(records: Records, roles: Roles) -> list[Part]:
-    key = ("metrics", "filters", "first_layer", "kernel_high_frequency_energy")
-    reference = float(dig(records[roles.natural], *key))
-    comparisons = [
-        _stat_comparison(f"{_recipe(records, n)}: kernel HF energy", float(dig(records[n], *key)), reference, -1)
-        for n in roles.adversarial
-    ]  # fmt: skip
-    return [Part("first-layer kernel high-frequency energy is lower", comparisons)]
+def _statistic_vs_natural(
+    key: tuple[str, ...], label: str, direction: int, statement: str
+) -> Callable[[Records, Roles], list[Part]]:
+    """A judge comparing one statistic of every adversarially trained model with the natural one."""
+
+    def judge(records: Records, roles: Roles) -> list[Part]:
+        reference = float(dig(records[roles.natural], "metrics", *key))
+        comparisons = [
+            _stat_comparison(
+                f"{_recipe(records, name)}: {label}",
+                float(dig(records[name], "metrics", *key)),
+                reference,
+                direction,
+            )
+            for name in roles.adversarial
+        ]
+        return [Part(statement, comparisons)]
+
+    return judge
 
 
 def _smoothing_trade(records: Records, roles: Roles) -> list[Part]:
@@ -184,14 +207,7 @@ def _smoothing_trade(records: Records, roles: Roles) -> list[Part]:
     robust, clean = [], []
     for name, rho in roles.smoothed:
         record = records[name]
-        robust.append(
-            _accuracy_comparison(
-                f"rho {rho:g}: AutoAttack",
-                _acc(record, "autoattack", "robust_accuracy"), int(dig(record, "metrics", "autoattack", "n")),
-                _acc(natural, "autoattack", "robust_accuracy"), int(dig(natural, "metrics", "autoattack", "n")),
-                +1,
-            )
-        )  # fmt: skip
+        robust.append(_robust_comparison(f"rho {rho:g}: AutoAttack", record, natural, +1))
         clean.append(
             _accuracy_comparison(
                 f"rho {rho:g}: clean", _acc(record, "clean", "accuracy"), _n(record),
@@ -205,16 +221,6 @@ def _smoothing_trade(records: Records, roles: Roles) -> list[Part]:
 
 
 # Lin et al., NeurIPS 2023 -------------------------------------------------------------------
-
-
-def _gradient_tail(records: Records, roles: Roles) -> list[Part]:
-    key = ("metrics", "frequency", "gradient", "tail_share")
-    reference = float(dig(records[roles.natural], *key))
-    comparisons = [
-        _stat_comparison(f"{_recipe(records, n)}: gradient tail share", float(dig(records[n], *key)), reference, -1)
-        for n in roles.adversarial
-    ]  # fmt: skip
-    return [Part("adversarially trained models put less gradient power in the tail", comparisons)]
 
 
 def trade_off(clean: Comparison, robust: Comparison) -> str:
@@ -234,11 +240,7 @@ def _bass_trade_off(records: Records, roles: Roles) -> list[Part]:
         clean = _accuracy_comparison(
             "clean", _acc(bass, "clean", "accuracy"), _n(bass), _acc(plain, "clean", "accuracy"), _n(plain), +1
         )  # fmt: skip
-        n_aa = int(dig(bass, "metrics", "autoattack", "n"))
-        robust = _accuracy_comparison(
-            "AutoAttack", _acc(bass, "autoattack", "robust_accuracy"), n_aa,
-            _acc(plain, "autoattack", "robust_accuracy"), int(dig(plain, "metrics", "autoattack", "n")), +1,
-        )  # fmt: skip
+        robust = _robust_comparison("AutoAttack", bass, plain, +1)
         for axis in (clean, robust):
             comparisons.append(
                 Comparison(f"{recipe}+bass vs {recipe}: {axis.label}", axis.value, axis.reference,
@@ -313,16 +315,6 @@ def _shift_at_ends(records: Records, roles: Roles) -> list[Part]:
     return [Part("the first and last layers shift most from the natural model", comparisons)]
 
 
-def _centre_fraction(records: Records, roles: Roles) -> list[Part]:
-    key = ("metrics", "filters", "first_layer", "centre_fraction")
-    reference = float(dig(records[roles.natural], *key))
-    comparisons = [
-        _stat_comparison(f"{_recipe(records, n)}: centre fraction", float(dig(records[n], *key)), reference, +1)
-        for n in roles.adversarial
-    ]  # fmt: skip
-    return [Part("robust first layers have a higher centre fraction", comparisons)]
-
-
 def _natural_and_adversarial(roles: Roles) -> list[str]:
     return [roles.natural, *roles.adversarial]
 
@@ -361,14 +353,17 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("W2", WANG, "Adversarial training lowers the accuracy on high-frequency-only images.",
           _natural_and_adversarial, _adversarial, _at_lowers_hfc),
     Claim("W3", WANG, "Adversarially trained first-layer kernels are smoother (lower kernel "
-          "high-frequency energy).", _natural_and_adversarial, _adversarial, _smoother_kernels),
+          "high-frequency energy).", _natural_and_adversarial, _adversarial,
+          _statistic_vs_natural(("filters", "first_layer", "kernel_high_frequency_energy"),
+                                "kernel HF energy", -1, "first-layer kernel high-frequency energy is lower")),
     Claim("W4", WANG, "Smoothing the first-layer kernels of the natural model raises its "
           "AutoAttack accuracy and lowers its clean accuracy.",
           lambda roles: [roles.natural, *(n for n, _ in roles.smoothed)], _natural_plus("smoothed"),
           _smoothing_trade),
     Claim("L1", LIN, "The natural model's input-gradient power sits more in the spectral tail "
           "than the adversarially trained models'.", _natural_and_adversarial, _adversarial,
-          _gradient_tail),
+          _statistic_vs_natural(("frequency", "gradient", "tail_share"), "gradient tail share", -1,
+                                "adversarially trained models put less gradient power in the tail")),
     Claim("L2", LIN, "BaSS improves the clean/robust trade-off of PGD-AT, TRADES and MART.",
           _twins(*BASS_TRADE_OFF_RECIPES), _any_twin(*BASS_TRADE_OFF_RECIPES), _bass_trade_off),
     Claim("L3", LIN, "AugMix with BaSS has higher noise-family corruption accuracy than AugMix.",
@@ -379,7 +374,9 @@ CLAIMS: tuple[Claim, ...] = (
           "the first and last layers.", lambda roles: list(roles.adversarial),
           lambda roles: bool(roles.adversarial), _shift_at_ends),
     Claim("G3", GAVRIKOV, "Robust first layers have a higher centre fraction.",
-          _natural_and_adversarial, _adversarial, _centre_fraction),
+          _natural_and_adversarial, _adversarial,
+          _statistic_vs_natural(("filters", "first_layer", "centre_fraction"), "centre fraction", +1,
+                                "robust first layers have a higher centre fraction")),
 )  # fmt: skip
 
 

@@ -17,6 +17,7 @@ from freqbench import atomic
 from freqbench.checkpoints import sha256_of
 from freqbench.grid.spec import GridRow, GridSpec
 from freqbench.grid.toml_writer import dumps
+from freqbench.records import display_path
 from freqbench.zoo import load_entry
 
 WEIGHTS_DIR = "weights"
@@ -36,9 +37,7 @@ def weights_path(spec: GridSpec, name: str) -> Path:
 
 
 def _header(spec: GridSpec) -> str:
-    return (
-        f"Written by `freqbench grid {spec.path.as_posix()}`: change the grid file, not this one."
-    )
+    return f"Written by `freqbench grid {display_path(spec.path)}`: change the grid file, not this one."
 
 
 def _metadata(spec: GridSpec, footnote: str) -> dict[str, Any]:
@@ -64,6 +63,33 @@ def training_seconds(run_dir: Path) -> float:
     return sum(e["seconds"] + e.get("eval_seconds", 0.0) for e in epochs)
 
 
+def trained_entry(
+    spec: GridSpec, row: GridRow, config: dict[str, Any], sha256: str, seconds: float
+) -> dict[str, Any]:
+    """The zoo entry of a trained row, from its run's resolved config."""
+    training = {k: config[k] for k in TRAINING_KEYS if config.get(k) is not None}
+    training["recipe_options"] = config.get("recipe_options", {})
+    training["wall_seconds"] = round(seconds, 1)
+    return {
+        "name": row.name,
+        "dataset": spec.dataset,
+        "architecture": spec.architecture,
+        "recipe": row.recipe,
+        "bass_mode": config.get("bass_mode"),
+        "weights": {"path": f"{WEIGHTS_DIR}/{row.name}.safetensors", "sha256": sha256},
+        "training": training,
+        "metadata": _metadata(spec, f"Reference grid on 2 CPU cores: {_budget(config)}."),
+    }
+
+
+def write_entry(spec: GridSpec, row: GridRow, entry: dict[str, Any]) -> Path:
+    """Write the entry atomically, then read it back through the schema check."""
+    path = entry_path(spec, row)
+    atomic.write_text(path, dumps(entry, _header(spec)))
+    load_entry(path)
+    return path
+
+
 def publish_trained(spec: GridSpec, row: GridRow, run_dir: Path) -> Path:
     """Copy the run's checkpoint into the zoo and write the row's entry."""
     config = json.loads((run_dir / "config.json").read_text())
@@ -74,26 +100,8 @@ def publish_trained(spec: GridSpec, row: GridRow, run_dir: Path) -> Path:
     ):
         with atomic.atomic_path(dest) as tmp:
             shutil.copyfile(source, tmp)
-    training = {k: config[k] for k in TRAINING_KEYS if config.get(k) is not None}
-    training["recipe_options"] = config.get("recipe_options", {})
-    training["wall_seconds"] = round(training_seconds(run_dir), 1)
-    entry = {
-        "name": row.name,
-        "dataset": spec.dataset,
-        "architecture": spec.architecture,
-        "recipe": row.recipe,
-        "bass_mode": config.get("bass_mode"),
-        "weights": {
-            "path": f"{WEIGHTS_DIR}/{target.name}",
-            "sha256": sha256_of(target),
-        },
-        "training": training,
-        "metadata": _metadata(spec, f"Reference grid on 2 CPU cores: {_budget(config)}."),
-    }
-    path = entry_path(spec, row)
-    atomic.write_text(path, dumps(entry, _header(spec)))
-    load_entry(path)  # the schema check, before anything relies on it
-    return path
+    entry = trained_entry(spec, row, config, sha256_of(target), training_seconds(run_dir))
+    return write_entry(spec, row, entry)
 
 
 def publish_smoothed(spec: GridSpec, row: GridRow) -> Path:
@@ -115,7 +123,4 @@ def publish_smoothed(spec: GridSpec, row: GridRow) -> Path:
             f"{row.smooth['layers']} convolution kernels; no training (Wang et al., CVPR 2020).",
         ),
     }
-    path = entry_path(spec, row)
-    atomic.write_text(path, dumps(entry, _header(spec)))
-    load_entry(path)
-    return path
+    return write_entry(spec, row, entry)

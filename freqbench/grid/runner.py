@@ -14,106 +14,30 @@ import json
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from freqbench.errors import UserError
 from freqbench.evaluate import evaluate
-from freqbench.grid.lock import is_locked, row_lock
+from freqbench.grid.lock import row_lock
 from freqbench.grid.publish import entry_path, publish_smoothed, publish_trained
 from freqbench.grid.spec import GridRow, GridSpec
+from freqbench.grid.status import GridPaths, RowState, grid_states, record_path, row_state
 from freqbench.leaderboard import write_pages
 from freqbench.protocol import Protocol
 from freqbench.records import display_path, read_json
-from freqbench.zoo import default_root, load_entry
+from freqbench.zoo import GRID_FILE, default_root, load_entry
 
 WAIT_SECONDS = 30  # between looks at rows that wait on another process
 LEDGER = "ledger.jsonl"  # in the runs folder: wall and CPU time of every step, appended
 
 
-@dataclass(frozen=True)
-class GridPaths:
-    runs: Path  # training runs and locks, <runs>/<row>/ (not committed)
-    records: Path  # leaderboards/, records go to <records>/<dataset>/
-
-
-@dataclass(frozen=True)
-class RowState:
-    row: GridRow
-    trained: bool
-    evaluated: bool
-    running: bool
-    detail: str
-
-    @property
-    def done(self) -> bool:
-        return self.trained and self.evaluated
-
-
-def record_path(spec: GridSpec, paths: GridPaths, row: GridRow) -> Path:
-    return paths.records / spec.dataset / f"{row.name}.json"
-
-
-def _trained(spec: GridSpec, row: GridRow) -> str | None:
-    """The sha256 of the row's published weights, or None when the row is not published."""
-    path = entry_path(spec, row)
-    if not path.is_file():
-        return None
-    try:
-        entry = load_entry(path)
-    except UserError:
-        return None
-    weights = entry.weights_path
-    return entry.sha256 if weights is not None and weights.is_file() else None
-
-
-def _evaluated(spec: GridSpec, paths: GridPaths, row: GridRow, sha256: str) -> bool:
-    path = record_path(spec, paths, row)
-    if not path.is_file():
-        return False
-    record = read_json(path)
-    shift = record.get("metrics", {}).get("filters", {}).get("distribution_shift", {})
-    return (
-        record.get("model", {}).get("checkpoint_sha256") == sha256
-        and record.get("protocol", {}).get("standard") is True
-        and (row.reference is None or shift.get("reference") == row.reference)
-    )
-
-
-def _run_progress(paths: GridPaths, row: GridRow) -> str:
-    log = paths.runs / row.name / "train_log.jsonl"
-    if row.config is None or not log.is_file():
-        return "not started"
-    epochs = sum(1 for line in log.read_text().splitlines() if line.strip())
-    return f"training: {epochs}/{row.config.epochs} epochs saved"
-
-
-def row_state(spec: GridSpec, paths: GridPaths, row: GridRow) -> RowState:
-    sha256 = _trained(spec, row)
-    evaluated = sha256 is not None and _evaluated(spec, paths, row, sha256)
-    running = is_locked(paths.runs / f"{row.name}.lock")
-    if evaluated:
-        detail = "done"
-    elif sha256 is not None:
-        detail = "trained, not evaluated"
-    else:
-        detail = _run_progress(paths, row) if row.trained else "not smoothed yet"
-    if running:
-        detail += " (running in another process)"
-    return RowState(row, sha256 is not None, evaluated, running, detail)
-
-
-def grid_states(spec: GridSpec, paths: GridPaths) -> list[RowState]:
-    return [row_state(spec, paths, row) for row in spec.rows]
-
-
 def check_location(spec: GridSpec) -> None:
     """The evaluator finds entries by name in ./model_zoo, so the grid must live there."""
     zoo = default_root().resolve()
-    if spec.path.resolve().parent != zoo / spec.dataset:
+    if spec.path.resolve() != zoo / spec.dataset / GRID_FILE:
         raise UserError(
-            f"{spec.path}: a grid file must be model_zoo/{spec.dataset}/<name>.toml of the "
+            f"{spec.path}: a grid file must be model_zoo/{spec.dataset}/{GRID_FILE} of the "
             f"repository you run from ({zoo}); run `freqbench grid` from the repository root"
         )
 
@@ -142,6 +66,8 @@ class GridRunner:
                 continue
             waiting = [s for s in grid_states(self.spec, self.paths) if not s.done]
             if not waiting or all(s.running for s in waiting):
+                if self.commit:  # a row finished by a killed run may have missed its commit
+                    self._publish_pages("Grid: commit finished rows")
                 return grid_states(self.spec, self.paths)
             self.say(f"waiting for other processes ({', '.join(s.row.name for s in waiting)})")
             time.sleep(WAIT_SECONDS)
@@ -162,6 +88,11 @@ class GridRunner:
                     self._publish(row)
             with self._timed(row, "evaluate"):
                 self._evaluate(row)
+            if not row_state(self.spec, self.paths, row).done:  # else the loop would never end
+                raise UserError(
+                    f"{row.name}: evaluated, but {display_path(record_path(self.spec, self.paths, row))} "
+                    "does not count as done (standard protocol, same weights, filter reference)"
+                )
             self._finish(row)
             return True
 
@@ -213,9 +144,18 @@ class GridRunner:
             f"corruptions {info['corruptions_acc']:.2f}%"
         )
         self.say(f"{row.name}: done ({summary})")
-        pages = write_pages(self.paths.records, self.spec.dataset)
-        if self.commit:
-            commit_rows(self.spec, self.paths, pages, f"Grid row {row.name}: {summary}", self.say)
+        self._publish_pages(f"Grid row {row.name}: {summary}")
+
+    def _publish_pages(self, message: str) -> None:
+        """Regenerate the pages and FINDINGS.md, and with ``commit`` commit every finished row
+        with them; one process at a time, so that what is committed agrees with itself."""
+        from freqbench.findings import write_findings
+
+        with row_lock(self.paths.runs / ".pages.lock", wait=True):
+            pages = write_pages(self.paths.records, self.spec.dataset)
+            pages.append(write_findings(self.spec, self.paths.records))
+            if self.commit:
+                commit_rows(self.spec, self.paths, pages, message, self.say)
 
 
 def row_files(spec: GridSpec, paths: GridPaths, row: GridRow) -> list[Path]:
@@ -232,21 +172,20 @@ def row_files(spec: GridSpec, paths: GridPaths, row: GridRow) -> list[Path]:
 def commit_rows(
     spec: GridSpec, paths: GridPaths, pages: list[Path], message: str, say: Callable[[str], None]
 ) -> None:
-    """Commit every finished row with the pages generated from them, under one lock.
+    """Commit every finished row with the pages generated from them (nothing when unchanged).
 
     The pages are generated from all records in the folder, so the commit holds every
     finished row, not just this one: each commit is a consistent leaderboard.
     """
-    with row_lock(paths.runs / ".commit.lock", wait=True):
-        done = [s.row for s in grid_states(spec, paths) if s.done]
-        files = [str(f) for row in done for f in row_files(spec, paths, row)]
-        files += [str(p) for p in pages]
-        _git("add", "--", *files)
-        staged = subprocess.run(["git", "diff", "--cached", "--quiet", "--", *files], check=False)
-        if staged.returncode == 0:
-            return
-        _git("commit", "--quiet", "-m", message, "--", *files)
-        say(f"committed: {message}")
+    done = [s.row for s in grid_states(spec, paths) if s.done]
+    files = [str(f) for row in done for f in row_files(spec, paths, row)]
+    files += [str(p) for p in pages]
+    _git("add", "--", *files)
+    staged = subprocess.run(["git", "diff", "--cached", "--quiet", "--", *files], check=False)
+    if staged.returncode == 0:
+        return
+    _git("commit", "--quiet", "-m", message, "--", *files)
+    say(f"committed: {message}")
 
 
 def _git(*args: str) -> None:

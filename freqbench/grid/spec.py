@@ -72,6 +72,11 @@ class GridSpec:
     rows: tuple[GridRow, ...]
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def reference(self) -> str | None:
+        """The row every other row's filter shift is measured against."""
+        return next((row.reference for row in self.rows if row.reference), None)
+
     def row(self, name: str) -> GridRow:
         for row in self.rows:
             if row.name == name:
@@ -166,7 +171,14 @@ def _smoothed_rows(
         rho = item.get("rho")
         if isinstance(rho, bool) or not isinstance(rho, int | float) or rho <= 0:
             raise UserError(f"{at}: 'rho' must be a number > 0 (the Gaussian's sigma), got {rho!r}")
-        smooth = {"rho": float(rho), "layers": item.get("layers", "first")}
+        layers = item.get("layers", "first")
+        if layers not in ("first", "all") and not (
+            isinstance(layers, list) and layers and all(isinstance(n, str) for n in layers)
+        ):
+            raise UserError(
+                f'{at}: \'layers\' must be "first", "all" or a list of module names, got {layers!r}'
+            )
+        smooth = {"rho": float(rho), "layers": layers}
         rows.append(
             GridRow(
                 name=smoothed_name(architecture, of, rho),
@@ -196,9 +208,8 @@ def load_grid(path: str | Path) -> GridSpec:
     recipe_options = data.get("recipe_options", {})
     for recipe in recipe_options:
         if recipe not in recipes:
-            known = UnknownNameError("recipe", recipe, recipes)
             raise UserError(
-                f"{where}: [recipe_options.{recipe}] names a recipe not in 'recipes': {known}"
+                f"{where}: {_not_listed(f'[recipe_options.{recipe}]', recipe, recipes)}"
             )
     reference = data.get("reference")
     if reference is not None and reference not in recipes:
@@ -229,6 +240,11 @@ def load_grid(path: str | Path) -> GridSpec:
                 config=config.replace(source=where),
                 reference=reference_name if name != reference_name else None,
             )
+    if reference_name is not None and reference_name not in trained:
+        raise UserError(
+            f"{where}: the reference row {reference_name} is not trained by this grid; "
+            "include false in 'bass' (the reference is the plain row of its recipe)"
+        )
     smoothed = _smoothed_rows(data, architecture, trained, reference_name, where)
     # Run order: each recipe's rows, then the smoothed copies of them.
     rows = [

@@ -24,7 +24,8 @@ def toml_value(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{_key(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
+        items = ((k, v) for k, v in value.items() if v is not None)  # TOML has no null: omit
+        return "{" + ", ".join(f"{_key(k)} = {toml_value(v)}" for k, v in items) + "}"
     raise TypeError(f"cannot write {type(value).__name__} as TOML")
 
 
@@ -34,7 +35,10 @@ def _key(key: str) -> str:
 
 
 def dumps(data: dict[str, Any], header: str = "") -> str:
-    """Top-level scalars first, then one ``[table]`` per dict value (tables one level deep)."""
+    """Top-level scalars first, then one ``[table]`` per dict value (tables one level deep).
+
+    None values are left out (TOML has no null): a reader sees the option's default.
+    """
     lines = [f"# {line}" if line else "#" for line in header.splitlines()]
     scalars = {k: v for k, v in data.items() if not isinstance(v, dict)}
     tables = {k: v for k, v in data.items() if isinstance(v, dict)}

@@ -28,20 +28,31 @@ def block_markers(dataset: str) -> tuple[str, str]:
 
 
 def root_readme_block(dataset: str, views: list, records_dir: Path) -> str:
-    """The main table of the dataset's first view, and how to regenerate it."""
+    """The main table of the dataset's first view, and how to regenerate it.
+
+    The README lies beside the records folder, so the link is relative to it.
+    """
+    page = f"{Path(records_dir).name}/{dataset}/{README}"
+    regenerate = f"regenerate with `freqbench leaderboard --dataset {dataset} --write`"
+    if not views:
+        return f"_No records for {dataset} yet_ ({regenerate}).\n"
     board = views[0]
-    page = (Path(records_dir) / dataset / README).as_posix()
     return (
-        f"{board.main.title} on {dataset} (from [{page}]({page}); regenerate with "
-        f"`freqbench leaderboard --dataset {dataset} --write`):\n\n{table_markdown(board.main)}"
+        f"{board.main.title} on {dataset} (from [{page}]({page}); {regenerate}):\n\n"
+        f"{table_markdown(board.main)}"
     )
 
 
-def _with_block(text: str, dataset: str, block: str) -> str | None:
+def _with_block(text: str, dataset: str, block: str, path: Path) -> str | None:
     """``text`` with the dataset's marked block replaced, or None when it has no markers."""
     start, end = block_markers(dataset)
-    if start not in text or end not in text:
+    if start not in text and end not in text:
         return None
+    if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
+        raise UserError(
+            f"{display_path(path)}: the lines '{start}' and '{end}' must each appear once, "
+            "in this order; fix them and regenerate"
+        )
     head, rest = text.split(start, 1)
     _, tail = rest.split(end, 1)
     return f"{head}{start}\n{block}{end}{tail}"
@@ -72,7 +83,7 @@ def dataset_pages(records_dir: Path, dataset: str) -> dict[Path, str]:
     root_readme = Path(records_dir).parent / README
     if root_readme.is_file():
         block = root_readme_block(dataset, views, records_dir)
-        text = _with_block(root_readme.read_text(encoding="utf-8"), dataset, block)
+        text = _with_block(root_readme.read_text(encoding="utf-8"), dataset, block, root_readme)
         if text is not None:
             pages[root_readme] = text
     return pages
