@@ -354,7 +354,7 @@ CLAIMS: tuple[Claim, ...] = (
           "while losing accuracy on low-frequency images at small radii.",
           lambda roles: [roles.natural], lambda roles: roles.natural != "", _high_frequency_use,
           limits="Wang et al. filter CIFAR-10 (32 px); here the radii are scaled to 28 px (4, 7, "
-          "11, 14) and the filtered images are not clipped, as in their code."),
+          "11, 14) and the filtered images are not clipped (the project's definition, docs/DESIGN.md)."),
     Claim("W2", WANG, "Adversarial training lowers the accuracy on high-frequency-only images.",
           _natural_and_adversarial, _adversarial, _at_lowers_hfc),
     Claim("W3", WANG, "Adversarially trained first-layer kernels are smoother (lower kernel "
