@@ -250,7 +250,10 @@ def test_runner_trains_evaluates_commits_and_then_skips(tiny_repo, monkeypatch):
     names = ["smallcnn-natural", "smallcnn-natural-smooth1", "smallcnn-natural-bass"]
     assert [s.row.name for s in states] == names
     log = _git(tiny_repo, "log", "--format=%s").splitlines()[:-1]
-    assert len(log) == 3 and all(line.startswith("Grid row smallcnn-") for line in log)
+    assert [line.split(":")[0].removeprefix("Grid row ") for line in reversed(log)] == [
+        name for name in names for _ in ("trained", "evaluated")
+    ]  # a checkpoint is committed before its evaluation starts, the record when it is written
+    assert [line.endswith(": trained") for line in reversed(log)] == [True, False] * 3
     tracked = _git(tiny_repo, "ls-files").splitlines()
     for name in names:
         assert f"model_zoo/synthetic/{name}.toml" in tracked
@@ -285,7 +288,23 @@ def test_runner_trains_evaluates_commits_and_then_skips(tiny_repo, monkeypatch):
 
     monkeypatch.setattr("freqbench.grid.runner.evaluate", refuse)
     GridRunner(spec, paths, commit=True, progress=False, say=messages.append).run()
-    assert len(_git(tiny_repo, "log", "--format=%s").splitlines()) == 4
+    assert len(_git(tiny_repo, "log", "--format=%s").splitlines()) == 7
+
+
+def test_train_only_publishes_and_commits_checkpoints_without_evaluating(tiny_repo, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("--train-only evaluated a row")
+
+    monkeypatch.setattr("freqbench.grid.runner.evaluate", refuse)
+    spec = load_grid(Path("model_zoo/synthetic/grid.toml"))
+    paths = GridPaths(runs=Path("runs"), records=Path("leaderboards"))
+    runner = GridRunner(spec, paths, commit=True, train_only=True, progress=False, say=print)
+    states = runner.run()
+    assert [(s.trained, s.done) for s in states] == [(True, False)] * 3
+    tracked = _git(tiny_repo, "ls-files").splitlines()
+    assert "model_zoo/synthetic/weights/smallcnn-natural-bass.safetensors" in tracked
+    assert not any(name.endswith(".json") and "leaderboards" in name for name in tracked)
+    assert _git(tiny_repo, "status", "--porcelain") == ""
 
 
 def test_runner_redoes_only_what_is_missing_and_skips_locked_rows(tiny_repo, monkeypatch):

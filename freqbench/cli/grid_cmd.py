@@ -2,7 +2,9 @@
 
 Example: freqbench grid model_zoo/fashion-mnist/grid.toml --commit. Each trained row is
 published to the zoo beside the grid file, evaluated with the standard protocol into
-leaderboards/<dataset>/, and the pages are regenerated; --commit commits each finished row.
+leaderboards/<dataset>/, and the pages are regenerated; --commit commits each checkpoint as
+soon as it is trained and each record as soon as it is written. --train-only trains and
+publishes every row first (evaluate later, e.g. on a GPU).
 Run one process per core to share the work: rows are locked one at a time. --dry-run lists
 the rows and their status without doing anything.
 """
@@ -18,7 +20,12 @@ from freqbench.records import RECORDS_DIR
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("grid", type=Path, help="model_zoo/<dataset>/grid.toml")
     parser.add_argument("--dry-run", action="store_true", help="list the rows and their status")
-    parser.add_argument("--commit", action="store_true", help="git-commit each finished row")
+    parser.add_argument(
+        "--commit", action="store_true", help="git-commit each checkpoint and each record"
+    )
+    parser.add_argument(
+        "--train-only", action="store_true", help="train and publish rows, evaluate none"
+    )
     parser.add_argument(
         "--device", default="cpu", help="evaluation device, cpu (default) or cuda; training "
         "uses the grid's [training] device",
@@ -70,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         paths,
         device=args.device,
         commit=args.commit,
+        train_only=args.train_only,
         progress=False if args.no_progress else None,
         say=lambda message: print(message, flush=True),
     )

@@ -61,6 +61,7 @@ class Finding:
     parts: list[Part]
     records: list[str]  # the records used
     missing: list[str] = field(default_factory=list)  # the records the claim would also use
+    limits: str = ""  # what in this setup limits the test of this claim
 
     @property
     def verdict(self) -> str:
@@ -75,14 +76,16 @@ class Claim:
     needs: Callable[[Roles], list[str]]  # every record the claim uses
     enough: Callable[[Roles], bool]  # whether the present records can test it at all
     judge: Callable[[Records, Roles], list[Part]]
+    limits: str = ""
 
     def check(self, records: Records, roles: Roles) -> Finding:
         missing = [n for n in self.needs(roles) if n not in records]
         present = roles.present(records)
         if not self.enough(present):
-            return Finding(self.key, self.paper, self.text, [], [], missing)
+            return Finding(self.key, self.paper, self.text, [], [], missing, self.limits)
         used = self.needs(present)
-        return Finding(self.key, self.paper, self.text, self.judge(records, present), used, missing)
+        parts = self.judge(records, present)
+        return Finding(self.key, self.paper, self.text, parts, used, missing, self.limits)
 
 
 def _acc(record: dict[str, Any], *keys: str) -> float:
@@ -349,7 +352,9 @@ _adversarial = _natural_plus("adversarial")
 CLAIMS: tuple[Claim, ...] = (
     Claim("W1", WANG, "The natural model keeps above-chance accuracy on high-frequency-only images "
           "while losing accuracy on low-frequency images at small radii.",
-          lambda roles: [roles.natural], lambda roles: roles.natural != "", _high_frequency_use),
+          lambda roles: [roles.natural], lambda roles: roles.natural != "", _high_frequency_use,
+          limits="Wang et al. filter CIFAR-10 (32 px); here the radii are scaled to 28 px (4, 7, "
+          "11, 14) and the filtered images are not clipped (the project's definition, docs/DESIGN.md)."),
     Claim("W2", WANG, "Adversarial training lowers the accuracy on high-frequency-only images.",
           _natural_and_adversarial, _adversarial, _at_lowers_hfc),
     Claim("W3", WANG, "Adversarially trained first-layer kernels are smoother (lower kernel "
@@ -359,20 +364,27 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("W4", WANG, "Smoothing the first-layer kernels of the natural model raises its "
           "AutoAttack accuracy and lowers its clean accuracy.",
           lambda roles: [roles.natural, *(n for n, _ in roles.smoothed)], _natural_plus("smoothed"),
-          _smoothing_trade),
+          _smoothing_trade,
+          limits="AutoAttack on 1000 images; Wang et al. report PGD accuracy of CIFAR-10 models."),
     Claim("L1", LIN, "The natural model's input-gradient power sits more in the spectral tail "
           "than the adversarially trained models'.", _natural_and_adversarial, _adversarial,
           _statistic_vs_natural(("frequency", "gradient", "tail_share"), "gradient tail share", -1,
                                 "adversarially trained models put less gradient power in the tail")),
     Claim("L2", LIN, "BaSS improves the clean/robust trade-off of PGD-AT, TRADES and MART.",
-          _twins(*BASS_TRADE_OFF_RECIPES), _any_twin(*BASS_TRADE_OFF_RECIPES), _bass_trade_off),
+          _twins(*BASS_TRADE_OFF_RECIPES), _any_twin(*BASS_TRADE_OFF_RECIPES), _bass_trade_off,
+          limits="One epoch with a 5-step attack and one seed per model: Lin et al. train for "
+          "100+ epochs, and seed-to-seed spread of these short runs is not measured here."),
     Claim("L3", LIN, "AugMix with BaSS has higher noise-family corruption accuracy than AugMix.",
           _twins("augmix"), _any_twin("augmix"), _augmix_noise),
     Claim("G1", GAVRIKOV, "Adversarially trained models have lower sparsity and higher "
-          "orthogonality in deeper layers.", _natural_and_adversarial, _adversarial, _deeper_layers),
+          "orthogonality in deeper layers.", _natural_and_adversarial, _adversarial, _deeper_layers,
+          limits="smallcnn has four 3x3 convolution layers, so 'deeper layers' are its last three; "
+          "Gavrikov and Keuper study hundreds of ImageNet and CIFAR models."),
     Claim("G2", GAVRIKOV, "The filter distribution shift from the natural model is largest at "
           "the first and last layers.", lambda roles: list(roles.adversarial),
-          lambda roles: bool(roles.adversarial), _shift_at_ends),
+          lambda roles: bool(roles.adversarial), _shift_at_ends,
+          limits="With four layers the middle is two layers; each shift is one KL estimate "
+          "without an error bar."),
     Claim("G3", GAVRIKOV, "Robust first layers have a higher centre fraction.",
           _natural_and_adversarial, _adversarial,
           _statistic_vs_natural(("filters", "first_layer", "centre_fraction"), "centre fraction", +1,

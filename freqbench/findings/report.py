@@ -55,6 +55,8 @@ def _section(finding: Finding) -> str:
         lines += [f"- {part.statement}: **{part.verdict}**" + (
             f" ({part.unclear_because})" if part.unclear_because else "") for part in finding.parts
         ]  # fmt: skip
+    if finding.limits:
+        lines += ["", f"Limits here: {finding.limits}"]
     if finding.records:
         lines += ["", f"Records used: {', '.join(f'`{name}`' for name in finding.records)}."]
     return "\n".join([*lines, ""])

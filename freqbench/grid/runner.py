@@ -25,7 +25,7 @@ from freqbench.grid.spec import GridRow, GridSpec
 from freqbench.grid.status import GridPaths, RowState, grid_states, record_path, row_state
 from freqbench.leaderboard import write_pages
 from freqbench.protocol import Protocol
-from freqbench.records import display_path, read_json
+from freqbench.records import display_path, read_json, record_files
 from freqbench.zoo import GRID_FILE, default_root, load_entry
 
 WAIT_SECONDS = 30  # between looks at rows that wait on another process
@@ -50,21 +50,27 @@ class GridRunner:
         *,
         device: str = "cpu",
         commit: bool = False,
+        train_only: bool = False,
         progress: bool | None = None,
         say: Callable[[str], None] = print,
     ) -> None:
         check_location(spec)
         self.spec, self.paths = spec, paths
-        self.device, self.commit, self.progress, self.say = device, commit, progress, say
+        self.device, self.commit, self.train_only = device, commit, train_only
+        self.progress, self.say = progress, say
+
+    def _finished(self, state: RowState) -> bool:
+        return state.trained if self.train_only else state.done
 
     def run(self) -> list[RowState]:
-        """Work until every row is done or held by another process; returns the final states."""
+        """Work until every row is done (trained, with ``train_only``) or held by another
+        process; returns the final states."""
         while True:
-            pending = [s for s in grid_states(self.spec, self.paths) if not s.done]
+            pending = [s for s in grid_states(self.spec, self.paths) if not self._finished(s)]
             worked = [self._attempt(state.row) for state in pending]
             if any(worked):
                 continue
-            waiting = [s for s in grid_states(self.spec, self.paths) if not s.done]
+            waiting = [s for s in grid_states(self.spec, self.paths) if not self._finished(s)]
             if not waiting or all(s.running for s in waiting):
                 if self.commit:  # a row finished by a killed run may have missed its commit
                     self._publish_pages("Grid: commit finished rows")
@@ -76,16 +82,21 @@ class GridRunner:
         return name is None or row_state(self.spec, self.paths, self.spec.row(name)).trained
 
     def _attempt(self, row: GridRow) -> bool:
-        """Do what the row still needs, if it is free and its inputs exist; True if it is done."""
-        if not (self._ready(row.source) and self._ready(row.reference)):
+        """Do what the row still needs, if it is free and its inputs exist; True if it did."""
+        needs = [row.source] if self.train_only else [row.source, row.reference]
+        if not all(self._ready(name) for name in needs):
             return False
         with row_lock(self.paths.runs / f"{row.name}.lock") as held:
             state = row_state(self.spec, self.paths, row)  # again, now that the row is ours
-            if not held or state.done:
+            if not held or self._finished(state):
                 return False
             if not state.trained:
                 with self._timed(row, "train" if row.trained else "smooth"):
                     self._publish(row)
+                if self.commit:  # a checkpoint is committed before its long evaluation starts
+                    self._publish_pages(f"Grid row {row.name}: trained")
+            if self.train_only:
+                return True
             with self._timed(row, "evaluate"):
                 self._evaluate(row)
             if not row_state(self.spec, self.paths, row).done:  # else the loop would never end
@@ -151,20 +162,25 @@ class GridRunner:
         with them; one process at a time, so that what is committed agrees with itself."""
         from freqbench.findings import write_findings
 
+        folder = self.paths.records / self.spec.dataset
         with row_lock(self.paths.runs / ".pages.lock", wait=True):
-            pages = write_pages(self.paths.records, self.spec.dataset)
-            pages.append(write_findings(self.spec, self.paths.records))
+            pages = []
+            if folder.is_dir() and record_files(folder):  # no pages before the first record
+                pages = write_pages(self.paths.records, self.spec.dataset)
+                pages.append(write_findings(self.spec, self.paths.records))
             if self.commit:
                 commit_rows(self.spec, self.paths, pages, message, self.say)
 
 
-def row_files(spec: GridSpec, paths: GridPaths, row: GridRow) -> list[Path]:
-    """What a finished row adds to the repository."""
-    entry = load_entry(entry_path(spec, row))
+def row_files(spec: GridSpec, paths: GridPaths, state: RowState) -> list[Path]:
+    """What a row adds to the repository: its entry and weights once trained, then its record."""
+    entry = load_entry(entry_path(spec, state.row))
     files = [entry.path]
     if entry.weights_path is not None:
         files += [entry.weights_path, entry.weights_path.with_suffix(".json")]
-    record = record_path(spec, paths, row)
+    if not state.done:
+        return files
+    record = record_path(spec, paths, state.row)
     artifacts = read_json(record).get("artifacts", {}).values()
     return files + [record] + [record.parent / name for name in artifacts]
 
@@ -172,13 +188,14 @@ def row_files(spec: GridSpec, paths: GridPaths, row: GridRow) -> list[Path]:
 def commit_rows(
     spec: GridSpec, paths: GridPaths, pages: list[Path], message: str, say: Callable[[str], None]
 ) -> None:
-    """Commit every finished row with the pages generated from them (nothing when unchanged).
+    """Commit every trained and finished row with the pages generated from them (nothing when
+    unchanged).
 
     The pages are generated from all records in the folder, so the commit holds every
     finished row, not just this one: each commit is a consistent leaderboard.
     """
-    done = [s.row for s in grid_states(spec, paths) if s.done]
-    files = [str(f) for row in done for f in row_files(spec, paths, row)]
+    trained = [s for s in grid_states(spec, paths) if s.trained]
+    files = [str(f) for state in trained for f in row_files(spec, paths, state)]
     files += [str(p) for p in pages]
     _git("add", "--", *files)
     staged = subprocess.run(["git", "diff", "--cached", "--quiet", "--", *files], check=False)
