@@ -10,11 +10,10 @@ with its records.
 from freqbench.leaderboard.build import THREAT_MODELS, Leaderboard, all_views, build_leaderboard
 from freqbench.leaderboard.export import FORMATS, render_view
 from freqbench.leaderboard.generate import dataset_folder, dataset_pages, stale_pages, write_pages
-from freqbench.leaderboard.protocols import STANDARD_PROTOCOLS, deviations
+from freqbench.leaderboard.protocols import deviations, standard_protocol
 
 __all__ = [
     "FORMATS",
-    "STANDARD_PROTOCOLS",
     "THREAT_MODELS",
     "Leaderboard",
     "all_views",
@@ -24,5 +23,6 @@ __all__ = [
     "deviations",
     "render_view",
     "stale_pages",
+    "standard_protocol",
     "write_pages",
 ]

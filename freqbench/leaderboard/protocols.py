@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from freqbench.data import get_dataset_info
+from freqbench.protocol import STANDARD_AUTOATTACK_N
 from freqbench.records import Record
 
 
@@ -32,19 +34,19 @@ class StandardProtocol:
         )
 
 
-_CIFAR = StandardProtocol(10_000, 10_000, {"Linf": 8 / 255, "L2": 0.5})
-
-#: Linf eps as the issue and RobustBench fix them; L2 eps from DESIGN.md section 4.
-STANDARD_PROTOCOLS: dict[str, StandardProtocol] = {
-    "fashion-mnist": StandardProtocol(10_000, 1_000, {"Linf": 0.1, "L2": 1.5}),
-    "cifar10": _CIFAR,
-    "cifar100": _CIFAR,
-}
+# Every dataset with a standard protocol has a 10,000-image test split.
+TEST_IMAGES = 10_000
 
 
 def standard_protocol(dataset: str) -> StandardProtocol | None:
-    """The dataset's standard protocol; a BaSS "-b" test set (cifar10-b) shares its base's."""
-    return STANDARD_PROTOCOLS.get(dataset.removesuffix("-b"))
+    """The dataset's standard protocol, from the numbers the evaluator itself uses
+    (:mod:`freqbench.protocol`, the dataset's eps); a BaSS "-b" test set shares its base's."""
+    base = dataset.removesuffix("-b")
+    if base not in STANDARD_AUTOATTACK_N:
+        return None
+    info = get_dataset_info(base)
+    eps = {"Linf": info.eps("Linf"), "L2": info.eps("L2")}
+    return StandardProtocol(TEST_IMAGES, STANDARD_AUTOATTACK_N[base], eps)
 
 
 def format_eps(eps: float) -> str:
