@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from freqbench.errors import UserError
-from freqbench.recipes.base import RecipeConfig, RecipeContext
+from freqbench.recipes.base import RecipeConfig, RecipeContext, eval_mode
 
 Start = Literal["uniform", "normal", "none"]
 Objective = Callable[[Tensor], Tensor]  # logits -> scalar to maximise
@@ -144,3 +144,27 @@ class AttackConfig(RecipeConfig):
         if self.step_size is not None:
             return self
         return dataclasses.replace(self, step_size=context.eps / 4)
+
+
+def pgd_cross_entropy(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    eps: float,
+    config: AttackConfig,
+    start: Start,
+    generator: torch.Generator | None,
+) -> Tensor:
+    """PGD on the cross-entropy with a recipe's attack options, BatchNorm mode included."""
+    with eval_mode(model, config.bn_eval_attack):
+        return pgd_linf(
+            model,
+            x,
+            cross_entropy_objective(y),
+            eps=eps,
+            step_size=config.step_size,
+            steps=config.steps,
+            start=start,
+            generator=generator,
+        )

@@ -16,8 +16,8 @@ import torch
 from torch import Tensor, nn
 
 from freqbench.errors import UserError
-from freqbench.recipes.attacks import AttackConfig, cross_entropy_objective, pgd_linf
-from freqbench.recipes.base import Recipe, RecipeContext, RecipeOutput, eval_mode
+from freqbench.recipes.attacks import AttackConfig, pgd_cross_entropy
+from freqbench.recipes.base import Recipe, RecipeContext, RecipeOutput
 from freqbench.recipes.losses import mart_loss
 from freqbench.recipes.registry import register_recipe
 
@@ -54,17 +54,9 @@ class Mart(Recipe[MartConfig]):
         self, model: nn.Module, x: Tensor, y: Tensor, generator: torch.Generator | None
     ) -> RecipeOutput:
         cfg = self.config
-        with eval_mode(model, cfg.bn_eval_attack):
-            x_adv = pgd_linf(
-                model,
-                x,
-                cross_entropy_objective(y),
-                eps=self.eps,
-                step_size=cfg.step_size,
-                steps=cfg.steps,
-                start="normal",
-                generator=generator,
-            )
+        x_adv = pgd_cross_entropy(
+            model, x, y, eps=self.eps, config=cfg, start="normal", generator=generator
+        )
         logits_clean = model(x)
         logits_adv = model(x_adv)
         return RecipeOutput(mart_loss(logits_clean, logits_adv, y, cfg.beta), logits_adv)

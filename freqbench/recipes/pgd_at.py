@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from freqbench.recipes.attacks import AttackConfig, cross_entropy_objective, pgd_linf
-from freqbench.recipes.base import Recipe, RecipeOutput, eval_mode
+from freqbench.recipes.attacks import AttackConfig, pgd_cross_entropy
+from freqbench.recipes.base import Recipe, RecipeOutput
 from freqbench.recipes.registry import register_recipe
 
 
@@ -32,16 +32,8 @@ class PGDAT(Recipe[PGDATConfig]):
         self, model: nn.Module, x: Tensor, y: Tensor, generator: torch.Generator | None
     ) -> RecipeOutput:
         cfg = self.config
-        with eval_mode(model, cfg.bn_eval_attack):
-            x_adv = pgd_linf(
-                model,
-                x,
-                cross_entropy_objective(y),
-                eps=self.eps,
-                step_size=cfg.step_size,
-                steps=cfg.steps,
-                start="uniform",
-                generator=generator,
-            )
+        x_adv = pgd_cross_entropy(
+            model, x, y, eps=self.eps, config=cfg, start="uniform", generator=generator
+        )
         logits = model(x_adv)
         return RecipeOutput(F.cross_entropy(logits, y), logits)
