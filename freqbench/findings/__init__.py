@@ -47,16 +47,22 @@ def roles_from_grid(spec: GridSpec) -> Roles:
 
 def _setup(spec: GridSpec, records: dict[str, dict], command: str) -> list[str]:
     config = next(row.config for row in spec.rows if row.config is not None)
-    attacks = sorted(
-        {(r.recipe.removesuffix("+bass"), r.config.recipe_options.get("steps"), r.config.recipe_options.get("step_size"))
-         for r in spec.rows if r.config is not None and r.config.recipe_options.get("steps")}
-    )  # fmt: skip
-    attack_text = "; ".join(f"{r} with a {s}-step attack of step {a:g}" for r, s, a in attacks)
+    attacks: dict[tuple[int, float], list[str]] = {}  # (steps, step size): recipes, grid order
+    for row in spec.rows:
+        options = row.config.recipe_options if row.config is not None else {}
+        recipe = row.recipe.removesuffix("+bass")
+        key = (options.get("steps"), options.get("step_size"))
+        if key[0] and recipe not in attacks.setdefault(key, []):
+            attacks[key].append(recipe)
+    attack_text = "; ".join(
+        f"{', '.join(recipes)} with a {steps}-step attack of step {size:g}"
+        for (steps, size), recipes in attacks.items()
+    )
     done = [row.name for row in spec.rows if row.name in records]
     missing = [row.name for row in spec.rows if row.name not in records]
     lines = [
         f"Models: {spec.architecture} on {spec.dataset}, one training seed ({config.seed}) per "
-        f"recipe, from `{display_path(spec.path)}`: {config.epochs} epoch(s) at batch "
+        f"recipe, from `{display_path(spec.path)}`: {config.epochs} epoch{'' if config.epochs == 1 else 's'} at batch "
         f"{config.batch_size}, SGD lr {config.lr:g} ({config.schedule}){'; ' + attack_text if attack_text else ''}. "
         "One architecture and short training on 2 CPU cores: the models are far from converged, "
         "so an effect the papers report after long training (on CIFAR and ImageNet) may not have "

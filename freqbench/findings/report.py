@@ -33,33 +33,29 @@ def _comparison_rows(finding: Finding) -> list[list[str]]:
     ]  # fmt: skip
 
 
+HEADERS = ["Part", "Comparison", "Measured", "Reference", "Difference", "Noise band", "Outcome"]
+
+
 def _section(finding: Finding) -> str:
-    lines = [f"### {finding.key}. {finding.claim}", "", f"**Verdict: {_verdict(finding)}.**", ""]
+    """One claim: verdict, the comparisons behind it, its parts, limits and records."""
+    blocks = [f"### {finding.key}. {finding.claim}", f"**Verdict: {_verdict(finding)}.**"]
     if finding.missing:
         names = ", ".join(f"`{name}`" for name in finding.missing)
-        lines += [f"Not evaluated yet, so not used: {names}.", ""]
+        blocks.append(f"Not evaluated yet, so not used: {names}.")
+    rows = _comparison_rows(finding)
+    if rows:
+        blocks.append(tabulate(rows, headers=HEADERS, tablefmt="github", disable_numparse=True))
     if finding.parts:
-        rows = _comparison_rows(finding)
-        if rows:
-            headers = [
-                "Part",
-                "Comparison",
-                "Measured",
-                "Reference",
-                "Difference",
-                "Noise band",
-                "Outcome",
-            ]
-            lines.append(tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True))
-            lines.append("")
-        lines += [f"- {part.statement}: **{part.verdict}**" + (
-            f" ({part.unclear_because})" if part.unclear_because else "") for part in finding.parts
-        ]  # fmt: skip
+        blocks.append("\n".join(
+            f"- {part.statement}: **{part.verdict}**"
+            + (f" ({part.unclear_because})" if part.unclear_because else "")
+            for part in finding.parts
+        ))  # fmt: skip
     if finding.limits:
-        lines += ["", f"Limits here: {finding.limits}"]
+        blocks.append(f"Limits here: {finding.limits}")
     if finding.records:
-        lines += ["", f"Records used: {', '.join(f'`{name}`' for name in finding.records)}."]
-    return "\n".join([*lines, ""])
+        blocks.append(f"Records used: {', '.join(f'`{name}`' for name in finding.records)}.")
+    return "\n\n".join(blocks) + "\n"
 
 
 def _verdict(finding: Finding) -> str:
