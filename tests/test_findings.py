@@ -164,9 +164,19 @@ def test_lin_claims_with_bass_twins():
         bass_twins={"pgd-at": ("pgd", "pgd-b"), "trades": ("trades", "trades-b"),
                     "augmix": ("augmix", "augmix-b")},
     )  # fmt: skip
-    verdicts = by_key(records, roles)
+    findings = {f.key: f for f in check_claims({r["name"]: r for r in records}, roles)}
+    verdicts = {key: f.verdict for key, f in findings.items()}
     assert verdicts["L1"] == HOLDS
     assert verdicts["L2"] == UNCLEAR  # pgd-at supports, trades contradicts
+    trade = findings["L2"].parts[0]
+    assert trade.joint == {"pgd-at+bass vs pgd-at": SUPPORTS, "trades+bass vs trades": CONTRADICTS}
+    # Each accuracy keeps its own outcome; the pair is judged on both together.
+    assert [c.outcome for c in trade.comparisons] == [
+        SUPPORTS,
+        NO_DIFFERENCE,
+        CONTRADICTS,
+        CONTRADICTS,
+    ]
     assert verdicts["L3"] == DOES_NOT_HOLD
 
 

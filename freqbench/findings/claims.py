@@ -237,21 +237,19 @@ def trade_off(clean: Comparison, robust: Comparison) -> str:
 
 
 def _bass_trade_off(records: Records, roles: Roles) -> list[Part]:
-    comparisons = []
+    comparisons, joint = [], {}
     for recipe in (r for r in BASS_TRADE_OFF_RECIPES if r in roles.bass_twins):
         plain, bass = (records[n] for n in roles.bass_twins[recipe])
+        pair = f"{recipe}+bass vs {recipe}"
         clean = _accuracy_comparison(
-            "clean", _acc(bass, "clean", "accuracy"), _n(bass), _acc(plain, "clean", "accuracy"), _n(plain), +1
+            f"{pair}: clean", _acc(bass, "clean", "accuracy"), _n(bass),
+            _acc(plain, "clean", "accuracy"), _n(plain), +1,
         )  # fmt: skip
-        robust = _robust_comparison("AutoAttack", bass, plain, +1)
-        for axis in (clean, robust):
-            comparisons.append(
-                Comparison(f"{recipe}+bass vs {recipe}: {axis.label}", axis.value, axis.reference,
-                           axis.band, +1, result=trade_off(clean, robust))
-            )  # fmt: skip
-    return [
-        Part("BaSS is better on clean or AutoAttack accuracy and worse on neither", comparisons)
-    ]
+        robust = _robust_comparison(f"{pair}: AutoAttack", bass, plain, +1)
+        comparisons += [clean, robust]
+        joint[pair] = trade_off(clean, robust)
+    statement = "BaSS is better on clean or AutoAttack accuracy and worse on neither"
+    return [Part(statement, comparisons, joint=joint)]
 
 
 def _augmix_noise(records: Records, roles: Roles) -> list[Part]:
@@ -301,21 +299,28 @@ def shift_shape(shifts: list[float]) -> str:
 
 
 def _shift_at_ends(records: Records, roles: Roles) -> list[Part]:
-    comparisons = []
+    """Per model: the first and the last layer each against the largest middle-layer shift."""
+    comparisons, joint = [], {}
     for name in roles.adversarial:
         layers = dig(records[name], "metrics", "filters", "distribution_shift", "layers") or []
         shifts = [float(layer["distribution_shift"]) for layer in layers]
         if len(shifts) < 3:
             continue
-        middle = max(shifts[1:-1])
-        comparisons.append(
-            Comparison(f"{_recipe(records, name)}: min(first, last) vs max(middle)", min(shifts[0], shifts[-1]),
-                       middle, 0.0, +1, percent=False, result=shift_shape(shifts))
-        )  # fmt: skip
+        recipe, middle = _recipe(records, name), max(shifts[1:-1])
+        comparisons += [
+            Comparison(f"{recipe}: {end} layer vs largest middle layer", shift, middle, 0.0, +1,
+                       percent=False)
+            for end, shift in (("first", shifts[0]), ("last", shifts[-1]))
+        ]  # fmt: skip
+        joint[recipe] = shift_shape(shifts)
     if not comparisons:
         return [Part("the first and last layers shift most", unclear_because="no record has a "
                      "per-layer distribution shift over at least three layers")]  # fmt: skip
-    return [Part("the first and last layers shift most from the natural model", comparisons)]
+    return [
+        Part(
+            "the first and last layers shift most from the natural model", comparisons, joint=joint
+        )
+    ]
 
 
 def _natural_and_adversarial(roles: Roles) -> list[str]:

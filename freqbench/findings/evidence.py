@@ -50,11 +50,10 @@ class Comparison:
     band: float
     direction: int
     percent: bool = True  # accuracies (fractions shown in %) or plain statistics
-    result: str | None = None  # set for comparisons judged otherwise (e.g. trade-offs)
 
     @property
     def outcome(self) -> str:
-        return self.result or outcome(self.value, self.reference, self.band, self.direction)
+        return outcome(self.value, self.reference, self.band, self.direction)
 
 
 @dataclass(frozen=True)
@@ -64,12 +63,19 @@ class Part:
     statement: str
     comparisons: list[Comparison] = field(default_factory=list)
     unclear_because: str | None = None  # the data cannot test the statement
+    # Outcomes judged from several comparisons together (e.g. clean and robust accuracy of
+    # one BaSS twin), by label; when given, they decide the verdict instead of each comparison.
+    joint: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def outcomes(self) -> list[str]:
+        return list(self.joint.values()) if self.joint else [c.outcome for c in self.comparisons]
 
     @property
     def verdict(self) -> str:
-        if self.unclear_because or not self.comparisons:
+        outcomes = self.outcomes
+        if self.unclear_because or not outcomes:
             return UNCLEAR
-        outcomes = [c.outcome for c in self.comparisons]
         if all(o == SUPPORTS for o in outcomes):
             return HOLDS
         if SUPPORTS not in outcomes:

@@ -8,7 +8,7 @@ from tabulate import tabulate
 
 from freqbench.findings import evidence
 from freqbench.findings.claims import Finding
-from freqbench.findings.evidence import Comparison
+from freqbench.findings.evidence import Comparison, Part
 
 
 def _number(value: float, percent: bool) -> str:
@@ -21,7 +21,9 @@ def _difference(c: Comparison) -> str:
 
 
 def _band(c: Comparison) -> str:
-    return f"±{100 * c.band:.2f} pt" if c.percent else f"±{c.band:.3f}"
+    if c.percent:
+        return f"±{100 * c.band:.2f} pt"
+    return f"±{c.band:.3f}" if c.band else "none (one estimate)"
 
 
 def _comparison_rows(finding: Finding) -> list[list[str]]:
@@ -47,15 +49,23 @@ def _section(finding: Finding) -> str:
         blocks.append(tabulate(rows, headers=HEADERS, tablefmt="github", disable_numparse=True))
     if finding.parts:
         blocks.append("\n".join(
-            f"- {part.statement}: **{part.verdict}**"
-            + (f" ({part.unclear_because})" if part.unclear_because else "")
-            for part in finding.parts
+            f"- {part.statement}: **{part.verdict}**" + _why(part) for part in finding.parts
         ))  # fmt: skip
     if finding.limits:
         blocks.append(f"Limits here: {finding.limits}")
     if finding.records:
         blocks.append(f"Records used: {', '.join(f'`{name}`' for name in finding.records)}.")
     return "\n\n".join(blocks) + "\n"
+
+
+def _why(part: Part) -> str:
+    if part.unclear_because:
+        return f" ({part.unclear_because})"
+    if part.joint:  # the comparisons were judged together, per pair
+        return (
+            " (" + "; ".join(f"{label}: {outcome}" for label, outcome in part.joint.items()) + ")"
+        )
+    return ""
 
 
 def _verdict(finding: Finding) -> str:
