@@ -11,7 +11,7 @@ import pytest
 
 from freqbench.cli import main
 from freqbench.findings import Roles, check_claims, findings_text, roles_from_grid
-from freqbench.findings.claims import shift_shape, trade_off
+from freqbench.findings.claims import trade_off
 from freqbench.findings.evidence import (
     CONTRADICTS,
     DOES_NOT_HOLD,
@@ -136,16 +136,13 @@ def test_w2_is_unclear_when_the_natural_model_has_nothing_to_lose():
     assert "at chance" in finding.parts[0].unclear_because
 
 
-def test_trade_off_and_shift_shape_rules():
+def test_trade_off_rule():
     better = Comparison("clean", 0.80, 0.75, 0.01, +1)
     same = Comparison("aa", 0.60, 0.60, 0.01, +1)
     worse = Comparison("aa", 0.50, 0.60, 0.01, +1)
     assert trade_off(better, same) == SUPPORTS
     assert trade_off(better, worse) == NO_DIFFERENCE  # a move along the trade-off
     assert trade_off(Comparison("clean", 0.70, 0.75, 0.01, +1), same) == CONTRADICTS
-    assert shift_shape([3.0, 1.0, 1.5, 2.0]) == SUPPORTS
-    assert shift_shape([1.0, 3.0, 1.5, 2.0]) == CONTRADICTS
-    assert shift_shape([3.0, 2.5, 1.0, 2.0]) == NO_DIFFERENCE
 
 
 def test_lin_claims_with_bass_twins():
@@ -188,7 +185,11 @@ def test_gavrikov_claims_and_a_precondition_that_cannot_be_met():
     assert sparsity.verdict == UNCLEAR and "nothing to lower" in sparsity.unclear_because
     assert orthogonality.verdict == DOES_NOT_HOLD  # 0.70 < 0.80 in every deeper layer
     assert findings["G1"].verdict == DOES_NOT_HOLD
-    assert findings["G2"].verdict == HOLDS
+    assert findings["G2"].verdict == HOLDS  # 3.0 and 2.5 both above the middle's 1.2
+    late = record("pgd", "pgd-at", shifts=[3.0, 1.0, 1.2, 0.5])  # the last layer shifts least
+    g2 = {f.key: f for f in check_claims({"natural": natural, "pgd": late}, roles)}["G2"]
+    assert [p.verdict for p in g2.parts] == [HOLDS, DOES_NOT_HOLD]
+    assert g2.verdict == DOES_NOT_HOLD
     assert findings["G3"].verdict == HOLDS
     assert findings["G3"].records == ["natural", "pgd"]
 
