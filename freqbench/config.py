@@ -19,7 +19,7 @@ import difflib
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -109,11 +109,8 @@ def load_config(path: str | Path) -> TrainConfig:
     return config.replace(source=str(path))
 
 
-def from_mapping(cls: type[T], data: Mapping[str, Any], source: str) -> T:
-    """Build dataclass ``cls`` from ``data``, checking every key and value type against it."""
-    hints = typing.get_type_hints(cls)
-    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
-    known = [f.name for f in fields if f.init and f.metadata.get("option", True)]
+def check_keys(data: Mapping[str, Any], known: Sequence[str], source: str) -> None:
+    """A UserError naming the first unknown key of ``data``, a close match and the known keys."""
     for key in data:
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
@@ -121,6 +118,14 @@ def from_mapping(cls: type[T], data: Mapping[str, Any], source: str) -> T:
             raise UserError(
                 f"{source}: unknown key '{key}'.{hint} Known keys: {', '.join(known) or 'none'}"
             )
+
+
+def from_mapping(cls: type[T], data: Mapping[str, Any], source: str) -> T:
+    """Build dataclass ``cls`` from ``data``, checking every key and value type against it."""
+    hints = typing.get_type_hints(cls)
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    known = [f.name for f in fields if f.init and f.metadata.get("option", True)]
+    check_keys(data, known, source)
     values = {key: _coerce(value, hints[key], key, source) for key, value in data.items()}
     try:
         return cls(**values)

@@ -18,6 +18,7 @@ from freqbench.checkpoints import sha256_of
 from freqbench.grid.spec import GridRow, GridSpec
 from freqbench.grid.toml_writer import dumps
 from freqbench.records import display_path
+from freqbench.training.state import RunDir
 from freqbench.zoo import load_entry
 
 WEIGHTS_DIR = "weights"
@@ -56,11 +57,9 @@ def _budget(config: dict[str, Any]) -> str:
     return f"{config['epochs']} epoch{'s' if config['epochs'] != 1 else ''}, batch {config['batch_size']}{attack}"
 
 
-def training_seconds(run_dir: Path) -> float:
+def training_seconds(run: RunDir) -> float:
     """Wall time of the run's epochs (training and per-epoch evaluation), from its log."""
-    lines = (run_dir / "train_log.jsonl").read_text().splitlines()
-    epochs = [json.loads(line) for line in lines if line.strip()]
-    return sum(e["seconds"] + e.get("eval_seconds", 0.0) for e in epochs)
+    return sum(e["seconds"] + e.get("eval_seconds", 0.0) for e in run.read_log())
 
 
 def trained_entry(
@@ -92,15 +91,16 @@ def write_entry(spec: GridSpec, row: GridRow, entry: dict[str, Any]) -> Path:
 
 def publish_trained(spec: GridSpec, row: GridRow, run_dir: Path) -> Path:
     """Copy the run's checkpoint into the zoo and write the row's entry."""
-    config = json.loads((run_dir / "config.json").read_text())
+    run = RunDir(run_dir)
+    config = json.loads(run.config.read_text())
     target = weights_path(spec, row.name)
     for source, dest in (
-        (run_dir / "model.safetensors", target),
-        (run_dir / "model.json", target.with_suffix(".json")),
+        (run.checkpoint, target),
+        (run.checkpoint.with_suffix(".json"), target.with_suffix(".json")),
     ):
         with atomic.atomic_path(dest) as tmp:
             shutil.copyfile(source, tmp)
-    entry = trained_entry(spec, row, config, sha256_of(target), training_seconds(run_dir))
+    entry = trained_entry(spec, row, config, sha256_of(target), training_seconds(run))
     return write_entry(spec, row, entry)
 
 

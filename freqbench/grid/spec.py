@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from freqbench.config import TrainConfig, from_mapping
+from freqbench.config import TrainConfig, check_keys, from_mapping
 from freqbench.errors import UnknownNameError, UserError
 from freqbench.recipes import get_recipe
 from freqbench.training import resolve
@@ -91,14 +91,6 @@ def row_name(architecture: str, recipe: str) -> str:
 
 def smoothed_name(architecture: str, recipe: str, rho: float) -> str:
     return f"{row_name(architecture, recipe)}-smooth{rho:g}"
-
-
-def _check_keys(data: dict[str, Any], known: tuple[str, ...], where: str) -> None:
-    for key in data:
-        if key not in known:
-            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
-            raise UserError(f"{where}: unknown key '{key}'.{hint} Known keys: {', '.join(known)}")
 
 
 def _not_listed(key: str, name: str, choices: list[str]) -> str:
@@ -163,7 +155,7 @@ def _smoothed_rows(
     rows = []
     for i, item in enumerate(data.get("smoothed", [])):
         at = f"{where}: [[smoothed]] #{i + 1}"
-        _check_keys(item, SMOOTHED_KEYS, at)
+        check_keys(item, SMOOTHED_KEYS, at)
         of = _require(item, "of", str, at)
         source = trained.get(row_name(architecture, of))
         if source is None:
@@ -198,7 +190,7 @@ def load_grid(path: str | Path) -> GridSpec:
         raise UserError(f"grid file {path} does not exist")
     data = read_toml(path)
     where = str(path)
-    _check_keys(data, GRID_KEYS, where)
+    check_keys(data, GRID_KEYS, where)
     dataset = _require(data, "dataset", str, where)
     architecture = _require(data, "architecture", str, where)
     protocol = data.get("protocol", "standard")

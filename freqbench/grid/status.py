@@ -17,6 +17,7 @@ from freqbench.grid.lock import is_locked
 from freqbench.grid.publish import entry_path
 from freqbench.grid.spec import GridRow, GridSpec
 from freqbench.records import read_json
+from freqbench.training.state import RunDir
 from freqbench.zoo import load_entry
 
 
@@ -83,10 +84,9 @@ def finished_record(spec: GridSpec, paths: GridPaths, row: GridRow) -> dict[str,
 
 
 def _run_progress(paths: GridPaths, row: GridRow) -> str:
-    log = paths.runs / row.name / "train_log.jsonl"
-    if row.config is None or not log.is_file():
+    epochs = len(RunDir(paths.runs / row.name).read_log())
+    if row.config is None or not epochs:
         return "not started"
-    epochs = sum(1 for line in log.read_text().splitlines() if line.strip())
     return f"training: {epochs}/{row.config.epochs} epochs saved"
 
 
