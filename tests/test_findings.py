@@ -176,6 +176,19 @@ def test_lin_claims_with_bass_twins():
     assert verdicts["L3"] == DOES_NOT_HOLD
 
 
+def test_an_autoattack_accuracy_flagged_unreliable_is_named_in_its_comparison():
+    flagged = record("pgd-b", "pgd-at+bass", aa=0.70)
+    flagged["metrics"]["autoattack"]["unreliable"] = True
+    records = {r["name"]: r for r in (record("pgd", "pgd-at", aa=0.60), flagged)}
+    roles = Roles(natural="natural", bass_twins={"pgd-at": ("pgd", "pgd-b")})
+    (l2,) = [f for f in check_claims(records, roles) if f.key == "L2"]
+    labels = [c.label for c in l2.parts[0].comparisons]
+    assert labels == [
+        "pgd-at+bass vs pgd-at: clean",
+        "pgd-at+bass vs pgd-at: AutoAttack (AutoAttack flagged unreliable: pgd-b)",
+    ]
+
+
 def test_gavrikov_claims_and_a_precondition_that_cannot_be_met():
     natural = record("natural", "natural", sparsity=0.0, orthogonality=0.80, centre=0.13)
     pgd = record("pgd", "pgd-at", orthogonality=0.70, centre=0.30, shifts=[3.0, 1.0, 1.2, 2.5])

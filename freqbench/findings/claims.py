@@ -104,7 +104,16 @@ def _accuracy_comparison(
 
 
 def _robust_comparison(label: str, record: dict, reference: dict, direction: int) -> Comparison:
-    """AutoAttack accuracies, each on the number of images it was measured on."""
+    """AutoAttack accuracies, each on the number of images it was measured on.
+
+    An accuracy that AutoAttack's own checks flagged (e.g. Square breaking points the
+    gradient attacks did not) is named in the label, so a verdict never hides it.
+    """
+    flagged = [
+        r["name"] for r in (record, reference) if dig(r, "metrics", "autoattack").get("unreliable")
+    ]
+    if flagged:
+        label += f" (AutoAttack flagged unreliable: {', '.join(flagged)})"
     return _accuracy_comparison(
         label,
         _acc(record, "autoattack", "robust_accuracy"),

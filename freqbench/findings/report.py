@@ -88,7 +88,8 @@ RULES = " ".join(
         "**unclear** when they disagree or when the data cannot show the effect (said in the part).",
         "A claim holds when all its parts hold and does not hold when any part does not; it is",
         "unclear when its records do not exist yet. Where some of a claim's records are missing,",
-        "the verdict rests on those that exist and says so.",
+        "the verdict rests on those that exist and says so. An AutoAttack accuracy that",
+        "AutoAttack's own checks flagged as unreliable is named in its comparison.",
     )
 )
 
