@@ -72,7 +72,12 @@ def _counts(record: Any, row: GridRow, sha256: str) -> bool:
 
 def finished_record(spec: GridSpec, paths: GridPaths, row: GridRow) -> dict[str, Any] | None:
     """The row's record when it counts as the row's result, else None."""
-    sha256 = _trained(spec, row)
+    return _finished_record(spec, paths, row, _trained(spec, row))
+
+
+def _finished_record(
+    spec: GridSpec, paths: GridPaths, row: GridRow, sha256: str | None
+) -> dict[str, Any] | None:
     path = record_path(spec, paths, row)
     if sha256 is None or not path.is_file():
         return None
@@ -92,7 +97,7 @@ def _run_progress(paths: GridPaths, row: GridRow) -> str:
 
 def row_state(spec: GridSpec, paths: GridPaths, row: GridRow) -> RowState:
     sha256 = _trained(spec, row)
-    evaluated = finished_record(spec, paths, row) is not None
+    evaluated = _finished_record(spec, paths, row, sha256) is not None
     running = is_locked(paths.runs / f"{row.name}.lock")
     if evaluated:
         detail = "done"
