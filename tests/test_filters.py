@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from freqbench.errors import UserError
-from freqbench.metrics.filters import (
+from freqbench.filter_stats import (
     STAT_KEYS,
     centre_fraction,
     conv_layers,

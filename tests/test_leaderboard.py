@@ -19,9 +19,9 @@ from scipy import stats
 
 from freqbench.cli import main
 from freqbench.errors import UnknownNameError, UserError
+from freqbench.filter_stats import STAT_KEYS
 from freqbench.leaderboard import build_leaderboard, render_view
 from freqbench.leaderboard.correlation import spearman
-from freqbench.metrics.filters import STAT_KEYS
 from freqbench.records import Record, load_records, record_problems
 
 CORRUPTIONS = {

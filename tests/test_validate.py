@@ -10,7 +10,7 @@ import pytest
 
 from freqbench.checkpoints import sha256_of
 from freqbench.cli import main
-from freqbench.metrics.filters import STAT_KEYS
+from freqbench.filter_stats import STAT_KEYS
 from freqbench.records import validate_tree
 from freqbench.schemas import load_schema
 from freqbench.zoo import load_entry

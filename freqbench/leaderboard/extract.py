@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from freqbench.metrics.filters import STAT_KEYS
+from freqbench.filter_stats import STAT_KEYS
 from freqbench.records import Record
 
 FAMILIES = ("noise", "blur", "weather", "digital")

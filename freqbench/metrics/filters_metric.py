@@ -5,8 +5,8 @@ from __future__ import annotations
 from torch import nn
 
 from freqbench.data import LabeledImages
+from freqbench.filter_stats import filter_statistics
 from freqbench.metrics.base import MetricResult, register_metric
-from freqbench.metrics.filters import filter_statistics
 
 
 @register_metric("filters", "sparsity, variance entropy, orthogonality, HF energy of conv filters")

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from freqbench.errors import UserError
-from freqbench.metrics.filters import conv_layers
+from freqbench.filter_stats import conv_layers
 
 
 def _min_max(x: np.ndarray) -> np.ndarray:
@@ -33,7 +33,7 @@ def plot_first_layer_filters(
     With 3 input channels each filter is shown as an RGB image after per-filter min-max
     scaling; otherwise the mean over input channels is shown in grey (the kernel itself for
     one input channel), also min-max scaled per filter. The first layer is the first conv of
-    :func:`freqbench.metrics.filters.conv_layers`, so 1x1 convs are skipped as in the
+    :func:`freqbench.filter_stats.conv_layers`, so 1x1 convs are skipped as in the
     statistics. The file is written atomically (temporary file in the same folder, then
     ``os.replace``); its format follows the suffix (PNG when there is none).
     """
