@@ -29,7 +29,7 @@ from freqbench.architectures import create_model
 from freqbench.data import LabeledImages, load_dataset, make_synthetic
 from freqbench.errors import UserError
 from freqbench.metrics import get_metric
-from freqbench.metrics.frequency import fourier_heatmap
+from freqbench.sensitivity import fourier_heatmap
 from freqbench.spectral import fourier_basis, half_plane_indices
 
 
@@ -101,7 +101,7 @@ def main() -> None:
     aa_data = test.first(args.aa_n)
     print(f"smallcnn on {source}; load average {os.getloadavg()[0]:.2f}; torch threads 2\n")
 
-    metric = get_metric("autoattack").fn
+    metric = get_metric("autoattack").compute
     direct_flags, t_direct = _timed(lambda: _direct(model, aa_data, eps, 500))
     ours, t_ours = _timed(
         lambda: metric(model, aa_data, eps=eps, seed=0, batch_size=500, progress=False)
@@ -124,10 +124,10 @@ def main() -> None:
 
     heat_data = test.first(args.heatmap_n)
     everything = {
-        "clean": lambda: get_metric("clean").fn(model, test, batch_size=500),
-        "corruptions": lambda: get_metric("corruptions").fn(model, test.first(1000), batch_size=500, progress=False),
-        "frequency": lambda: get_metric("frequency").fn(model, test, heatmap_n_examples=args.heatmap_n, batch_size=500, progress=False),
-        "filters": lambda: get_metric("filters").fn(model, test),
+        "clean": lambda: get_metric("clean").compute(model, test, batch_size=500),
+        "corruptions": lambda: get_metric("corruptions").compute(model, test.first(1000), batch_size=500, progress=False),
+        "frequency": lambda: get_metric("frequency").compute(model, test, heatmap_n_examples=args.heatmap_n, batch_size=500, progress=False),
+        "filters": lambda: get_metric("filters").compute(model, test),
     }  # fmt: skip
     spent = {name: _timed(fn)[1] for name, fn in everything.items()}
     total = t_ours + sum(spent.values())

@@ -57,7 +57,7 @@ class TrainConfig:
     weight_decay: float = 5e-4
     schedule: Literal["cosine", "piecewise"] = "cosine"
     seed: int = 0
-    device: str = "cpu"
+    device: str = "auto"  # CUDA when torch sees a GPU, else the CPU
     eps: float | None = None
     bass_mode: Literal["augment", "dataset"] | None = None
     bass_p: float | None = None

@@ -1,4 +1,4 @@
-"""The short table of headline figures printed after an evaluation."""
+"""The short table of headline figures printed after an evaluation, from each metric's own rows."""
 
 from __future__ import annotations
 
@@ -6,65 +6,31 @@ from typing import Any
 
 from tabulate import tabulate
 
+from freqbench.evaluate.record import spec_or_none
+from freqbench.protocol import format_eps
 
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.2f}%"
+
+def _rows_of(name: str, block: dict[str, Any]) -> list[tuple[str, str]]:
+    """The metric's headline rows, or one row per column it declares (a plugin's default)."""
+    spec = spec_or_none(name)
+    if spec is None:
+        return [(name, "(metric not installed here)")]
+    if spec.headline is not None:
+        return spec.headline(block)
+    rows = []
+    for column in spec.columns:
+        value = column.value(block)
+        text = "-" if value is None else f"{100 * value:.2f}%" if column.percent else f"{value:.4g}"
+        rows.append((column.title, text))
+    return rows
 
 
 def headline_rows(record: dict[str, Any]) -> list[tuple[str, str]]:
-    m, p = record["metrics"], record["protocol"]
-    rows = []
-    if "clean" in m:
-        rows.append(("clean accuracy", f"{_pct(m['clean']['accuracy'])}  (n={m['clean']['n']})"))
-    if "autoattack" in m:
-        a = m["autoattack"]
-        flag = "  UNRELIABLE" if a["unreliable"] else ""
-        rows.append((
-            f"AutoAttack {a['norm']} eps={a['eps']:g}",
-            f"{_pct(a['robust_accuracy'])}  (n={a['n']}){flag}",
-        ))  # fmt: skip
-        broken = ", ".join(f"{k} {v}" for k, v in a["broken_by"].items())
-        rows.append(("  points broken by", broken))
-    if "corruptions" in m:
-        c = m["corruptions"]
-        families = ", ".join(f"{k} {_pct(v)}" for k, v in c["per_family"].items())
-        rows.append((f"corruptions ({c['source']})", f"{_pct(c['mean'])}  [{families}]"))
-    if "frequency" in m:
-        f = m["frequency"]
-        r = str(f["headline_radius"])
-        rows.append(
-            (
-                f"low-pass / high-pass r={r}",
-                f"{_pct(f['low_pass_accuracy'][r])} / {_pct(f['high_pass_accuracy'][r])}",
-            )
-        )
-        lt = f["long_tail"]
-        rows.append(
-            (
-                "head / tail (mean R80)",
-                f"{_pct(lt['head_accuracy'])} / {_pct(lt['tail_accuracy'])}  ({lt['mean_r80']:.2f})",
-            )
-        )
-        rows.append(("gradient power in tail", f"{_pct(f['gradient']['tail_share'])}"))
-        bands = f["heatmap"]["bands"]
-        rows.append(
-            (
-                "heat map error low/mid/high",
-                " / ".join(_pct(bands[b]) for b in ("low", "middle", "high")),
-            )
-        )
-    if "filters" in m:
-        first = m["filters"]["first_layer"]
-        rows.append((
-            "first layer sparsity / ent / orth / centre",
-            " / ".join(f"{first[k]:.3f}" for k in ("sparsity", "variance_entropy", "orthogonality", "centre_fraction")),
-        ))  # fmt: skip
-    rows.append(
-        (
-            "protocol",
-            f"{p['norm']} eps={p['eps']:g}, seed {p['seed']}, {'standard' if p.get('standard') else 'non-standard'}",
-        )
-    )
+    p = record["protocol"]
+    rows = [row for name, block in record["metrics"].items() for row in _rows_of(name, block)]
+    standard = "standard" if p.get("standard") else "non-standard"
+    seed = f", seed {p['seed']}" if "seed" in p else ""
+    rows.append(("protocol", f"{p['norm']} eps={format_eps(p['eps'])}{seed}, {standard}"))
     return rows
 
 

@@ -1,97 +1,262 @@
-"""The evaluation protocol: how many images, which eps, which seed. Every record states its own.
+"""The evaluation protocol: how many images, which eps, which seed, and what counts as standard.
 
-``Protocol.standard(dataset)`` is what a leaderboard compares; anything else is marked.
+This is the one module that owns it. Every protocol field is declared once: the shared ones
+here (:data:`CORE_FIELDS`), the others by the metric that introduces them (e.g.
+``autoattack_n_examples``), each with its default per dataset. From those declarations this
+module resolves a user's choices into numbers, keys each metric's record block by exactly the
+fields it reads, judges whether a record follows its dataset's standard protocol (a count
+above the standard minimum still does, one below does not), and formats eps one way for every
+page. The evaluator, the leaderboard, the grid and the findings all ask it.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from freqbench.data import DatasetInfo, get_dataset_info
-from freqbench.errors import UserError
+from freqbench.errors import UnknownNameError, UserError
+from freqbench.metrics import MetricSpec, all_metrics
+from freqbench.metrics.spec import FieldContext, ProtocolField
 
-# AutoAttack images of the standard protocol: the whole CIFAR test set as RobustBench does;
-# 1000 on Fashion-MNIST, what 2 CPU cores afford per model for a grid of recipes.
-STANDARD_AUTOATTACK_N = {"fashion-mnist": 1000, "cifar10": 10000, "cifar100": 10000}
-QUICK_AUTOATTACK_N = 200
-QUICK_CORRUPTIONS_N = 1000
+PRESETS = ("standard", "quick")
+#: Datasets with a standard protocol; a BaSS "-b" test set shares its base's.
+STANDARD_DATASETS = ("fashion-mnist", "cifar10", "cifar100")
+
+
+def _dataset_eps(context: FieldContext) -> float:
+    return context.info.eps(context.values["norm"])
+
+
+CORE_FIELDS = (
+    ProtocolField("norm", str, "threat model", default="Linf", choices=("Linf", "L2"), standard="any"),
+    ProtocolField(
+        "eps", float, "attack radius (default: the dataset's for the norm)", default=_dataset_eps,
+        minimum=0, exclusive_minimum=True,
+    ),
+    ProtocolField(
+        "n_examples", int, "first N test images for clean, corruption and frequency metrics",
+        default=lambda context: context.n_test, standard="at_least", minimum=1, count=True,
+    ),
+    ProtocolField("seed", int, "seed of AutoAttack, corruptions and the heat map", default=0, minimum=0),
+    ProtocolField("batch_size", int, "images per forward pass", default=500, minimum=1, standard="any"),
+)  # fmt: skip
+
+
+def all_fields() -> dict[str, ProtocolField]:
+    """Every protocol field by name, core fields first, then each metric's in metric order."""
+    fields = {f.name: f for f in CORE_FIELDS}
+    for spec in all_metrics():
+        for declared in spec.fields:
+            if declared.name in fields and fields[declared.name] is not declared:
+                raise UserError(
+                    f"metric {spec.name} declares the protocol field '{declared.name}', which "
+                    "another metric or the core protocol already declares: rename it"
+                )
+            fields[declared.name] = declared
+        for name in spec.reads:
+            if name not in fields and name not in {f.name for f in spec.fields}:
+                raise UserError(f"metric {spec.name} reads the undeclared protocol field '{name}'")
+    return fields
+
+
+def base_dataset(dataset: str) -> str:
+    return dataset.removesuffix("-b")
 
 
 @dataclass(frozen=True)
 class Protocol:
-    norm: str = "Linf"
-    eps: float | None = None  # None: the dataset's default for the norm
-    n_examples: int | None = None  # None: the whole test set (clean, corruptions, frequency)
-    autoattack_n_examples: int = 1000
-    heatmap_n_examples: int = 1000
-    corruptions_n_examples: int | None = None  # None: n_examples
-    heatmap_eps: float | None = None  # None: 4.0 x H / 32 (Yin et al.'s value at 32 x 32)
-    seed: int = 0
-    batch_size: int = 500
-    q: float = 0.8
+    """A preset (``standard`` or ``quick``) and the fields a user set explicitly."""
+
+    preset: str = "standard"
+    choices: Mapping[str, Any] = field(default_factory=dict)
+
+    def __init__(self, preset: str = "standard", **choices: Any) -> None:
+        if preset not in PRESETS:
+            raise UnknownNameError("protocol", preset, PRESETS)
+        object.__setattr__(self, "preset", preset)
+        object.__setattr__(self, "choices", {k: v for k, v in choices.items() if v is not None})
 
     @classmethod
-    def standard(cls, dataset: str) -> Protocol:
-        n_aa = STANDARD_AUTOATTACK_N.get(dataset.removesuffix("-b"), 1000)
-        return cls(autoattack_n_examples=n_aa, heatmap_n_examples=1000)
+    def standard(cls) -> Protocol:
+        """What a leaderboard compares: the dataset's standard numbers."""
+        return cls("standard")
 
     @classmethod
-    def quick(cls, dataset: str) -> Protocol:
-        """For demos and smoke runs: 200 AutoAttack and heat-map images, 1000 corrupted ones
-        (75 corrupted copies of each), the rest on the whole test set."""
-        return cls(
-            autoattack_n_examples=QUICK_AUTOATTACK_N,
-            heatmap_n_examples=QUICK_AUTOATTACK_N,
-            corruptions_n_examples=QUICK_CORRUPTIONS_N,
-        )
+    def quick(cls) -> Protocol:
+        """For demos and smoke runs: 200 AutoAttack and heat-map images, 1000 corrupted ones,
+        the rest on the whole test set. Its records say they are non-standard."""
+        return cls("quick")
 
-    def resolved(self, info: DatasetInfo, n_test: int) -> Protocol:
-        """Fill the dataset-dependent defaults, so the record holds actual numbers."""
-        from freqbench.metrics.frequency import default_heatmap_eps
+    def replace(self, **choices: Any) -> Protocol:
+        return Protocol(self.preset, **{**self.choices, **choices})
 
-        if self.norm not in ("Linf", "L2"):
-            raise UserError(f"norm must be Linf or L2, got '{self.norm}'")
-        counts = (
-            "n_examples",
-            "autoattack_n_examples",
-            "heatmap_n_examples",
-            "corruptions_n_examples",
-        )
-        for name in (*counts, "batch_size"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise UserError(f"{name.replace('_', '-')} must be at least 1, got {value}")
-        if self.eps is not None and self.eps < 0:
-            raise UserError(f"eps must be >= 0, got {self.eps}")
-        n = n_test if self.n_examples is None else self.n_examples
-        if n > n_test:
-            raise UserError(
-                f"n-examples={n} is more than the {n_test} test images of {info.name}; "
-                f"pass at most {n_test}"
-            )
-        return replace(
-            self,
-            n_examples=n,
-            autoattack_n_examples=min(self.autoattack_n_examples, n),
-            heatmap_n_examples=min(self.heatmap_n_examples, n),
-            corruptions_n_examples=min(self.corruptions_n_examples or n, n),
-            eps=info.eps(self.norm) if self.eps is None else self.eps,
-            heatmap_eps=default_heatmap_eps(info.image_size[0])
-            if self.heatmap_eps is None
-            else self.heatmap_eps,
-        )
+    def resolve(
+        self, dataset: str, n_test: int | None = None, options: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Every field's value for ``dataset`` (``n_test`` test images), defaults filled in.
 
-    def is_standard(self, dataset: str, n_test: int) -> bool:
-        """Same numbers as the standard protocol; the batch size may differ."""
+        ``options`` are the run's options that a default may depend on (``corruptions_dir``).
+        """
         info = get_dataset_info(dataset)
-        standard = Protocol.standard(dataset).resolved(info, n_test)
-        return self.resolved(info, n_test) == replace(standard, batch_size=self.batch_size)
+        n_test = info.test_size if n_test is None else n_test
+        if n_test is None:
+            raise UserError(f"the size of {dataset}'s test split is unknown: pass n_test")
+        fields = all_fields()
+        for name in self.choices:
+            if name not in fields:
+                raise UnknownNameError("protocol field", name, fields)
+        values: dict[str, Any] = {}
+        for name, declared in fields.items():
+            context = FieldContext(info, n_test, values, options or {})
+            if name in self.choices:
+                value = declared.check(self.choices[name])
+            else:
+                value = declared.default_for(context, quick=self.preset == "quick")
+                if declared.count and name != "n_examples":
+                    value = min(value, values["n_examples"])
+            values[name] = value
+        _check_counts(values, fields, self.choices, n_test, dataset)
+        _check_eps(values, info)
+        return values
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Protocol:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+def _check_counts(
+    values: Mapping[str, Any],
+    fields: Mapping[str, ProtocolField],
+    chosen: Mapping[str, Any],
+    n_test: int,
+    dataset: str,
+) -> None:
+    if values["n_examples"] > n_test:
+        raise UserError(
+            f"--n-examples {values['n_examples']} is more than the {n_test} test images of "
+            f"{dataset}; pass at most {n_test}"
+        )
+    for name, declared in fields.items():
+        explicit = declared.count and name != "n_examples" and name in chosen
+        if explicit and values[name] > values["n_examples"]:
+            raise UserError(
+                f"{declared.option} {values[name]} is more than the {values['n_examples']} "
+                f"images evaluated (--n-examples; {dataset} has {n_test}); pass at most "
+                f"{values['n_examples']}"
+            )
+
+
+def _check_eps(values: Mapping[str, Any], info: DatasetInfo) -> None:
+    """An eps past the largest possible distance between two images measures nothing."""
+    channels, (h, w) = info.channels, info.image_size
+    largest = 1.0 if values["norm"] == "Linf" else math.sqrt(channels * h * w)
+    if values["eps"] > largest:
+        raise UserError(
+            f"--eps {values['eps']:g} is larger than any {values['norm']} distance between two "
+            f"{info.name} images in [0, 1] ({largest:g}): it would measure nothing. The "
+            f"dataset's eps is {format_eps(info.eps(values['norm']))}"
+        )
+
+
+def metric_protocol(spec: MetricSpec, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields ``spec`` reads, with their values: what its record block depends on."""
+    return {name: values.get(name) for name in spec.reads}
+
+
+def block_key(
+    model_id: str, dataset: str, spec: MetricSpec, values: Mapping[str, Any], version: str = ""
+) -> str:
+    """The key of one metric block: checkpoint, dataset, metric, version (``spec.version``
+    unless given) and the fields the metric reads. A block whose stored key differs from the
+    key of a new run is stale and runs again."""
+    identity = {
+        "model": model_id,
+        "dataset": dataset,
+        "metric": spec.name,
+        "version": version or spec.version,
+        "protocol": metric_protocol(spec, values),
+    }
+    text = json.dumps(identity, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def standard_values(dataset: str, norm: str = "Linf") -> dict[str, Any] | None:
+    """The standard protocol's value of every field for ``dataset`` and ``norm``, or None when
+    the dataset has none."""
+    base = base_dataset(dataset)
+    if base not in STANDARD_DATASETS:
+        return None
+    return Protocol(norm=norm).resolve(base)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        return (
+            isinstance(a, int | float)
+            and isinstance(b, int | float)
+            and math.isclose(a, b, rel_tol=1e-6)
+        )
+    return a == b
+
+
+def _show(name: str, value: Any) -> str:
+    return format_eps(value) if name == "eps" else f"{value}"
+
+
+def deviations(dataset: str, values: Mapping[str, Any], metrics: Iterable[str]) -> list[str]:
+    """How the protocol of a record holding ``metrics`` differs from the dataset's standard.
+
+    Only the fields those metrics read are judged; an empty list means standard.
+    """
+    norm = values.get("norm", "Linf")
+    standard = standard_values(dataset, norm if norm in ("Linf", "L2") else "Linf")
+    if standard is None:
+        return [f"no standard protocol is defined for {dataset}"]
+    fields = all_fields()
+    read = [name for name in fields if any(name in _reads(m) for m in metrics)]
+    found = []
+    for name in read:
+        rule, value, want = fields[name].standard, values.get(name), standard[name]
+        if rule == "any" or (value is None and want is None):
+            continue
+        if value is None or (rule == "at_least" and value < want):
+            found.append(f"{name} {_show(name, value)} (standard >= {_show(name, want)})")
+        elif rule == "equal" and not _same(value, want):
+            found.append(f"{name} {_show(name, value)} (standard {_show(name, want)})")
+    return found
+
+
+def _reads(metric: str) -> tuple[str, ...]:
+    from freqbench.metrics import get_metric
+
+    try:
+        return get_metric(metric).reads
+    except UnknownNameError:  # a plugin's block, read where the plugin is not installed
+        return ()
+
+
+def is_standard(dataset: str, values: Mapping[str, Any], metrics: Iterable[str]) -> bool:
+    return not deviations(dataset, values, list(metrics))
+
+
+def describe_standard(dataset: str) -> str | None:
+    """The standard protocol in one sentence, for leaderboard legends; None when there is none."""
+    linf, l2 = standard_values(dataset, "Linf"), standard_values(dataset, "L2")
+    if linf is None or l2 is None:
+        return None
+    return (
+        f"{linf['n_examples']} test images; AutoAttack (standard version) on at least "
+        f"{linf['autoattack_n_examples']} of them at Linf eps {format_eps(linf['eps'])} "
+        f"(L2 {format_eps(l2['eps'])} for L2 records)"
+    )
+
+
+def format_eps(eps: float) -> str:
+    """eps as papers write it: a short decimal as is (0.1, 1.5, 0.2), and a long one that is
+    k/255 as "8/255". RobustBench's ``model_info`` and every page use this one form."""
+    text = f"{eps:g}"
+    k = eps * 255
+    if len(text) > 5 and abs(k - round(k)) < 1e-6 and round(k) >= 1:
+        return f"{round(k)}/255"
+    return text

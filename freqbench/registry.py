@@ -2,13 +2,16 @@
 
 Modelled on timm's ``register_model`` / ``list_models``: names are found exactly, listed
 with shell-style wildcards, and a miss raises :class:`UnknownNameError` with suggestions.
+Built-in entries name their implementation as ``"module:attribute"`` (:func:`load_object`),
+so that listing names and descriptions never imports torch.
 """
 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+import importlib
+from collections.abc import Iterator
+from typing import Any, Generic, TypeVar
 
 from freqbench.errors import UnknownNameError
 
@@ -28,14 +31,6 @@ class Registry(Generic[T]):
         self._items[name] = item
         return item
 
-    def decorator(self, name: str | None = None) -> Callable[[T], T]:
-        """``@registry.decorator("name")``; without a name, the function's own name is used."""
-
-        def wrap(item: T) -> T:
-            return self.register(name or item.__name__.replace("_", "-"), item)  # type: ignore[attr-defined]
-
-        return wrap
-
     def get(self, name: str) -> T:
         try:
             return self._items[name]
@@ -51,3 +46,9 @@ class Registry(Generic[T]):
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
+
+
+def load_object(target: str) -> Any:
+    """The object a ``"package.module:attribute"`` string names, imported on first use."""
+    module_name, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)

@@ -24,11 +24,10 @@ from freqbench.architectures import create_model
 from freqbench.architectures.external import ROBUSTBENCH_PREFIX
 from freqbench.checkpoints import CheckpointInfo, load_checkpoint, sha256_of
 from freqbench.errors import UnknownNameError, UserError
+from freqbench.paths import GRID_FILE, ZOO_DIR
 from freqbench.schemas import schema_problems
 from freqbench.spectral import smooth_kernels
 
-ZOO_DIR = "model_zoo"
-GRID_FILE = "grid.toml"
 DOWNLOAD_TIMEOUT_S = 60
 
 

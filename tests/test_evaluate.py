@@ -35,10 +35,13 @@ def record_dir(synthetic_checkpoint, tmp_path_factory):
 
 def test_record_holds_every_metric_and_robustbench_keys(record_dir):
     record = json.loads((record_dir / "tiny.json").read_text())
-    assert record["format"] == "freqbench-record/1" and record["dataset"] == "synthetic"
+    assert record["format"] == "freqbench-record/2" and record["dataset"] == "synthetic"
     assert set(record["model_info"]) >= ROBUSTBENCH_KEYS
-    assert set(record["metrics"]) == {"clean", "autoattack", "corruptions", "frequency", "filters"}
-    assert set(record["timings"]) == set(record["metrics"])
+    assert list(record["metrics"]) == ["clean", "autoattack", "corruptions", "frequency", "filters"]
+    assert list(record["evaluations"]) == list(record["metrics"])
+    for evaluation in record["evaluations"].values():
+        assert evaluation["device"] == "cpu" and evaluation["seconds"] >= 0
+        assert evaluation["versions"]["torch"] and len(evaluation["key"]) == 64
     info = record["model_info"]
     assert info["clean_acc"] == pytest.approx(
         100 * record["metrics"]["clean"]["accuracy"], abs=0.01
@@ -47,29 +50,36 @@ def test_record_holds_every_metric_and_robustbench_keys(record_dir):
     assert record["protocol"]["standard"] is False and record["protocol"]["n_examples"] == 24
     assert record["metrics"]["autoattack"]["n"] == 8
     assert len(record["metrics"]["corruptions"]["cells"]) == 15
-    assert record["model"]["checkpoint_sha256"] and record["versions"]["torch"]
+    assert record["model"]["checkpoint_sha256"]
     for artifact in ("heatmap_npy", "heatmap_png", "filters_png"):
         assert (record_dir / record["artifacts"][artifact]).is_file()
     assert not list(record_dir.glob(".*"))  # no temporary or state files left
 
 
 def test_record_validates_against_the_schema(record_dir):
-    jsonschema = pytest.importorskip("jsonschema")
-    from importlib.resources import files
+    import jsonschema
 
-    schema = json.loads(files("freqbench").joinpath("schemas/record.schema.json").read_text())
-    jsonschema.validate(json.loads((record_dir / "tiny.json").read_text()), schema)
+    from freqbench.records import record_problems, record_schema
+
+    record = json.loads((record_dir / "tiny.json").read_text())
+    jsonschema.validate(record, record_schema())
+    assert record_problems(record) == []
 
 
 def test_existing_record_is_reused_unless_forced(record_dir, synthetic_checkpoint):
     before = json.loads((record_dir / "tiny.json").read_text())
     again = evaluate(str(synthetic_checkpoint), protocol=TINY, out_dir=record_dir, name="tiny")
-    assert again["created"] == before["created"]
+    assert again.ran == [] and again.record == before
     forced = evaluate(
         str(synthetic_checkpoint), metrics="clean", protocol=TINY, out_dir=record_dir,
         name="tiny", force=True,
     )  # fmt: skip
-    assert set(forced["metrics"]) == {"clean"}
+    assert forced.ran == ["clean"] and set(forced.record["metrics"]) == set(before["metrics"])
+    after = forced.record["evaluations"]
+    assert after["clean"]["created"] >= before["evaluations"]["clean"]["created"]
+    assert {k: v for k, v in after.items() if k != "clean"} == {
+        k: v for k, v in before["evaluations"].items() if k != "clean"
+    }
 
 
 class _WrongClasses(nn.Module):
@@ -100,7 +110,7 @@ def test_bass_dataset_mode_is_applied_at_evaluation(tmp_path, synthetic_checkpoi
     model, info = load_checkpoint(synthetic_checkpoint)
     info.bass_mode, info.sha256 = "dataset", None
     path = save_checkpoint(model, tmp_path / "bass" / "model.safetensors", info)
-    record = evaluate(str(path), metrics="clean", protocol=TINY)
+    record = evaluate(str(path), metrics="clean", protocol=TINY).record
     data = load_dataset("synthetic", "test", n_examples=24)
     with torch.no_grad():
         expected = (model(bass(data.images)).argmax(1) == data.labels).float().mean()

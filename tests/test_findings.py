@@ -232,7 +232,11 @@ def test_roles_of_the_reference_grid():
 
 
 def _publish(zoo: Path, records_dir: Path, data: dict) -> None:
-    """A zoo entry with weights for ``data``'s row, and ``data`` as its standard record."""
+    """A zoo entry with weights for ``data``'s row, and ``data`` as its standard record.
+
+    The record is written in the first record format, which the evaluator migrates on read
+    (its blocks are keyed with the protocol stated here: the standard one).
+    """
     name = data["name"]
     weights = zoo / "weights" / f"{name}.safetensors"
     weights.parent.mkdir(parents=True, exist_ok=True)
@@ -242,8 +246,12 @@ def _publish(zoo: Path, records_dir: Path, data: dict) -> None:
         f'name = "{name}"\ndataset = "fashion-mnist"\narchitecture = "smallcnn"\n'
         f'[weights]\npath = "weights/{name}.safetensors"\nsha256 = "{sha}"\n'
     )
-    data["model"]["checkpoint_sha256"] = sha
-    data["protocol"]["standard"] = True
+    data["model"].update(checkpoint_sha256=sha, source=f"model_zoo/fashion-mnist/{name}.toml")
+    data["protocol"].update(
+        standard=True, corruptions_n_examples=10000, heatmap_eps=3.5, seed=0, batch_size=500,
+        q=0.8, corruptions_source="generated", device="cpu",
+    )  # fmt: skip
+    data.update(format="freqbench-record/1", created="2026-11-21T00:00:00+00:00", artifacts={})
     path = records_dir / "fashion-mnist" / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data))
@@ -276,7 +284,7 @@ def test_findings_report_and_cli_check(tmp_path, capsys):
     assert main([*args, "--check"]) == 0
 
     # A record that is not the row's result (here: another protocol) is left out.
-    pgd["protocol"]["standard"] = False
+    pgd["protocol"]["autoattack_n_examples"] = 500
     (records_dir / "fashion-mnist" / "smallcnn-pgd-at.json").write_text(json.dumps(pgd))
     text, _ = findings_text(load_grid(grid), records_dir)
     assert "1 of the grid's 14 rows are evaluated" in text

@@ -12,14 +12,15 @@ from pathlib import Path
 import pytest
 
 from freqbench.cli import main
+from freqbench.cli.git import committer
 from freqbench.errors import UserError
 from freqbench.grid import GridPaths, GridRunner, grid_states, load_grid
 from freqbench.grid.lock import row_lock
 from freqbench.grid.publish import trained_entry
 from freqbench.grid.toml_writer import dumps
 from freqbench.protocol import Protocol
-from freqbench.records import validate_tree
 from freqbench.training import resolve
+from freqbench.validation import validate_tree
 from freqbench.zoo import entry_from_data, load_entry
 from tests.conftest import shrink_autoattack
 
@@ -167,8 +168,7 @@ def test_dry_run_lists_the_rows_and_which_are_done(tmp_path, capsys):
     )
     record = tmp_path / "records" / "fashion-mnist" / "smallcnn-natural.json"
     record.parent.mkdir(parents=True)
-    metrics = {key: {} for key in ("clean", "autoattack", "corruptions", "frequency", "filters")}
-    done = {"model": {"checkpoint_sha256": sha}, "protocol": {"standard": True}, "metrics": metrics}
+    done = _first_format_record(sha, STANDARD_FASHION_MNIST)
     record.write_text(json.dumps(done))
     run = tmp_path / "runs" / "smallcnn-pgd-at"
     run.mkdir(parents=True)
@@ -181,15 +181,40 @@ def test_dry_run_lists_the_rows_and_which_are_done(tmp_path, capsys):
     assert status["smallcnn-trades"] == "not started"
     assert output.splitlines()[-2] == "1 of 14 rows done"
 
-    # A record of other weights, of another protocol or without every metric is not the result.
-    for stale in (
-        {**done, "model": {"checkpoint_sha256": "0" * 64}},
-        {**done, "protocol": {"standard": False}},
-        {**done, "metrics": {"clean": {}}},
+    # A record of other weights or another protocol is not the result; one that lacks
+    # metrics says which blocks are left.
+    for stale, detail in (
+        (_first_format_record("0" * 64, STANDARD_FASHION_MNIST), "trained, not evaluated"),
+        (
+            _first_format_record(sha, {**STANDARD_FASHION_MNIST, "autoattack_n_examples": 500}),
+            "trained; to evaluate: autoattack",
+        ),
+        (
+            _first_format_record(sha, STANDARD_FASHION_MNIST, metrics=("clean", "filters")),
+            "trained; to evaluate: autoattack, corruptions, frequency",
+        ),
     ):
         record.write_text(json.dumps(stale))
         assert main(args) == 0
-        assert _status(capsys.readouterr().out)["smallcnn-natural"] == "trained, not evaluated"
+        assert _status(capsys.readouterr().out)["smallcnn-natural"] == detail
+
+
+STANDARD_FASHION_MNIST = {
+    "norm": "Linf", "eps": 0.1, "n_examples": 10000, "autoattack_n_examples": 1000,
+    "heatmap_n_examples": 1000, "corruptions_n_examples": 10000, "heatmap_eps": 3.5,
+    "seed": 0, "batch_size": 500, "q": 0.8, "corruptions_source": "generated",
+}  # fmt: skip
+
+
+def _first_format_record(sha: str, protocol: dict, metrics: tuple[str, ...] | None = None):
+    """A record as the first evaluator wrote it (migrated on read); its blocks are empty."""
+    names = metrics or ("clean", "autoattack", "corruptions", "frequency", "filters")
+    return {
+        "format": "freqbench-record/1", "name": "smallcnn-natural", "dataset": "fashion-mnist",
+        "model": {"checkpoint_sha256": sha, "source": "model_zoo/fashion-mnist/smallcnn-natural.toml"},
+        "protocol": {**protocol, "device": "cpu", "standard": True},
+        "metrics": {name: {} for name in names}, "created": "2026-11-21T00:00:00+00:00",
+    }  # fmt: skip
 
 
 def test_grid_command_errors_exit_2(tmp_path, capsys):
@@ -227,7 +252,7 @@ def _git(repo: Path, *args: str) -> str:
 def tiny_repo(tmp_path, monkeypatch):
     """A git repository with a 3-row synthetic grid; the standard protocol shrunk to TINY."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(Protocol, "standard", classmethod(lambda cls, dataset: TINY))
+    monkeypatch.setattr(Protocol, "standard", classmethod(lambda cls: TINY))
     shrink_autoattack(monkeypatch)
     _git(tmp_path, "init", "-q")
     _git(tmp_path, "config", "user.name", "test")
@@ -245,7 +270,10 @@ def test_runner_trains_evaluates_commits_and_then_skips(tiny_repo, monkeypatch):
     spec = load_grid(Path("model_zoo/synthetic/grid.toml"))
     paths = GridPaths(runs=Path("runs"), records=Path("leaderboards"))
     messages: list[str] = []
-    states = GridRunner(spec, paths, commit=True, progress=False, say=messages.append).run()
+    runner = GridRunner(
+        spec, paths, progress=False, say=messages.append, on_published=committer(messages.append)
+    )
+    states = runner.run()
     assert [s.done for s in states] == [True, True, True]
     names = ["smallcnn-natural", "smallcnn-natural-smooth1", "smallcnn-natural-bass"]
     assert [s.row.name for s in states] == names
@@ -287,7 +315,7 @@ def test_runner_trains_evaluates_commits_and_then_skips(tiny_repo, monkeypatch):
         raise AssertionError("a done row was run again")
 
     monkeypatch.setattr("freqbench.grid.runner.evaluate", refuse)
-    GridRunner(spec, paths, commit=True, progress=False, say=messages.append).run()
+    runner.run()
     assert len(_git(tiny_repo, "log", "--format=%s").splitlines()) == 7
 
 
@@ -298,7 +326,9 @@ def test_train_only_publishes_and_commits_checkpoints_without_evaluating(tiny_re
     monkeypatch.setattr("freqbench.grid.runner.evaluate", refuse)
     spec = load_grid(Path("model_zoo/synthetic/grid.toml"))
     paths = GridPaths(runs=Path("runs"), records=Path("leaderboards"))
-    runner = GridRunner(spec, paths, commit=True, train_only=True, progress=False, say=print)
+    runner = GridRunner(
+        spec, paths, train_only=True, progress=False, say=print, on_published=committer(print)
+    )
     states = runner.run()
     assert [(s.trained, s.done) for s in states] == [(True, False)] * 3
     tracked = _git(tiny_repo, "ls-files").splitlines()

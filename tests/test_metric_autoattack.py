@@ -13,8 +13,8 @@ from pyautoattack import AutoAttack
 from freqbench.checkpoints import load_checkpoint
 from freqbench.data import load_dataset
 from freqbench.errors import UserError
-from freqbench.metrics import autoattack as aa_metric
 from freqbench.metrics import get_metric
+from freqbench.metrics.builtin import autoattack as aa_metric
 
 EPS = 8 / 255
 
@@ -34,7 +34,7 @@ def _direct_flags(model, data, eps, batch_size):
 def test_full_strength_equals_direct_call(model_and_data):
     """eps large enough that APGD-CE breaks every point: full budget, still fast."""
     model, data = model_and_data
-    result = get_metric("autoattack").fn(model, data, eps=16 / 255, seed=0, batch_size=16)
+    result = get_metric("autoattack").compute(model, data, eps=16 / 255, seed=0, batch_size=16)
     flags = _direct_flags(model, data, 16 / 255, 16)
     assert (result.arrays["robust_flags"] == flags).all()
     assert result.values["robust_accuracy"] == pytest.approx(flags.mean())
@@ -42,7 +42,7 @@ def test_full_strength_equals_direct_call(model_and_data):
 
 def test_every_attack_runs_and_flags_equal_direct_call(model_and_data, small_budget):
     model, data = model_and_data
-    result = get_metric("autoattack").fn(model, data, eps=EPS, seed=0, batch_size=8)
+    result = get_metric("autoattack").compute(model, data, eps=EPS, seed=0, batch_size=8)
     flags = _direct_flags(model, data, EPS, 8)
     assert (result.arrays["robust_flags"] == flags).all()
     assert result.values["robust_accuracy"] == pytest.approx(flags.mean())
@@ -56,7 +56,7 @@ def test_every_attack_runs_and_flags_equal_direct_call(model_and_data, small_bud
 
 def test_resume_after_kill_mid_attack(model_and_data, small_budget, tmp_path, monkeypatch):
     model, data = model_and_data
-    metric = get_metric("autoattack").fn
+    metric = get_metric("autoattack").compute
     uninterrupted = metric(model, data, eps=EPS, seed=0, batch_size=4)
     state = tmp_path / "aa.state.json"
     perturb, calls = aa_metric._perturb, []
@@ -82,6 +82,6 @@ def test_resume_after_kill_mid_attack(model_and_data, small_budget, tmp_path, mo
 def test_bad_norm_and_eps(model_and_data):
     model, data = model_and_data
     with pytest.raises(UserError, match="Linf or L2"):
-        get_metric("autoattack").fn(model, data, norm="L1")
+        get_metric("autoattack").compute(model, data, norm="L1")
     with pytest.raises(UserError, match="eps"):
-        get_metric("autoattack").fn(model, data, eps=-0.1)
+        get_metric("autoattack").compute(model, data, eps=-0.1)

@@ -9,7 +9,7 @@ from torch import nn
 
 from freqbench.data import make_synthetic
 from freqbench.metrics import get_metric
-from freqbench.metrics.frequency import input_gradients
+from freqbench.sensitivity import input_gradients
 
 
 class Linear(nn.Module):
@@ -39,7 +39,7 @@ def setup():
     train = make_synthetic(300, size=28, channels=1, num_classes=4, split="train")
     test = make_synthetic(60, size=28, channels=1, num_classes=4)
     model = _nearest_mean_model(train)
-    result = get_metric("frequency").fn(
+    result = get_metric("frequency").compute(
         model, test, radii=[3, 50], heatmap_n_examples=8, batch_size=64
     )
     return model, test, result

@@ -210,4 +210,4 @@ def test_submit_evaluates_writes_the_record_and_the_tables(tmp_path, monkeypatch
         assert f"git add {file}\n" in out
     assert main(["leaderboard", "--check"]) == 0
     assert main(["validate"]) == 0
-    assert main(args) == 0 and "exists: kept" in capsys.readouterr().out  # no second evaluation
+    assert main(args) == 0 and "every block was done" in capsys.readouterr().out  # no second run

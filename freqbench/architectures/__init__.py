@@ -3,45 +3,52 @@
 Besides the registered names, ``timm:<name>`` builds any timm model and
 ``robustbench:<dataset>/<threat_model>/<Name>`` loads a RobustBench zoo model with
 robustbench's own code. Every model takes images in [0, 1]: normalization is inside it.
+A builder may be named as ``"module:function"``: it is imported when a model is built, so
+listing architectures imports no torch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from torch import nn
+from freqbench.architectures.external import ROBUSTBENCH_PREFIX, TIMM_PREFIX
+from freqbench.registry import Registry, load_object
 
-from freqbench.architectures.external import (
-    ROBUSTBENCH_PREFIX,
-    TIMM_PREFIX,
-    robustbench_model,
-    timm_model,
-)
-from freqbench.architectures.normalize import Normalize, NormalizedModel
-from freqbench.architectures.resnet import preact_resnet18, resnet18
-from freqbench.architectures.smallcnn import SmallCNN
-from freqbench.architectures.wide_resnet import WideResNet
-from freqbench.registry import Registry
+if TYPE_CHECKING:
+    from torch import nn
 
-Builder = Callable[[int, int, int], nn.Module]  # (num_classes, in_channels, image_size)
+Builder = Callable[[int, int, int], "nn.Module"]  # (num_classes, in_channels, image_size)
 
 
 @dataclass(frozen=True)
 class ArchitectureSpec:
-    build: Builder
+    build: Builder | str  # a builder, or the "module:function" that names one
     description: str
+
+    def builder(self) -> Builder:
+        return load_object(self.build) if isinstance(self.build, str) else self.build
 
 
 _ARCHITECTURES: Registry[ArchitectureSpec] = Registry("architecture")
 
 
-def register_architecture(name: str, description: str = ""):
-    """Decorator for a builder ``(num_classes, in_channels, image_size) -> nn.Module``."""
+def register_architecture(name: str, description: str = "", build: Builder | str | None = None):
+    """Register a builder ``(num_classes, in_channels, image_size) -> nn.Module``.
 
-    def wrap(build: Builder) -> Builder:
-        _ARCHITECTURES.register(name, ArchitectureSpec(build, description or build.__doc__ or ""))
+    With ``build`` (a callable or ``"module:function"``) it registers at once; without, it is
+    a decorator for the builder function.
+    """
+    if build is not None:
+        _ARCHITECTURES.register(name, ArchitectureSpec(build, description))
         return build
+
+    def wrap(function: Builder) -> Builder:
+        _ARCHITECTURES.register(
+            name, ArchitectureSpec(function, description or function.__doc__ or "")
+        )
+        return function
 
     return wrap
 
@@ -65,44 +72,40 @@ def create_model(
     model_dir: str | None = None,
 ) -> nn.Module:
     """Build a model that takes images in [0, 1]; ``mean``/``std`` default to no rescaling."""
+    from freqbench.architectures.external import robustbench_model, timm_model
+    from freqbench.architectures.normalize import NormalizedModel
+
     if name.startswith(ROBUSTBENCH_PREFIX):
         return robustbench_model(name, model_dir)
     if name.startswith(TIMM_PREFIX):
         net = timm_model(name, num_classes, in_channels)
     else:
-        net = _ARCHITECTURES.get(name).build(num_classes, in_channels, image_size)
+        net = _ARCHITECTURES.get(name).builder()(num_classes, in_channels, image_size)
     mean = tuple(mean) if mean is not None else (0.0,) * in_channels
     std = tuple(std) if std is not None else (1.0,) * in_channels
     return NormalizedModel(net, mean, std)
 
 
-@register_architecture("smallcnn", "4-conv VGG-style CNN for 28x28 images (~435k parameters)")
-def _smallcnn(num_classes: int, in_channels: int, image_size: int) -> nn.Module:
-    return SmallCNN(num_classes, in_channels, image_size)
-
-
-@register_architecture("resnet18", "ResNet-18, CIFAR variant (3x3 stem, no max-pool), 11.2M")
-def _resnet18(num_classes: int, in_channels: int, image_size: int) -> nn.Module:
-    return resnet18(num_classes, in_channels)
-
-
-@register_architecture("preact-resnet18", "PreAct ResNet-18 (He et al. 2016b), 11.2M")
-def _preact_resnet18(num_classes: int, in_channels: int, image_size: int) -> nn.Module:
-    return preact_resnet18(num_classes, in_channels)
-
-
-def _register_wrn(depth: int, width: int, params: str) -> None:
-    @register_architecture(f"wrn-{depth}-{width}", f"Wide ResNet-{depth}-{width}, {params}")
-    def build(num_classes: int, in_channels: int, image_size: int) -> nn.Module:
-        return WideResNet(depth, width, num_classes, in_channels)
-
-
-for _depth, _width, _params in ((16, 4, "2.7M"), (28, 10, "36.5M"), (34, 10, "46.2M")):
-    _register_wrn(_depth, _width, _params)
+_BUILTIN = (
+    ("smallcnn", "4-conv VGG-style CNN for 28x28 images (~435k parameters)", "smallcnn:build"),
+    (
+        "resnet18",
+        "ResNet-18, CIFAR variant (3x3 stem, no max-pool), 11.2M",
+        "resnet:build_resnet18",
+    ),
+    (
+        "preact-resnet18",
+        "PreAct ResNet-18 (He et al. 2016b), 11.2M",
+        "resnet:build_preact_resnet18",
+    ),
+    ("wrn-16-4", "Wide ResNet-16-4, 2.7M", "wide_resnet:build_wrn_16_4"),
+    ("wrn-28-10", "Wide ResNet-28-10, 36.5M", "wide_resnet:build_wrn_28_10"),
+    ("wrn-34-10", "Wide ResNet-34-10, 46.2M", "wide_resnet:build_wrn_34_10"),
+)
+for _name, _description, _target in _BUILTIN:
+    register_architecture(_name, _description, f"{__name__}.{_target}")
 
 __all__ = [
-    "Normalize",
-    "NormalizedModel",
     "create_model",
     "describe_architecture",
     "list_architectures",

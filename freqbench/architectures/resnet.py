@@ -94,3 +94,13 @@ def resnet18(num_classes: int = 10, in_channels: int = 3) -> ResNet:
 
 def preact_resnet18(num_classes: int = 10, in_channels: int = 3) -> ResNet:
     return ResNet(PreActBlock, (2, 2, 2, 2), num_classes, in_channels, preact=True)
+
+
+def build_resnet18(num_classes: int, in_channels: int, image_size: int) -> ResNet:
+    """The registry's builder (``resnet18``); any image size works."""
+    return resnet18(num_classes, in_channels)
+
+
+def build_preact_resnet18(num_classes: int, in_channels: int, image_size: int) -> ResNet:
+    """The registry's builder (``preact-resnet18``); any image size works."""
+    return preact_resnet18(num_classes, in_channels)

@@ -35,3 +35,8 @@ class SmallCNN(nn.Module):
 
     def forward(self, x):
         return self.classifier(self.features(x))
+
+
+def build(num_classes: int, in_channels: int, image_size: int) -> SmallCNN:
+    """The registry's builder (``smallcnn``)."""
+    return SmallCNN(num_classes, in_channels, image_size)

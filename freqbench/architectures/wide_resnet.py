@@ -47,3 +47,16 @@ class WideResNet(nn.Module):
     def forward(self, x):
         out = F.relu(self.bn(self.blocks(self.conv1(x))))
         return self.fc(F.adaptive_avg_pool2d(out, 1).flatten(1))
+
+
+# The registry's builders (``wrn-<depth>-<width>``); any image size works.
+def build_wrn_16_4(num_classes: int, in_channels: int, image_size: int) -> WideResNet:
+    return WideResNet(16, 4, num_classes, in_channels)
+
+
+def build_wrn_28_10(num_classes: int, in_channels: int, image_size: int) -> WideResNet:
+    return WideResNet(28, 10, num_classes, in_channels)
+
+
+def build_wrn_34_10(num_classes: int, in_channels: int, image_size: int) -> WideResNet:
+    return WideResNet(34, 10, num_classes, in_channels)

@@ -1,7 +1,9 @@
 """The ``freqbench`` command: a thin layer that parses, calls the library and prints.
 
-Each subcommand is a module with ``add_arguments(parser)`` and ``run(args) -> int``. A
-:class:`~freqbench.errors.UserError` becomes one line on stderr and exit code 2, never a traceback.
+Each subcommand is a module with ``add_arguments(parser)`` and ``run(args) -> int``. Only the
+command being run is imported, and command modules import torch inside ``run``: ``--help``
+and ``list`` stay instant. A :class:`~freqbench.errors.UserError` becomes one line on stderr
+and exit code 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -32,27 +34,38 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _chosen(argv: list[str]) -> str | None:
+    """The command named on the command line, if any (its module is the only one imported)."""
+    return next((arg for arg in argv if arg in COMMANDS), None)
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; the chosen command's options are added (all commands' when ``argv`` is None)."""
     parser = argparse.ArgumentParser(
         prog="freqbench",
         description="Robustness benchmark of image classifiers with a frequency-domain view.",
     )
     parser.add_argument("--version", action="version", version=f"freqbench {freqbench.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    chosen = _chosen(argv) if argv is not None else None
     for name, (module_name, help_text) in COMMANDS.items():
-        module = importlib.import_module(f"freqbench.cli.{module_name}")
-        command = sub.add_parser(name, help=help_text, description=module.__doc__)
-        module.add_arguments(command)
-        command.set_defaults(run=module.run)
+        command = sub.add_parser(name, help=help_text)
+        if argv is None or name == chosen:
+            module = importlib.import_module(f"freqbench.cli.{module_name}")
+            command.description = module.__doc__
+            module.add_arguments(command)
+            command.set_defaults(run=module.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
     try:
+        args = build_parser(argv).parse_args(argv)
         return int(args.run(args) or 0)
     except UserError as exc:
-        print(f"freqbench {args.command}: error: {exc}", file=sys.stderr)
+        command = _chosen(argv)
+        print(f"freqbench{' ' + command if command else ''}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("freqbench: interrupted", file=sys.stderr)

@@ -12,8 +12,7 @@ import argparse
 from pathlib import Path
 
 from freqbench.errors import UserError
-from freqbench.records import RECORDS_DIR
-from freqbench.zoo import GRID_FILE, default_root
+from freqbench.paths import GRID_FILE, RECORDS_DIR
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from freqbench.findings import findings_path, findings_text
     from freqbench.grid import load_grid
     from freqbench.records import display_path
+    from freqbench.zoo import default_root
 
     spec = load_grid(args.grid or default_root() / args.dataset / GRID_FILE)
     if spec.dataset != args.dataset:

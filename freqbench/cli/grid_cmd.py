@@ -1,9 +1,10 @@
 """Train and evaluate every missing row of a grid file; resumes after a kill, skips what is done.
 
 Example: freqbench grid model_zoo/fashion-mnist/grid.toml --commit. Each trained row is
-published to the zoo beside the grid file, evaluated with the standard protocol into
-leaderboards/<dataset>/, and the pages are regenerated; --commit commits each checkpoint as
-soon as it is trained and each record as soon as it is written. --train-only trains and
+published to the zoo beside the grid file, the metric blocks its record lacks are evaluated
+with the standard protocol into leaderboards/<dataset>/, and the pages are regenerated;
+--commit commits each checkpoint as soon as it is trained and each record as soon as it is
+written. --train-only trains and
 publishes every row first (evaluate later, e.g. on a GPU).
 Run one process per core to share the work: rows are locked one at a time. --dry-run lists
 the rows and their status without doing anything.
@@ -14,7 +15,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from freqbench.records import RECORDS_DIR
+from freqbench.cli.options import add_device_argument
+from freqbench.paths import RECORDS_DIR
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,9 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--train-only", action="store_true", help="train and publish rows, evaluate none"
     )
-    parser.add_argument(
-        "--device", default="cpu", help="evaluation device, cpu (default) or cuda; training "
-        "uses the grid's [training] device",
+    add_device_argument(
+        parser, "evaluation device: auto (default: CUDA when torch sees a GPU), cpu or cuda; "
+        "training uses the grid's [training] device",
     )  # fmt: skip
     parser.add_argument(
         "--runs-dir", type=Path, default=Path("runs/grid"), help="training runs (default runs/grid)"
@@ -72,14 +74,19 @@ def run(args: argparse.Namespace) -> int:
         print(_table(grid_states(spec, paths)))
         print(_spent(paths))
         return 0
+    from freqbench.cli.git import committer
+
+    def say(message: str) -> None:
+        print(message, flush=True)
+
     runner = GridRunner(
         spec,
         paths,
         device=args.device,
-        commit=args.commit,
         train_only=args.train_only,
         progress=False if args.no_progress else None,
-        say=lambda message: print(message, flush=True),
+        say=say,
+        on_published=committer(say) if args.commit else None,
     )
     states = runner.run()
     print(_table(states))

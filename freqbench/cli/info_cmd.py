@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from freqbench.checkpoints import load_checkpoint
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="a .safetensors (or .pt) file with its .json sidecar")
@@ -14,6 +12,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from freqbench.checkpoints import load_checkpoint
+
     model, info = load_checkpoint(args.checkpoint)
     if args.json:
         print(json.dumps(info.__dict__, indent=2))

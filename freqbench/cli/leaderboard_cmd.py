@@ -11,30 +11,20 @@ import argparse
 import sys
 from pathlib import Path
 
-from freqbench import atomic
 from freqbench.errors import UserError
-from freqbench.leaderboard import (
-    FORMATS,
-    THREAT_MODELS,
-    build_leaderboard,
-    dataset_folder,
-    render_view,
-    stale_pages,
-    write_pages,
-)
-from freqbench.records import RECORDS_DIR, dataset_folders, display_path, load_records
+from freqbench.paths import RECORDS_DIR
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", help="dataset folder under --records-dir, e.g. fashion-mnist")
     parser.add_argument(
-        "--threat-model", default="Linf", choices=THREAT_MODELS,
+        "--threat-model", default="Linf",
         help="Linf or L2 (records of that norm, ranked by AutoAttack) or corruptions (every record, ranked by corruption accuracy); default Linf",
     )  # fmt: skip
-    parser.add_argument("--format", default="md", choices=FORMATS, help="default md")
+    parser.add_argument("--format", default="md", help="md (default), html, csv or latex")
     parser.add_argument(
-        "--table", choices=("main", "bass", "correlation"),
-        help="only this table (md, csv, latex; csv and latex default to main)",
+        "--table", help="only this table: main, bass or correlation (md, csv, latex; csv and "
+        "latex default to main)",
     )  # fmt: skip
     parser.add_argument("--sort-by", metavar="COLUMN", help="reorder the main table by a column")
     parser.add_argument("--out", type=Path, help="write here instead of stdout")
@@ -51,10 +41,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _datasets_with_records(records_dir: Path) -> list[str]:
+    from freqbench.records import dataset_folders
+
     return [folder.name for folder in dataset_folders(records_dir)]
 
 
 def _check(records_dir: Path) -> int:
+    from freqbench.leaderboard import stale_pages
+
     datasets = _datasets_with_records(records_dir)
     messages = stale_pages(records_dir)
     for message in messages:
@@ -66,6 +60,9 @@ def _check(records_dir: Path) -> int:
 
 
 def _write(records_dir: Path, dataset: str | None) -> int:
+    from freqbench.leaderboard import write_pages
+    from freqbench.records import display_path
+
     datasets = [dataset] if dataset else _datasets_with_records(records_dir)
     if not datasets:
         raise UserError(f"{records_dir} holds no records: nothing to generate")
@@ -76,6 +73,10 @@ def _write(records_dir: Path, dataset: str | None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from freqbench import atomic
+    from freqbench.leaderboard import build_leaderboard, dataset_folder, render_view
+    from freqbench.records import display_path, load_records
+
     if args.check:
         return _check(args.records_dir)
     if args.write:

@@ -29,7 +29,10 @@ def _datasets(pattern: str | None) -> list[tuple[str, str]]:
 def _metrics(pattern: str | None) -> list[tuple[str, str]]:
     from freqbench.metrics import get_metric, list_metrics
 
-    return [(n, get_metric(n).description) for n in list_metrics(pattern)]
+    return [
+        (n, f"{get_metric(n).description} (version {get_metric(n).version})")
+        for n in list_metrics(pattern)
+    ]
 
 
 def _recipes(pattern: str | None) -> list[tuple[str, str]]:

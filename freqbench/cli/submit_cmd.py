@@ -2,24 +2,26 @@
 
 The entry must live in model_zoo/<dataset>/ under the current folder (the repository root),
 where the evaluator finds entries by name. The model is evaluated with the dataset's standard
-protocol unless its record already exists (--force re-evaluates); --protocol quick and the
---*-n-examples options make a smaller run for small machines, and its record says it is
-non-standard. Prints the `git add` lines of everything the submission adds.
+protocol: only the metric blocks its record lacks are run (--force re-runs them all);
+--protocol quick and the --*-n-examples options make a smaller run for small machines, and
+its record says it is non-standard. Prints the `git add` lines of everything the submission
+adds.
 """
 
 from __future__ import annotations
 
 import argparse
 import shlex
-from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from freqbench.cli.options import add_device_argument
 from freqbench.errors import UserError
-from freqbench.evaluate import evaluate
-from freqbench.leaderboard import write_pages
-from freqbench.protocol import Protocol
-from freqbench.records import RECORDS_DIR, display_path, read_json, validate_tree
-from freqbench.zoo import ZooEntry, default_root, find_entry, load_entry
+from freqbench.paths import RECORDS_DIR
+
+if TYPE_CHECKING:
+    from freqbench.protocol import Protocol
+    from freqbench.zoo import ZooEntry
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,8 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-examples", type=int, help="test images for every metric")
     parser.add_argument("--autoattack-n-examples", type=int, help="images attacked by AutoAttack")
     parser.add_argument("--heatmap-n-examples", type=int, help="images per Fourier basis")
-    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    parser.add_argument("--force", action="store_true", help="re-evaluate when a record exists")
+    add_device_argument(parser)
+    parser.add_argument(
+        "--force", action="store_true", help="re-run every metric even if its block is done"
+    )
     parser.add_argument("--data-dir", type=Path, help="where the dataset files are")
     parser.add_argument("--corruptions-dir", type=Path, help="official CIFAR-10-C/100-C .npy files")
     parser.add_argument(
@@ -40,18 +44,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _protocol(args: argparse.Namespace, dataset: str) -> Protocol:
-    protocol = Protocol.quick(dataset) if args.protocol == "quick" else Protocol.standard(dataset)
-    overrides = {
-        key: getattr(args, key)
-        for key in ("n_examples", "autoattack_n_examples", "heatmap_n_examples")
-        if getattr(args, key) is not None
-    }
-    return replace(protocol, **overrides)
+def _protocol(args: argparse.Namespace) -> Protocol:
+    from freqbench.protocol import Protocol
+
+    chosen = ("n_examples", "autoattack_n_examples", "heatmap_n_examples")
+    return Protocol(args.protocol, **{key: getattr(args, key) for key in chosen})
 
 
 def _entry_in_zoo(path: Path) -> ZooEntry:
     """The entry, provided the evaluator will find this very file by its name."""
+    from freqbench.zoo import default_root, find_entry, load_entry
+
     entry = load_entry(path)
     try:
         found = find_entry(entry.name)
@@ -73,6 +76,8 @@ def _report(problems: list) -> int:
 
 
 def _files_to_commit(entry: ZooEntry, record_path: Path, pages: list[Path]) -> list[Path]:
+    from freqbench.records import read_json
+
     files = [entry.path]
     if entry.weights_path is not None:
         files += [entry.weights_path, entry.weights_path.with_suffix(".json")]
@@ -83,26 +88,29 @@ def _files_to_commit(entry: ZooEntry, record_path: Path, pages: list[Path]) -> l
 
 
 def run(args: argparse.Namespace) -> int:
+    from freqbench.evaluate import evaluate
+    from freqbench.leaderboard import write_pages
+    from freqbench.records import display_path
+    from freqbench.validation import validate_tree
+
     entry = _entry_in_zoo(args.entry)
     checked = validate_tree([entry.path], records_dir=args.records_dir)
     if checked.problems:
         return _report(checked.problems)
-    out_dir = args.records_dir / entry.dataset
-    record_path = out_dir / f"{entry.name}.json"
-    if record_path.is_file() and not args.force:
-        print(f"{display_path(record_path)} exists: kept (pass --force to evaluate again)")
-    else:
-        evaluate(
-            entry.name,
-            dataset=entry.dataset,
-            protocol=_protocol(args, entry.dataset),
-            out_dir=out_dir,
-            device=args.device,
-            force=args.force,
-            data_dir=args.data_dir,
-            corruptions_dir=args.corruptions_dir,
-        )
-        print(f"wrote {display_path(record_path)}")
+    result = evaluate(
+        entry.name,
+        dataset=entry.dataset,
+        protocol=_protocol(args),
+        out_dir=args.records_dir / entry.dataset,
+        device=args.device,
+        force=args.force,
+        data_dir=args.data_dir,
+        corruptions_dir=args.corruptions_dir,
+    )
+    record_path = result.path
+    done = f"evaluated {', '.join(result.ran)}" if result.ran else "every block was done"
+    reused = f", reused {', '.join(result.reused)}" if result.ran and result.reused else ""
+    print(f"{display_path(record_path)}: {done}{reused}")
     checked = validate_tree([entry.path, record_path], records_dir=args.records_dir)
     if checked.problems:
         return _report(checked.problems)

@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, help="base learning rate of SGD")
     parser.add_argument("--schedule", choices=["cosine", "piecewise"], help="per-step schedule")
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--device", help="cpu or cuda")
+    parser.add_argument("--device", help="auto (default: CUDA when torch sees a GPU), cpu or cuda")
     parser.add_argument("--eps", type=float, help="Linf budget (default: the dataset's)")
     parser.add_argument("--bass-mode", choices=["augment", "dataset"], help="+bass recipes only")
     parser.add_argument("--bass-p", type=float, help="BaSS probability in augment mode (0.5)")

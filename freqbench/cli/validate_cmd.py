@@ -11,8 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from freqbench.records import RECORDS_DIR, validate_tree
-from freqbench.zoo import ZOO_DIR
+from freqbench.paths import RECORDS_DIR, ZOO_DIR
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from freqbench.validation import validate_tree
+
     report = validate_tree(args.paths, args.zoo, args.records_dir)
     for problem in report.problems:
         print(problem)

@@ -17,14 +17,28 @@ fog's noise scale is wibble squared. Parameters in pixels were made for 32x32 im
 kept for other sizes.
 """
 
-from freqbench.corruptions.core import (
-    MIN_SIZE,
-    CorruptedBatch,
-    corrupt,
-    corrupted_batches,
-)
+from typing import Any
+
 from freqbench.corruptions.params import CORRUPTIONS, FAMILIES, SEVERITIES, SEVERITY_PARAMS
-from freqbench.corruptions.weather import FROST_IS_PROCEDURAL
+
+# The generators import torch and scipy: they load on first use, so that the catalogue above
+# (names, families, parameters) is free to read.
+_LAZY = {
+    "MIN_SIZE": "core",
+    "CorruptedBatch": "core",
+    "corrupt": "core",
+    "corrupted_batches": "core",
+    "FROST_IS_PROCEDURAL": "weather",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+
 
 __all__ = [
     "CORRUPTIONS",

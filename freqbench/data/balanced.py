@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from freqbench.data.base import get_dataset_info, load_dataset, register_dataset
+
+if TYPE_CHECKING:
+    import torch
 
 BASS_CHUNK = 2048  # images per BaSS call: bounds the complex FFT buffers' memory
 
@@ -20,6 +22,8 @@ def _register(base: str) -> None:
     name = balanced_name(base)
 
     def load(split: str, data_dir: Path | None) -> tuple[torch.Tensor, torch.Tensor]:
+        import torch
+
         from freqbench.spectral import bass  # the spectral toolkit needs no dataset at import
 
         data = load_dataset(base, split, data_dir=data_dir)

@@ -1,21 +1,24 @@
 """Dataset registry: every dataset is a name that yields float images in [0, 1], NCHW, with labels.
 
 Datasets stay small enough (Fashion-MNIST, CIFAR) to hold as tensors in memory, which keeps
-every metric a plain function of ``(model, images, labels)``.
+every metric a plain function of ``(model, images, labels)``. Declaring a dataset imports no
+torch; its loader does, when it runs.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-
-import torch
-from torch.utils.data import DataLoader, TensorDataset
+from typing import TYPE_CHECKING
 
 from freqbench.errors import UserError
 from freqbench.registry import Registry
+
+if TYPE_CHECKING:  # torch is imported on first use: listing datasets must stay fast
+    import torch
+    from torch.utils.data import DataLoader
 
 SPLITS = ("train", "test")
 
@@ -34,11 +37,7 @@ class DatasetInfo:
     l2_eps: float
     class_names: tuple[str, ...] = ()
     description: str = ""
-
-    @property
-    def linf_step(self) -> float:
-        """PGD step size used by the training recipes: eps / 4 (2/255 on CIFAR, 0.025 on F-MNIST)."""
-        return self.linf_eps / 4
+    test_size: int | None = None  # images in the test split, when it is fixed
 
     def eps(self, norm: str) -> float:
         if norm == "Linf":
@@ -59,7 +58,6 @@ class LabeledImages:
     labels: torch.Tensor
     info: DatasetInfo
     split: str = "test"
-    notes: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.images.ndim != 4 or len(self.images) != len(self.labels):
@@ -83,7 +81,7 @@ class LabeledImages:
         return replace(self, images=self.images[:n], labels=self.labels[:n])
 
 
-Loader = Callable[[str, Path | None], tuple[torch.Tensor, torch.Tensor]]
+Loader = Callable[[str, Path | None], "tuple[torch.Tensor, torch.Tensor]"]
 
 
 @dataclass(frozen=True)
@@ -135,7 +133,12 @@ def load_dataset(
 
 
 def as_float_images(images: torch.Tensor) -> torch.Tensor:
-    """uint8 NHWC/NCHW pixel arrays -> float32 NCHW in [0, 1]; float input passes through."""
+    """uint8 NCHW pixels -> float32 NCHW in [0, 1]; float input passes through unchanged.
+
+    Loaders return NCHW (channels first) already; this only rescales.
+    """
+    import torch
+
     if images.dtype == torch.uint8:
         images = images.float().div_(255)
     return images.contiguous()
@@ -145,6 +148,9 @@ def make_loader(
     data: LabeledImages, batch_size: int, shuffle: bool = False, seed: int = 0, **kwargs
 ) -> DataLoader:
     """A DataLoader over an in-memory split; shuffling is reproducible through ``seed``."""
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(
         TensorDataset(data.images, data.labels),

@@ -9,12 +9,15 @@ from __future__ import annotations
 import pickle
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from freqbench.data.base import DatasetInfo, register_dataset
 from freqbench.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
 
 _CIFAR_MEAN, _CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2471, 0.2435, 0.2616)
 _CIFAR100_MEAN, _CIFAR100_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
@@ -22,11 +25,11 @@ _CIFAR100_MEAN, _CIFAR100_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.276
 CIFAR10 = DatasetInfo(
     "cifar10", 10, 3, (32, 32), _CIFAR_MEAN, _CIFAR_STD, 8 / 255, 0.5,
     ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
-    "32x32 colour images in 10 classes, 50000 train / 10000 test",
+    "32x32 colour images in 10 classes, 50000 train / 10000 test", 10000,
 )  # fmt: skip
 CIFAR100 = DatasetInfo(
     "cifar100", 100, 3, (32, 32), _CIFAR100_MEAN, _CIFAR100_STD, 8 / 255, 0.5, (),
-    "32x32 colour images in 100 classes, 50000 train / 10000 test",
+    "32x32 colour images in 100 classes, 50000 train / 10000 test", 10000,
 )  # fmt: skip
 
 _LAYOUT = {
@@ -66,6 +69,8 @@ def _download(name: str, root: Path) -> None:
 
 @lru_cache(maxsize=4)
 def load_cifar(name: str, split: str, data_dir: Path | None) -> tuple[torch.Tensor, torch.Tensor]:
+    import torch
+
     folder, train_files, test_files, label_key = _LAYOUT[name]
     root = _default_root(data_dir)
     files = [root / folder / f for f in (train_files if split == "train" else test_files)]

@@ -8,13 +8,16 @@ for one severity reads only that slice.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from freqbench.data.base import LabeledImages, as_float_images, register_dataset
 from freqbench.data.cifar import CIFAR10, CIFAR100
 from freqbench.errors import UnknownNameError, UserError
+
+if TYPE_CHECKING:
+    import torch
 
 PER_SEVERITY = 10000
 _FOLDERS = {"cifar10-c": "CIFAR-10-C", "cifar100-c": "CIFAR-100-C"}
@@ -73,6 +76,8 @@ def load_corruption(
         raise UserError(
             f"{path} has shape {images.shape[1:]} / {images.dtype}, expected (32, 32, 3) uint8"
         )
+    import torch
+
     start = (severity - 1) * PER_SEVERITY
     stop = start + (n_examples or PER_SEVERITY)
     pixels = torch.from_numpy(np.array(images[start:stop])).permute(0, 3, 1, 2)

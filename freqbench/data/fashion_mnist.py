@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from freqbench.data.base import DatasetInfo, register_dataset
 from freqbench.data.idx import read_idx
 from freqbench.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 _FILES = {
@@ -34,6 +36,7 @@ INFO = DatasetInfo(
     l2_eps=1.5,
     class_names=CLASS_NAMES,
     description="Zalando article images, 28x28 grayscale, 60000 train / 10000 test",
+    test_size=10000,
 )
 
 
@@ -56,6 +59,8 @@ def _torchvision_download(root: Path) -> Path:
 
 @lru_cache(maxsize=4)
 def _load_cached(split: str, data_dir: Path | None) -> tuple[torch.Tensor, torch.Tensor]:
+    import torch
+
     candidates = [d for d in (data_dir, DEBIAN_DIR) if d is not None]
     for directory in candidates:
         paths = [_find(directory, stem) for stem in _FILES[split]]

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from freqbench.data.base import DatasetInfo, LabeledImages, register_dataset
+
+if TYPE_CHECKING:
+    import torch
 
 SYNTHETIC = DatasetInfo(
     name="synthetic",
@@ -24,11 +26,14 @@ SYNTHETIC = DatasetInfo(
     linf_eps=8 / 255,
     l2_eps=0.5,
     description="deterministic class templates plus noise (any size, channels, classes)",
+    test_size=256,
 )
-_SIZES = {"train": 1024, "test": 256}
+_SIZES = {"train": 1024, "test": SYNTHETIC.test_size}
 
 
 def _templates(num_classes: int, channels: int, size: int, seed: int) -> torch.Tensor:
+    import torch
+
     g = torch.Generator().manual_seed(seed)
     coords = torch.linspace(-1, 1, size)
     yy, xx = torch.meshgrid(coords, coords, indexing="ij")
@@ -54,6 +59,8 @@ def make_synthetic(
     split: str = "test",
 ) -> LabeledImages:
     """``n`` images of ``channels x size x size``; labels cycle through the classes."""
+    import torch
+
     templates = _templates(num_classes, channels, size, seed=1234)
     g = torch.Generator().manual_seed(seed * 2 + (split == "train"))
     labels = torch.arange(n) % num_classes

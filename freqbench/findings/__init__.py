@@ -15,9 +15,13 @@ from freqbench.findings.claims import ADVERSARIAL_RECIPES, CLAIMS, Finding, Role
 from freqbench.findings.report import render_findings
 from freqbench.grid.spec import GridSpec, row_name
 from freqbench.grid.status import GridPaths, finished_record
+from freqbench.metrics import get_metric
 from freqbench.records import display_path
 
 FINDINGS = "FINDINGS.md"
+#: The metrics the claims read: a row counts once these blocks are done (installed plugins
+#: do not change which records the findings use).
+CLAIM_METRICS = ("clean", "autoattack", "corruptions", "frequency", "filters")
 
 __all__ = [
     "CLAIMS",
@@ -60,11 +64,12 @@ def _setup(spec: GridSpec, records: dict[str, dict], command: str) -> list[str]:
     )
     done = [row.name for row in spec.rows if row.name in records]
     missing = [row.name for row in spec.rows if row.name not in records]
+    hardware = spec.metadata.get("hardware")
     lines = [
         f"Models: {spec.architecture} on {spec.dataset}, one training seed ({config.seed}) per "
         f"recipe, from `{display_path(spec.path)}`: {config.epochs} epoch{'' if config.epochs == 1 else 's'} at batch "
         f"{config.batch_size}, SGD lr {config.lr:g} ({config.schedule}){'; ' + attack_text if attack_text else ''}. "
-        "One architecture and short training on 2 CPU cores: the models are far from converged, "
+        f"One architecture and short training{f' on {hardware}' if hardware else ''}: the models are far from converged, "
         "so an effect the papers report after long training (on CIFAR and ImageNet) may not have "
         "formed yet; a verdict here is about these models, not about the papers.",
         f"Records: {len(done)} of the grid's {len(spec.rows)} rows are evaluated"
@@ -85,7 +90,8 @@ def _setup(spec: GridSpec, records: dict[str, dict], command: str) -> list[str]:
 def findings_text(spec: GridSpec, records_dir: Path) -> tuple[str, list[Finding]]:
     """FINDINGS.md of the grid's rows whose records count as their results (see grid.status)."""
     paths = GridPaths(records=Path(records_dir))
-    found = {row.name: finished_record(spec, paths, row) for row in spec.rows}
+    needed = [get_metric(name) for name in CLAIM_METRICS]
+    found = {row.name: finished_record(spec, paths, row, needed) for row in spec.rows}
     records = {name: record for name, record in found.items() if record is not None}
     findings = check_claims(records, roles_from_grid(spec))
     command = f"freqbench findings --dataset {spec.dataset}"

@@ -51,6 +51,12 @@ def _metadata(spec: GridSpec, footnote: str) -> dict[str, Any]:
     }
 
 
+def _grid_words(spec: GridSpec) -> str:
+    """ "Reference grid on 2 CPU cores": the hardware as the grid file's [metadata] states it."""
+    hardware = spec.metadata.get("hardware")
+    return f"Reference grid on {hardware}" if hardware else "Reference grid"
+
+
 def _budget(config: dict[str, Any]) -> str:
     options = config.get("recipe_options", {})
     attack = f", PGD-{options['steps']} step {options['step_size']:g}" if "steps" in options else ""
@@ -77,7 +83,7 @@ def trained_entry(
         "bass_mode": config.get("bass_mode"),
         "weights": {"path": f"{WEIGHTS_DIR}/{row.name}.safetensors", "sha256": sha256},
         "training": training,
-        "metadata": _metadata(spec, f"Reference grid on 2 CPU cores: {_budget(config)}."),
+        "metadata": _metadata(spec, f"{_grid_words(spec)}: {_budget(config)}."),
     }
 
 

@@ -1,17 +1,17 @@
 """Run a grid: train what is missing, publish it to the zoo, evaluate it, regenerate the pages.
 
 Every step is resumable and skipped when done: training resumes from its last epoch, the
-AutoAttack metric from its last batch, and a row whose entry and standard record exist is
-left alone. Rows are locked one at a time, so several processes can share a grid. With
-``commit``, every finished row is committed at once (entry, weights, record, pages), so a
-kill never loses finished work.
+AutoAttack metric from its last batch, and only the metric blocks a row's record lacks (or
+holds for other weights, an older metric version or another protocol) are evaluated. Rows are
+locked one at a time, so several processes can share a grid. After each step the pages are
+regenerated and ``on_published(message, files)`` is called with what changed (the CLI commits
+them with ``--commit``), so a kill never loses finished work.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -22,9 +22,15 @@ from freqbench.evaluate import evaluate
 from freqbench.grid.lock import row_lock
 from freqbench.grid.publish import entry_path, publish_smoothed, publish_trained
 from freqbench.grid.spec import GridRow, GridSpec
-from freqbench.grid.status import GridPaths, RowState, grid_states, record_path, row_state
+from freqbench.grid.status import (
+    GridPaths,
+    RowState,
+    grid_states,
+    record_path,
+    row_protocol,
+    row_state,
+)
 from freqbench.leaderboard import write_pages
-from freqbench.protocol import Protocol
 from freqbench.records import display_path, read_json, record_files
 from freqbench.zoo import GRID_FILE, default_root, load_entry
 
@@ -48,16 +54,16 @@ class GridRunner:
         spec: GridSpec,
         paths: GridPaths,
         *,
-        device: str = "cpu",
-        commit: bool = False,
+        device: str = "auto",
         train_only: bool = False,
         progress: bool | None = None,
         say: Callable[[str], None] = print,
+        on_published: Callable[[str, list[Path]], None] | None = None,
     ) -> None:
         check_location(spec)
         self.spec, self.paths = spec, paths
-        self.device, self.commit, self.train_only = device, commit, train_only
-        self.progress, self.say = progress, say
+        self.device, self.train_only = device, train_only
+        self.progress, self.say, self.on_published = progress, say, on_published
 
     def _finished(self, state: RowState) -> bool:
         return state.trained if self.train_only else state.done
@@ -72,7 +78,7 @@ class GridRunner:
                 continue
             waiting = [s for s in grid_states(self.spec, self.paths) if not self._finished(s)]
             if not waiting or all(s.running for s in waiting):
-                if self.commit:  # a row finished by a killed run may have missed its commit
+                if self.on_published:  # a row finished by a killed run may have missed its commit
                     self._publish_pages("Grid: commit finished rows")
                 return grid_states(self.spec, self.paths)
             self.say(f"waiting for other processes ({', '.join(s.row.name for s in waiting)})")
@@ -93,7 +99,7 @@ class GridRunner:
             if not state.trained:
                 with self._timed(row, "train" if row.trained else "smooth"):
                     self._publish(row)
-                if self.commit:  # a checkpoint is committed before its long evaluation starts
+                if self.on_published:  # a checkpoint is published before its evaluation starts
                     self._publish_pages(f"Grid row {row.name}: trained")
             if self.train_only:
                 return True
@@ -102,7 +108,7 @@ class GridRunner:
             if not row_state(self.spec, self.paths, row).done:  # else the loop would never end
                 raise UserError(
                     f"{row.name}: evaluated, but {display_path(record_path(self.spec, self.paths, row))} "
-                    "does not count as done (standard protocol, same weights, filter reference)"
+                    "still lacks blocks of the published weights under the standard protocol"
                 )
             self._finish(row)
             return True
@@ -136,15 +142,15 @@ class GridRunner:
         publish_trained(self.spec, row, run_dir)
 
     def _evaluate(self, row: GridRow) -> None:
+        """Evaluate the blocks the row's record lacks (the evaluator skips the rest)."""
         self.say(f"{row.name}: evaluating (standard protocol)")
         evaluate(
             row.name,
             dataset=self.spec.dataset,
-            protocol=Protocol.standard(self.spec.dataset),
+            protocol=row_protocol(self.spec, row),
             out_dir=self.paths.records / self.spec.dataset,
             device=self.device,
-            force=True,  # reached only when no standard record of these weights exists
-            reference=row.reference,
+            progress=self.progress is not False,
         )
 
     def _finish(self, row: GridRow) -> None:
@@ -158,8 +164,9 @@ class GridRunner:
         self._publish_pages(f"Grid row {row.name}: {summary}")
 
     def _publish_pages(self, message: str) -> None:
-        """Regenerate the pages and FINDINGS.md, and with ``commit`` commit every finished row
-        with them; one process at a time, so that what is committed agrees with itself."""
+        """Regenerate the pages and FINDINGS.md and hand every trained and finished row's files
+        with them to ``on_published``; one process at a time, so that what is handed over
+        agrees with itself."""
         from freqbench.findings import write_findings
 
         folder = self.paths.records / self.spec.dataset
@@ -168,8 +175,10 @@ class GridRunner:
             if folder.is_dir() and record_files(folder):  # no pages before the first record
                 pages = write_pages(self.paths.records, self.spec.dataset)
                 pages.append(write_findings(self.spec, self.paths.records))
-            if self.commit:
-                commit_rows(self.spec, self.paths, pages, message, self.say)
+            if self.on_published:
+                trained = [s for s in grid_states(self.spec, self.paths) if s.trained]
+                files = [f for state in trained for f in row_files(self.spec, self.paths, state)]
+                self.on_published(message, files + pages)
 
 
 def row_files(spec: GridSpec, paths: GridPaths, state: RowState) -> list[Path]:
@@ -178,42 +187,11 @@ def row_files(spec: GridSpec, paths: GridPaths, state: RowState) -> list[Path]:
     files = [entry.path]
     if entry.weights_path is not None:
         files += [entry.weights_path, entry.weights_path.with_suffix(".json")]
-    if not state.done:
-        return files
     record = record_path(spec, paths, state.row)
+    if not record.is_file():
+        return files
     artifacts = read_json(record).get("artifacts", {}).values()
     return files + [record] + [record.parent / name for name in artifacts]
-
-
-def commit_rows(
-    spec: GridSpec, paths: GridPaths, pages: list[Path], message: str, say: Callable[[str], None]
-) -> None:
-    """Commit every trained and finished row with the pages generated from them (nothing when
-    unchanged).
-
-    The pages are generated from all records in the folder, so the commit holds every
-    finished row, not just this one: each commit is a consistent leaderboard.
-    """
-    trained = [s for s in grid_states(spec, paths) if s.trained]
-    files = [str(f) for state in trained for f in row_files(spec, paths, state)]
-    files += [str(p) for p in pages]
-    _git("add", "--", *files)
-    staged = subprocess.run(["git", "diff", "--cached", "--quiet", "--", *files], check=False)
-    if staged.returncode == 0:
-        return
-    _git("commit", "--quiet", "-m", message, "--", *files)
-    say(f"committed: {message}")
-
-
-def _git(*args: str) -> None:
-    for attempt in range(10):  # another git command may hold the index for a moment
-        result = subprocess.run(["git", *args], capture_output=True, text=True, check=False)
-        if result.returncode == 0:
-            return
-        if "index.lock" not in result.stderr:
-            raise UserError(f"git {args[0]} failed: {result.stderr.strip()}")
-        time.sleep(1 + attempt)
-    raise UserError(f"git {args[0]} failed: the index stayed locked ({result.stderr.strip()})")
 
 
 def ledger_totals(paths: GridPaths) -> dict[str, float]:

@@ -1,8 +1,9 @@
 """Where each row of a grid stands: published, evaluated (a record that counts), running.
 
-A record counts as the row's result only when it is of the published weights, follows the
-standard protocol, holds every standard metric and measured its filter shift against the
-grid's reference row; the runner and the findings use the same test.
+A row's metric block is done when the row's record holds it with the key the evaluator would
+give it now: the published weights, the metric's version, and the standard protocol with the
+grid's reference row for the filter shift. So a new metric, or a new version of one, leaves
+every row with just that block to evaluate. The runner and the findings use the same test.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from freqbench.errors import UserError
-from freqbench.evaluate import ALL_METRICS
+from freqbench.evaluate.record import read_record_data
 from freqbench.grid.lock import is_locked
 from freqbench.grid.publish import entry_path
 from freqbench.grid.spec import GridRow, GridSpec
-from freqbench.records import read_json
+from freqbench.metrics import MetricSpec, all_metrics
+from freqbench.protocol import Protocol, block_key
 from freqbench.training.state import RunDir
 from freqbench.zoo import load_entry
 
@@ -57,35 +59,42 @@ def _trained(spec: GridSpec, row: GridRow) -> str | None:
     return entry.sha256 if weights is not None and weights.is_file() else None
 
 
-def _counts(record: Any, row: GridRow, sha256: str) -> bool:
-    if not isinstance(record, dict):
-        return False
-    metrics = record.get("metrics", {})
-    shift = metrics.get("filters", {}).get("distribution_shift", {})
-    return (
-        record.get("model", {}).get("checkpoint_sha256") == sha256
-        and record.get("protocol", {}).get("standard") is True
-        and set(ALL_METRICS) <= set(metrics)
-        and (row.reference is None or shift.get("reference") == row.reference)
-    )
+def row_protocol(spec: GridSpec, row: GridRow) -> Protocol:
+    """The standard protocol, with the grid's reference row for the filter shift."""
+    return Protocol.standard().replace(reference=row.reference)
 
 
-def finished_record(spec: GridSpec, paths: GridPaths, row: GridRow) -> dict[str, Any] | None:
-    """The row's record when it counts as the row's result, else None."""
-    return _finished_record(spec, paths, row, _trained(spec, row))
-
-
-def _finished_record(
-    spec: GridSpec, paths: GridPaths, row: GridRow, sha256: str | None
-) -> dict[str, Any] | None:
-    path = record_path(spec, paths, row)
-    if sha256 is None or not path.is_file():
+def _read(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
         return None
     try:
-        record = read_json(path)
+        return read_record_data(path)
     except UserError:  # unreadable: not a result
         return None
-    return record if _counts(record, row, sha256) else None
+
+
+def stale_blocks(
+    spec: GridSpec, paths: GridPaths, row: GridRow, sha256: str, metrics: list[MetricSpec]
+) -> list[str]:
+    """The ``metrics`` whose block the row's record lacks or holds with another key."""
+    record = _read(record_path(spec, paths, row))
+    done = record.get("evaluations", {}) if isinstance(record, dict) else {}
+    values = row_protocol(spec, row).resolve(spec.dataset)
+    return [
+        m.name
+        for m in metrics
+        if done.get(m.name, {}).get("key") != block_key(sha256, spec.dataset, m, values)
+    ]
+
+
+def finished_record(
+    spec: GridSpec, paths: GridPaths, row: GridRow, metrics: list[MetricSpec] | None = None
+) -> dict[str, Any] | None:
+    """The row's record when every block of ``metrics`` (all by default) is done, else None."""
+    sha256 = _trained(spec, row)
+    if sha256 is None or stale_blocks(spec, paths, row, sha256, metrics or all_metrics()):
+        return None
+    return _read(record_path(spec, paths, row))
 
 
 def _run_progress(paths: GridPaths, row: GridRow) -> str:
@@ -97,12 +106,16 @@ def _run_progress(paths: GridPaths, row: GridRow) -> str:
 
 def row_state(spec: GridSpec, paths: GridPaths, row: GridRow) -> RowState:
     sha256 = _trained(spec, row)
-    evaluated = _finished_record(spec, paths, row, sha256) is not None
+    metrics = all_metrics()
+    stale = stale_blocks(spec, paths, row, sha256, metrics) if sha256 is not None else []
+    evaluated = sha256 is not None and not stale
     running = is_locked(paths.runs / f"{row.name}.lock")
     if evaluated:
         detail = "done"
-    elif sha256 is not None:
+    elif sha256 is not None and len(stale) == len(metrics):
         detail = "trained, not evaluated"
+    elif sha256 is not None:
+        detail = f"trained; to evaluate: {', '.join(stale)}"
     else:
         detail = _run_progress(paths, row) if row.trained else "not smoothed yet"
     if running:

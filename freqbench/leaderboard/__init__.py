@@ -7,14 +7,14 @@ model. :func:`build_leaderboard` makes one view (a dataset under one threat mode
 with its records.
 """
 
-from freqbench.leaderboard.build import THREAT_MODELS, Leaderboard, all_views, build_leaderboard
+from freqbench.leaderboard.build import Leaderboard, all_views, build_leaderboard
 from freqbench.leaderboard.export import FORMATS, render_view
+from freqbench.leaderboard.extract import views
 from freqbench.leaderboard.generate import dataset_folder, dataset_pages, stale_pages, write_pages
-from freqbench.leaderboard.protocols import deviations, standard_protocol
+from freqbench.leaderboard.protocols import deviations
 
 __all__ = [
     "FORMATS",
-    "THREAT_MODELS",
     "Leaderboard",
     "all_views",
     "build_leaderboard",
@@ -23,6 +23,6 @@ __all__ = [
     "deviations",
     "render_view",
     "stale_pages",
-    "standard_protocol",
+    "views",
     "write_pages",
 ]

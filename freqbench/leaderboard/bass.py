@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from freqbench.leaderboard.extract import FAMILIES, METRICS
+from freqbench.leaderboard.extract import BoundColumn, columns
 from freqbench.leaderboard.table import Column, Table
+from freqbench.recipes import BASS_SUFFIX
 from freqbench.records import Record
 
-BASS_SUFFIX = "+bass"
-_DELTAS = ("clean", "autoattack", "corruptions", *FAMILIES, "tail_share")
 _PROTOCOL_KEYS = ("eps", "n_examples", "autoattack_n_examples")
 
 
@@ -53,13 +52,12 @@ def bass_pairs(records: list[Record]) -> list[tuple[Record, Record]]:
     )
 
 
-def delta(metric: str, base: Record, bass: Record) -> float | None:
+def delta(bound: BoundColumn, base: Record, bass: Record) -> float | None:
     """bass - base, in percentage points for accuracies; None when either lacks the number."""
-    m = METRICS[metric]
-    a, b = m.value(base), m.value(bass)
+    a, b = bound.value(base), bound.value(bass)
     if a is None or b is None:
         return None
-    return (b - a) * (100 if m.percent else 1)
+    return (b - a) * (100 if bound.percent else 1)
 
 
 def _protocol_note(base: Record, bass: Record) -> str:
@@ -72,18 +70,20 @@ def _protocol_note(base: Record, bass: Record) -> str:
 
 
 def bass_table(records: list[Record]) -> Table:
-    columns = [
+    table = [
         Column("architecture", "Architecture", "text"),
         Column("recipe", "Recipe", "text", "the base recipe"),
         Column("bass_mode", "BaSS mode", "text"),
         Column("base", "Without BaSS", "text"),
         Column("with_bass", "With BaSS", "text"),
     ]
-    for key in _DELTAS:
-        m = METRICS[key]
-        kind = "delta_pp" if m.percent else "delta"
-        columns.append(Column(f"d_{key}", f"Δ {m.title}", kind, f"change in {m.description}"))
-    columns.append(Column("notes", "Notes", "text"))
+    deltas = [bound for bound in columns() if bound.column.bass_delta]
+    for bound in deltas:
+        kind = "delta_pp" if bound.percent else "delta"
+        table.append(
+            Column(f"d_{bound.key}", f"Δ {bound.title}", kind, f"change in {bound.description}")
+        )
+    table.append(Column("notes", "Notes", "text"))
     rows = []
     for base, bass in bass_pairs(records):
         row: dict[str, object] = {
@@ -94,15 +94,16 @@ def bass_table(records: list[Record]) -> Table:
             "with_bass": bass.name,
             "notes": _protocol_note(base, bass),
         }
-        row.update({f"d_{key}": delta(key, base, bass) for key in _DELTAS})
+        row.update({f"d_{bound.key}": delta(bound, base, bass) for bound in deltas})
         rows.append(row)
-    frame = pd.DataFrame(rows, columns=[c.key for c in columns])
+    frame = pd.DataFrame(rows, columns=[c.key for c in table])
+    readings = ["accuracies in percentage points"]
+    readings += [bound.column.bass_note for bound in deltas if bound.column.bass_note]
     notes = [
         "Δ = with BaSS minus without, for models that share architecture, base recipe and "
-        "transform; accuracies in percentage points, gradient tail share as a fraction "
-        "(BaSS should lower it: Lin et al., NeurIPS 2023)."
+        f"transform; {', '.join(readings)}."
     ]
     return Table(
-        "bass", "What BaSS changes", columns, frame, notes,
+        "bass", "What BaSS changes", table, frame, notes,
         empty="No recipe has both a plain and a +bass model here yet.",
     )  # fmt: skip

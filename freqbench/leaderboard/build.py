@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from freqbench.errors import UnknownNameError, UserError
 from freqbench.leaderboard.bass import bass_table
 from freqbench.leaderboard.correlation import correlation_table
-from freqbench.leaderboard.main_table import RANK_BY, main_table
+from freqbench.leaderboard.extract import NORMS, rank_column, views
+from freqbench.leaderboard.main_table import main_table
 from freqbench.leaderboard.table import Table
 from freqbench.records import Record
-
-THREAT_MODELS = tuple(RANK_BY)
 
 
 @dataclass(frozen=True)
@@ -42,11 +41,12 @@ class Leaderboard:
 
 
 def select(records: list[Record], threat_model: str) -> list[Record]:
-    if threat_model not in THREAT_MODELS:
-        raise UnknownNameError("threat model", threat_model, THREAT_MODELS)
-    if threat_model == "corruptions":
-        return [r for r in records if r.get("metrics", "corruptions") is not None]
-    return [r for r in records if r.data["protocol"]["norm"] == threat_model]
+    if threat_model not in views():
+        raise UnknownNameError("threat model", threat_model, views())
+    if threat_model in NORMS:
+        return [r for r in records if r.data["protocol"]["norm"] == threat_model]
+    ranking = rank_column(threat_model).spec.name
+    return [r for r in records if r.block(ranking) is not None]
 
 
 def _nothing_for(records: list[Record], dataset: str, threat_model: str) -> UserError:
@@ -69,7 +69,7 @@ def build_leaderboard(
     main = main_table(chosen, threat_model, dataset)
     if sort_by:
         main = main.sorted_by(sort_by)
-    if threat_model == "corruptions":
+    if threat_model not in NORMS:
         return Leaderboard(dataset, threat_model, chosen, main, None, None)
     return Leaderboard(
         dataset, threat_model, chosen, main, bass_table(chosen), correlation_table(chosen)
@@ -77,5 +77,5 @@ def build_leaderboard(
 
 
 def all_views(records: list[Record], dataset: str) -> list[Leaderboard]:
-    """Every non-empty view of a dataset, in the order of :data:`THREAT_MODELS`."""
-    return [build_leaderboard(records, dataset, t) for t in THREAT_MODELS if select(records, t)]
+    """Every non-empty view of a dataset, in the order of :func:`views`."""
+    return [build_leaderboard(records, dataset, t) for t in views() if select(records, t)]

@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from freqbench.leaderboard.extract import METRICS
+from freqbench.leaderboard.extract import columns
 from freqbench.leaderboard.protocols import deviations
 from freqbench.leaderboard.table import MISSING, Column, Table
+from freqbench.metrics import all_metrics
 from freqbench.records import Record
 
 MIN_MODELS = 3
-TARGETS = ("autoattack", "corruptions")
 
 
 def spearman(x: Sequence[float | None], y: Sequence[float | None]) -> tuple[float, int]:
@@ -40,38 +40,41 @@ def spearman(x: Sequence[float | None], y: Sequence[float | None]) -> tuple[floa
 
 
 def correlation_table(records: list[Record]) -> Table:
-    columns = [Column("metric", "Metric", "text")]
-    for target in TARGETS:
-        title = METRICS[target].title
-        columns += [
+    """Each correlated column against each ranking column (AutoAttack, corruptions)."""
+    bound = columns()
+    targets = [b for b in bound if b.column.ranks]
+    table = [Column("metric", "Metric", "text")]
+    for target in targets:
+        table += [
             Column(
-                f"rho_{target}",
-                f"ρ vs {title}",
+                f"rho_{target.key}",
+                f"ρ vs {target.title}",
                 "rho",
-                f"Spearman correlation with {title.lower()} accuracy",
+                f"Spearman correlation with {target.title.lower()} accuracy",
             ),
-            Column(f"n_{target}", f"n ({title})", "int", "models with both numbers"),
+            Column(f"n_{target.key}", f"n ({target.title})", "int", "models with both numbers"),
         ]
     rows = []
-    for metric in (m for m in METRICS.values() if m.correlate):
+    for metric in (b for b in bound if b.column.correlate):
         values = [metric.value(r) for r in records]
         if all(v is None for v in values):
             continue  # not measured for any model (e.g. filter shift without a reference)
         row: dict[str, object] = {"metric": metric.title}
-        for target in TARGETS:
-            rho, n = spearman(values, [METRICS[target].value(r) for r in records])
-            row[f"rho_{target}"], row[f"n_{target}"] = rho, n
+        for target in targets:
+            rho, n = spearman(values, [target.value(r) for r in records])
+            row[f"rho_{target.key}"], row[f"n_{target.key}"] = rho, n
         rows.append(row)
-    frame = pd.DataFrame(rows, columns=[c.key for c in columns])
+    frame = pd.DataFrame(rows, columns=[c.key for c in table])
     off = sum(1 for r in records if deviations(r))
+    said = [spec.correlation_note for spec in all_metrics() if spec.correlation_note]
     notes = [
         f"Spearman rank correlation across the {len(records)} models of this table, over the "
         f"models that have both numbers (n); {MISSING} when fewer than {MIN_MODELS} models have them "
-        "or a metric does not vary. The filter metrics describe the first convolution layer."
+        "or a metric does not vary." + "".join(f" {note}" for note in said)
     ]
     if off:
         notes.append(
             f"{off} of these models {'was' if off == 1 else 'were'} evaluated with a "
             "non-standard protocol (see the main table)."
         )
-    return Table("correlation", "Rank correlations with robustness", columns, frame, notes)
+    return Table("correlation", "Rank correlations with robustness", table, frame, notes)

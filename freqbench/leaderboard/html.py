@@ -17,9 +17,10 @@ from pathlib import Path
 import jinja2
 
 from freqbench.leaderboard.build import Leaderboard
-from freqbench.leaderboard.extract import METRICS
-from freqbench.leaderboard.protocols import standard_protocol
+from freqbench.leaderboard.extract import columns
 from freqbench.leaderboard.table import Table, format_cell, is_missing
+from freqbench.metrics import all_metrics
+from freqbench.protocol import describe_standard
 from freqbench.records import Record
 
 _ENV = jinja2.Environment(
@@ -41,12 +42,21 @@ class Cell:
 
 
 @dataclass(frozen=True)
+class Figure:
+    """One artifact image of a card: its URL (empty when the file is absent) and its words."""
+
+    url: str
+    alt: str
+    caption: str
+    missing: str
+
+
+@dataclass(frozen=True)
 class Card:
     anchor: str
     record: Record
     facts: list[tuple[str, str]]
-    heatmap: str
-    filters: str
+    figures: list[Figure]
     link: str
 
 
@@ -86,23 +96,28 @@ def _card(anchor: str, record: Record, page_dir: Path) -> Card:
         ("BaSS", record.get("model", "bass_mode") or "–"),
         ("threat model", f"{record.data['protocol']['norm']} {record.get('model_info', 'eps')}"),
     ]
-    for key in ("clean", "autoattack", "corruptions"):
-        value = METRICS[key].value(record)
-        facts.append(
-            (METRICS[key].title, format_cell(None if value is None else value * 100, "percent"))
-        )
-    heatmap_eps = record.get("metrics", "frequency", "heatmap", "eps")
-    if heatmap_eps is not None:
-        facts.append(("heat map eps (L2)", f"{heatmap_eps:g}"))
-    images = {}
-    for key in ("heatmap_png", "filters_png"):
-        file = record.artifact(key)
-        images[key] = relative_url(file, page_dir) if file is not None else ""
+    for bound in columns():
+        if bound.column.headline:
+            facts.append(
+                (
+                    bound.title,
+                    format_cell(bound.shown(record), "percent" if bound.percent else "number"),
+                )
+            )
+    figures = []
+    for spec in all_metrics():
+        block = record.block(spec.name)
+        if spec.card_facts is not None and block is not None:
+            facts += spec.card_facts(block)
+        for artifact in spec.artifacts:
+            if artifact.caption:
+                file = record.artifact(artifact.key)
+                url = relative_url(file, page_dir) if file is not None else ""
+                figures.append(Figure(url, artifact.alt, artifact.caption, artifact.missing))
     link = record.get("model_info", "link") or ""
     return Card(
-        anchor, record, facts, images["heatmap_png"], images["filters_png"],
-        link if link.startswith(("https://", "http://")) else "",
-    )  # fmt: skip
+        anchor, record, facts, figures, link if link.startswith(("https://", "http://")) else ""
+    )
 
 
 def render_html(dataset: str, views: list[Leaderboard], page_dir: Path) -> str:
@@ -120,10 +135,9 @@ def render_html(dataset: str, views: list[Leaderboard], page_dir: Path) -> str:
         }
         for view in views
     ]
-    standard = standard_protocol(dataset)
     return _ENV.get_template("leaderboard.html.j2").render(
         dataset=dataset,
-        standard=standard.describe() if standard else "",
+        standard=describe_standard(dataset) or "",
         sections=sections,
         cards=[_card(anchors[r.name], r, page_dir) for r in records],
         css=_static("leaderboard.css"),

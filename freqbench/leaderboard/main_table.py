@@ -1,57 +1,57 @@
 """The main table: one row per model, ranked as RobustBench ranks (robust accuracy, then clean).
 
-Rows whose protocol differs from the dataset's standard one, or whose AutoAttack run was
-flagged unreliable, stay in the ranking but say so in the Notes column and the legend: they
-are shown, never silently compared.
+Its metric columns are those the metrics declare ``main``. Rows whose protocol differs from the
+dataset's standard one, or whose metrics flagged their own result (AutoAttack's checks), stay
+in the ranking but say so in the Notes column and the legend: they are shown, never silently
+compared.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from freqbench.leaderboard.extract import METRICS, headline_radii, unreliable
-from freqbench.leaderboard.protocols import deviations, format_eps, standard_protocol
+from freqbench.leaderboard.extract import NORMS, BoundColumn, columns, raised_flags, rank_column
+from freqbench.leaderboard.protocols import deviations
 from freqbench.leaderboard.table import Column, Table
+from freqbench.protocol import describe_standard, format_eps
 from freqbench.records import Record
 
-#: threat model -> the metric that ranks it.
-RANK_BY = {"Linf": "autoattack", "L2": "autoattack", "corruptions": "corruptions"}
-_RANKED_BY = {"autoattack": "AutoAttack robust accuracy", "corruptions": "mean corruption accuracy"}
 
-_NUMBERS = ("clean", "autoattack", "corruptions", "lfc", "hfc")
-_FILTERS = ("sparsity", "variance_entropy", "orthogonality", "centre_fraction")
-MISSING_RADIUS = "n/a"
+def _main_columns() -> list[BoundColumn]:
+    return [bound for bound in columns() if bound.column.main]
 
 
-def _columns(threat_model: str, radius: str) -> list[Column]:
-    def metric(key: str, title: str | None = None) -> Column:
-        m = METRICS[key]
-        return Column(key, title or m.title, "percent" if m.percent else "number", m.description)
+def _title(bound: BoundColumn, records: list[Record]) -> str:
+    template = bound.column.main_title or bound.title
+    return template.format(**bound.context(records))
 
-    columns = [
+
+def _columns(threat_model: str, metric_columns: list[BoundColumn], records: list[Record]):
+    table = [
         Column("rank", "Rank", "int"),
         Column("model", "Model", "text"),
         Column("architecture", "Architecture", "text"),
         Column("recipe", "Recipe", "text", "training recipe"),
         Column("bass", "BaSS", "text", "Balanced Spectrum Sampling mode (augment or dataset)"),
     ]
-    if threat_model == "corruptions":
-        columns.append(
+    if threat_model not in NORMS:
+        table.append(
             Column("threat", "Threat model", "text", "norm and eps of the AutoAttack column")
         )
-    columns += [metric(k) for k in ("clean", "autoattack", "corruptions")]
-    columns += [metric("lfc", f"LFC (r={radius})"), metric("hfc", f"HFC (r={radius})")]
-    columns += [metric("tail_share")] + [metric(k) for k in _FILTERS]
-    columns += [
+    table += [
+        Column(b.key, _title(b, records), "percent" if b.percent else "number", b.description)
+        for b in metric_columns
+    ]
+    table += [
         Column("extra_data", "Extra data", "text", "trained with data beyond the training set"),
         Column("venue", "Venue", "text"),
         Column("notes", "Notes", "text", "unreliable evaluations and non-standard protocols"),
     ]
-    return columns
+    return table
 
 
-def _row(record: Record) -> dict[str, object]:
-    notes = ["unreliable"] if unreliable(record) else []
+def _row(record: Record, metric_columns: list[BoundColumn]) -> dict[str, object]:
+    notes = [flag.name for flag in raised_flags(record)]
     notes += [f"non-standard: {d}" for d in deviations(record)]
     protocol = record.data["protocol"]
     row: dict[str, object] = {
@@ -64,47 +64,45 @@ def _row(record: Record) -> dict[str, object]:
         "venue": record.get("model_info", "venue") or "",
         "notes": "; ".join(notes),
     }
-    for key in (*_NUMBERS, "tail_share", *_FILTERS):
-        value = METRICS[key].value(record)
-        row[key] = value * 100 if value is not None and METRICS[key].percent else value
+    row.update({bound.key: bound.shown(record) for bound in metric_columns})
     return row
 
 
-def _legend(records: list[Record], threat_model: str, dataset: str) -> list[str]:
-    radii = headline_radii(records)
-    notes = [
-        f"Ranked by {_RANKED_BY[RANK_BY[threat_model]]}, ties by clean accuracy, as RobustBench "
-        "ranks. Accuracies in %.",
-        f"LFC / HFC: accuracy on low- / high-pass filtered test images at radius r = {', '.join(radii) or MISSING_RADIUS}"
-        " (Wang et al., CVPR 2020; the filtered images are not clipped).",
-        "Grad. tail share: " + METRICS["tail_share"].description + ". Sparsity, Var. entropy, "
-        "Orthogonality and Centre fraction describe the first convolution layer (Gavrikov and Keuper, CVPR 2022).",
-    ]
-    standard = standard_protocol(dataset)
+def _legend(
+    records: list[Record], threat_model: str, dataset: str, metric_columns: list[BoundColumn]
+) -> list[str]:
+    """The ranking rule, then each column's legend: an accuracy column's on a line of its own,
+    the statistics' together on one line; then the protocol and the flags raised."""
+    ranked = rank_column(threat_model).column.rank_noun
+    notes = [f"Ranked by {ranked}, ties by clean accuracy, as RobustBench ranks. Accuracies in %."]
+    statistics = []
+    for bound in metric_columns:
+        if bound.column.legend:
+            text = bound.column.legend.format(**bound.context(records))
+            (notes if bound.percent else statistics).append(text)
+    if statistics:
+        notes.append(" ".join(statistics))
+    standard = describe_standard(dataset)
     off = sum(1 for r in records if deviations(r))
     if standard is not None:
-        notes.append(f"Standard protocol for {dataset}: {standard.describe()}.")
+        notes.append(f"Standard protocol for {dataset}: {standard}.")
     if off:
         notes.append(
             f"{off} of {len(records)} models {'was' if off == 1 else 'were'} evaluated with a "
             f"protocol that differs from the standard one (see Notes): {'its' if off == 1 else 'their'} "
             "numbers are not directly comparable with the others."
         )
-    if any(unreliable(r) for r in records):
-        notes.append(
-            "unreliable: AutoAttack's own checks flagged the evaluation (e.g. signs of gradient "
-            "masking); see the warnings in the record."
-        )
+    raised = {flag.name: flag for record in records for flag in raised_flags(record)}
+    notes += [f"{name}: {flag.legend}" for name, flag in raised.items()]
     return notes
 
 
 def main_table(records: list[Record], threat_model: str, dataset: str) -> Table:
     """Rank ``records`` (already selected for ``threat_model``) and describe them row by row."""
-    radii = headline_radii(records)
-    radius = radii[0] if len(radii) == 1 else "varies"
-    columns = _columns(threat_model, radius)
-    frame = pd.DataFrame([_row(r) for r in records])
-    rank_key = RANK_BY[threat_model]
+    metric_columns = _main_columns()
+    table_columns = _columns(threat_model, metric_columns, records)
+    frame = pd.DataFrame([_row(r, metric_columns) for r in records])
+    rank_key = rank_column(threat_model).key
     frame = frame.sort_values(
         [rank_key, "clean", "model"],
         ascending=[False, False, True],
@@ -112,6 +110,8 @@ def main_table(records: list[Record], threat_model: str, dataset: str) -> Table:
         kind="stable",
     ).reset_index(drop=True)
     frame.insert(0, "rank", range(1, len(frame) + 1))
-    frame = frame[[c.key for c in columns]]
+    frame = frame[[c.key for c in table_columns]]
     title = {"corruptions": "Common corruptions"}.get(threat_model, f"{threat_model} robustness")
-    return Table("main", title, columns, frame, _legend(records, threat_model, dataset))
+    return Table(
+        "main", title, table_columns, frame, _legend(records, threat_model, dataset, metric_columns)
+    )

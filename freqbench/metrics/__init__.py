@@ -1,15 +1,41 @@
-"""Metrics: pure functions ``(model, data, **options) -> MetricResult``, found by name.
+"""Metrics: each one a :class:`MetricSpec` that says what it reads, computes and reports.
 
-A metric never touches files, the CLI or the leaderboard; the evaluator composes them and
-writes the record. Importing this package registers the five built-in metrics.
+The built-in metrics are the modules of :mod:`freqbench.metrics.builtin`; installed packages
+add more through the entry-point group ``freqbench.metrics`` (see CONTRIBUTING.md, "Writing
+a metric plugin"). A metric never touches files, the CLI or the leaderboard: the evaluator
+runs it and writes the record, and everything else reads its declaration.
 """
 
-from freqbench.metrics.base import (  # noqa: I001  (base first: the metric modules register into it)
-    MetricResult,
+from freqbench.metrics.registry import (
+    ENTRY_POINT_GROUP,
+    all_metrics,
     get_metric,
     list_metrics,
+    parse_metrics,
     register_metric,
 )
-from freqbench.metrics import autoattack, clean, corruptions, filters_metric, frequency  # noqa: F401
+from freqbench.metrics.spec import (
+    Artifact,
+    Column,
+    FieldContext,
+    Flag,
+    MetricResult,
+    MetricSpec,
+    ProtocolField,
+)
 
-__all__ = ["MetricResult", "get_metric", "list_metrics", "register_metric"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Artifact",
+    "Column",
+    "FieldContext",
+    "Flag",
+    "MetricResult",
+    "MetricSpec",
+    "ProtocolField",
+    "all_metrics",
+    "get_metric",
+    "list_metrics",
+    "parse_metrics",
+    "register_metric",
+]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch import nn
 
+from freqbench import atomic
 from freqbench.errors import UserError
 from freqbench.filter_stats import conv_layers
 
@@ -30,19 +30,9 @@ def plot_first_layer_filters(
 ) -> Path:
     """Draw the first k >= 3 conv layer's filters (at most ``max_filters``) and return ``path``.
 
-    With 3 input channels each filter is shown as an RGB image after per-filter min-max
-    scaling; otherwise the mean over input channels is shown in grey (the kernel itself for
-    one input channel), also min-max scaled per filter. The first layer is the first conv of
-    :func:`freqbench.filter_stats.conv_layers`, so 1x1 convs are skipped as in the
-    statistics. The file is written atomically (temporary file in the same folder, then
-    ``os.replace``); its format follows the suffix (PNG when there is none).
+    The first layer is the first conv of :func:`freqbench.filter_stats.conv_layers`, so 1x1
+    convs are skipped as in the statistics. See :func:`plot_filter_grid`.
     """
-    target = Path(path)
-    fmt = target.suffix.lstrip(".").lower() or "png"
-    if fmt not in FigureCanvasAgg.get_supported_filetypes():
-        raise UserError(f"cannot write a figure as '.{fmt}' ({target}); use .png, .pdf or .svg")
-    if max_filters < 1:
-        raise UserError(f"max_filters must be >= 1, got {max_filters}")
     layers = conv_layers(model)
     if not layers:
         raise UserError(
@@ -50,6 +40,26 @@ def plot_first_layer_filters(
             "to plot"
         )
     name, w = layers[0]
+    return plot_filter_grid(w, name, path, max_filters)
+
+
+def plot_filter_grid(
+    w: np.ndarray, name: str, path: str | os.PathLike, max_filters: int = 64
+) -> Path:
+    """Draw the filters of one conv weight (out, in, k, k), at most ``max_filters``.
+
+    With 3 input channels each filter is shown as an RGB image after per-filter min-max
+    scaling; otherwise the mean over input channels is shown in grey (the kernel itself for
+    one input channel), also min-max scaled per filter. The file is written atomically with
+    the usual permissions; its format follows the suffix (PNG when there is none).
+    """
+    target = Path(path)
+    fmt = target.suffix.lstrip(".").lower() or "png"
+    if fmt not in FigureCanvasAgg.get_supported_filetypes():
+        raise UserError(f"cannot write a figure as '.{fmt}' ({target}); use .png, .pdf or .svg")
+    if max_filters < 1:
+        raise UserError(f"max_filters must be >= 1, got {max_filters}")
+    total = len(w)
     w = w[:max_filters]
     n = len(w)
     ncols = math.ceil(math.sqrt(n))
@@ -66,15 +76,7 @@ def plot_first_layer_filters(
         else:
             img = _min_max(w[i].mean(axis=0))
             ax.imshow(img, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
-    fig.suptitle(f"{name or 'conv'}: {n} of {len(layers[0][1])} filters", fontsize=8)
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format=fmt, dpi=120)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    fig.suptitle(f"{name or 'conv'}: {n} of {total} filters", fontsize=8)
+    with atomic.atomic_path(target) as tmp:
+        fig.savefig(tmp, format=fmt, dpi=120)
     return target

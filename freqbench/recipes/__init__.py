@@ -5,28 +5,32 @@ A recipe turns a batch into a loss (``natural``, ``pgd-at``, ``trades``, ``mart`
 Balanced Spectrum Sampling. See CONTRIBUTING.md, "Adding a recipe".
 """
 
-# Importing a recipe module registers it (and its +bass variant).
-from freqbench.recipes import augmix, fgsm_rs, mart, natural, pgd_at, trades  # noqa: F401
-from freqbench.recipes.base import Recipe, RecipeConfig, RecipeContext, RecipeOutput
-from freqbench.recipes.bass import BassRecipe
 from freqbench.recipes.registry import (
+    BASS_SUFFIX,
     RecipeSpec,
-    TrainingRecipe,
     create_recipe,
+    declare_recipe,
     get_recipe,
     list_recipes,
     register_recipe,
 )
 
+# The built-in recipes: name, class, summary. Each module is imported when its recipe is built.
+for _name, _target, _summary in (
+    ("natural", "natural:Natural", "cross-entropy on clean images"),
+    ("pgd-at", "pgd_at:PGDAT", "PGD adversarial training (Madry et al. 2018): PGD-10, step eps/4, random start"),
+    ("trades", "trades:Trades", "TRADES (Zhang et al. 2019): CE + beta KL(clean || adv), beta 6"),
+    ("mart", "mart:Mart", "MART (Wang et al. 2020): boosted CE on adv + beta KL (1 - p_y), beta 6"),
+    ("fgsm-rs", "fgsm_rs:FGSMRS", "FGSM with random start (Wong et al. 2020): one step of 1.25 eps"),
+    ("augmix", "augmix:AugMix", "AugMix (Hendrycks et al. 2020): width 3, depth 1-3, severity 3, JSD weight 12"),
+):  # fmt: skip
+    declare_recipe(_name, f"{__name__}.{_target}", _summary)
+
 __all__ = [
-    "BassRecipe",
-    "Recipe",
-    "RecipeConfig",
-    "RecipeContext",
-    "RecipeOutput",
+    "BASS_SUFFIX",
     "RecipeSpec",
-    "TrainingRecipe",
     "create_recipe",
+    "declare_recipe",
     "get_recipe",
     "list_recipes",
     "register_recipe",

@@ -28,7 +28,6 @@ from torch import Tensor, nn
 from freqbench.errors import UserError
 from freqbench.recipes.base import Recipe, RecipeConfig, RecipeOutput, Transform
 from freqbench.recipes.losses import augmix_loss
-from freqbench.recipes.registry import register_recipe
 
 Op = Callable[[Tensor, Tensor, Tensor], Tensor]  # (images, level u, sign +-1) -> images
 
@@ -272,10 +271,8 @@ def augment_and_mix(x: Tensor, config: AugMixConfig, generator: torch.Generator 
     return (1 - m) * x + m * mixture
 
 
-@register_recipe
 class AugMix(Recipe[AugMixConfig]):
     name = "augmix"
-    summary = "AugMix (Hendrycks et al. 2020): width 3, depth 1-3, severity 3, JSD weight 12"
     config_class = AugMixConfig
 
     def loss(

@@ -52,7 +52,8 @@ C = TypeVar("C", bound=RecipeConfig)
 
 
 class Recipe(ABC, Generic[C]):
-    """One training objective. Subclasses set ``name``, ``summary`` and ``config_class``.
+    """One training objective. Subclasses set ``name`` and ``config_class`` (and ``summary``
+    when registered with :func:`~freqbench.recipes.register_recipe`).
 
     ``loss`` gets images in [0, 1] and targets that are class indices (N,) or, under mixup,
     class probabilities (N, K); recipes that need hard labels set ``soft_targets = False``.

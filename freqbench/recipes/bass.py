@@ -19,7 +19,6 @@ from freqbench.errors import UserError
 from freqbench.recipes.base import Recipe, RecipeOutput
 from freqbench.spectral import BaSS
 
-BASS_SUFFIX = "+bass"
 BASS_MODES = ("augment", "dataset")
 DEFAULT_P = 0.5
 
@@ -50,3 +49,6 @@ class BassRecipe:
 
     def options(self) -> dict[str, Any]:
         return self.inner.options()
+
+
+TrainingRecipe = Recipe | BassRecipe

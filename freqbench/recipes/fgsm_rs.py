@@ -17,7 +17,6 @@ from torch import Tensor, nn
 from freqbench.errors import UserError
 from freqbench.recipes.attacks import fgsm_rs
 from freqbench.recipes.base import Recipe, RecipeConfig, RecipeContext, RecipeOutput, eval_mode
-from freqbench.recipes.registry import register_recipe
 
 ALPHA_OVER_EPS = 1.25
 
@@ -37,10 +36,8 @@ class FGSMRSConfig(RecipeConfig):
         return dataclasses.replace(self, alpha=ALPHA_OVER_EPS * context.eps)
 
 
-@register_recipe
 class FGSMRS(Recipe[FGSMRSConfig]):
     name = "fgsm-rs"
-    summary = "FGSM with random start (Wong et al. 2020): one step of 1.25 eps"
     config_class = FGSMRSConfig
 
     def loss(

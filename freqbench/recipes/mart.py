@@ -19,7 +19,6 @@ from freqbench.errors import UserError
 from freqbench.recipes.attacks import AttackConfig, pgd_cross_entropy
 from freqbench.recipes.base import Recipe, RecipeContext, RecipeOutput
 from freqbench.recipes.losses import mart_loss
-from freqbench.recipes.registry import register_recipe
 
 RESNET18_BETA = 5.0
 DEFAULT_BETA = 6.0
@@ -43,10 +42,8 @@ class MartConfig(AttackConfig):
         return dataclasses.replace(resolved, beta=beta)
 
 
-@register_recipe
 class Mart(Recipe[MartConfig]):
     name = "mart"
-    summary = "MART (Wang et al. 2020): boosted CE on adv + beta KL (1 - p_y), beta 6"
     config_class = MartConfig
     soft_targets = False  # the boosted CE and the weight 1 - p_y need one true class
 

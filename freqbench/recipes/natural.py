@@ -9,7 +9,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from freqbench.recipes.base import Recipe, RecipeConfig, RecipeOutput
-from freqbench.recipes.registry import register_recipe
 
 
 @dataclass(frozen=True)
@@ -17,10 +16,8 @@ class NaturalConfig(RecipeConfig):
     """No options of its own: optimizer and schedule belong to the trainer."""
 
 
-@register_recipe
 class Natural(Recipe[NaturalConfig]):
     name = "natural"
-    summary = "cross-entropy on clean images"
     config_class = NaturalConfig
 
     def loss(

@@ -14,7 +14,6 @@ from torch import Tensor, nn
 
 from freqbench.recipes.attacks import AttackConfig, pgd_cross_entropy
 from freqbench.recipes.base import Recipe, RecipeOutput
-from freqbench.recipes.registry import register_recipe
 
 
 @dataclass(frozen=True)
@@ -22,10 +21,8 @@ class PGDATConfig(AttackConfig):
     """PGD-10, step eps / 4, BatchNorm in training mode during the attack."""
 
 
-@register_recipe
 class PGDAT(Recipe[PGDATConfig]):
     name = "pgd-at"
-    summary = "PGD adversarial training (Madry et al. 2018): PGD-10, step eps/4, random start"
     config_class = PGDATConfig
 
     def loss(

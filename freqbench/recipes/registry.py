@@ -1,41 +1,56 @@
-"""Recipes by name: ``register_recipe`` adds ``<name>`` and ``<name>+bass`` in one go."""
+"""Recipes by name: each registration adds ``<name>`` and ``<name>+bass`` in one go.
+
+Built-in recipes are declared by ``"module:Class"`` and imported when one is built, so
+listing recipes imports no torch; :func:`register_recipe` registers a class directly.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from freqbench.config import from_mapping
 from freqbench.errors import UserError
-from freqbench.recipes.base import Recipe, RecipeConfig, RecipeContext
-from freqbench.recipes.bass import BASS_SUFFIX, BassRecipe
-from freqbench.registry import Registry
+from freqbench.registry import Registry, load_object
 
-TrainingRecipe = Recipe | BassRecipe
+if TYPE_CHECKING:
+    from freqbench.recipes.base import Recipe, RecipeConfig
+    from freqbench.recipes.bass import TrainingRecipe
+
+BASS_SUFFIX = "+bass"
 
 
 @dataclass(frozen=True)
 class RecipeSpec:
-    """A registered name: the recipe class, and whether BaSS wraps it."""
+    """A registered name: the recipe class (or where it lives), and whether BaSS wraps it."""
 
     name: str
-    recipe_class: type[Recipe]
+    target: type[Recipe] | str  # the class, or "module:Class"
+    summary: str
     bass: bool
 
     @property
+    def recipe_class(self) -> type[Recipe]:
+        return load_object(self.target) if isinstance(self.target, str) else self.target
+
+    @property
     def description(self) -> str:
-        summary = self.recipe_class.summary
-        return f"{summary}, with BaSS (Lin et al. 2023)" if self.bass else summary
+        return f"{self.summary}, with BaSS (Lin et al. 2023)" if self.bass else self.summary
 
 
 _RECIPES: Registry[RecipeSpec] = Registry("recipe")
 
 
+def declare_recipe(name: str, target: type[Recipe] | str, summary: str) -> None:
+    """Register ``name`` and ``name+bass``; ``target`` is the class or ``"module:Class"``."""
+    _RECIPES.register(name, RecipeSpec(name, target, summary, bass=False))
+    _RECIPES.register(name + BASS_SUFFIX, RecipeSpec(name + BASS_SUFFIX, target, summary, True))
+
+
 def register_recipe(cls: type[Recipe]) -> type[Recipe]:
-    """Class decorator: register ``cls.name`` and its BaSS variant ``cls.name + '+bass'``."""
-    _RECIPES.register(cls.name, RecipeSpec(cls.name, cls, bass=False))
-    _RECIPES.register(cls.name + BASS_SUFFIX, RecipeSpec(cls.name + BASS_SUFFIX, cls, bass=True))
+    """Class decorator: register ``cls.name`` and its BaSS variant, described by ``cls.summary``."""
+    declare_recipe(cls.name, cls, cls.summary)
     return cls
 
 
@@ -63,15 +78,18 @@ def create_recipe(
     ``source`` names where it came from in error messages). ``bass_mode`` ("augment" or
     "dataset") and ``bass_p`` are accepted only by ``+bass`` recipes.
     """
+    from freqbench.recipes.base import RecipeConfig, RecipeContext
+    from freqbench.recipes.bass import BassRecipe
+
     spec = get_recipe(name)
     if eps < 0:
         raise UserError(f"eps must be >= 0, got {eps}")
-    config_class = spec.recipe_class.config_class
+    recipe_class = spec.recipe_class
     if isinstance(options, RecipeConfig):
         config = options
     else:
-        config = from_mapping(config_class, options or {}, source)
-    recipe = spec.recipe_class(config.resolve(RecipeContext(eps, architecture)), eps)
+        config = from_mapping(recipe_class.config_class, options or {}, source)
+    recipe = recipe_class(config.resolve(RecipeContext(eps, architecture)), eps)
     if spec.bass:
         return BassRecipe(recipe, mode=bass_mode or "augment", p=bass_p)
     if bass_mode is not None or bass_p is not None:

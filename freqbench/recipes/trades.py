@@ -15,7 +15,6 @@ from freqbench.errors import UserError
 from freqbench.recipes.attacks import AttackConfig, trades_kl_attack
 from freqbench.recipes.base import Recipe, RecipeOutput, eval_mode
 from freqbench.recipes.losses import trades_loss
-from freqbench.recipes.registry import register_recipe
 
 
 @dataclass(frozen=True)
@@ -31,10 +30,8 @@ class TradesConfig(AttackConfig):
             raise UserError(f"beta must be >= 0, got {self.beta}")
 
 
-@register_recipe
 class Trades(Recipe[TradesConfig]):
     name = "trades"
-    summary = "TRADES (Zhang et al. 2019): CE + beta KL(clean || adv), beta 6"
     config_class = TradesConfig
 
     def loss(

@@ -1,8 +1,10 @@
 """The JSON Schemas shipped with the package, and problems reported as ``key: message`` lines.
 
 One schema set covers the two kinds of files a submission adds: model-zoo entries
-(``zoo_entry``) and evaluation records (``record``). Both the zoo loader and the record reader
-use :func:`schema_problems`, so ``freqbench validate`` and a failed load say the same thing.
+(``zoo_entry``) and evaluation records (``record``; ``record-v1`` is the first format, still
+read). The record schema's ``protocol`` and ``metrics`` are completed from the registered
+metrics by :func:`freqbench.records.record_schema`. Both the zoo loader and the record reader
+use :func:`problems`, so ``freqbench validate`` and a failed load say the same thing.
 A schema node may carry ``x-message``: a sentence that replaces jsonschema's generic text
 (which, for ``oneOf`` or ``pattern``, would not tell the user what to write).
 """
@@ -17,7 +19,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, ValidationError
 from jsonschema.exceptions import best_match
 
-SCHEMAS = ("record", "zoo_entry")
+SCHEMAS = ("record", "record-v1", "zoo_entry")
 
 
 @cache
@@ -32,6 +34,11 @@ def load_schema(name: str) -> dict[str, Any]:
 @cache
 def _validator(name: str) -> Draft202012Validator:
     return Draft202012Validator(load_schema(name))
+
+
+def validator(schema: dict[str, Any]) -> Draft202012Validator:
+    """A validator of a schema built at run time (see :func:`problems`)."""
+    return Draft202012Validator(schema)
 
 
 def key_path(parts: Any) -> str:
@@ -71,7 +78,12 @@ def _describe(error: ValidationError) -> list[str]:
 
 def schema_problems(name: str, data: Any) -> list[str]:
     """Every way ``data`` breaks schema ``name``, as sorted, de-duplicated ``key: problem`` lines."""
+    return problems(_validator(name), data)
+
+
+def problems(checker: Draft202012Validator, data: Any) -> list[str]:
+    """Every way ``data`` breaks ``checker``'s schema, as sorted ``key: problem`` lines."""
     lines: set[str] = set()
-    for error in _validator(name).iter_errors(data):
+    for error in checker.iter_errors(data):
         lines.update(_describe(error))
     return sorted(lines)

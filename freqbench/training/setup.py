@@ -16,7 +16,8 @@ from freqbench.architectures.external import ROBUSTBENCH_PREFIX, TIMM_PREFIX
 from freqbench.config import TrainConfig
 from freqbench.data import DatasetInfo, get_dataset_info
 from freqbench.errors import UserError
-from freqbench.recipes import TrainingRecipe, create_recipe
+from freqbench.recipes import create_recipe
+from freqbench.recipes.bass import TrainingRecipe
 
 BALANCED_SUFFIX = "-b"  # the "-B" datasets of freqbench.data.balanced
 
@@ -55,11 +56,13 @@ def _check_architecture(name: str) -> None:
 
 
 def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)
     except RuntimeError:
         raise UserError(
-            f"unknown device '{name}': use 'cpu' or 'cuda' (or 'cuda:1', ...)"
+            f"unknown device '{name}': use 'auto', 'cpu' or 'cuda' (or 'cuda:1', ...)"
         ) from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"device '{name}' requested but CUDA is not available; use --device cpu")

@@ -1,4 +1,5 @@
-"""Frequency-sensitivity metrics (DESIGN.md section 2).
+"""How a model's answers depend on frequency (DESIGN.md section 2): the computations behind
+the ``frequency`` metric.
 
 - Accuracy on low- and high-pass filtered images at fixed radii (Wang et al., CVPR 2020),
   reported on the raw, unclipped parts.
@@ -21,25 +22,18 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from freqbench.data import LabeledImages
-from freqbench.metrics.base import MetricResult, accuracy, register_metric
+from freqbench.prediction import n_correct
 from freqbench.spectral import (
     energy_radius,
     fourier_basis_batch,
     half_plane_indices,
     mirror_indices,
-    scaled_radii,
     spectral_entropy,
     split_frequency,
     split_long_tail,
 )
 
-HEATMAP_EPS_32 = 4.0  # Yin et al.'s L2 eps for 32 x 32 CIFAR images
 TOP_FRACTIONS = (0.01, 0.20, 0.50)
-
-
-def default_heatmap_eps(height: int) -> float:
-    """Yin et al.'s eps = 4 at 32 x 32, scaled by H / 32 so the per-pixel amplitude is kept."""
-    return HEATMAP_EPS_32 * height / 32
 
 
 def radius_map(h: int, w: int, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -49,7 +43,10 @@ def radius_map(h: int, w: int, device: torch.device | str = "cpu") -> torch.Tens
     return torch.sqrt(i**2 + j**2)
 
 
-def _split_accuracy(model, data, radii, batch_size, device) -> tuple[dict, dict]:
+def split_accuracy(
+    model: nn.Module, data: LabeledImages, radii: list[int], batch_size: int, device
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Accuracy on the low- and high-pass parts at each radius, keyed by the radius as text."""
     low_acc, high_acc = {}, {}
     for radius in radii:
         low_correct = high_correct = 0
@@ -57,27 +54,23 @@ def _split_accuracy(model, data, radii, batch_size, device) -> tuple[dict, dict]
             x = data.images[start : start + batch_size].to(device)
             y = data.labels[start : start + batch_size]
             low, high = split_frequency(x, radius)
-            low_correct += _n_correct(model, low, y)
-            high_correct += _n_correct(model, high, y)
+            low_correct += n_correct(model, low, y, len(y), device)
+            high_correct += n_correct(model, high, y, len(y), device)
         low_acc[str(radius)] = low_correct / len(data)
         high_acc[str(radius)] = high_correct / len(data)
     return low_acc, high_acc
 
 
-@torch.inference_mode()
-def _n_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
-    return int((model(x).argmax(1).cpu() == y).sum())
-
-
-def _long_tail(model, data, q, batch_size, device) -> dict:
+def long_tail(model: nn.Module, data: LabeledImages, q: float, batch_size: int, device) -> dict:
+    """Accuracy on the spectral head and tail of each image, and the data's mean R(100 q)."""
     head_correct = tail_correct = 0
     radii = []
     for start in range(0, len(data), batch_size):
         x = data.images[start : start + batch_size].to(device)
         y = data.labels[start : start + batch_size]
         head, tail = split_long_tail(x, q)
-        head_correct += _n_correct(model, head, y)
-        tail_correct += _n_correct(model, tail, y)
+        head_correct += n_correct(model, head, y, len(y), device)
+        tail_correct += n_correct(model, tail, y, len(y), device)
         radii.append(energy_radius(x, q).cpu())
     return {
         "q": q,
@@ -135,7 +128,10 @@ def _ring_means(values: torch.Tensor, ring: torch.Tensor) -> torch.Tensor:
     return sums / torch.bincount(flat_ring).to(values.dtype)
 
 
-def _gradient_metrics(model, data, q, batch_size, device) -> dict:
+def gradient_metrics(
+    model: nn.Module, data: LabeledImages, q: float, batch_size: int, device
+) -> dict:
+    """Where the input gradient's power sits, averaged over the images (Lin et al. 3.2)."""
     parts: dict[str, list[torch.Tensor]] = {}
     for start in range(0, len(data), batch_size):
         x = data.images[start : start + batch_size]
@@ -214,47 +210,3 @@ def fourier_heatmap(
     mirrored = mirror_indices(h, w, indices)
     heatmap[mirrored[:, 0], mirrored[:, 1]] = errors
     return heatmap.numpy()
-
-
-@register_metric(
-    "frequency", "low/high-pass and head/tail accuracy, gradient spectrum, Fourier heat map"
-)
-def frequency_metrics(
-    model: nn.Module,
-    data: LabeledImages,
-    *,
-    radii: list[int] | None = None,
-    q: float = 0.8,
-    heatmap_n_examples: int | None = 1000,
-    heatmap_eps: float | None = None,
-    seed: int = 0,
-    batch_size: int = 500,
-    device: str = "cpu",
-    progress: bool = True,
-) -> MetricResult:
-    h = data.images.shape[-2]
-    radii = radii or scaled_radii(h)
-    eps = heatmap_eps if heatmap_eps is not None else default_heatmap_eps(h)
-    low, high = _split_accuracy(model, data, radii, batch_size, device)
-    heat_data = data.first(min(heatmap_n_examples, len(data)) if heatmap_n_examples else None)
-    heatmap = fourier_heatmap(
-        model,
-        heat_data,
-        eps=eps,
-        seed=seed,
-        batch_size=batch_size,
-        device=device,
-        progress=progress,
-    )
-    values = {
-        "radii": list(radii),
-        "headline_radius": radii[len(radii) // 2 - 1] if len(radii) > 1 else radii[0],
-        "low_pass_accuracy": low,
-        "high_pass_accuracy": high,
-        "clean_accuracy": accuracy(model, data.images, data.labels, batch_size, device),
-        "long_tail": _long_tail(model, data, q, batch_size, device),
-        "gradient": _gradient_metrics(model, data, q, batch_size, device),
-        "heatmap": {"eps": eps, "n": len(heat_data), "bands": band_means(heatmap)},
-        "n": len(data),
-    }
-    return MetricResult(values, {"heatmap": heatmap})

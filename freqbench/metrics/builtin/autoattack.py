@@ -22,17 +22,28 @@ import logging
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import torch
-from pyautoattack import AutoAttack, checks
-from torch import nn
-from tqdm.auto import tqdm
+from typing import TYPE_CHECKING, Any
 
 from freqbench import atomic
-from freqbench.data import LabeledImages
 from freqbench.errors import UserError
-from freqbench.metrics.base import MetricResult, register_metric
+from freqbench.metrics.spec import (
+    COUNT,
+    FRACTION,
+    Column,
+    FieldContext,
+    Flag,
+    MetricResult,
+    MetricSpec,
+    ProtocolField,
+    percent,
+)
+
+if TYPE_CHECKING:  # torch and pyautoattack are imported when the metric runs
+    import torch
+    from pyautoattack import AutoAttack
+    from torch import nn
+
+    from freqbench.data import LabeledImages
 
 STATE_FORMAT = "freqbench-autoattack-state/1"
 # Words in pyautoattack's check warnings that mean the robust accuracy may be overestimated.
@@ -129,7 +140,6 @@ def _fingerprint(images: torch.Tensor, labels: torch.Tensor) -> str:
     return digest.hexdigest()[:16]
 
 
-@torch.no_grad()
 def robust_flags(
     model: nn.Module,
     images: torch.Tensor,
@@ -145,11 +155,54 @@ def robust_flags(
     progress: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, int], list[str]]:
     """Run AutoAttack; return clean and robust flags per image, points broken per attack, warnings."""
+    import torch
+
+    with torch.no_grad():
+        return _robust_flags(
+            model,
+            images,
+            labels,
+            norm=norm,
+            eps=eps,
+            seed=seed,
+            batch_size=batch_size,
+            device=device,
+            state_path=state_path,
+            version=version,
+            progress=progress,
+        )
+
+
+def _robust_flags(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    norm: str,
+    eps: float,
+    seed: int,
+    batch_size: int,
+    device: str,
+    state_path: Path | None,
+    version: str,
+    progress: bool,
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, int], list[str]]:
+    import torch
+    from pyautoattack import AutoAttack, checks
+    from tqdm.auto import tqdm
+
+    from freqbench.prediction import correct
+
     adversary = AutoAttack(model, norm=norm, eps=eps, version=version, device=device, seed=seed)
     settings = {
-        "norm": norm, "eps": eps, "seed": seed, "batch_size": batch_size, "version": version,
-        "attacks": list(adversary.attacks_to_run), "data": _fingerprint(images, labels),
-    }  # fmt: skip
+        "norm": norm,
+        "eps": eps,
+        "seed": seed,
+        "batch_size": batch_size,
+        "version": version,
+        "attacks": list(adversary.attacks_to_run),
+        "data": _fingerprint(images, labels),
+    }
     state = _State.open(state_path, settings)
     head_x, head_y = images[:batch_size].to(device), labels[:batch_size].to(device)
     with _collect_warnings(adversary.logger) as messages:
@@ -160,15 +213,14 @@ def robust_flags(
         n_classes = checks.check_range_output(adversary.get_logits, head_x, logger=adversary.logger)
         checks.check_dynamic(model, head_x, False, logger=adversary.logger)
         checks.check_n_classes(
-            n_classes, adversary.attacks_to_run, adversary.apgd_targeted.n_target_classes,
-            adversary.fab.n_target_classes, logger=adversary.logger,
-        )  # fmt: skip
+            n_classes,
+            adversary.attacks_to_run,
+            adversary.apgd_targeted.n_target_classes,
+            adversary.fab.n_target_classes,
+            logger=adversary.logger,
+        )
         if state.flags is None:
-            predictions = torch.cat([
-                model(images[s : s + batch_size].to(device)).argmax(1).cpu()
-                for s in range(0, len(labels), batch_size)
-            ])  # fmt: skip
-            state.clean_flags = (predictions == labels).tolist()
+            state.clean_flags = correct(model, images, labels, batch_size, device).tolist()
             state.flags = list(state.clean_flags)
             state.save()
         flags = torch.tensor(state.flags, dtype=torch.bool)
@@ -204,16 +256,12 @@ def robust_flags(
     return clean, flags, broken_by, messages
 
 
-@register_metric(
-    "autoattack", "AutoAttack (standard: APGD-CE, APGD-T, FAB-T, Square) robust accuracy"
-)
 def autoattack_accuracy(
     model: nn.Module,
     data: LabeledImages,
     *,
     norm: str = "Linf",
     eps: float | None = None,
-    n_examples: int | None = None,
     seed: int = 0,
     batch_size: int = 500,
     device: str = "cpu",
@@ -221,22 +269,29 @@ def autoattack_accuracy(
     version: str = "standard",
     progress: bool = True,
 ) -> MetricResult:
-    """Robust accuracy on the first ``n_examples`` test images; eps defaults to the dataset's."""
+    """Robust accuracy on ``data`` (the first test images); eps defaults to the dataset's."""
     if norm not in ("Linf", "L2"):
         raise UserError(f"AutoAttack norm must be Linf or L2, got '{norm}'")
     eps = data.info.eps(norm) if eps is None else float(eps)
     if eps < 0:
         raise UserError(f"eps must be >= 0, got {eps}")
-    subset = data.first(n_examples)
     clean, flags, broken, messages = robust_flags(
-        model, subset.images, subset.labels, norm=norm, eps=eps, seed=seed,
-        batch_size=batch_size, device=device, version=version, progress=progress,
+        model,
+        data.images,
+        data.labels,
+        norm=norm,
+        eps=eps,
+        seed=seed,
+        batch_size=batch_size,
+        device=device,
+        version=version,
+        progress=progress,
         state_path=Path(state_path) if state_path else None,
-    )  # fmt: skip
+    )
     values = {
         "robust_accuracy": float(flags.float().mean()),
         "clean_accuracy": float(clean.float().mean()),
-        "n": len(subset),
+        "n": len(data),
         "norm": norm,
         "eps": eps,
         "version": version,
@@ -246,3 +301,98 @@ def autoattack_accuracy(
         "unreliable": any(sign in m.lower() for m in messages for sign in _UNRELIABLE_SIGNS),
     }
     return MetricResult(values, {"robust_flags": flags.numpy()})
+
+
+def _headline(block: dict[str, Any]) -> list[tuple[str, str]]:
+    flag = "  UNRELIABLE" if block["unreliable"] else ""
+    broken = ", ".join(f"{k} {v}" for k, v in block["broken_by"].items())
+    return [
+        (
+            f"AutoAttack {block['norm']} eps={block['eps']:g}",
+            f"{percent(block['robust_accuracy'])}  (n={block['n']}){flag}",
+        ),
+        ("  points broken by", broken),
+    ]
+
+
+#: AutoAttack images of the standard protocol: the whole CIFAR test set, as RobustBench does;
+#: 1000 on Fashion-MNIST, the first 1000 test images.
+STANDARD_N = {"fashion-mnist": 1000, "cifar10": 10000, "cifar100": 10000}
+QUICK_N = 200
+
+
+def _standard_n(context: FieldContext) -> int:
+    return STANDARD_N.get(context.info.name.removesuffix("-b"), 1000)
+
+
+SPEC = MetricSpec(
+    name="autoattack",
+    description="AutoAttack (standard: APGD-CE, APGD-T, FAB-T, Square) robust accuracy",
+    version="1",
+    compute=autoattack_accuracy,
+    reads=("norm", "eps", "autoattack_n_examples", "seed", "batch_size"),
+    fields=(
+        ProtocolField(
+            "autoattack_n_examples",
+            int,
+            "first N test images attacked",
+            default=_standard_n,
+            quick=QUICK_N,
+            standard="at_least",
+            minimum=1,
+            count=True,
+        ),
+    ),
+    images="autoattack_n_examples",
+    columns=(
+        Column(
+            "autoattack",
+            "AutoAttack",
+            "robust accuracy under AutoAttack (standard version)",
+            ("robust_accuracy",),
+            percent=True,
+            higher_is_better=True,
+            main=True,
+            bass_delta=True,
+            headline=True,
+            ranks=("Linf", "L2"),
+            rank_noun="AutoAttack robust accuracy",
+            model_info="autoattack_acc",
+        ),
+    ),
+    flags=(
+        Flag(
+            "unreliable",
+            "AutoAttack's own checks flagged the evaluation (e.g. signs of gradient masking); "
+            "see the warnings in the record.",
+            lambda block: bool(block.get("unreliable")),
+        ),
+    ),
+    schema={
+        "type": "object",
+        "required": [
+            "robust_accuracy",
+            "clean_accuracy",
+            "n",
+            "norm",
+            "eps",
+            "version",
+            "broken_by",
+            "warnings",
+            "unreliable",
+        ],
+        "properties": {
+            "robust_accuracy": FRACTION,
+            "clean_accuracy": FRACTION,
+            "n": COUNT,
+            "norm": {"enum": ["Linf", "L2"]},
+            "eps": {"type": "number", "exclusiveMinimum": 0},
+            "version": {"type": "string"},
+            "broken_by": {"type": "object", "additionalProperties": COUNT},
+            "warnings": {"type": "array", "items": {"type": "string"}},
+            "unreliable": {"type": "boolean"},
+        },
+    },
+    headline=_headline,
+    order=20,
+)

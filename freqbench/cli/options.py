@@ -1,0 +1,41 @@
+"""Options shared by the commands that evaluate: the device, and the protocol's fields.
+
+The protocol options are generated from the declared protocol fields (core and per metric),
+so a plugin's field gets its option too. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from freqbench.protocol import Protocol, all_fields
+
+DEVICE_HELP = "auto (default: CUDA when torch sees a GPU, else the CPU), cpu, cuda or cuda:N"
+
+
+def add_device_argument(parser: argparse.ArgumentParser, help_text: str = DEVICE_HELP) -> None:
+    parser.add_argument("--device", default="auto", help=help_text)
+
+
+def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--protocol`` and one option per protocol field (defaults: the dataset's standard)."""
+    group = parser.add_argument_group("protocol (defaults: the dataset's standard protocol)")
+    group.add_argument(
+        "--protocol", choices=("standard", "quick"), default="standard",
+        help="quick: 200 AutoAttack and heat-map images, 1000 corrupted ones",
+    )  # fmt: skip
+    for field in all_fields().values():
+        if field.cli:
+            group.add_argument(
+                field.option, dest=field.name, type=field.kind, choices=field.choices,
+                help=field.help,
+            )  # fmt: skip
+
+
+def protocol_from_args(args: argparse.Namespace) -> Protocol:
+    chosen = {
+        name: getattr(args, name)
+        for name, field in all_fields().items()
+        if field.cli and getattr(args, name, None) is not None
+    }
+    return Protocol(args.protocol, **chosen)

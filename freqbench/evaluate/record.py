@@ -1,0 +1,144 @@
+"""The record format: one JSON file per model, one block per metric, each block keyed.
+
+A record (``freqbench-record/2``) holds RobustBench's ``model_info``, the ``model``, the
+``protocol`` (every field its blocks read, plus the threat model), ``metrics`` (each metric's
+numbers) and ``evaluations`` (per metric: its version, the key of checkpoint + metric +
+version + the fields it read, and when, where and how fast it ran), and the ``artifacts``
+beside it. Records in the first format (``freqbench-record/1``) are migrated on read: their
+blocks get the keys the evaluator computes for the same protocol, so nothing re-runs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from freqbench.errors import UnknownNameError, UserError
+from freqbench.metrics import MetricSpec, all_metrics, get_metric
+from freqbench.protocol import all_fields, block_key, format_eps, is_standard
+
+RECORD_FORMAT = "freqbench-record/2"
+LEGACY_FORMAT = "freqbench-record/1"
+#: The version every built-in metric had when records were first written.
+LEGACY_VERSION = "1"
+#: Fields that name the record's threat model; every record states them (RobustBench does).
+THREAT_FIELDS = ("norm", "eps")
+
+
+def model_id(record: Mapping[str, Any]) -> str:
+    """What a block's key names the model by: its checkpoint's sha256, else its source."""
+    model = record["model"]
+    return model.get("checkpoint_sha256") or model["source"]
+
+
+def spec_or_none(name: str) -> MetricSpec | None:
+    """The metric's spec, or None for a block of a plugin that is not installed here."""
+    try:
+        return get_metric(name)
+    except UnknownNameError:
+        return None
+
+
+def ordered(blocks: Mapping[str, Any]) -> dict[str, Any]:
+    """``blocks`` in the canonical metric order; blocks of unknown metrics last, by name."""
+    order = {spec.name: i for i, spec in enumerate(all_metrics())}
+    return {k: blocks[k] for k in sorted(blocks, key=lambda k: (order.get(k, len(order)), k))}
+
+
+def protocol_of(values: Mapping[str, Any], metrics: Mapping[str, Any], dataset: str) -> dict:
+    """The record's protocol: the threat model and every field a block reads, plus ``standard``."""
+    fields = list(THREAT_FIELDS)
+    for name in metrics:
+        spec = spec_or_none(name)
+        fields += [f for f in (spec.reads if spec else ()) if f not in fields]
+    protocol = {name: values.get(name) for name in all_fields() if name in fields}
+    protocol["standard"] = is_standard(dataset, protocol, list(metrics))
+    return protocol
+
+
+def model_info(
+    base: Mapping[str, Any], values: Mapping[str, Any], metrics: Mapping[str, Any]
+) -> dict[str, Any]:
+    """RobustBench's ``model_info``: the model's metadata and the percentages its columns name."""
+    info = {
+        **base,
+        "threat_model": values["norm"],
+        "eps": format_eps(values["eps"]),
+        "clean_acc": None,
+        "autoattack_acc": None,
+        "corruptions_acc": None,
+        "unreliable": False,
+    }
+    for name, block in metrics.items():
+        spec = spec_or_none(name)
+        if spec is None:
+            continue
+        for column in spec.columns:
+            value = column.value(block)
+            if column.model_info and value is not None:
+                info[column.model_info] = round(100 * value, 2)
+        if any(flag.name == "unreliable" and flag.raised(block) for flag in spec.flags):
+            info["unreliable"] = True
+    return info
+
+
+def read_record_data(path: Path) -> dict[str, Any]:
+    """A record file's data in the current format (a legacy record migrated)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UserError(
+            f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        return migrate(data)
+    except (AttributeError, KeyError, TypeError) as exc:
+        raise UserError(f"{path}: not a freqbench record (no {exc})") from None
+
+
+def migrate(data: dict[str, Any]) -> dict[str, Any]:
+    """A ``freqbench-record/1`` record in the current format; other data is returned as is.
+
+    Each block is keyed as the evaluator keys a block of the same checkpoint, dataset and
+    protocol, with the metric version the first format was written with, and keeps its time.
+    """
+    if data.get("format") != LEGACY_FORMAT:
+        return data
+    old = data["protocol"]
+    values = {name: old[name] for name in all_fields() if old.get(name) is not None}
+    values.setdefault("corruptions_n_examples", old.get("n_examples"))
+    values.setdefault("q", 0.8)  # the long-tail share every first-format record used
+    shift = data["metrics"].get("filters", {}).get("distribution_shift", {})
+    values["reference"] = shift.get("reference")
+    metrics = ordered(data["metrics"])
+    evaluations = {}
+    for name in metrics:
+        spec = spec_or_none(name)
+        evaluations[name] = {
+            "version": LEGACY_VERSION,
+            "key": block_key(model_id(data), data["dataset"], spec, values, LEGACY_VERSION)
+            if spec
+            else "",
+            "seconds": data.get("timings", {}).get(name, 0.0),
+            "device": old.get("device", "cpu"),
+            "created": data["created"],
+            "versions": data.get("versions", {}),
+            "executor": "local",
+            "shards": 1,
+        }
+    return {
+        "format": RECORD_FORMAT,
+        "name": data["name"],
+        "dataset": data["dataset"],
+        "model_info": data.get("model_info", {}),
+        "model": data["model"],
+        "protocol": protocol_of(values, metrics, data["dataset"]),
+        "metrics": metrics,
+        "evaluations": evaluations,
+        "artifacts": data.get("artifacts", {}),
+        "created": data["created"],
+    }

@@ -1,0 +1,225 @@
+"""Corruption accuracy, CIFAR-10-C style (Hendrycks and Dietterich, ICLR 2019).
+
+With ``corruptions_dir`` the official CIFAR-10-C / CIFAR-100-C files are read; otherwise the
+15 corruptions are generated at 5 severities by :mod:`freqbench.corruptions`. The score is the
+plain mean over the 75 cells, with means per corruption and per family beside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from freqbench.corruptions.params import CORRUPTIONS, FAMILIES, SEVERITIES
+from freqbench.errors import UserError
+from freqbench.metrics.spec import (
+    COUNT,
+    FRACTION,
+    Column,
+    FieldContext,
+    MetricResult,
+    MetricSpec,
+    ProtocolField,
+    percent,
+)
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from freqbench.data import LabeledImages
+
+OFFICIAL_FILES = {"cifar10": "cifar10-c", "cifar100": "cifar100-c"}
+GENERATION_CHUNK = 1000  # images corrupted per call: fixes the random streams and bounds memory
+
+
+def _official(
+    data: LabeledImages, directory: Path
+) -> Iterator[tuple[str, int, torch.Tensor, torch.Tensor]]:
+    from freqbench.data import load_corruption
+
+    if data.info.name not in OFFICIAL_FILES:
+        raise UserError(
+            f"official corruption files exist for {sorted(OFFICIAL_FILES)} only, not "
+            f"{data.info.name}; leave out --corruptions-dir to generate them"
+        )
+    for name in CORRUPTIONS:
+        for severity in SEVERITIES:
+            part = load_corruption(
+                OFFICIAL_FILES[data.info.name], name, severity, directory, len(data)
+            )
+            yield name, severity, part.images, part.labels
+
+
+def _generated(
+    data: LabeledImages, seed: int
+) -> Iterator[tuple[str, int, torch.Tensor, torch.Tensor]]:
+    from freqbench.corruptions import corrupted_batches
+
+    for batch in corrupted_batches(
+        data.images, data.labels, seed=seed, chunk_size=GENERATION_CHUNK
+    ):
+        yield batch.name, batch.severity, batch.images, batch.labels
+
+
+def corruption_accuracy(
+    model: nn.Module,
+    data: LabeledImages,
+    *,
+    corruptions_dir: str | Path | None = None,
+    seed: int = 0,
+    batch_size: int = 500,
+    device: str = "cpu",
+    progress: bool = True,
+) -> MetricResult:
+    from tqdm.auto import tqdm
+
+    from freqbench.corruptions import FROST_IS_PROCEDURAL
+    from freqbench.prediction import n_correct
+
+    source = "files" if corruptions_dir else "generated"
+    cells = _official(data, Path(corruptions_dir)) if corruptions_dir else _generated(data, seed)
+    correct: dict[tuple[str, int], int] = {}
+    counted: dict[tuple[str, int], int] = {}
+    total_chunks = (
+        len(CORRUPTIONS)
+        * len(SEVERITIES)
+        * (1 if corruptions_dir else -(-len(data) // GENERATION_CHUNK))
+    )
+    for name, severity, images, labels in tqdm(
+        cells, total=total_chunks, desc="corruptions", disable=not progress, leave=False
+    ):
+        key = (name, severity)
+        correct[key] = correct.get(key, 0) + n_correct(model, images, labels, batch_size, device)
+        counted[key] = counted.get(key, 0) + len(labels)
+    table = {
+        name: [correct[(name, s)] / counted[(name, s)] for s in SEVERITIES] for name in CORRUPTIONS
+    }
+    per_corruption = {name: sum(row) / len(row) for name, row in table.items()}
+    per_family = {
+        family: sum(per_corruption[n] for n in names) / len(names)
+        for family, names in FAMILIES.items()
+    }
+    values = {
+        "mean": sum(sum(row) for row in table.values()) / (len(CORRUPTIONS) * len(SEVERITIES)),
+        "per_corruption": per_corruption,
+        "per_family": per_family,
+        "cells": table,
+        "source": source,
+        "frost_procedural": source == "generated" and FROST_IS_PROCEDURAL,
+        "seed": seed if source == "generated" else None,
+        "n": len(data),
+    }
+    return MetricResult(values)
+
+
+def _headline(block: dict[str, Any]) -> list[tuple[str, str]]:
+    families = ", ".join(f"{k} {percent(v)}" for k, v in block["per_family"].items())
+    return [(f"corruptions ({block['source']})", f"{percent(block['mean'])}  [{families}]")]
+
+
+def _source(context: FieldContext) -> str:
+    return "files" if context.options.get("corruptions_dir") else "generated"
+
+
+QUICK_N = 1000  # 75 corrupted copies of each image: 75,000 predictions
+
+
+def _family_column(family: str) -> Column:
+    return Column(
+        family,
+        family.capitalize(),
+        f"mean accuracy over the {family} corruptions",
+        ("per_family", family),
+        percent=True,
+        higher_is_better=True,
+        bass_delta=True,
+    )
+
+
+SPEC = MetricSpec(
+    name="corruptions",
+    description="accuracy under 15 corruptions x 5 severities (CIFAR-10-C style)",
+    version="1",
+    compute=corruption_accuracy,
+    reads=("corruptions_n_examples", "seed", "corruptions_source"),
+    fields=(
+        ProtocolField(
+            "corruptions_n_examples",
+            int,
+            "first N test images corrupted (75 copies each)",
+            default=lambda c: c.values["n_examples"],
+            quick=lambda c: min(QUICK_N, c.values["n_examples"]),
+            standard="at_least",
+            minimum=1,
+            count=True,
+        ),
+        ProtocolField(
+            "corruptions_source",
+            str,
+            "generated, or the official files of --corruptions-dir",
+            default=_source,
+            standard="any",
+            choices=("generated", "files"),
+            cli=False,
+        ),
+    ),
+    images="corruptions_n_examples",
+    columns=(
+        Column(
+            "corruptions",
+            "Corruptions",
+            "mean accuracy over the 15 corruptions x 5 severities",
+            ("mean",),
+            percent=True,
+            higher_is_better=True,
+            main=True,
+            bass_delta=True,
+            headline=True,
+            ranks=("corruptions",),
+            rank_noun="mean corruption accuracy",
+            model_info="corruptions_acc",
+        ),
+        *(_family_column(family) for family in FAMILIES),
+    ),
+    schema={
+        "type": "object",
+        "required": [
+            "mean",
+            "per_corruption",
+            "per_family",
+            "cells",
+            "source",
+            "frost_procedural",
+            "n",
+        ],
+        "properties": {
+            "mean": FRACTION,
+            "per_corruption": {
+                "type": "object",
+                "required": list(CORRUPTIONS),
+                "additionalProperties": FRACTION,
+            },
+            "per_family": {
+                "type": "object",
+                "required": list(FAMILIES),
+                "additionalProperties": FRACTION,
+            },
+            "cells": {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "array",
+                    "items": FRACTION,
+                    "minItems": 5,
+                    "maxItems": 5,
+                },
+            },
+            "source": {"enum": ["generated", "files"]},
+            "frost_procedural": {"type": "boolean"},
+            "n": COUNT,
+        },
+    },
+    headline=_headline,
+    order=30,
+)

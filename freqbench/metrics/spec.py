@@ -1,0 +1,247 @@
+"""How a metric describes itself: what it reads, what it reports, and what it writes beside.
+
+A :class:`MetricSpec` is the one place a metric is wired: the evaluator fills its options from
+the protocol fields it ``reads``, keys its record block by exactly those fields, and saves its
+``artifacts``; the headline printout, the leaderboard columns, the correlation and BaSS tables
+and the record schema all read its ``columns`` and ``schema``. Modelled on the task and metric
+declarations of EleutherAI's lm-evaluation-harness.
+
+Nothing here imports torch: declaring and listing metrics stays instant. ``compute`` may be
+a function or the ``"module:function"`` that names it, imported when the metric runs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from freqbench.errors import UserError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import numpy as np
+
+    from freqbench.data import DatasetInfo
+
+#: How a record's value of a protocol field compares with the standard protocol's value.
+STANDARD_RULES = ("equal", "at_least", "any")
+
+
+@dataclass(frozen=True)
+class FieldContext:
+    """What a protocol field's default may depend on: the dataset, the fields resolved before
+    it, and the run's options (e.g. ``corruptions_dir``)."""
+
+    info: DatasetInfo
+    n_test: int
+    values: Mapping[str, Any]
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+Default = Any  # a value, or a callable (FieldContext) -> value
+
+
+@dataclass(frozen=True)
+class ProtocolField:
+    """One setting of the evaluation protocol. Its value enters the key of every metric block
+    that reads it, so changing it re-runs exactly those metrics."""
+
+    name: str
+    kind: type  # int, float or str
+    help: str
+    default: Default = None
+    quick: Default = None  # the quick preset's value; None: the default
+    standard: str = "equal"  # see STANDARD_RULES
+    minimum: float | None = None
+    exclusive_minimum: bool = False
+    maximum: float | None = None
+    choices: tuple[str, ...] | None = None
+    count: bool = False  # a number of test images: at most the test set, the default capped to it
+    cli: bool = True  # `freqbench evaluate` has an option for it
+
+    def __post_init__(self) -> None:
+        if self.standard not in STANDARD_RULES:
+            raise ValueError(f"field {self.name}: standard must be one of {STANDARD_RULES}")
+
+    @property
+    def option(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def default_for(self, context: FieldContext, quick: bool = False) -> Any:
+        chosen = self.quick if quick and self.quick is not None else self.default
+        return chosen(context) if callable(chosen) else chosen
+
+    def check(self, value: Any) -> Any:
+        """The value with its type checked; a UserError says what is wrong and what is allowed."""
+        if value is None:
+            if self.kind is str and not self.choices:
+                return None
+            raise UserError(f"{self.option} needs a value")
+        if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, self.kind) or isinstance(value, bool):
+            raise UserError(f"{self.option} must be {self.kind.__name__}, got {value!r}")
+        if self.kind is float and not math.isfinite(value):
+            raise UserError(f"{self.option} must be a finite number, got {value}")
+        if self.choices and value not in self.choices:
+            raise UserError(
+                f"{self.option} must be one of {', '.join(self.choices)}, got '{value}'"
+            )
+        if self.minimum is not None:
+            low = value <= self.minimum if self.exclusive_minimum else value < self.minimum
+            if low:
+                relation = ">" if self.exclusive_minimum else ">="
+                raise UserError(f"{self.option} must be {relation} {self.minimum:g}, got {value}")
+        if self.maximum is not None and value > self.maximum:
+            raise UserError(f"{self.option} must be <= {self.maximum:g}, got {value}")
+        return value
+
+    def json_schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {
+            "type": {int: "integer", float: "number", str: "string"}[self.kind],
+            "description": self.help,
+        }
+        if self.kind is str and not self.choices:
+            schema["type"] = ["string", "null"]
+        if self.choices:
+            schema["enum"] = list(self.choices)
+        if self.minimum is not None:
+            schema["exclusiveMinimum" if self.exclusive_minimum else "minimum"] = self.minimum
+        if self.maximum is not None:
+            schema["maximum"] = self.maximum
+        return schema
+
+
+@dataclass(frozen=True)
+class Column:
+    """One number a metric reports, as the leaderboard shows it.
+
+    ``path`` leads to the value inside the metric's block (``read`` replaces it when the place
+    depends on the block, e.g. the headline radius). ``title`` and ``legend`` may hold
+    ``{placeholders}`` that the metric's ``table_context`` fills from the records of a table.
+    """
+
+    key: str  # unique across metrics: a column key and a --sort-by name
+    title: str  # short: correlation rows, BaSS deltas
+    description: str
+    path: tuple[str, ...] = ()
+    read: Callable[[Mapping[str, Any]], Any] | None = None
+    percent: bool = False  # a fraction (accuracy, error rate) shown in percent
+    higher_is_better: bool | None = None
+    main: bool = False  # a column of the main table
+    correlate: bool = False  # a row of the rank-correlation table
+    bass_delta: bool = False  # a column of the BaSS table (with minus without)
+    headline: bool = False  # one of a model card's headline facts
+    ranks: tuple[str, ...] = ()  # leaderboard views ranked by it
+    rank_noun: str = ""  # "AutoAttack robust accuracy": what "Ranked by ..." says
+    model_info: str | None = None  # the RobustBench model_info key that repeats it in percent
+    legend: str = ""  # one sentence under the main table
+    main_title: str = ""  # the main table's title, when it says more than ``title``
+    bass_note: str = ""  # how the BaSS table's legend reads its delta, when not in points
+
+    def value(self, block: Mapping[str, Any] | None) -> float | None:
+        """The number in ``block``; None when missing, not a number, or NaN."""
+        if block is None:
+            return None
+        if self.read is not None:
+            value = self.read(block)
+        else:
+            value = block
+            for key in self.path:
+                if not isinstance(value, Mapping) or key not in value:
+                    return None
+                value = value[key]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        return None if math.isnan(value) else float(value)
+
+
+ArtifactWriter = Callable[["np.ndarray", "Path", Mapping[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A file written beside the record from one of the metric's arrays.
+
+    ``write(array, path, context)`` gets the array, the file to write (atomically, e.g. with
+    :func:`freqbench.atomic.atomic_path`, so a kill never leaves half a file) and a context
+    (``name``: the record's name, ``values``: the metric's block).
+    A figure artifact (``caption`` set) is shown on each model's card of the HTML page.
+    """
+
+    key: str  # the record's ``artifacts`` key
+    suffix: str  # the file is <record name>.<suffix>
+    array: str  # the MetricResult array it is made from
+    write: ArtifactWriter | str
+    caption: str = ""  # card figure caption; empty: not a figure
+    alt: str = ""  # alt text, followed by the model's name
+    missing: str = ""  # shown on a card when the file is absent
+
+
+@dataclass
+class MetricResult:
+    """Plain JSON-ready numbers, plus arrays (e.g. a heat map) that artifacts are made from."""
+
+    values: dict[str, Any]
+    arrays: dict[str, Any] = field(default_factory=dict)
+
+
+Rows = list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A metric's declaration. See the module docstring and CONTRIBUTING.md."""
+
+    name: str
+    description: str
+    version: str  # bump when the numbers change: records' blocks of older versions re-run
+    compute: Callable[..., MetricResult | dict[str, Any]] | str
+    reads: tuple[str, ...] = ()  # protocol fields that change its result
+    fields: tuple[ProtocolField, ...] = ()  # protocol fields it introduces
+    images: str | None = "n_examples"  # the count field: how many first test images it gets
+    columns: tuple[Column, ...] = ()
+    artifacts: tuple[Artifact, ...] = ()
+    schema: Mapping[str, Any] | None = None  # JSON Schema of its block
+    headline: Callable[[Mapping[str, Any]], Rows] | None = None  # rows of the printed summary
+    table_context: Callable[[list[Mapping[str, Any]]], dict[str, str]] | None = None
+    card_facts: Callable[[Mapping[str, Any]], Rows] | None = None
+    flags: tuple[Flag, ...] = ()
+    correlation_note: str = ""  # a sentence under the rank-correlation table
+    nan_allowed: bool = False  # NaN marks a number with no meaning (else a record is refused)
+    order: int = 1000  # position among metrics: built-ins 10..50, plugins after
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.name.replace("_", "").replace("-", "").isalnum():
+            raise ValueError(f"metric name '{self.name}' must hold letters, digits, - and _ only")
+        own = {f.name for f in self.fields}
+        if self.images is not None and self.images not in {*self.reads, *own}:
+            raise ValueError(f"metric {self.name}: images field '{self.images}' is not read")
+        if not own <= set(self.reads):
+            raise ValueError(f"metric {self.name}: declared fields must also be in reads")
+
+    def block_schema(self) -> dict[str, Any]:
+        return dict(self.schema) if self.schema is not None else {"type": "object"}
+
+
+# Building blocks of metric block schemas.
+FRACTION: dict[str, Any] = {"type": "number", "minimum": 0, "maximum": 1}
+COUNT: dict[str, Any] = {"type": "integer", "minimum": 0}
+
+
+def percent(value: float | None) -> str:
+    """A fraction as the printed summaries show it: ``0.8143`` -> ``81.43%``."""
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A warning a metric raises about its own result (e.g. AutoAttack's gradient-masking checks):
+    leaderboards name it in the row's notes and explain it once in the legend."""
+
+    name: str
+    legend: str
+    raised: Callable[[Mapping[str, Any]], bool]

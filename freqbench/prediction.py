@@ -1,0 +1,49 @@
+"""Batched, gradient-free prediction: the one loop every metric uses to count correct answers."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+@torch.inference_mode()
+def predict(
+    model: nn.Module, images: torch.Tensor, batch_size: int, device: str | torch.device
+) -> torch.Tensor:
+    """Predicted labels, on the CPU, for ``images`` (on any device), ``batch_size`` at a time."""
+    out = [
+        model(chunk.to(device, non_blocking=True)).argmax(1).cpu()
+        for chunk in images.split(batch_size)
+    ]
+    return torch.cat(out) if out else torch.empty(0, dtype=torch.long)
+
+
+def correct(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    batch_size: int,
+    device: str | torch.device,
+) -> torch.Tensor:
+    """Per image, whether the model classifies it correctly (a bool tensor on the CPU)."""
+    return predict(model, images, batch_size, device) == labels.cpu()
+
+
+def n_correct(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    batch_size: int,
+    device: str | torch.device,
+) -> int:
+    return int(correct(model, images, labels, batch_size, device).sum())
+
+
+def accuracy(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    batch_size: int,
+    device: str | torch.device,
+) -> float:
+    return float(correct(model, images, labels, batch_size, device).float().mean())

@@ -1,0 +1,308 @@
+"""The repository check behind ``freqbench validate``: zoo entries, records, grid files and
+the files they name, each against the others (a record must describe the model its entry
+builds; names are unique)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from freqbench.architectures import list_architectures
+from freqbench.architectures.external import ROBUSTBENCH_PREFIX, TIMM_PREFIX
+from freqbench.checkpoints import read_sidecar, sha256_of
+from freqbench.data import list_datasets
+from freqbench.errors import UnknownNameError, UserError
+from freqbench.evaluate.record import migrate
+from freqbench.grid.spec import load_grid
+from freqbench.paths import GRID_FILE, RECORDS_DIR
+from freqbench.recipes import list_recipes
+from freqbench.records import (
+    Record,
+    content_problems,
+    dataset_folders,
+    dig,
+    display_path,
+    read_json,
+    record_files,
+    schema_problems_of,
+)
+from freqbench.schemas import schema_problems
+from freqbench.zoo import (
+    ZooEntry,
+    default_root,
+    entry_files,
+    entry_from_data,
+    grid_files,
+    read_toml,
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: Path
+    message: str
+
+    def __str__(self) -> str:
+        return f"{display_path(self.path)}: {self.message}"
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    problems: list[Problem]
+    n_entries: int
+    n_records: int
+    n_grids: int = 0
+
+    def summary(self) -> str:
+        found = f"{len(self.problems)} problem(s)" if self.problems else "no problems"
+        entries = f"{self.n_entries} zoo {'entry' if self.n_entries == 1 else 'entries'}"
+        records = f"{self.n_records} record{'' if self.n_records == 1 else 's'}"
+        grids = (
+            f", {self.n_grids} grid file{'' if self.n_grids == 1 else 's'}" if self.n_grids else ""
+        )
+        return f"checked {entries}{grids} and {records}: {found}"
+
+
+def _walk(path: Path) -> tuple[list[Path], list[Path], list[Path]]:
+    """(entry, record, grid files) below ``path``, leaving out training configs and sidecars."""
+    if not path.exists():
+        raise UserError(f"{path} does not exist")
+    path = path.resolve()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    tomls = [f for f in files if f.suffix == ".toml" and "configs" not in f.parts[:-1]]
+    entries = [f for f in tomls if f.name != GRID_FILE]
+    grids = [f for f in tomls if f.name == GRID_FILE]
+    records = [
+        f
+        for f in files
+        if f.suffix == ".json"
+        and not f.name.startswith(".")
+        and "weights" not in f.parts[:-1]
+        and not (f.with_suffix(".safetensors").exists() or f.with_suffix(".pt").exists())
+    ]
+    return entries, records, grids
+
+
+class _Checker:
+    """One validation run: parsed entries by name and file hashes are computed once."""
+
+    def __init__(self, zoo_root: Path):
+        self.zoo_root = zoo_root
+        self.problems: list[Problem] = []
+        self._hashes: dict[Path, str] = {}
+
+    def add(self, path: Path, message: str) -> None:
+        self.problems.append(Problem(path, message))
+
+    def check_grid(self, path: Path) -> None:
+        try:
+            load_grid(path)
+        except UserError as exc:
+            self.add(path, str(exc).removeprefix(str(path)).lstrip(": "))
+
+    def sha256(self, path: Path) -> str:
+        key = path.resolve()
+        if key not in self._hashes:
+            self._hashes[key] = sha256_of(path)
+        return self._hashes[key]
+
+    def parse_entry(self, path: Path, report: bool) -> ZooEntry | None:
+        try:
+            data = read_toml(path)
+        except UserError as exc:
+            if report:
+                self.add(path, str(exc).removeprefix(str(path)).lstrip(": "))
+            return None
+        problems = schema_problems("zoo_entry", data)
+        if problems:
+            if report:
+                for problem in problems:
+                    self.add(path, problem)
+            return None
+        return entry_from_data(data, path)
+
+    def check_entry(self, entry: ZooEntry) -> None:
+        path = entry.path
+        if entry.name != path.stem:
+            self.add(path, f"name: '{entry.name}' must equal the file stem '{path.stem}'")
+        if entry.dataset != path.parent.name:
+            self.add(
+                path,
+                f"dataset: '{entry.dataset}' but the entry lies in folder '{path.parent.name}'",
+            )
+        if entry.dataset not in list_datasets():
+            self.add(
+                path, f"dataset: unknown dataset '{entry.dataset}' (see `freqbench list datasets`)"
+            )
+        external = entry.architecture.startswith((TIMM_PREFIX, ROBUSTBENCH_PREFIX))
+        if not external and entry.architecture not in list_architectures():
+            self.add(
+                path,
+                f"architecture: unknown architecture '{entry.architecture}' (see `freqbench list architectures`)",
+            )
+        if entry.recipe is not None and entry.recipe not in list_recipes():
+            self.add(
+                path, f"recipe: unknown recipe '{entry.recipe}' (see `freqbench list recipes`)"
+            )
+        if entry.weights_path is not None:
+            self.check_weights(entry)
+
+    def check_weights(self, entry: ZooEntry) -> None:
+        path, file = entry.path, entry.weights_path
+        if not file.is_file():
+            self.add(path, f"weights.path: '{entry.weights['path']}' does not exist")
+            return
+        actual = self.sha256(file)
+        if entry.sha256 and entry.sha256 != actual:
+            self.add(
+                path, f"weights.sha256: {entry.sha256} but {display_path(file)} hashes to {actual}"
+            )
+        try:
+            info = read_sidecar(file)
+        except UserError as exc:
+            self.add(path, f"weights: {exc}")
+            return
+        if info.sha256 and info.sha256 != actual:
+            self.add(
+                path,
+                f"weights: the sidecar's sha256 {info.sha256} does not match {display_path(file)} ({actual})",
+            )
+        for key in ("architecture", "dataset", "recipe", "bass_mode"):
+            said = getattr(info, key)
+            if said is not None and said != getattr(entry, key):
+                self.add(
+                    path,
+                    f"{key}: '{getattr(entry, key)}' but the checkpoint's sidecar says '{said}'",
+                )
+
+    def expected_sha256(self, entry: ZooEntry) -> str | None:
+        if entry.sha256:
+            return entry.sha256
+        file = entry.weights_path
+        return self.sha256(file) if file is not None and file.is_file() else None
+
+    def check_record(self, path: Path, entries: dict[str, ZooEntry]) -> str | None:
+        """Check one record file; its name when it parsed, for the duplicate check."""
+        try:
+            data = read_json(path)
+        except UserError as exc:
+            self.add(path, str(exc).removeprefix(str(path)).lstrip(": "))
+            return None
+        schema = schema_problems_of(data)
+        for problem in schema or content_problems(migrate(data)):
+            self.add(path, problem)
+        if schema:
+            return None
+        record = Record(migrate(data), path)
+        if record.name != path.stem:
+            self.add(path, f"name: '{record.name}' must equal the file stem '{path.stem}'")
+        if record.dataset != path.parent.name:
+            self.add(
+                path,
+                f"dataset: '{record.dataset}' but the record lies in folder '{path.parent.name}'",
+            )
+        for key, name in record.data["artifacts"].items():
+            if not (path.parent / name).is_file():
+                self.add(path, f"artifacts.{key}: '{name}' does not exist beside the record")
+        entry = entries.get(record.name)
+        if entry is None:
+            hint = str(UnknownNameError("zoo entry", record.name, sorted(entries)))
+            self.add(path, f"name: no zoo entry in {display_path(self.zoo_root)} ({hint})")
+        else:
+            self.compare(record, entry)
+        return record.name
+
+    def compare(self, record: Record, entry: ZooEntry) -> None:
+        """A record must describe the model its entry builds."""
+        expected: dict[str, Any] = {
+            "dataset": entry.dataset,
+            "model.architecture": entry.architecture,
+            "model.recipe": entry.recipe,
+            "model.bass_mode": entry.bass_mode,
+            "model.transform": entry.transform or None,
+        }
+        sha = self.expected_sha256(entry)
+        if sha is not None:
+            expected["model.checkpoint_sha256"] = sha
+        for label, want in expected.items():
+            got = record.get(*label.split("."))
+            if got != want:
+                self.add(
+                    record.path,
+                    f"{label}: {json.dumps(got)} but zoo entry {display_path(entry.path)} says {json.dumps(want)}",
+                )
+
+
+def _duplicates(checker: _Checker, names: dict[Path, str], targets: set[Path], kind: str) -> None:
+    by_name: dict[str, list[Path]] = {}
+    for path, name in names.items():
+        by_name.setdefault(name, []).append(path)
+    for name, paths in by_name.items():
+        for path in paths:
+            if len(paths) > 1 and path in targets:
+                others = ", ".join(display_path(p) for p in paths if p != path)
+                checker.add(path, f"name: '{name}' is also the name of {kind} {others}")
+
+
+def validate_tree(
+    paths: list[Path] | None = None,
+    zoo_root: Path | None = None,
+    records_dir: Path | None = None,
+) -> ValidationReport:
+    """Check entries and records (all of the repository's when ``paths`` is empty).
+
+    Cross-references (record -> entry, duplicate names) always look at the whole zoo and
+    records folder, so checking one file still catches a clash with the rest.
+    """
+    zoo_root = (zoo_root if zoo_root is not None else default_root()).resolve()
+    records_dir = (records_dir if records_dir is not None else Path(RECORDS_DIR)).resolve()
+    all_entry_files = entry_files(zoo_root)
+    all_record_files = [f for folder in dataset_folders(records_dir) for f in record_files(folder)]
+    if paths:
+        found = [_walk(Path(p)) for p in paths]
+        entry_targets = sorted({f for entries, _, _ in found for f in entries})
+        record_targets = sorted({f for _, records, _ in found for f in records})
+        grid_targets = sorted({f for _, _, grids in found for f in grids})
+    elif zoo_root.is_dir() or records_dir.is_dir():
+        entry_targets, record_targets = all_entry_files, all_record_files
+        grid_targets = grid_files(zoo_root)
+    else:
+        raise UserError(
+            f"nothing to validate: neither {zoo_root} nor {records_dir} exists. Run from the "
+            "repository root or pass the files and folders to check"
+        )
+    checker = _Checker(zoo_root)
+    targets = set(entry_targets)
+    entries: dict[Path, ZooEntry] = {}
+    for path in sorted(set(all_entry_files) | targets):
+        entry = checker.parse_entry(path, report=path in targets)
+        if entry is not None:
+            entries[path] = entry
+            if path in targets:
+                checker.check_entry(entry)
+    _duplicates(checker, {p: e.name for p, e in entries.items()}, targets, "zoo entry")
+    by_name = {e.name: e for e in entries.values()}
+    record_names: dict[Path, str] = {}
+    for path in sorted(set(all_record_files) | set(record_targets)):
+        if path in record_targets:
+            name = checker.check_record(path, by_name)
+        else:
+            name = dig(_quiet_json(path), "name")
+        if isinstance(name, str):
+            record_names[path] = name
+    _duplicates(checker, record_names, set(record_targets), "record")
+    for path in grid_targets:
+        checker.check_grid(path)
+    return ValidationReport(
+        checker.problems, len(entry_targets), len(record_targets), len(grid_targets)
+    )
+
+
+def _quiet_json(path: Path) -> Any:
+    """A record outside the checked set: only its name matters, and its own problems are not ours."""
+    try:
+        return read_json(path)
+    except UserError:
+        return None
