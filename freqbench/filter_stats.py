@@ -132,12 +132,14 @@ def variance_entropy(w: Any, clean: bool = False) -> float:
 
 
 def orthogonality(w: Any) -> float:
-    """1 minus the mean |cosine similarity| between distinct output filters (Gavrikov and Keuper).
+    """1 - sum |G - I| / (n (n - 1)) over the output filters, as torchconvquality computes it.
 
-    Each output channel is one row of in * k * k values, divided by its L2 norm. An all-zero
-    row stays zero and so counts as orthogonal to every other row; only off-diagonal entries
-    of G - I are summed, which equals sum |G - I| for unit rows and keeps a zero row from adding
-    a spurious 1 on the diagonal. One output channel gives NaN.
+    torchconvquality (github paulgavrikov/torchconvquality, ``torchconvquality/__init__.py``,
+    ``orthogonality``): each output channel is one row of in * k * k values divided by its L2
+    norm (an all-zero row is divided by 1 and stays zero), G = rows x rows^T and the whole of
+    |G - I| is summed, diagonal included. A unit row adds |1 - 1| = 0 there, but an all-zero
+    row adds |0 - 1| = 1: a dead output channel lowers orthogonality by 1 / (n (n - 1)), as in
+    the reference. One output channel gives NaN (the reference divides by n (n - 1) = 0).
     """
     arr = _as_weight(w)
     rows = arr.reshape(arr.shape[0], -1)
@@ -146,9 +148,8 @@ def orthogonality(w: Any) -> float:
         return float("nan")
     norms = np.linalg.norm(rows, axis=1, keepdims=True)
     unit = rows / np.where(norms == 0, 1.0, norms)
-    gram = np.abs(unit @ unit.T)
-    np.fill_diagonal(gram, 0.0)
-    return float(1.0 - gram.sum() / (n * (n - 1)))
+    c = np.abs(unit @ unit.T - np.eye(n)).sum() / (n * (n - 1))
+    return float(1.0 - c)
 
 
 def _nonzero_kernels(w: Any) -> np.ndarray:

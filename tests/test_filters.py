@@ -152,11 +152,23 @@ def test_orthogonality_two_filters_by_hand():
     assert orthogonality(w) == pytest.approx(1 - 1 / math.sqrt(2))
 
 
-def test_orthogonality_zero_row_counts_as_orthogonal_and_single_filter_is_nan():
+def test_orthogonality_zero_row_keeps_its_diagonal_term_and_single_filter_is_nan():
+    # e0, e1 and a zero row: |G - I| has 0 off the diagonal and 0, 0, |0 - 1| = 1 on it,
+    # so c = 1 / (3 * 2), as torchconvquality computes it.
     w = one_hot_kernels()[:3].copy()
     w[2] = 0.0
-    assert orthogonality(w) == pytest.approx(1.0)
+    assert orthogonality(w) == pytest.approx(5 / 6)
     assert math.isnan(orthogonality(np.ones((1, 3, 3, 3))))
+
+
+def test_orthogonality_zero_channel_by_hand():
+    w = np.zeros((3, 2, 3, 3))
+    w[0, 0, 0, 0] = 1.0
+    w[1, 0, 0, 0] = w[1, 0, 0, 1] = 3.0  # cosine with the first row = 1 / sqrt(2)
+    # Off the diagonal 2 / sqrt(2), on it 0 + 0 + 1 for the all-zero third channel.
+    assert orthogonality(w) == pytest.approx(1 - (math.sqrt(2) + 1) / 6)
+    # An all-zero layer: n ones on the diagonal, c = n / (n (n - 1)) = 1 / (n - 1).
+    assert orthogonality(np.zeros((4, 3, 3, 3))) == pytest.approx(1 - 1 / 3)
 
 
 # --- variance entropy -------------------------------------------------------------------------
