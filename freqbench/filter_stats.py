@@ -7,14 +7,22 @@ that robust models differ from natural ones in the spatial k x k kernels themsel
 
 Choices where the papers are silent, shared by every function below:
 
-- Only ``nn.Conv2d`` layers with square k x k kernels and k >= 3 count, as in the reference
-  (1x1 convolutions have no spatial structure to describe).
+- Only ``nn.Conv2d`` layers with square k x k kernels and k >= 3 count (1x1 convolutions have
+  no spatial structure to describe). The references take 3x3 kernels only (CNN-Filter-DB holds
+  3x3 filters; torchconvquality's ``measure_quality`` keeps ``kernel_size == (3, 3)``); larger
+  square kernels are measured the same way here, with k * k in place of 9.
 - Weights are converted to float64 numpy arrays; grouped and depthwise convolutions are taken
   as stored, shape (out, in / groups, k, k).
 - A statistic that has no meaning for the given weights is NaN, never an exception: variance
   entropy with fewer than 2 kernels, orthogonality with fewer than 2 output channels,
-  high-frequency energy and centre fraction when every kernel is all-zero, and distribution
-  shift when one side has no non-sparse kernel. Aggregates over layers skip NaN values.
+  high-frequency energy and centre fraction when every kernel is all-zero. Aggregates over
+  layers skip NaN values.
+
+Reference code (DESIGN.md section 3 cites the same): the distribution shift follows the
+CNN-Filter-DB notebook (github paulgavrikov/CNN-Filter-DB, ``main.ipynb``: ``scale``, the PCA
+cells, ``get_discrete_probability_distribution``, ``kl_sym`` and ``nd_kl_sym``); sparsity,
+variance entropy and orthogonality follow torchconvquality (github paulgavrikov/torchconvquality,
+``torchconvquality/__init__.py``: ``sparsity``, ``variance_entropy``, ``orthogonality``).
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy import stats
 from torch import nn
 
 from freqbench.errors import UserError
@@ -31,8 +40,13 @@ from freqbench.errors import UserError
 #: Default sparsity cut-off: a kernel is sparse below 1% of the layer's max |w| (the reference's).
 SPARSITY_THRESHOLD = 0.01
 
-#: Float32 machine epsilon; the reference puts this mass into empty histogram bins.
-EMPTY_BIN_MASS = 1.19e-7
+#: Histogram bins per PCA component in the distribution shift (CNN-Filter-DB: ``bins=70``).
+SHIFT_BINS = 70
+
+#: Density given to empty histogram bins before normalising: float32 eps, on the density scale
+#: of ``np.histogram(..., density=True)``, as CNN-Filter-DB's
+#: ``get_discrete_probability_distribution`` does (not a probability mass).
+EMPTY_BIN_DENSITY = float(np.finfo(np.float32).eps)
 
 #: Keys of :func:`layer_statistics` that are averaged over layers (weighted by filter count).
 STAT_KEYS = (
@@ -132,12 +146,14 @@ def variance_entropy(w: Any, clean: bool = False) -> float:
 
 
 def orthogonality(w: Any) -> float:
-    """1 minus the mean |cosine similarity| between distinct output filters (Gavrikov and Keuper).
+    """1 - sum |G - I| / (n (n - 1)) over the output filters, as torchconvquality computes it.
 
-    Each output channel is one row of in * k * k values, divided by its L2 norm. An all-zero
-    row stays zero and so counts as orthogonal to every other row; only off-diagonal entries
-    of G - I are summed, which equals sum |G - I| for unit rows and keeps a zero row from adding
-    a spurious 1 on the diagonal. One output channel gives NaN.
+    torchconvquality (github paulgavrikov/torchconvquality, ``torchconvquality/__init__.py``,
+    ``orthogonality``): each output channel is one row of in * k * k values divided by its L2
+    norm (an all-zero row is divided by 1 and stays zero), G = rows x rows^T and the whole of
+    |G - I| is summed, diagonal included. A unit row adds |1 - 1| = 0 there, but an all-zero
+    row adds |0 - 1| = 1: a dead output channel lowers orthogonality by 1 / (n (n - 1)), as in
+    the reference. One output channel gives NaN (the reference divides by n (n - 1) = 0).
     """
     arr = _as_weight(w)
     rows = arr.reshape(arr.shape[0], -1)
@@ -146,9 +162,8 @@ def orthogonality(w: Any) -> float:
         return float("nan")
     norms = np.linalg.norm(rows, axis=1, keepdims=True)
     unit = rows / np.where(norms == 0, 1.0, norms)
-    gram = np.abs(unit @ unit.T)
-    np.fill_diagonal(gram, 0.0)
-    return float(1.0 - gram.sum() / (n * (n - 1)))
+    c = np.abs(unit @ unit.T - np.eye(n)).sum() / (n * (n - 1))
+    return float(1.0 - c)
 
 
 def _nonzero_kernels(w: Any) -> np.ndarray:
@@ -188,28 +203,48 @@ def centre_fraction(w: Any) -> float:
     return float(np.mean(kernels[:, c, c] ** 2 / (kernels**2).sum(axis=(1, 2))))
 
 
-def _shift_rows(w: np.ndarray) -> np.ndarray:
-    """Non-sparse kernels of one layer, each divided by its own max |w|."""
-    rows = _kernels(w)[~_sparse_mask(w, SPARSITY_THRESHOLD)]
-    return rows / np.abs(rows).max(axis=1, keepdims=True)
+def _peak_scaled(w: np.ndarray) -> np.ndarray:
+    """Every kernel of one layer (sparse ones too) divided by its own max |w|.
+
+    CNN-Filter-DB ``scale``: an all-zero kernel is divided by 1 and stays zero.
+    """
+    rows = _kernels(w)
+    peak = np.abs(rows).max(axis=1, keepdims=True)
+    return rows / np.where(peak == 0, 1.0, peak)
 
 
-def _histogram_probs(x: np.ndarray, bins: int, lo: float, hi: float) -> np.ndarray:
-    """Bin probabilities with empty bins set to EMPTY_BIN_MASS and renormalised."""
-    counts, _ = np.histogram(x, bins=bins, range=(lo, hi))
-    p = counts / counts.sum()
-    p[p == 0] = EMPTY_BIN_MASS
-    return p / p.sum()
+def _bin_probabilities(x: np.ndarray, bins: int, lo: float, hi: float) -> np.ndarray:
+    """CNN-Filter-DB ``get_discrete_probability_distribution``: densities, floor, normalise.
+
+    The floor goes on the density scale (``density=True``) before normalising, so the mass
+    an empty bin gets depends on the bin width and the number of kernels, as in the notebook.
+    """
+    density, _ = np.histogram(x, bins=bins, range=(lo, hi), density=True)
+    density[density == 0] = EMPTY_BIN_DENSITY
+    return density / density.sum()
 
 
-def distribution_shift(w_a: Any, w_b: Any, bins: int = 70) -> float:
-    """Symmetric KL divergence between two layers' kernel distributions (Gavrikov and Keuper).
+def distribution_shift(w_a: Any, w_b: Any, bins: int = SHIFT_BINS) -> float:
+    """Weighted symmetric KL divergence between two layers' kernel distributions.
 
-    Kernels are scaled to max |w| = 1 and sparse ones dropped; a PCA basis is fitted on both sets
-    together (SVD of the centred stacked kernels) and, per component, the histograms of the two
-    projections over their shared range are compared with KL(p||q) + KL(q||p) in nats (natural
-    log). Components are weighted by their explained variance ratio. A set against itself
-    gives 0; NaN when one side has no non-sparse kernel.
+    Computed as the CNN-Filter-DB notebook does (github paulgavrikov/CNN-Filter-DB,
+    ``main.ipynb``), with the two layers' kernels as the whole "database":
+
+    1. every kernel, sparse ones included, divided by its own max |w| (``scale``);
+    2. PCA with k * k components fitted on both sets together (``PCA(n_components=9)``, which
+       centres; scikit-learn 0.24.1, pinned there, takes the full SVD and ``svd_flip``s each
+       component so that the kernel with the largest |projection| projects positively);
+    3. one histogram range for all components: the min and max of every projection of both
+       sets (``dX_n_range = (dX_n.min(), dX_n.max())``);
+    4. per component and set, a ``bins``-bin (70) ``np.histogram(density=True)`` with empty
+       bins set to float32 eps on the density scale, then normalised;
+    5. per component ``scipy.stats.entropy(p, q) + scipy.stats.entropy(q, p)`` (natural log,
+       ``kl_sym``), summed with the explained variance ratios as weights (``nd_kl_sym``).
+
+    With fewer than k * k kernels in all, the components the SVD does not return have zero
+    variance and would add nothing. When every scaled kernel of both sets is the same (up to
+    round-off) the two distributions are identical and the shift is 0. The result depends on
+    the kernel counts through the empty-bin floor, as the reference's does.
     """
     a, b = _as_weight(w_a), _as_weight(w_b)
     if a.shape[-1] != b.shape[-1]:
@@ -219,26 +254,24 @@ def distribution_shift(w_a: Any, w_b: Any, bins: int = 70) -> float:
         )
     if bins < 1:
         raise UserError(f"bins must be >= 1, got {bins}")
-    rows_a, rows_b = _shift_rows(a), _shift_rows(b)
-    if len(rows_a) == 0 or len(rows_b) == 0:
-        return float("nan")
+    rows_a, rows_b = _peak_scaled(a), _peak_scaled(b)
     stacked = np.vstack([rows_a, rows_b])
     mean = stacked.mean(axis=0)
-    _, s, vt = np.linalg.svd(stacked - mean, full_matrices=False)
-    s = _significant(s, stacked)
-    if len(s) == 0:
+    u, s, vt = np.linalg.svd(stacked - mean, full_matrices=False)
+    if len(_significant(s, stacked)) == 0:
         return 0.0
+    # scikit-learn's svd_flip(u_based_decision=True): each column of u gets a positive entry
+    # where its |u| is largest, the matching row of vt the same sign.
+    signs = np.sign(u[np.argmax(np.abs(u), axis=0), np.arange(u.shape[1])])
+    components = vt * signs[:, None]
     ratio = s**2 / np.sum(s**2)
-    basis = vt[: len(s)].T
-    proj_a, proj_b = (rows_a - mean) @ basis, (rows_b - mean) @ basis
-    shift = 0.0
-    for i in range(len(s)):
-        lo = min(proj_a[:, i].min(), proj_b[:, i].min())
-        hi = max(proj_a[:, i].max(), proj_b[:, i].max())
-        p = _histogram_probs(proj_a[:, i], bins, lo, hi)
-        q = _histogram_probs(proj_b[:, i], bins, lo, hi)
-        shift += ratio[i] * float(np.sum(p * np.log(p / q)) + np.sum(q * np.log(q / p)))
-    return float(shift)
+    # PCA.transform, set by set: a layer against itself gets the same projections twice (0).
+    proj_a, proj_b = (rows_a - mean) @ components.T, (rows_b - mean) @ components.T
+    lo, hi = min(proj_a.min(), proj_b.min()), max(proj_a.max(), proj_b.max())
+    p = np.array([_bin_probabilities(proj_a[:, i], bins, lo, hi) for i in range(len(s))])
+    q = np.array([_bin_probabilities(proj_b[:, i], bins, lo, hi) for i in range(len(s))])
+    kl_sym = stats.entropy(p, q, axis=1) + stats.entropy(q, p, axis=1)
+    return float(np.sum(ratio * kl_sym))
 
 
 def layer_statistics(w: Any) -> dict[str, Any]:

@@ -6,10 +6,12 @@ from __future__ import annotations
 import copy
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from safetensors.numpy import load_file
 from torch import nn
 
 from freqbench.errors import UserError
@@ -28,6 +30,8 @@ from freqbench.filter_stats import (
 from freqbench.plots.filters import plot_first_layer_filters
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+WEIGHTS = Path(__file__).resolve().parents[1] / "model_zoo" / "fashion-mnist" / "weights"
+REFERENCE_ROW = "smallcnn-natural"
 
 
 def one_hot_kernels(k: int = 3) -> np.ndarray:
@@ -45,35 +49,52 @@ def ref_entropy10(rows: np.ndarray) -> float:
 
 
 def ref_distribution_shift(a: np.ndarray, b: np.ndarray, bins: int = 70) -> float:
-    """Plain re-implementation: covariance eigenvectors, np.histogram, explicit KL loops."""
+    """The CNN-Filter-DB notebook's steps in plain numpy, the two layers being the database.
 
-    def prepare(w: np.ndarray) -> np.ndarray:
-        rows = w.reshape(-1, w.shape[-1] ** 2)
-        peak = np.abs(rows).max(axis=1)
-        keep = peak >= 0.01 * peak.max()
-        rows = rows[keep]
-        return rows / np.abs(rows).max(axis=1)[:, None]
+    github paulgavrikov/CNN-Filter-DB, main.ipynb: ``scale`` (divide by max |w|, 1 for an
+    all-zero kernel; every kernel kept), ``PCA(n_components=9).fit_transform`` (centred), one
+    range ``(dX_n.min(), dX_n.max())`` for all components, ``get_discrete_probability_distribution``
+    (70-bin densities, empty bins = float32 eps, normalised), ``kl_sym`` summed by ``nd_kl_sym``
+    with the explained variance ratios as weights.
 
-    xa, xb = prepare(a), prepare(b)
-    both = np.concatenate([xa, xb])
-    mu = both.mean(axis=0)
-    eigval, eigvec = np.linalg.eigh(np.cov(both, rowvar=False))
-    evr = eigval / eigval.sum()
+    Independent of freqbench on purpose: the PCA comes from the eigenvectors of the scatter
+    matrix (no SVD), scikit-learn's sign rule (svd_flip, u-based: each component's largest
+    |projection| is positive) is applied to the projections, and the KL is an explicit loop.
+    """
+    k2 = a.shape[-1] ** 2
+    x = np.concatenate([a.reshape(-1, k2), b.reshape(-1, k2)])
+    den = np.abs(x).max(axis=1)
+    x = x / np.where(den == 0, 1, den)[:, None]
+    centred = x - x.mean(axis=0)
+    eigval, eigvec = np.linalg.eigh(centred.T @ centred)
+    proj = centred @ eigvec
+    for j in range(k2):
+        if proj[np.argmax(np.abs(proj[:, j])), j] < 0:
+            proj[:, j] = -proj[:, j]
+    ratio = eigval / eigval.sum()
+    edges = (proj.min(), proj.max())
+    n_a = a.shape[0] * a.shape[1]
     total = 0.0
-    for j in range(eigvec.shape[1]):
-        pa, pb = (xa - mu) @ eigvec[:, j], (xb - mu) @ eigvec[:, j]
-        edges = (min(pa.min(), pb.min()), max(pa.max(), pb.max()))
-        probs = []
-        for proj in (pa, pb):
-            h = np.histogram(proj, bins=bins, range=edges)[0].astype(float)
-            h /= h.sum()
-            h = np.where(h == 0, 1.19e-7, h)
-            probs.append(h / h.sum())
-        p, q = probs
+    for j in range(k2):
+        dists = []
+        for values in (proj[:n_a, j], proj[n_a:, j]):
+            v = np.histogram(values, range=edges, bins=bins, density=True)[0]
+            v[v == 0] = np.finfo(np.float32).eps
+            dists.append(v / v.sum())
+        p, q = dists
         kl_pq = sum(pi * math.log(pi / qi) for pi, qi in zip(p, q, strict=True))
         kl_qp = sum(qi * math.log(qi / pi) for pi, qi in zip(p, q, strict=True))
-        total += evr[j] * (kl_pq + kl_qp)
+        total += ratio[j] * (kl_pq + kl_qp)
     return total
+
+
+def conv_weights(path: Path) -> dict[str, np.ndarray]:
+    """The k >= 3 conv weights of a committed model, by key, as float64."""
+    return {
+        key: w.astype(np.float64)
+        for key, w in load_file(path).items()
+        if key.endswith(".weight") and w.ndim == 4 and w.shape[-1] >= 3
+    }
 
 
 class SmallCNN(nn.Module):
@@ -152,11 +173,23 @@ def test_orthogonality_two_filters_by_hand():
     assert orthogonality(w) == pytest.approx(1 - 1 / math.sqrt(2))
 
 
-def test_orthogonality_zero_row_counts_as_orthogonal_and_single_filter_is_nan():
+def test_orthogonality_zero_row_keeps_its_diagonal_term_and_single_filter_is_nan():
+    # e0, e1 and a zero row: |G - I| has 0 off the diagonal and 0, 0, |0 - 1| = 1 on it,
+    # so c = 1 / (3 * 2), as torchconvquality computes it.
     w = one_hot_kernels()[:3].copy()
     w[2] = 0.0
-    assert orthogonality(w) == pytest.approx(1.0)
+    assert orthogonality(w) == pytest.approx(5 / 6)
     assert math.isnan(orthogonality(np.ones((1, 3, 3, 3))))
+
+
+def test_orthogonality_zero_channel_by_hand():
+    w = np.zeros((3, 2, 3, 3))
+    w[0, 0, 0, 0] = 1.0
+    w[1, 0, 0, 0] = w[1, 0, 0, 1] = 3.0  # cosine with the first row = 1 / sqrt(2)
+    # Off the diagonal 2 / sqrt(2), on it 0 + 0 + 1 for the all-zero third channel.
+    assert orthogonality(w) == pytest.approx(1 - (math.sqrt(2) + 1) / 6)
+    # An all-zero layer: n ones on the diagonal, c = n / (n (n - 1)) = 1 / (n - 1).
+    assert orthogonality(np.zeros((4, 3, 3, 3))) == pytest.approx(1 - 1 / 3)
 
 
 # --- variance entropy -------------------------------------------------------------------------
@@ -256,15 +289,97 @@ def test_distribution_shift_different_sets_positive_and_symmetric():
     assert ab == pytest.approx(ba, rel=1e-9)
 
 
-def test_distribution_shift_matches_numpy_reference():
+def test_distribution_shift_matches_notebook_transcription():
     rng = np.random.default_rng(6)
     a = rng.normal(size=(6, 5, 3, 3))
     b = rng.laplace(size=(5, 4, 3, 3)) + 0.3
-    a[0, 0] *= 1e-5  # a sparse kernel that both implementations must drop
-    assert distribution_shift(a, b) == pytest.approx(ref_distribution_shift(a, b), rel=1e-9)
+    a[0, 0] *= 1e-5  # a sparse kernel: kept, like every other kernel
+    assert distribution_shift(a, b) == pytest.approx(ref_distribution_shift(a, b), rel=1e-12)
     assert distribution_shift(a, b, bins=10) == pytest.approx(
-        ref_distribution_shift(a, b, bins=10), rel=1e-9
+        ref_distribution_shift(a, b, bins=10), rel=1e-12
     )
+
+
+def test_distribution_shift_structured_weights_match_transcription():
+    rng = np.random.default_rng(8)
+    centre_heavy = np.array([[0.1, 0.2, 0.1], [0.2, 1.0, 0.2], [0.1, 0.2, 0.1]])
+    a = rng.normal(size=(8, 4, 3, 3))
+    a[3] = 0.0  # an all-zero output channel
+    a[1] = rng.normal(size=(3, 3))  # four identical kernels
+    a[2, 1] *= 1e-4  # a sparse kernel
+    a[5, 0] = a[6, 2] = a[0, 3]  # identical kernels in different channels
+    b = rng.normal(size=(8, 4, 3, 3)) * centre_heavy
+    b[7, :2] *= 1e-3  # sparse kernels on the other side
+    b[4] = 2.5 * b[0]  # same shapes after scaling by the peak
+    assert distribution_shift(a, b) == pytest.approx(ref_distribution_shift(a, b), rel=1e-12)
+    assert distribution_shift(b, a) == pytest.approx(ref_distribution_shift(b, a), rel=1e-12)
+
+    five = rng.normal(size=(4, 3, 5, 5))
+    five[0] = 0.0
+    other = rng.laplace(size=(4, 3, 5, 5))
+    assert distribution_shift(five, other) == pytest.approx(
+        ref_distribution_shift(five, other), rel=1e-12
+    )
+
+    # Fewer kernels than k * k: the components the SVD leaves out have zero variance.
+    tiny_a, tiny_b = rng.normal(size=(1, 2, 3, 3)), rng.normal(size=(3, 1, 3, 3))
+    assert distribution_shift(tiny_a, tiny_b) == pytest.approx(
+        ref_distribution_shift(tiny_a, tiny_b), rel=1e-12
+    )
+
+
+def test_distribution_shift_keeps_sparse_and_zero_kernels():
+    rng = np.random.default_rng(9)
+    a, b = rng.normal(size=(6, 4, 3, 3)), rng.laplace(size=(6, 4, 3, 3))
+    # Each kernel is divided by its own peak, so shrinking kernels to sparse ones changes
+    # nothing: they stay in, with their shape (dropping them would change the value).
+    shrunk = a.copy()
+    shrunk[:3] *= 1e-6
+    assert sparsity(shrunk) == pytest.approx(0.5)
+    assert distribution_shift(shrunk, b) == pytest.approx(distribution_shift(a, b), rel=1e-12)
+    # An all-zero layer is a set of zero kernels, not a missing one: a finite shift.
+    zero = np.zeros((6, 4, 3, 3))
+    assert distribution_shift(zero, b) == pytest.approx(ref_distribution_shift(zero, b), rel=1e-12)
+    assert distribution_shift(zero, b) > 0
+    assert distribution_shift(zero, zero) == 0.0
+
+
+# The notebook's own code (github paulgavrikov/CNN-Filter-DB, main.ipynb: scale,
+# PCA(n_components=9).fit_transform from scikit-learn 1.3.2, whose full-SVD svd_flip is
+# 0.24.1's, get_discrete_probability_distribution, nd_kl_sym with bins=70) run on the float64
+# first-layer weights of each committed model and of smallcnn-natural.
+NOTEBOOK_FIRST_LAYER_SHIFT = {
+    "smallcnn-augmix-bass": 22.503448582649096,
+    "smallcnn-augmix": 22.298489374057628,
+    "smallcnn-fgsm-rs-bass": 23.55378920148298,
+    "smallcnn-fgsm-rs": 22.079648637062256,
+    "smallcnn-mart-bass": 23.045686123335912,
+    "smallcnn-mart": 25.147922758627164,
+    "smallcnn-natural-1ep": 23.085560560145524,
+    "smallcnn-natural-bass": 23.34648859880231,
+    "smallcnn-pgd-at-bass": 23.727162049838594,
+    "smallcnn-pgd-at": 21.445187844129496,
+    "smallcnn-trades-bass": 23.330367143983324,
+    "smallcnn-trades": 24.328436165930526,
+}
+
+
+def test_distribution_shift_committed_models_match_notebook():
+    reference = conv_weights(WEIGHTS / f"{REFERENCE_ROW}.safetensors")
+    models = sorted(p for p in WEIGHTS.glob("*.safetensors") if p.stem != REFERENCE_ROW)
+    assert {p.stem for p in models} == set(NOTEBOOK_FIRST_LAYER_SHIFT)
+    for path in models:
+        weights = conv_weights(path)
+        assert weights.keys() == reference.keys(), path.stem
+        assert len(weights) >= 2, path.stem
+        for key, w in weights.items():
+            shift = distribution_shift(w, reference[key])
+            expected = ref_distribution_shift(w, reference[key])
+            assert shift == pytest.approx(expected, rel=1e-12), (path.stem, key)
+        first = distribution_shift(
+            weights["net.features.0.weight"], reference["net.features.0.weight"]
+        )
+        assert first == pytest.approx(NOTEBOOK_FIRST_LAYER_SHIFT[path.stem], rel=1e-12), path.stem
 
 
 def test_distribution_shift_needs_same_kernel_size():
