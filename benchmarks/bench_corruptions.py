@@ -15,6 +15,11 @@ imagecorruptions==1.1.2 scikit-image``). On the first 1000 real Fashion-MNIST te
 The target is a speed-up of at least 20x over the per-image loop, summed over the 15
 corruptions. Batched timings are on 2 torch threads; every timing is the best of a few
 repeats (the least noisy figure on shared cores); imagecorruptions runs once.
+
+Frost also runs against Hendrycks' CIFAR frost itself (``make_cifar_c.py``, needs OpenCV) on
+the same synthetic 32x32 RGB images at every severity: as written (it reads and resizes a
+photograph for every image) and with the resized photographs cached, next to freqbench's
+batched frost; it prints the times, their ratios and both mean |corrupted - clean|.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import torch
 from scipy import ndimage
 
 from freqbench.corruptions import CORRUPTIONS, corrupt
+from freqbench.corruptions.photographs import DIRECTORY as FROST_DIRECTORY
 
 N_IMAGES = 1000
 SEVERITY = 3
@@ -158,6 +164,61 @@ def run(label: str, images: torch.Tensor) -> None:
     )
 
 
+FROST_FILES = ("frost1.png", "frost2.png", "frost3.png", "frost4.jpg", "frost5.jpg", "frost6.jpg")
+
+
+def reference_frost(x: np.ndarray, severity: int, load: Callable[[str], np.ndarray]) -> np.ndarray:
+    """make_cifar_c.py's frost on a 32x32x3 uint8 image; ``load`` reads and resizes a file."""
+    c = [(1, 0.2), (1, 0.3), (0.9, 0.4), (0.85, 0.4), (0.75, 0.45)][severity - 1]
+    idx = np.random.randint(5)
+    frost = load(FROST_FILES[idx])
+    x_start = np.random.randint(0, frost.shape[0] - 32)
+    y_start = np.random.randint(0, frost.shape[1] - 32)
+    frost = frost[x_start : x_start + 32, y_start : y_start + 32][..., [2, 1, 0]]
+    return np.clip(c[0] * np.array(x) + c[1] * frost, 0, 255)
+
+
+def frost_against_reference(images: torch.Tensor) -> None:
+    """freqbench's batched frost against the reference's per-image frost, same 32x32 RGB input."""
+    try:
+        import cv2
+    except ImportError:
+        print("\nfrost against the reference: skipped (needs OpenCV: pip install opencv-python)")
+        return
+
+    def load(name: str) -> np.ndarray:  # as the reference: read and resize on every call
+        return cv2.resize(cv2.imread(str(FROST_DIRECTORY / name)), (0, 0), fx=0.2, fy=0.2)
+
+    cache = {name: load(name) for name in FROST_FILES}
+    pixels = (images.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
+    clean = torch.from_numpy(pixels / np.float32(255)).permute(0, 3, 1, 2).contiguous()
+    n = len(images)
+    print(f"\nfrost against Hendrycks' CIFAR frost: {n} synthetic 32x32 RGB images, uint8 input")
+    header = (
+        f"{'severity':>8} {'batched s':>10} {'reference s':>12} {'ratio':>7}"
+        f" {'cached ref s':>13} {'ratio':>7} {'|diff| batched':>15} {'|diff| ref':>11}"
+    )
+    print(header)
+    print("-" * len(header))
+    for severity in range(1, 6):
+        out = corrupt(clean, "frost", severity)
+        batched = seconds(lambda s=severity: corrupt(clean, "frost", s), BATCHED_REPEATS)
+        np.random.seed(0)
+        literal = seconds(lambda s=severity: [reference_frost(p, s, load) for p in pixels])
+        cached = seconds(
+            lambda s=severity: [reference_frost(p, s, cache.__getitem__) for p in pixels]
+        )
+        reference = np.stack(
+            [np.uint8(reference_frost(p, severity, cache.__getitem__)) for p in pixels]
+        )
+        ours = float((out - clean).abs().mean()) * 255
+        theirs = float(np.abs(reference.astype(np.float64) - pixels).mean())
+        print(
+            f"{severity:>8} {batched:>10.4f} {literal:>12.4f} {literal / batched:>6.1f}x"
+            f" {cached:>13.4f} {cached / batched:>6.1f}x {ours:>15.2f} {theirs:>11.2f}"
+        )
+
+
 def main() -> None:
     torch.set_num_threads(THREADS)
     real = fashion_mnist(N_IMAGES)
@@ -166,6 +227,7 @@ def main() -> None:
     else:
         run("Fashion-MNIST test images", real)
     run("synthetic RGB images", synthetic_rgb(N_IMAGES))
+    frost_against_reference(synthetic_rgb(N_IMAGES))
     print(
         "\nimagecorruptions uses ImageNet-C severity parameters (tuned for 224x224), not the"
         " CIFAR-10-C ones used here, so its per-image work differs; compare orders of magnitude."

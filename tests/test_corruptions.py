@@ -8,10 +8,13 @@ real Fashion-MNIST images and on synthetic RGB images.
 from __future__ import annotations
 
 import colorsys
+import functools
 import gzip
 import io
 import itertools
 import math
+import shutil
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -23,14 +26,16 @@ from scipy import ndimage
 from freqbench.corruptions import (
     CORRUPTIONS,
     FAMILIES,
-    FROST_IS_PROCEDURAL,
+    FROST_SOURCE,
     SEVERITY_PARAMS,
     corrupt,
     corrupted_batches,
+    photographs,
 )
 from freqbench.corruptions.blur import shuffle_pixels
-from freqbench.corruptions.ops import motion_blur
+from freqbench.corruptions.ops import make_rng, motion_blur
 from freqbench.corruptions.textures import plasma_fractal
+from freqbench.corruptions.weather import draw_frost_crops
 from freqbench.errors import UnknownNameError, UserError
 
 FMNIST_IMAGES = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
@@ -102,7 +107,7 @@ def test_catalogue_lists_the_15_cifar_corruptions_in_order() -> None:
     assert SEVERITY_PARAMS["gaussian_noise"] == (0.04, 0.06, 0.08, 0.09, 0.10)
     assert all(len(p) == 7 for p in SEVERITY_PARAMS["snow"])
     assert all(len(p) == 3 for p in SEVERITY_PARAMS["elastic_transform"])
-    assert FROST_IS_PROCEDURAL is True
+    assert FROST_SOURCE == "hendrycks-photographs"
 
 
 # ---------------------------------------------------------------- severity orderings
@@ -143,21 +148,160 @@ def test_glass_shuffle_is_the_reference_loop() -> None:
         np.testing.assert_array_equal(got[0].transpose(1, 2, 0), expected)
 
 
-def test_frost_blends_the_image_with_a_scaled_ice_texture(images: torch.Tensor) -> None:
+def test_frost_blends_the_image_with_a_scaled_photograph(images: torch.Tensor) -> None:
     black = torch.zeros_like(images)
-    texture_means = []
     for severity, (image_weight, frost_weight) in enumerate(SEVERITY_PARAMS["frost"], 1):
-        ice = corrupt(black, "frost", severity)  # frost_weight * texture, never clipped
-        expected = (image_weight * images + ice).clamp(0, 1)
+        frost = corrupt(black, "frost", severity)  # frost_weight * photograph, never clipped
+        expected = (image_weight * images + frost).clamp(0, 1)
         torch.testing.assert_close(corrupt(images, "frost", severity), expected)
-        texture_means.append(float(ice.mean()) / frost_weight)
-        assert float(ice.std()) > 0.03 * frost_weight
-    assert max(texture_means) < 1.1 * min(texture_means)
+        assert float(frost.max()) <= frost_weight + 1e-6
+        assert float(frost.std()) > 0.05 * frost_weight
 
 
-def test_frost_texture_is_bluish_on_rgb() -> None:
-    ice = corrupt(torch.zeros(4, 3, 32, 32), "frost", 5).mean(dim=(0, 2, 3))
-    assert ice[2] > ice[1] > ice[0] > 0
+def test_frost_photographs_are_bluish_on_rgb() -> None:
+    frost = corrupt(torch.zeros(4, 3, 32, 32), "frost", 5).mean(dim=(0, 2, 3))
+    assert frost[2] > frost[1] > frost[0] > 0
+
+
+# The reference's photographs in its order, and their sizes after cv2.resize(fx=fy=0.2),
+# measured with OpenCV 5.0 (rows, columns).
+FROST_FILES = ("frost1.png", "frost2.png", "frost3.png", "frost4.jpg", "frost5.jpg", "frost6.jpg")
+FROST_RESIZED = ((120, 180), (63, 112), (63, 112), (70, 105), (99, 132), (65, 97))
+
+
+@functools.cache
+def reference_frost_photo(index: int) -> np.ndarray:
+    """The reference's ``cv2.resize(cv2.imread(filename), (0, 0), fx=0.2, fy=0.2)`` (BGR)."""
+    cv2 = pytest.importorskip("cv2")
+    frost = cv2.imread(str(photographs.DIRECTORY / FROST_FILES[index]))
+    return cv2.resize(frost, (0, 0), fx=0.2, fy=0.2)
+
+
+def reference_frost(x: np.ndarray, severity: int, randint: Callable[..., int]) -> np.ndarray:
+    """make_cifar_c.py's frost on an HWC image in [0, 255], drawing with ``randint``.
+
+    ``randint`` stands for the reference's ``np.random.randint``. For other sizes the crop is
+    the image's size, and a 1-channel image gets the crop's luma (OpenCV's RGB2GRAY). It
+    returns floats in [0, 255], before the reference's final uint8 cast.
+    """
+    cv2 = pytest.importorskip("cv2")
+    c = [(1, 0.2), (1, 0.3), (0.9, 0.4), (0.85, 0.4), (0.75, 0.45)][severity - 1]
+    h, w, channels = x.shape
+    idx = randint(5)
+    frost = reference_frost_photo(idx)
+    x_start, y_start = randint(0, frost.shape[0] - h), randint(0, frost.shape[1] - w)
+    frost = frost[x_start : x_start + h, y_start : y_start + w][..., [2, 1, 0]]
+    if channels == 1:
+        frost = cv2.cvtColor(frost.astype(np.float32), cv2.COLOR_RGB2GRAY)[..., None]
+    return np.clip(c[0] * np.array(x) + c[1] * frost, 0, 255)
+
+
+def replay(values: Iterable[int]) -> Callable[..., int]:
+    """A stand-in for ``np.random.randint`` that returns ``values`` in turn."""
+    values = iter(values)
+    return lambda *_: int(next(values))
+
+
+def test_frost_draws_follow_the_reference() -> None:
+    """randint(5) (never frost6.jpg), then a corner uniform in [0, rows - h) x [0, cols - w)."""
+    h, w = 32, 28
+    crops = draw_frost_crops(np.random.default_rng(0), 20_000, h, w)
+    assert set(crops.photo.tolist()) == {0, 1, 2, 3, 4}
+    for index, (rows, cols) in enumerate(FROST_RESIZED[:5]):
+        mine = crops.photo == index
+        assert crops.top[mine].min() == 0 and crops.top[mine].max() == rows - h - 1
+        assert crops.left[mine].min() == 0 and crops.left[mine].max() == cols - w - 1
+
+
+def test_frost_photographs_decode_and_resize_as_opencv() -> None:
+    """Pillow's RGB equals cv2.imread's BGR reversed; the 5 i + 2 slicing equals cv2.resize."""
+    cv2 = pytest.importorskip("cv2")
+    for name, size in zip(FROST_FILES, FROST_RESIZED, strict=True):
+        bgr = cv2.imread(str(photographs.DIRECTORY / name))
+        with Image.open(photographs.DIRECTORY / name) as image:
+            rgb = np.asarray(image.convert("RGB"))
+        np.testing.assert_array_equal(rgb, bgr[..., ::-1], err_msg=name)
+        resized = cv2.resize(bgr, (0, 0), fx=0.2, fy=0.2)
+        assert resized.shape[:2] == size
+        np.testing.assert_array_equal(photographs.resize_like_reference(bgr), resized)
+
+
+@pytest.mark.parametrize("kind", ["rgb", "fashion"])
+@pytest.mark.parametrize("severity", [1, 2, 3, 4, 5])
+def test_frost_is_the_reference_formula(
+    kind: str, severity: int, request: pytest.FixtureRequest
+) -> None:
+    """The reference, transcribed with OpenCV, fed freqbench's photograph and crop draws."""
+    images = request.getfixturevalue(kind)[:16]
+    n, _, h, w = images.shape
+    seed = 3
+    crops = draw_frost_crops(make_rng(seed, "frost", severity), n, h, w)
+    pixels = images.permute(0, 2, 3, 1).double().numpy() * 255
+    expected = np.stack(
+        [
+            reference_frost(p, severity, replay(draw))
+            for p, draw in zip(pixels, zip(*crops, strict=True), strict=True)
+        ]
+    )
+    got = corrupt(images, "frost", severity, seed=seed).permute(0, 2, 3, 1).double().numpy()
+    np.testing.assert_allclose(got * 255, expected, rtol=0, atol=1e-3)
+
+
+def fashion_rgb32(n: int) -> torch.Tensor:
+    """The first ``n`` real Fashion-MNIST test images, padded to 32x32 and repeated as RGB."""
+    if not FMNIST_IMAGES.is_file():
+        pytest.skip(f"real Fashion-MNIST missing at {FMNIST_IMAGES} (apt dataset-fashion-mnist)")
+    with gzip.open(FMNIST_IMAGES, "rb") as f:
+        pixels = np.frombuffer(f.read(), dtype=np.uint8, offset=16).reshape(-1, 1, 28, 28)
+    padded = np.pad(pixels[:n], ((0, 0), (0, 0), (2, 2), (2, 2)))
+    return torch.from_numpy(np.repeat(padded, 3, axis=1) / np.float32(255))
+
+
+@pytest.mark.parametrize("kind", ["synthetic", "fashion"])
+def test_frost_strength_matches_the_reference(kind: str) -> None:
+    """Mean |corrupted - clean| within 10% of the literal reference's at every severity.
+
+    The reference runs as written, on 32x32 RGB (its only size): its own random draws,
+    uint8 in and out. The images are synthetic or real Fashion-MNIST ones made RGB.
+    """
+    images = synthetic_rgb(512, 32, seed=5) if kind == "synthetic" else fashion_rgb32(512)
+    pixels = (images.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
+    clean = torch.from_numpy(pixels / np.float32(255)).permute(0, 3, 1, 2)
+    randint = np.random.RandomState(0).randint  # the reference's np.random.randint
+    for severity in range(1, 6):
+        ours = float((corrupt(clean, "frost", severity) - clean).abs().mean()) * 255
+        reference = np.mean(
+            [
+                np.abs(np.uint8(reference_frost(p, severity, randint)) - p.astype(float)).mean()
+                for p in pixels
+            ]
+        )
+        assert abs(ours / reference - 1) < 0.1, (severity, ours, reference)
+
+
+def test_frost_refuses_images_it_cannot_crop() -> None:
+    corrupt(torch.rand(1, 3, 62, 104), "frost", 1)  # the largest crop of frost2 and frost4
+    with pytest.raises(UserError, match="at most 62x104"):
+        corrupt(torch.rand(1, 3, 63, 32), "frost", 1)
+    with pytest.raises(UserError, match="at most 62x104"):
+        corrupted_batches(torch.rand(1, 1, 28, 105), torch.zeros(1), names=["fog", "frost"])
+
+
+@pytest.mark.parametrize(("name", "damage"), [("frost3.png", "altered"), ("frost6.jpg", "missing")])
+def test_frost_photograph_damage_is_a_user_error(
+    name: str, damage: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for file in FROST_FILES:
+        shutil.copy(photographs.DIRECTORY / file, tmp_path / file)
+    if damage == "missing":
+        (tmp_path / name).unlink()
+    else:
+        data = bytearray((tmp_path / name).read_bytes())
+        data[-1] ^= 1
+        (tmp_path / name).write_bytes(bytes(data))
+    monkeypatch.setattr(photographs, "DIRECTORY", tmp_path)
+    with pytest.raises(UserError, match=rf"frost photograph {name}\b.*{damage}"):
+        corrupt(torch.rand(1, 3, 32, 32), "frost", 1)
 
 
 def _plane_residual(images: torch.Tensor, margin: int) -> float:

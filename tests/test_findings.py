@@ -23,6 +23,8 @@ from freqbench.findings.evidence import (
     accuracy_band,
 )
 from freqbench.grid import load_grid
+from freqbench.metrics import get_metric
+from freqbench.protocol import Protocol, block_key
 
 GRID = Path(__file__).resolve().parent.parent / "model_zoo" / "fashion-mnist" / "grid.toml"
 RADII = ("4", "7", "11", "14")
@@ -234,8 +236,8 @@ def test_roles_of_the_reference_grid():
 def _publish(zoo: Path, records_dir: Path, data: dict) -> None:
     """A zoo entry with weights for ``data``'s row, and ``data`` as its standard record.
 
-    The record is written in the first record format, which the evaluator migrates on read
-    (its blocks are keyed with the protocol stated here: the standard one).
+    The record's blocks are keyed as the evaluator keys them under the protocol stated in
+    ``data`` (the standard one unless a test changed it), with today's metric versions.
     """
     name = data["name"]
     weights = zoo / "weights" / f"{name}.safetensors"
@@ -247,11 +249,17 @@ def _publish(zoo: Path, records_dir: Path, data: dict) -> None:
         f'[weights]\npath = "weights/{name}.safetensors"\nsha256 = "{sha}"\n'
     )
     data["model"].update(checkpoint_sha256=sha, source=f"model_zoo/fashion-mnist/{name}.toml")
-    data["protocol"].update(
-        standard=True, corruptions_n_examples=10000, heatmap_eps=3.5, seed=0, batch_size=500,
-        q=0.8, corruptions_source="generated", device="cpu",
-    )  # fmt: skip
-    data.update(format="freqbench-record/1", created="2026-11-21T00:00:00+00:00", artifacts={})
+    reference = data["metrics"]["filters"].get("distribution_shift", {}).get("reference")
+    standard = Protocol.standard().replace(reference=reference).resolve("fashion-mnist")
+    data["protocol"] = {**standard, **data["protocol"]}
+    data["evaluations"] = {
+        metric: {
+            "version": get_metric(metric).version,
+            "key": block_key(sha, "fashion-mnist", get_metric(metric), data["protocol"]),
+        }
+        for metric in data["metrics"]
+    }
+    data.update(format="freqbench-record/2", created="2026-11-21T00:00:00+00:00", artifacts={})
     path = records_dir / "fashion-mnist" / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data))
@@ -285,7 +293,8 @@ def test_findings_report_and_cli_check(tmp_path, capsys):
 
     # A record that is not the row's result (here: another protocol) is left out.
     pgd["protocol"]["autoattack_n_examples"] = 500
-    (records_dir / "fashion-mnist" / "smallcnn-pgd-at.json").write_text(json.dumps(pgd))
+    pgd.pop("evaluations")
+    _publish(zoo, records_dir, pgd)
     text, _ = findings_text(load_grid(grid), records_dir)
     assert "1 of the grid's 14 rows are evaluated" in text
     assert main([*args, "--check"]) == 1

@@ -14,11 +14,13 @@ import pytest
 from freqbench.cli import main
 from freqbench.cli.git import committer
 from freqbench.errors import UserError
+from freqbench.evaluate.record import migrate
 from freqbench.grid import GridPaths, GridRunner, grid_states, load_grid
 from freqbench.grid.lock import row_lock
 from freqbench.grid.publish import trained_entry
 from freqbench.grid.toml_writer import dumps
-from freqbench.protocol import Protocol
+from freqbench.metrics import get_metric
+from freqbench.protocol import Protocol, block_key
 from freqbench.training import resolve
 from freqbench.validation import validate_tree
 from freqbench.zoo import entry_from_data, load_entry
@@ -168,7 +170,12 @@ def test_dry_run_lists_the_rows_and_which_are_done(tmp_path, capsys):
     )
     record = tmp_path / "records" / "fashion-mnist" / "smallcnn-natural.json"
     record.parent.mkdir(parents=True)
-    done = _first_format_record(sha, STANDARD_FASHION_MNIST)
+    # A first-format record: its corruption and filter blocks are of older metric versions.
+    record.write_text(json.dumps(_first_format_record(sha, STANDARD_FASHION_MNIST)))
+    assert main(args) == 0
+    status = _status(capsys.readouterr().out)
+    assert status["smallcnn-natural"] == "trained; to evaluate: corruptions, filters"
+    done = _current_record(sha, STANDARD_FASHION_MNIST)
     record.write_text(json.dumps(done))
     run = tmp_path / "runs" / "smallcnn-pgd-at"
     run.mkdir(parents=True)
@@ -184,13 +191,13 @@ def test_dry_run_lists_the_rows_and_which_are_done(tmp_path, capsys):
     # A record of other weights or another protocol is not the result; one that lacks
     # metrics says which blocks are left.
     for stale, detail in (
-        (_first_format_record("0" * 64, STANDARD_FASHION_MNIST), "trained, not evaluated"),
+        (_current_record("0" * 64, STANDARD_FASHION_MNIST), "trained, not evaluated"),
         (
-            _first_format_record(sha, {**STANDARD_FASHION_MNIST, "autoattack_n_examples": 500}),
+            _current_record(sha, {**STANDARD_FASHION_MNIST, "autoattack_n_examples": 500}),
             "trained; to evaluate: autoattack",
         ),
         (
-            _first_format_record(sha, STANDARD_FASHION_MNIST, metrics=("clean", "filters")),
+            _current_record(sha, STANDARD_FASHION_MNIST, metrics=("clean", "filters")),
             "trained; to evaluate: autoattack, corruptions, frequency",
         ),
     ):
@@ -204,6 +211,16 @@ STANDARD_FASHION_MNIST = {
     "heatmap_n_examples": 1000, "corruptions_n_examples": 10000, "heatmap_eps": 3.5,
     "seed": 0, "batch_size": 500, "q": 0.8, "corruptions_source": "generated",
 }  # fmt: skip
+
+
+def _current_record(sha: str, protocol: dict, metrics: tuple[str, ...] | None = None) -> dict:
+    """A record of today's format whose blocks are keyed with today's metric versions."""
+    record = migrate(_first_format_record(sha, protocol, metrics))
+    values = {**protocol, "reference": None}
+    for name, evaluation in record["evaluations"].items():
+        spec = get_metric(name)
+        evaluation.update(version=spec.version, key=block_key(sha, "fashion-mnist", spec, values))
+    return record
 
 
 def _first_format_record(sha: str, protocol: dict, metrics: tuple[str, ...] | None = None):

@@ -74,7 +74,7 @@ def make_record(
             "per_family": dict(families),
             "cells": {c: [v] * 5 for c, v in per_corruption.items()},
             "source": "generated",
-            "frost_procedural": True,
+            "frost_procedural": False,
             "n": n_examples,
         },
         "frequency": {
@@ -320,6 +320,17 @@ def test_mixed_protocols_are_marked_not_silently_compared():
     )
     cifar_notes = build_leaderboard(as_records(cifar), "cifar10").main.frame["notes"][0]
     assert cifar_notes == "non-standard: eps 0.03 (standard 8/255)"
+
+
+def test_a_first_version_corruption_block_is_marked_procedural_frost():
+    old = make_record("old")
+    old["metrics"]["corruptions"]["frost_procedural"] = True  # version 1 blended a texture
+    board = build_leaderboard(as_records(old, make_record("new")), "fashion-mnist")
+    notes = dict(zip(board.main.frame["model"], board.main.frame["notes"], strict=True))
+    assert notes == {"old": "procedural frost", "new": ""}
+    assert any(
+        n.startswith("procedural frost: frost blended a procedural") for n in board.main.notes
+    )
 
 
 def test_threat_model_views():

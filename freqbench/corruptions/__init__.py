@@ -5,16 +5,19 @@ Batched reimplementations of Hendrycks' CIFAR generator with its parameters (see
 Where the result differs from the reference, its tools are unavailable or its uint8 steps
 do not apply:
 
-- frost blends a procedural ice texture, not the reference's photographs
-  (``FROST_IS_PROCEDURAL``); records must say so;
 - motion blur (motion_blur, snow) reimplements ImageMagick's MotionBlurImage;
 - images stay float throughout, where the reference truncates to uint8 between some steps
   and at the end (JPEG quantizes by nature).
 
+Frost blends crops of the reference's own frost photographs (``FROST_SOURCE``), shipped
+with freqbench and checked by SHA-256 (:mod:`freqbench.corruptions.photographs`); images
+larger than 62x104 pixels cannot be cropped from all of them and are refused.
+
 The reference's quirks stay, since the published CIFAR-10-C was made with them: glass blur's
 "swap" copies and its offsets lie in [-delta, delta), zoom blur counts the clean image twice,
-fog's noise scale is wibble squared. Parameters in pixels were made for 32x32 images and are
-kept for other sizes.
+fog's noise scale is wibble squared, frost draws from the first five of its six photographs
+only (never frost6.jpg). Parameters in pixels were made for 32x32 images and are kept for
+other sizes.
 """
 
 from typing import Any
@@ -28,7 +31,7 @@ _LAZY = {
     "CorruptedBatch": "core",
     "corrupt": "core",
     "corrupted_batches": "core",
-    "FROST_IS_PROCEDURAL": "weather",
+    "FROST_SOURCE": "weather",
 }
 
 
@@ -43,7 +46,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "CORRUPTIONS",
     "FAMILIES",
-    "FROST_IS_PROCEDURAL",
+    "FROST_SOURCE",
     "MIN_SIZE",
     "SEVERITIES",
     "SEVERITY_PARAMS",

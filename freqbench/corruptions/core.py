@@ -91,6 +91,8 @@ def corrupted_batches(
         _check_severity(severity)
     _check_seed(seed)
     _check_images(images)
+    if "frost" in names:  # frost's size limit, checked now rather than at its first chunk
+        weather.check_frost_size(*images.shape[-2:])
     if not isinstance(labels, torch.Tensor) or labels.shape[:1] != images.shape[:1]:
         raise UserError(f"labels must be a tensor with one entry per image ({len(images)})")
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:

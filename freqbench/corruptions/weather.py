@@ -2,23 +2,28 @@
 
 Grayscale images (one channel) go through the same formulas: their luminance and their
 HSV value are the gray level itself, the snow and fog layers are gray anyway, and the frost
-texture enters with the luminance of its tint.
+photograph enters with its luma.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
+from numpy.typing import NDArray
 
 from freqbench.corruptions import ops
 from freqbench.corruptions.ops import Images
-from freqbench.corruptions.textures import frost_texture, plasma_fractal
+from freqbench.corruptions.photographs import CHOICES, frost_photographs
+from freqbench.corruptions.textures import plasma_fractal
+from freqbench.errors import UserError
 
 # ITU-R 601 luma, as OpenCV's COLOR_RGB2GRAY in the reference's snow.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)[None, :, None, None]
 
-FROST_IS_PROCEDURAL = True
-"""The frost photographs of the reference are unavailable; records must say a procedural
-ice texture (:func:`freqbench.corruptions.textures.frost_texture`) stood in for them."""
+FROST_SOURCE = "hendrycks-photographs"
+"""What frost blends in: crops of the reference's own frost photographs (see
+:mod:`freqbench.corruptions.photographs`)."""
 
 
 def _luminance(x: Images) -> Images:
@@ -41,12 +46,68 @@ def snow(x: Images, c: tuple[float, ...], rng: np.random.Generator) -> Images:
     return x + layer + layer[:, :, ::-1, ::-1]
 
 
+class FrostCrops(NamedTuple):
+    """Where each image's frost comes from: one entry per image."""
+
+    photo: NDArray[np.int64]
+    """Index into the reference's list: 0 is frost1.png, ..., 4 is frost5.jpg."""
+    top: NDArray[np.int64]
+    """First row of the crop in the resized photograph (the reference's ``x_start``)."""
+    left: NDArray[np.int64]
+    """First column (the reference's ``y_start``)."""
+
+
+def check_frost_size(height: int, width: int) -> None:
+    """Frost crops the image's size from every photograph it may draw: it must fit."""
+    photos = frost_photographs()
+    max_h, max_w = int(photos.heights.min()) - 1, int(photos.widths.min()) - 1
+    if height > max_h or width > max_w:
+        raise UserError(
+            f"frost crops its layer from the reference's photographs shrunk by 0.2, which have"
+            f" at least {max_h + 1} rows and {max_w + 1} columns: images can be at most"
+            f" {max_h}x{max_w} pixels for it, got {height}x{width}"
+        )
+
+
+def draw_frost_crops(rng: np.random.Generator, n: int, height: int, width: int) -> FrostCrops:
+    """The reference's draws for ``n`` images of ``height`` x ``width``.
+
+    Per image, as the reference: a photograph from the first ``CHOICES`` (5) of its six
+    (``np.random.randint(5)``, so frost6.jpg is never drawn), then a crop whose top left
+    corner is uniform in ``[0, rows - height) x [0, cols - width)`` of the resized
+    photograph (upper bounds excluded, as ``np.random.randint``'s). The photographs for the
+    whole batch are drawn first, then the rows, then the columns.
+    """
+    check_frost_size(height, width)
+    photos = frost_photographs()
+    photo = rng.integers(CHOICES, size=n)
+    top = rng.integers(0, photos.heights[photo] - height)
+    left = rng.integers(0, photos.widths[photo] - width)
+    return FrostCrops(photo, top, left)
+
+
+def frost_layer(crops: FrostCrops, height: int, width: int, channels: int) -> Images:
+    """The (N, channels, height, width) crops in [0, 1]: RGB, or their luma for one channel."""
+    # Every height x width window of every photograph, as a view; indexing it copies the
+    # n chosen windows, a contiguous block each.
+    windows = np.lib.stride_tricks.sliding_window_view(
+        frost_photographs().rgb, (height, width), axis=(2, 3)
+    )
+    layer = windows[crops.photo, :, crops.top, crops.left]
+    return layer if channels == 3 else _luminance(layer)
+
+
 def frost(x: Images, c: tuple[float, float], rng: np.random.Generator) -> Images:
-    """``image_weight * x + frost_weight * ice``, with a procedural ice texture."""
+    """``image_weight * x + frost_weight * photo``: Hendrycks' CIFAR frost, on [0, 1].
+
+    ``photo`` is a random crop of the image's size from one of the reference's frost
+    photographs, shrunk by 0.2 (:func:`draw_frost_crops`, :func:`frost_layer`); the
+    reference computes the same sum on the 0-255 scale and clips it.
+    """
     image_weight, frost_weight = c
     n, channels, h, w = x.shape
-    ice = frost_texture(rng, n, h, w, channels)
-    return np.float32(image_weight) * x + np.float32(frost_weight) * ice
+    layer = frost_layer(draw_frost_crops(rng, n, h, w), h, w, channels)
+    return np.float32(image_weight) * x + np.float32(frost_weight) * layer
 
 
 def fog(x: Images, c: tuple[float, float], rng: np.random.Generator) -> Images:

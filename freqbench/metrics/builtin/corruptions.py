@@ -18,6 +18,7 @@ from freqbench.metrics.spec import (
     FRACTION,
     Column,
     FieldContext,
+    Flag,
     MetricResult,
     MetricSpec,
     ProtocolField,
@@ -75,7 +76,7 @@ def corruption_accuracy(
 ) -> MetricResult:
     from tqdm.auto import tqdm
 
-    from freqbench.corruptions import FROST_IS_PROCEDURAL
+    from freqbench.corruptions import FROST_SOURCE
     from freqbench.prediction import n_correct
 
     source = "files" if corruptions_dir else "generated"
@@ -107,7 +108,7 @@ def corruption_accuracy(
         "per_family": per_family,
         "cells": table,
         "source": source,
-        "frost_procedural": source == "generated" and FROST_IS_PROCEDURAL,
+        "frost_source": FROST_SOURCE if source == "generated" else "files",
         "seed": seed if source == "generated" else None,
         "n": len(data),
     }
@@ -141,7 +142,8 @@ def _family_column(family: str) -> Column:
 SPEC = MetricSpec(
     name="corruptions",
     description="accuracy under 15 corruptions x 5 severities (CIFAR-10-C style)",
-    version="1",
+    # 2: frost blends Hendrycks' photographs (version 1 blended a procedural ice texture).
+    version="2",
     compute=corruption_accuracy,
     reads=("corruptions_n_examples", "seed", "corruptions_source"),
     fields=(
@@ -185,15 +187,8 @@ SPEC = MetricSpec(
     ),
     schema={
         "type": "object",
-        "required": [
-            "mean",
-            "per_corruption",
-            "per_family",
-            "cells",
-            "source",
-            "frost_procedural",
-            "n",
-        ],
+        "required": ["mean", "per_corruption", "per_family", "cells", "source", "n"],
+        "anyOf": [{"required": ["frost_source"]}, {"required": ["frost_procedural"]}],
         "properties": {
             "mean": FRACTION,
             "per_corruption": {
@@ -216,10 +211,22 @@ SPEC = MetricSpec(
                 },
             },
             "source": {"enum": ["generated", "files"]},
-            "frost_procedural": {"type": "boolean"},
+            "frost_source": {"enum": ["hendrycks-photographs", "files"]},
+            "frost_procedural": {
+                "type": "boolean",
+                "description": "version 1 blocks: frost blended a procedural ice texture",
+            },
             "n": COUNT,
         },
     },
+    flags=(
+        Flag(
+            "procedural frost",
+            "frost blended a procedural ice texture (corruptions metric version 1), about 40% "
+            "weaker than CIFAR-10-C's frost photographs; evaluate the model again.",
+            lambda block: bool(block.get("frost_procedural")),
+        ),
+    ),
     headline=_headline,
     order=30,
 )

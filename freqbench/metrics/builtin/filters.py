@@ -101,7 +101,9 @@ _LAYER = {
 SPEC = MetricSpec(
     name="filters",
     description="sparsity, variance entropy, orthogonality, HF energy of conv filters",
-    version="1",
+    # 2: the distribution shift as the CNN-Filter-DB notebook computes it, and orthogonality
+    # with torchconvquality's diagonal term for all-zero filters.
+    version="2",
     compute=filters,
     reads=("reference",),
     fields=(
