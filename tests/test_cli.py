@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from freqbench.checkpoints import CheckpointInfo, save_checkpoint
+from freqbench.cli import COMMANDS
 
 
 def freqbench(*args: str) -> subprocess.CompletedProcess:
@@ -59,3 +60,36 @@ def test_spectrum_writes_plots_and_prints_slope(tmp_path):
     assert "slope" in result.stdout and "mean R80" in result.stdout
     for name in ("radial_spectrum.png", "frequency_splits.png", "bass.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+_IMPORTS_TORCH = """
+import sys
+from freqbench.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+print("TORCH" if "torch" in sys.modules else "NO TORCH")
+"""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], ["list", "metrics"], ["list", "architectures"], ["list", "datasets"],
+     ["list", "recipes"], *[[command, "--help"] for command in COMMANDS]],
+    ids=lambda args: " ".join(args),
+)  # fmt: skip
+def test_help_and_list_do_not_import_torch(args):
+    result = subprocess.run(
+        [sys.executable, "-c", _IMPORTS_TORCH, *args], capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.splitlines()[-1] == "NO TORCH", result.stderr
+
+
+def test_evaluate_help_lists_every_protocol_field():
+    from freqbench.protocol import all_fields
+
+    help_text = freqbench("evaluate", "--help").stdout
+    for field in all_fields().values():
+        assert (field.option in help_text) == field.cli
+    assert "--device DEVICE" in help_text and "auto (default" in help_text

@@ -146,3 +146,126 @@ def test_cli_prints_the_headline_table(synthetic_checkpoint, tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "clean accuracy" in result.stdout and (tmp_path / "cli.json").is_file()
+
+
+# ----------------------------------------------------------- incremental records
+
+
+def _blocks(record: dict) -> dict:
+    return {
+        name: (record["metrics"][name], record["evaluations"][name]) for name in record["metrics"]
+    }
+
+
+def test_a_second_metric_joins_the_record_and_leaves_the_first_untouched(
+    synthetic_checkpoint, tmp_path
+):
+    first = evaluate(
+        str(synthetic_checkpoint), metrics="clean", protocol=TINY, out_dir=tmp_path, name="m"
+    )
+    second = evaluate(
+        str(synthetic_checkpoint), metrics="filters", protocol=TINY, out_dir=tmp_path, name="m"
+    )
+    assert (first.ran, second.ran) == (["clean"], ["filters"])
+    record = json.loads((tmp_path / "m.json").read_text())
+    assert list(record["metrics"]) == ["clean", "filters"]
+    assert _blocks(record)["clean"] == _blocks(first.record)["clean"]  # timing and time included
+    assert record["model_info"]["clean_acc"] == first.record["model_info"]["clean_acc"]
+    assert record["artifacts"] == {"filters_png": "m.filters.png"}
+    again = evaluate(
+        str(synthetic_checkpoint), metrics="clean,filters", protocol=TINY, out_dir=tmp_path,
+        name="m",
+    )  # fmt: skip
+    assert again.ran == [] and again.reused == ["clean", "filters"]
+
+
+def test_a_new_eps_reruns_only_autoattack(synthetic_checkpoint, tmp_path, small_budget):
+    kwargs = {"out_dir": tmp_path, "name": "m", "metrics": "clean,autoattack,filters"}
+    before = evaluate(str(synthetic_checkpoint), protocol=TINY, **kwargs).record
+    after = evaluate(str(synthetic_checkpoint), protocol=TINY.replace(eps=4 / 255), **kwargs)
+    assert after.ran == ["autoattack"] and after.reused == ["clean", "filters"]
+    changed = {k for k in before["metrics"] if _blocks(before)[k] != _blocks(after.record)[k]}
+    assert changed == {"autoattack"}
+    assert (
+        after.record["protocol"]["eps"] == after.record["metrics"]["autoattack"]["eps"] == 4 / 255
+    )
+    assert after.record["model_info"]["eps"] == "4/255"
+
+
+def test_another_checkpoint_under_the_same_name_reruns_everything(synthetic_checkpoint, tmp_path):
+    kwargs = {"protocol": TINY, "out_dir": tmp_path, "name": "m"}
+    first = evaluate(str(synthetic_checkpoint), metrics="clean,filters", **kwargs).record
+    model, info = load_checkpoint(synthetic_checkpoint)
+    with torch.no_grad():
+        next(model.parameters()).add_(0.01)  # retrained, say, with --overwrite
+    other = save_checkpoint(model, tmp_path / "other" / "model.safetensors", info)
+    result = evaluate(str(other), metrics="clean", **kwargs)
+    assert result.ran == ["clean"]
+    assert list(result.record["metrics"]) == ["clean"]  # the filters block was not this model's
+    assert result.record["model"]["checkpoint_sha256"] != first["model"]["checkpoint_sha256"]
+
+
+def test_force_reruns_only_the_named_metrics(synthetic_checkpoint, tmp_path):
+    kwargs = {"protocol": TINY, "out_dir": tmp_path, "name": "m"}
+    before = evaluate(str(synthetic_checkpoint), metrics="clean,filters", **kwargs).record
+    forced = evaluate(str(synthetic_checkpoint), metrics="filters", force=True, **kwargs)
+    assert forced.ran == ["filters"]
+    assert _blocks(forced.record)["clean"] == _blocks(before)["clean"]
+
+
+def test_one_record_holds_one_protocol(synthetic_checkpoint, tmp_path):
+    kwargs = {"out_dir": tmp_path, "name": "m"}
+    evaluate(str(synthetic_checkpoint), metrics="clean", protocol=TINY, **kwargs)
+    with pytest.raises(UserError, match="a record holds one protocol"):
+        evaluate(
+            str(synthetic_checkpoint), metrics="frequency",
+            protocol=TINY.replace(n_examples=16), **kwargs,
+        )  # fmt: skip
+    # Re-running both together is the way out.
+    both = evaluate(
+        str(synthetic_checkpoint), metrics="clean,filters", protocol=TINY.replace(n_examples=16),
+        **kwargs,
+    )  # fmt: skip
+    assert both.ran == ["clean", "filters"] and both.record["protocol"]["n_examples"] == 16
+
+
+_SLOW_RUN = """
+import sys, time
+from freqbench.metrics import MetricResult, MetricSpec, register_metric
+from freqbench.protocol import Protocol
+
+def slow(model, data):
+    time.sleep(300)
+    return MetricResult({})
+
+register_metric(MetricSpec(name="slow", description="sleeps", version="1", compute=slow, images=None))
+from freqbench.evaluate import evaluate
+evaluate(sys.argv[1], metrics="clean,slow", protocol=Protocol(n_examples=24), out_dir=sys.argv[2],
+         name="killed", device="cpu", progress=False)
+"""
+
+
+def test_a_kill_between_two_blocks_keeps_the_first(synthetic_checkpoint, tmp_path):
+    import signal
+    import time
+
+    record = tmp_path / "killed.json"
+    process = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_RUN, str(synthetic_checkpoint), str(tmp_path)]
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not record.exists() and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.2)
+        assert record.exists(), "the clean block was never written"
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    data = json.loads(record.read_text())
+    assert list(data["metrics"]) == list(data["evaluations"]) == ["clean"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    again = evaluate(
+        str(synthetic_checkpoint), metrics="clean", protocol=Protocol(n_examples=24),
+        out_dir=tmp_path, name="killed",
+    )  # fmt: skip
+    assert again.ran == [] and again.record == data

@@ -52,7 +52,7 @@ def _metadata(spec: GridSpec, footnote: str) -> dict[str, Any]:
 
 
 def _grid_words(spec: GridSpec) -> str:
-    """ "Reference grid on 2 CPU cores": the hardware as the grid file's [metadata] states it."""
+    """The footnote's opening, with the hardware the grid file's [metadata] names."""
     hardware = spec.metadata.get("hardware")
     return f"Reference grid on {hardware}" if hardware else "Reference grid"
 

@@ -1,0 +1,94 @@
+"""The one protocol module: defaults per dataset, what counts as standard, eps as text, bad values."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from freqbench.errors import UserError
+from freqbench.protocol import Protocol, deviations, format_eps, is_standard, standard_values
+
+ALL = ("clean", "autoattack", "corruptions", "frequency", "filters")
+
+# The standard protocols, written out by hand (DESIGN.md section 4; Yin et al.'s heat-map eps
+# of 4 at 32 x 32, scaled by H / 32).
+FASHION_MNIST = {
+    "norm": "Linf", "eps": 0.1, "n_examples": 10000, "autoattack_n_examples": 1000,
+    "corruptions_n_examples": 10000, "heatmap_n_examples": 1000, "heatmap_eps": 3.5,
+    "seed": 0, "batch_size": 500, "q": 0.8, "corruptions_source": "generated", "reference": None,
+}  # fmt: skip
+CIFAR10 = {**FASHION_MNIST, "eps": 8 / 255, "autoattack_n_examples": 10000, "heatmap_eps": 4.0}
+
+
+@pytest.mark.parametrize(
+    ("dataset", "expected"),
+    [("fashion-mnist", FASHION_MNIST), ("cifar10", CIFAR10), ("cifar100-b", CIFAR10)],
+)
+def test_standard_values_per_dataset(dataset, expected):
+    assert standard_values(dataset) == pytest.approx(expected)
+    assert standard_values(dataset, "L2")["eps"] == {"fashion-mnist": 1.5}.get(dataset, 0.5)
+
+
+def test_more_images_than_the_minimum_is_still_standard():
+    # The evaluator and the leaderboard used to disagree here (exactly 1000 vs at least 1000).
+    values = Protocol(autoattack_n_examples=10000).resolve("fashion-mnist")
+    assert values["autoattack_n_examples"] == 10000
+    assert is_standard("fashion-mnist", values, ALL)
+    fewer = Protocol(autoattack_n_examples=999).resolve("fashion-mnist")
+    assert deviations("fashion-mnist", fewer, ALL) == [
+        "autoattack_n_examples 999 (standard >= 1000)"
+    ]
+
+
+def test_only_the_fields_of_present_metrics_are_judged():
+    values = Protocol("quick").resolve("fashion-mnist")  # 200 AutoAttack and heat-map images
+    assert deviations("fashion-mnist", values, ("clean", "filters")) == []
+    assert deviations("fashion-mnist", values, ALL) == [
+        "autoattack_n_examples 200 (standard >= 1000)",
+        "corruptions_n_examples 1000 (standard >= 10000)",
+        "heatmap_n_examples 200 (standard >= 1000)",
+    ]
+    other = {**values, "seed": 1, "eps": 0.2}
+    assert "seed 1 (standard 0)" in deviations("fashion-mnist", other, ("autoattack",))
+    assert "eps 0.2 (standard 0.1)" in deviations("fashion-mnist", other, ("autoattack",))
+    assert deviations("synthetic", values, ALL) == ["no standard protocol is defined for synthetic"]
+
+
+@pytest.mark.parametrize(
+    ("eps", "text"), [(0.1, "0.1"), (0.2, "0.2"), (1.5, "1.5"), (8 / 255, "8/255"), (2 / 255, "2/255"), (0.5, "0.5")]
+)  # fmt: skip
+def test_one_eps_formatter(eps, text):
+    # 0.2 is 51/255 exactly; it used to be "51/255" in the record and "0.2" on the page.
+    assert format_eps(eps) == text
+
+
+def test_defaults_are_capped_to_the_images_evaluated():
+    values = Protocol(n_examples=24).resolve("fashion-mnist")
+    assert values["autoattack_n_examples"] == values["heatmap_n_examples"] == 24
+    assert values["corruptions_n_examples"] == 24
+
+
+@pytest.mark.parametrize(
+    ("choices", "message"),
+    [
+        ({"eps": math.nan}, "finite"), ({"eps": math.inf}, "finite"), ({"eps": 0.0}, "> 0"),
+        ({"eps": -0.1}, "> 0"), ({"eps": 1e9}, "larger than any Linf distance"),
+        ({"norm": "L2", "eps": 100.0}, "larger than any L2 distance"),
+        ({"norm": "L1"}, "Linf, L2"), ({"seed": -1}, ">= 0"), ({"batch_size": 0}, ">= 1"),
+        ({"n_examples": 20000}, "pass at most 10000"),
+        ({"autoattack_n_examples": 20000}, "pass at most 10000"),
+        ({"n_examples": 100, "heatmap_n_examples": 200}, "pass at most 100"),
+        ({"heatmap_eps": 0.0}, "> 0"),
+    ],
+)  # fmt: skip
+def test_bad_values_are_clear_errors(choices, message):
+    with pytest.raises(UserError, match=message):
+        Protocol(**choices).resolve("fashion-mnist")
+
+
+def test_unknown_fields_and_presets_get_suggestions():
+    with pytest.raises(UserError, match="Did you mean: autoattack_n_examples"):
+        Protocol(autoatack_n_examples=5).resolve("fashion-mnist")
+    with pytest.raises(UserError, match="Did you mean: quick"):
+        Protocol("quik")
