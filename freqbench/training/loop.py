@@ -24,6 +24,7 @@ from freqbench import atomic
 from freqbench.checkpoints import CheckpointInfo, save_checkpoint
 from freqbench.config import TrainConfig
 from freqbench.data import iterate_batches
+from freqbench.prediction import n_correct
 from freqbench.recipes.attacks import cross_entropy_objective, pgd_linf
 from freqbench.training.data import TrainingData, load_training_data, mixup
 from freqbench.training.schedule import learning_rate
@@ -64,8 +65,7 @@ def evaluate(
     generator = torch.Generator(device=images.device).manual_seed(seed)
     clean = robust = 0
     for x, y in iterate_batches(images, labels, batch_size):
-        with torch.no_grad():
-            clean += int((model(x).argmax(1) == y).sum())
+        clean += n_correct(model, x, y, len(y), x.device)
         x_adv = pgd_linf(
             model,
             x,
@@ -76,8 +76,7 @@ def evaluate(
             start="uniform",
             generator=generator,
         )
-        with torch.no_grad():
-            robust += int((model(x_adv).argmax(1) == y).sum())
+        robust += n_correct(model, x_adv, y, len(y), x.device)
     model.train(was_training)
     return {"test_acc": clean / len(labels), "pgd10_acc": robust / len(labels)}
 
