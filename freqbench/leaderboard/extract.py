@@ -63,13 +63,6 @@ def columns() -> list[BoundColumn]:
     return [BoundColumn(spec, column) for spec in all_metrics() for column in spec.columns]
 
 
-def column(key: str) -> BoundColumn:
-    found = {c.key: c for c in columns()}
-    if key not in found:
-        raise UnknownNameError("column", key, found)
-    return found[key]
-
-
 def views() -> tuple[str, ...]:
     """The leaderboard views (threat models), in the order their ranking columns appear."""
     found: list[str] = []
