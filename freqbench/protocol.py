@@ -44,6 +44,11 @@ CORE_FIELDS = (
     ),
     ProtocolField("seed", int, "seed of AutoAttack, corruptions and the heat map", default=0, minimum=0),
     ProtocolField("batch_size", int, "images per forward pass", default=500, minimum=1, standard="any"),
+    ProtocolField(
+        "shards", int, "parts each shardable metric is split into (AutoAttack by images, the "
+        "heat map by bases, corruptions by cells); AutoAttack's result depends on the layout",
+        default=1, minimum=1, standard="any", neutral=1,
+    ),
 )  # fmt: skip
 
 
@@ -160,8 +165,14 @@ def _check_eps(values: Mapping[str, Any], info: DatasetInfo) -> None:
 
 
 def metric_protocol(spec: MetricSpec, values: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields ``spec`` reads, with their values: what its record block depends on."""
-    return {name: values.get(name) for name in spec.reads}
+    """The fields ``spec`` reads, with their values: what its record block depends on. A field
+    at its neutral value is left out, as in blocks made before the field existed."""
+    fields = all_fields()
+    return {
+        name: values.get(name)
+        for name in spec.reads
+        if fields[name].neutral is None or values.get(name) != fields[name].neutral
+    }
 
 
 def block_key(

@@ -164,6 +164,63 @@ def band_means(heatmap: np.ndarray) -> dict[str, float]:
 
 
 @torch.inference_mode()
+def half_plane_errors(
+    model: nn.Module,
+    data: LabeledImages,
+    *,
+    eps: float,
+    seed: int = 0,
+    batch_size: int = 500,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    bases: range | None = None,
+) -> np.ndarray:
+    """Error rate under clip(x + eps * s * U_ij, 0, 1), s a random sign per image and channel,
+    for each basis of one half-plane (:func:`half_plane_indices` order) in ``bases`` (all).
+
+    Each forward holds up to ``batch_size`` perturbed images: one basis over an image batch,
+    or several bases over all images when there are fewer images than that. The signs come
+    from a generator seeded with ``seed``, drawn for all bases at once, so an error does not
+    depend on the batch size or on which bases are computed together (a shard's range).
+    """
+    n, c, h, w = data.images.shape
+    indices = half_plane_indices(h, w)
+    bases = range(len(indices)) if bases is None else bases
+    generator = torch.Generator().manual_seed(seed)
+    signs = torch.randint(0, 2, (len(indices), n, c, 1, 1), generator=generator).float() * 2 - 1
+    images, labels = data.images.to(device), data.labels.to(device)
+    per_forward = max(1, batch_size // n)  # bases per forward pass
+    image_step = min(n, batch_size)
+    wrong = torch.zeros(len(bases), dtype=torch.long)
+    for first in tqdm(
+        range(bases.start, bases.stop, per_forward),
+        desc="Fourier heat map",
+        disable=not progress,
+        leave=False,
+    ):
+        chunk = slice(first, min(first + per_forward, bases.stop))
+        basis = fourier_basis_batch(h, w, indices[chunk], device=device)  # (b, H, W)
+        for start in range(0, n, image_step):
+            x = images[start : start + image_step]
+            s = signs[chunk, start : start + image_step].to(device)  # (b, m, C, 1, 1)
+            perturbed = (x[None] + eps * s * basis[:, None, None]).clamp_(0, 1)
+            predicted = model(perturbed.flatten(0, 1)).argmax(1).view(len(basis), -1)
+            errors = (predicted != labels[start : start + image_step]).sum(1).cpu()
+            wrong[chunk.start - bases.start : chunk.stop - bases.start] += errors
+    return (wrong.double() / n).numpy()
+
+
+def heatmap_from_errors(h: int, w: int, errors: np.ndarray) -> np.ndarray:
+    """The (H, W) map from every half-plane basis's error, mirrored (U_ij equals its mirror's)."""
+    indices = half_plane_indices(h, w)
+    heatmap = torch.empty(h, w, dtype=torch.float64)
+    values = torch.as_tensor(errors, dtype=torch.float64)
+    heatmap[indices[:, 0], indices[:, 1]] = values
+    mirrored = mirror_indices(h, w, indices)
+    heatmap[mirrored[:, 0], mirrored[:, 1]] = values
+    return heatmap.numpy()
+
+
 def fourier_heatmap(
     model: nn.Module,
     data: LabeledImages,
@@ -174,39 +231,10 @@ def fourier_heatmap(
     device: str | torch.device = "cpu",
     progress: bool = True,
 ) -> np.ndarray:
-    """Error rate (H, W) under clip(x + eps * s * U_ij, 0, 1), s a random sign per image and channel.
-
-    Computed on one half-plane of indices and mirrored (U_ij equals its mirror's basis image).
-    Each forward holds up to ``batch_size`` perturbed images: one basis over an image batch,
-    or several bases over all images when there are fewer images than that. The signs come
-    from a generator seeded with ``seed``, drawn for all bases at once, so the map does not
-    depend on the batch size.
-    """
-    n, c, h, w = data.images.shape
-    indices = half_plane_indices(h, w)
-    generator = torch.Generator().manual_seed(seed)
-    signs = torch.randint(0, 2, (len(indices), n, c, 1, 1), generator=generator).float() * 2 - 1
-    images, labels = data.images.to(device), data.labels.to(device)
-    per_forward = max(1, batch_size // n)  # bases per forward pass
-    image_step = min(n, batch_size)
-    wrong = torch.zeros(len(indices), dtype=torch.long)
-    for first in tqdm(
-        range(0, len(indices), per_forward),
-        desc="Fourier heat map",
-        disable=not progress,
-        leave=False,
-    ):
-        chunk = slice(first, first + per_forward)
-        basis = fourier_basis_batch(h, w, indices[chunk], device=device)  # (b, H, W)
-        for start in range(0, n, image_step):
-            x = images[start : start + image_step]
-            s = signs[chunk, start : start + image_step].to(device)  # (b, m, C, 1, 1)
-            perturbed = (x[None] + eps * s * basis[:, None, None]).clamp_(0, 1)
-            predicted = model(perturbed.flatten(0, 1)).argmax(1).view(len(basis), -1)
-            wrong[chunk] += (predicted != labels[start : start + image_step]).sum(1).cpu()
-    errors = wrong.double() / n
-    heatmap = torch.empty(h, w, dtype=torch.float64)
-    heatmap[indices[:, 0], indices[:, 1]] = errors
-    mirrored = mirror_indices(h, w, indices)
-    heatmap[mirrored[:, 0], mirrored[:, 1]] = errors
-    return heatmap.numpy()
+    """Error rate (H, W) under a Fourier-basis perturbation at every frequency (Yin et al.):
+    one half-plane computed (:func:`half_plane_errors`), then mirrored."""
+    h, w = data.images.shape[-2:]
+    errors = half_plane_errors(
+        model, data, eps=eps, seed=seed, batch_size=batch_size, device=device, progress=progress
+    )
+    return heatmap_from_errors(h, w, errors)

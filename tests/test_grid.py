@@ -16,7 +16,6 @@ from freqbench.cli.git import committer
 from freqbench.errors import UserError
 from freqbench.evaluate.record import migrate
 from freqbench.grid import GridPaths, GridRunner, grid_states, load_grid
-from freqbench.grid.lock import row_lock
 from freqbench.grid.publish import trained_entry
 from freqbench.grid.toml_writer import dumps
 from freqbench.metrics import get_metric
@@ -209,7 +208,7 @@ def test_dry_run_lists_the_rows_and_which_are_done(tmp_path, capsys):
 STANDARD_FASHION_MNIST = {
     "norm": "Linf", "eps": 0.1, "n_examples": 10000, "autoattack_n_examples": 1000,
     "heatmap_n_examples": 1000, "corruptions_n_examples": 10000, "heatmap_eps": 3.5,
-    "seed": 0, "batch_size": 500, "q": 0.8, "corruptions_source": "generated",
+    "seed": 0, "batch_size": 500, "q": 0.8, "corruptions_source": "generated", "shards": 1,
 }  # fmt: skip
 
 
@@ -291,14 +290,14 @@ def test_runner_trains_evaluates_commits_and_then_skips(tiny_repo, monkeypatch):
         spec, paths, progress=False, say=messages.append, on_published=committer(messages.append)
     )
     states = runner.run()
-    assert [s.done for s in states] == [True, True, True]
+    assert [s.detail for s in states] == ["done"] * 3, messages
     names = ["smallcnn-natural", "smallcnn-natural-smooth1", "smallcnn-natural-bass"]
     assert [s.row.name for s in states] == names
     log = _git(tiny_repo, "log", "--format=%s").splitlines()[:-1]
-    assert [line.split(":")[0].removeprefix("Grid row ") for line in reversed(log)] == [
-        name for name in names for _ in ("trained", "evaluated")
-    ]  # a checkpoint is committed before its evaluation starts, the record when it is written
-    assert [line.endswith(": trained") for line in reversed(log)] == [True, False] * 3
+    # Each checkpoint is committed as soon as it is published, the records with the pages once.
+    assert list(reversed(log)) == [f"Grid row {name}: trained" for name in names] + [
+        "Grid: 3 of 3 rows evaluated"
+    ]
     tracked = _git(tiny_repo, "ls-files").splitlines()
     for name in names:
         assert f"model_zoo/synthetic/{name}.toml" in tracked
@@ -314,11 +313,9 @@ def test_runner_trains_evaluates_commits_and_then_skips(tiny_repo, monkeypatch):
     assert _git(tiny_repo, "status", "--porcelain") == ""  # every finished file is committed
     assert validate_tree().problems == []
     ledger = [json.loads(line) for line in Path("runs/ledger.jsonl").read_text().splitlines()]
-    assert [(e["row"], e["step"]) for e in ledger] == [
-        ("smallcnn-natural", "train"), ("smallcnn-natural", "evaluate"),
-        ("smallcnn-natural-smooth1", "smooth"), ("smallcnn-natural-smooth1", "evaluate"),
-        ("smallcnn-natural-bass", "train"), ("smallcnn-natural-bass", "evaluate"),
-    ]  # fmt: skip
+    assert sorted((e["row"], e["step"]) for e in ledger) == sorted(
+        [(n, "evaluate") for n in names] + [(n, "train") for n in (names[0], names[2])]
+    )
     assert all(e["cpu_seconds"] >= 0 and e["wall_seconds"] >= 0 for e in ledger)
 
     bass = json.loads(Path("leaderboards/synthetic/smallcnn-natural-bass.json").read_text())
@@ -331,16 +328,17 @@ def test_runner_trains_evaluates_commits_and_then_skips(tiny_repo, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a done row was run again")
 
-    monkeypatch.setattr("freqbench.grid.runner.evaluate", refuse)
+    monkeypatch.setattr("freqbench.grid.runner.run_block", refuse)
+    monkeypatch.setattr("freqbench.grid.runner.train_row", refuse)
     runner.run()
-    assert len(_git(tiny_repo, "log", "--format=%s").splitlines()) == 7
+    assert len(_git(tiny_repo, "log", "--format=%s").splitlines()) == 5
 
 
 def test_train_only_publishes_and_commits_checkpoints_without_evaluating(tiny_repo, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("--train-only evaluated a row")
 
-    monkeypatch.setattr("freqbench.grid.runner.evaluate", refuse)
+    monkeypatch.setattr("freqbench.grid.runner.run_block", refuse)
     spec = load_grid(Path("model_zoo/synthetic/grid.toml"))
     paths = GridPaths(runs=Path("runs"), records=Path("leaderboards"))
     runner = GridRunner(
@@ -354,26 +352,60 @@ def test_train_only_publishes_and_commits_checkpoints_without_evaluating(tiny_re
     assert _git(tiny_repo, "status", "--porcelain") == ""
 
 
-def test_runner_redoes_only_what_is_missing_and_skips_locked_rows(tiny_repo, monkeypatch):
+def _spy_blocks(monkeypatch, stop_after: int | None = None) -> list[tuple[str, str]]:
+    """Record each evaluation task the runner hands out; with ``stop_after``, the driver is
+    killed (KeyboardInterrupt) when that many have finished."""
+    import freqbench.grid.runner as runner
+    from freqbench.evaluate.tasks import run_block
+
+    ran: list[tuple[str, str]] = []
+
+    def spy(task):
+        if stop_after is not None and len(ran) == stop_after:
+            raise KeyboardInterrupt
+        ran.append((Path(task.model).stem, task.metric))
+        return run_block(task)
+
+    monkeypatch.setattr(runner, "run_block", spy)
+    return ran
+
+
+def test_runner_redoes_only_the_missing_blocks(tiny_repo, monkeypatch):
     spec = load_grid(Path("model_zoo/synthetic/grid.toml"))
     paths = GridPaths(runs=Path("runs"), records=Path("leaderboards"))
     GridRunner(spec, paths, progress=False, say=lambda m: None).run()
-    Path("leaderboards/synthetic/smallcnn-natural-bass.json").unlink()  # as if killed mid-way
-    evaluated: list[str] = []
-    import freqbench.grid.runner as runner
-
-    original = runner.evaluate
-
-    def spy(model, **kwargs):
-        evaluated.append(model)
-        return original(model, **kwargs)
-
-    monkeypatch.setattr(runner, "evaluate", spy)
-    with row_lock(Path("runs/smallcnn-natural-bass.lock")) as held:
-        assert held
-        states = GridRunner(spec, paths, progress=False, say=lambda m: None).run()
-        assert evaluated == []  # the only missing row is held by "another process"
-        assert [s.running for s in states] == [False, False, True]
+    Path("leaderboards/synthetic/smallcnn-natural-bass.json").unlink()  # as if never written
+    record = Path("leaderboards/synthetic/smallcnn-natural.json")
+    data = json.loads(record.read_text())
+    for key in ("metrics", "evaluations"):
+        data[key].pop("frequency")  # one block of another row missing
+    record.write_text(json.dumps(data))
+    ran = _spy_blocks(monkeypatch)
     GridRunner(spec, paths, progress=False, say=lambda m: None).run()
-    assert evaluated == ["smallcnn-natural-bass"]
+    assert sorted(ran) == sorted(
+        [("smallcnn-natural", "frequency")]
+        + [("smallcnn-natural-bass", m) for m in ("clean", "autoattack", "corruptions", "frequency", "filters")]
+    )  # fmt: skip
+    assert all(s.done for s in grid_states(spec, paths))
+
+
+def test_a_killed_driver_resumes_without_redoing_finished_blocks(tiny_repo, monkeypatch):
+    spec = load_grid(Path("model_zoo/synthetic/grid.toml"))
+    paths = GridPaths(runs=Path("runs"), records=Path("leaderboards"))
+    first = _spy_blocks(monkeypatch, stop_after=7)
+    with pytest.raises(KeyboardInterrupt):
+        GridRunner(spec, paths, progress=False, say=lambda m: None).run()
+    assert len(first) == 7  # natural's 5 blocks and 2 of the next row's are on disk
+    records = {
+        p.stem: json.loads(p.read_text()) for p in Path("leaderboards/synthetic").glob("*.json")
+    }
+    finished = {(name, m) for name, r in records.items() for m in r["evaluations"]}
+    assert finished == set(first)
+    again = _spy_blocks(monkeypatch)
+    GridRunner(spec, paths, progress=False, say=lambda m: None).run()
+    assert not set(again) & finished and len(again) == 3 * 5 - 7
+    for name, record in records.items():  # the blocks written before the kill are untouched
+        now = json.loads(Path(f"leaderboards/synthetic/{name}.json").read_text())
+        for metric, evaluation in record["evaluations"].items():
+            assert now["evaluations"][metric] == evaluation
     assert all(s.done for s in grid_states(spec, paths))

@@ -23,7 +23,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("training", "recipes"),
     ("data", "spectral", "corruptions", "sensitivity", "filter_stats", "prediction", "plots",
      "architectures", "checkpoints", "zoo"),
-    ("errors", "atomic", "registry", "provenance", "compat", "schemas", "config", "paths"),
+    ("errors", "atomic", "registry", "provenance", "compat", "schemas", "config", "paths",
+     "executors"),
 ]  # fmt: skip
 LEVEL = {name: len(LAYERS) - i for i, names in enumerate(LAYERS) for name in names}
 

@@ -10,7 +10,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from freqbench.cli.options import add_device_argument, add_protocol_arguments, protocol_from_args
+from freqbench.cli.options import (
+    add_device_argument,
+    add_executor_arguments,
+    add_protocol_arguments,
+    executor_from_args,
+    protocol_from_args,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--force", action="store_true", help="re-run the --metrics blocks even if they are done"
     )
     add_protocol_arguments(parser)
+    add_executor_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,20 +49,35 @@ def run(args: argparse.Namespace) -> int:
     dataset = args.dataset or load_model_ref(args.model, None).dataset
     out = args.out or Path("leaderboards") / dataset
     start = time.perf_counter()
-    result = evaluate(
-        args.model,
-        dataset=dataset,
-        metrics=args.metrics,
-        protocol=protocol_from_args(args),
-        out_dir=out,
-        device=args.device,
-        force=args.force,
-        data_dir=args.data_dir,
-        corruptions_dir=args.corruptions_dir,
-        name=args.name,
-    )
+    with executor_from_args(args) as executor:
+        result = evaluate(
+            args.model,
+            executor=executor,
+            dataset=dataset,
+            metrics=args.metrics,
+            protocol=protocol_from_args(args),
+            out_dir=out,
+            device=args.device,
+            force=args.force,
+            data_dir=args.data_dir,
+            corruptions_dir=args.corruptions_dir,
+            name=args.name,
+        )
     print(headline_table(result.record))
-    done = f"ran {', '.join(result.ran)}" if result.ran else "nothing to run"
-    reused = f"; reused {', '.join(result.reused)}" if result.reused else ""
-    print(f"\nrecord: {result.path}  ({done}{reused}; {time.perf_counter() - start:.0f} s)")
+    print(f"\nrecord: {result.path}  ({time.perf_counter() - start:.0f} s)")
+    print(time_summary(result))
     return 0
+
+
+def time_summary(result) -> str:
+    """Where the time went: each block that ran (seconds, shards, executor), and the reused."""
+    lines = []
+    for name in result.ran:
+        e = result.record["evaluations"][name]
+        shards = f" in {e['shards']} shards" if e["shards"] > 1 else ""
+        lines.append(
+            f"  {name:<12} {e['seconds']:8.1f} s on {e['device']} ({e['executor']}{shards})"
+        )
+    reused = f"reused: {', '.join(result.reused)}" if result.reused else ""
+    head = "ran:" if lines else "nothing to run: every block was done"
+    return "\n".join([head, *lines] + ([reused] if reused else []))

@@ -6,8 +6,9 @@ with the standard protocol into leaderboards/<dataset>/, and the pages are regen
 --commit commits each checkpoint as soon as it is trained and each record as soon as it is
 written. --train-only trains and
 publishes every row first (evaluate later, e.g. on a GPU).
-Run one process per core to share the work: rows are locked one at a time. --dry-run lists
-the rows and their status without doing anything.
+--executor ray runs the tasks (a training run per row, a task per metric block or shard)
+side by side on a Ray cluster, or a local Ray instance. --dry-run lists the rows and their
+status without doing anything.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from freqbench.cli.options import add_device_argument
+from freqbench.cli.options import add_device_argument, add_executor_arguments, executor_from_args
+from freqbench.errors import UserError
 from freqbench.paths import RECORDS_DIR
 
 
@@ -39,6 +41,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--records-dir", type=Path, default=Path(RECORDS_DIR), help=f"default {RECORDS_DIR}"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--shards", type=int, default=1,
+        help="tasks per shardable metric block (AutoAttack, heat map, corruptions); default 1",
+    )  # fmt: skip
+    add_executor_arguments(parser)
 
 
 def _table(states: list) -> str:
@@ -79,16 +86,21 @@ def run(args: argparse.Namespace) -> int:
     def say(message: str) -> None:
         print(message, flush=True)
 
-    runner = GridRunner(
-        spec,
-        paths,
-        device=args.device,
-        train_only=args.train_only,
-        progress=False if args.no_progress else None,
-        say=say,
-        on_published=committer(say) if args.commit else None,
-    )
-    states = runner.run()
+    if args.shards < 1:
+        raise UserError(f"--shards must be at least 1, got {args.shards}")
+    with executor_from_args(args) as executor:
+        runner = GridRunner(
+            spec,
+            paths,
+            device=args.device,
+            train_only=args.train_only,
+            progress=False if args.no_progress else None,
+            say=say,
+            on_published=committer(say) if args.commit else None,
+            executor=executor,
+            shards=args.shards,
+        )
+        states = runner.run()
     print(_table(states))
     print(_spent(paths))
     return 0

@@ -39,3 +39,25 @@ def protocol_from_args(args: argparse.Namespace) -> Protocol:
         if field.cli and getattr(args, name, None) is not None
     }
     return Protocol(args.protocol, **chosen)
+
+
+def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("where the work runs")
+    group.add_argument(
+        "--executor", choices=("local", "ray"), default="local",
+        help='local (default: in this process) or ray (pip install "freqbench[ray]")',
+    )  # fmt: skip
+    group.add_argument(
+        "--ray-address", help="Ray cluster to join (default $RAY_ADDRESS, else a local instance)"
+    )
+    group.add_argument(
+        "--gpus-per-task", type=float,
+        help="GPU share of each task on Ray (default 1; 0.25 packs four small models per GPU)",
+    )  # fmt: skip
+
+
+def executor_from_args(args: argparse.Namespace):
+    """The executor the options ask for (Ray is imported only when asked for)."""
+    from freqbench.executors import make_executor
+
+    return make_executor(args.executor, address=args.ray_address, gpus_per_task=args.gpus_per_task)

@@ -100,16 +100,37 @@ def read_record_data(path: Path) -> dict[str, Any]:
         raise UserError(f"{path}: not a freqbench record (no {exc})") from None
 
 
-def migrate(data: dict[str, Any]) -> dict[str, Any]:
-    """A ``freqbench-record/1`` record in the current format; other data is returned as is.
+def _neutral_values() -> dict[str, Any]:
+    """Fields added after records were first written, at the value that changes nothing."""
+    return {name: f.neutral for name, f in all_fields().items() if f.neutral is not None}
 
-    Each block is keyed as the evaluator keys a block of the same checkpoint, dataset and
-    protocol, with the metric version the first format was written with, and keeps its time.
+
+def _completed(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with every field that its blocks read and its protocol lacks (a field added
+    after it was written) at the field's neutral value."""
+    protocol, metrics = data.get("protocol"), data.get("metrics")
+    if not isinstance(protocol, dict) or not isinstance(metrics, dict):
+        return data
+    read = {f for name in metrics for f in (getattr(spec_or_none(name), "reads", ()) or ())}
+    missing = {k: v for k, v in _neutral_values().items() if k in read and k not in protocol}
+    return {**data, "protocol": {**protocol, **missing}} if missing else data
+
+
+def migrate(data: dict[str, Any]) -> dict[str, Any]:
+    """A record in the current format. A ``freqbench-record/1`` record is converted, and a
+    protocol that lacks a field added since is completed with the field's neutral value.
+
+    Each first-format block is keyed as the evaluator keys a block of the same checkpoint,
+    dataset and protocol, with the metric version the first format was written with, and
+    keeps its time.
     """
     if data.get("format") != LEGACY_FORMAT:
-        return data
+        return _completed(data)
     old = data["protocol"]
-    values = {name: old[name] for name in all_fields() if old.get(name) is not None}
+    values = {
+        **_neutral_values(),
+        **{name: old[name] for name in all_fields() if old.get(name) is not None},
+    }
     values.setdefault("corruptions_n_examples", old.get("n_examples"))
     values.setdefault("q", 0.8)  # the long-tail share every first-format record used
     shift = data["metrics"].get("filters", {}).get("distribution_shift", {})

@@ -1,40 +1,39 @@
 """Run a grid: train what is missing, publish it to the zoo, evaluate it, regenerate the pages.
 
-Every step is resumable and skipped when done: training resumes from its last epoch, the
-AutoAttack metric from its last batch, and only the metric blocks a row's record lacks (or
-holds for other weights, an older metric version or another protocol) are evaluated. Rows are
-locked one at a time, so several processes can share a grid. After each step the pages are
-regenerated and ``on_published(message, files)`` is called with what changed (the CLI commits
-them with ``--commit``), so a kill never loses finished work.
+One driver plans everything and hands the work to an executor: a training task per row that
+has no published weights, and a task per missing or stale (row, metric, shard) block, given
+as soon as the row's weights (and its filter-shift reference's) are published. On the local
+executor the tasks run in this process one after another; on Ray they run side by side on the
+cluster's GPUs and machines. Only the driver writes: it publishes each trained row at once
+(and hands its files to ``on_published``, which the CLI commits with ``--commit``), merges
+each finished block into its row's record atomically, and regenerates the pages and
+FINDINGS.md once at the end. A killed driver loses the tasks in flight and nothing else: run
+it again and it plans only what is still missing.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
+import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+from freqbench.config import TrainConfig
 from freqbench.errors import UserError
-from freqbench.evaluate import evaluate
-from freqbench.grid.lock import row_lock
+from freqbench.evaluate import RecordPlan, plan_evaluation
+from freqbench.evaluate.tasks import BlockTask, run_block
+from freqbench.executors import Executor, make_executor
 from freqbench.grid.publish import entry_path, publish_smoothed, publish_trained
 from freqbench.grid.spec import GridRow, GridSpec
-from freqbench.grid.status import (
-    GridPaths,
-    RowState,
-    grid_states,
-    record_path,
-    row_protocol,
-    row_state,
-)
-from freqbench.leaderboard import write_pages
+from freqbench.grid.status import GridPaths, RowState, grid_states, record_path, row_protocol
+from freqbench.paths import GRID_FILE
 from freqbench.records import display_path, read_json, record_files
-from freqbench.zoo import GRID_FILE, default_root, load_entry
+from freqbench.zoo import default_root, load_entry
 
-WAIT_SECONDS = 30  # between looks at rows that wait on another process
 LEDGER = "ledger.jsonl"  # in the runs folder: wall and CPU time of every step, appended
 
 
@@ -48,6 +47,38 @@ def check_location(spec: GridSpec) -> None:
         )
 
 
+@dataclass(frozen=True)
+class TrainTask:
+    """One row's training run: plain data, so that it can travel to a Ray worker."""
+
+    row: str
+    config: TrainConfig
+    run_dir: str
+    cwd: str
+    progress: bool | None = None
+
+
+@dataclass(frozen=True)
+class TrainDone:
+    row: str
+    wall_seconds: float
+    cpu_seconds: float
+
+
+def train_row(task: TrainTask) -> TrainDone:
+    """Train (or resume) one row where this process runs: the worker side."""
+    from freqbench.training import train
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    before = os.getcwd()
+    os.chdir(task.cwd)
+    try:
+        train(task.config, Path(task.run_dir), resume=True, progress=task.progress)
+    finally:
+        os.chdir(before)
+    return TrainDone(task.row, time.perf_counter() - wall, time.process_time() - cpu)
+
+
 class GridRunner:
     def __init__(
         self,
@@ -59,135 +90,168 @@ class GridRunner:
         progress: bool | None = None,
         say: Callable[[str], None] = print,
         on_published: Callable[[str, list[Path]], None] | None = None,
+        executor: str | Executor = "local",
+        shards: int = 1,
     ) -> None:
         check_location(spec)
         self.spec, self.paths = spec, paths
-        self.device, self.train_only = device, train_only
+        self.device, self.train_only, self.shards = device, train_only, shards
         self.progress, self.say, self.on_published = progress, say, on_published
-
-    def _finished(self, state: RowState) -> bool:
-        return state.trained if self.train_only else state.done
+        self.executor = executor
 
     def run(self) -> list[RowState]:
-        """Work until every row is done (trained, with ``train_only``) or held by another
-        process; returns the final states."""
-        while True:
-            pending = [s for s in grid_states(self.spec, self.paths) if not self._finished(s)]
-            worked = [self._attempt(state.row) for state in pending]
-            if any(worked):
-                continue
-            waiting = [s for s in grid_states(self.spec, self.paths) if not self._finished(s)]
-            if not waiting or all(s.running for s in waiting):
-                if self.on_published:  # a row finished by a killed run may have missed its commit
-                    self._publish_pages("Grid: commit finished rows")
-                return grid_states(self.spec, self.paths)
-            self.say(f"waiting for other processes ({', '.join(s.row.name for s in waiting)})")
-            time.sleep(WAIT_SECONDS)
+        """Train and evaluate everything that is missing; returns the final row states."""
+        job = make_executor(self.executor) if isinstance(self.executor, str) else self.executor
+        try:
+            _Job(self, job).run()
+        finally:
+            if isinstance(self.executor, str):
+                job.close()
+        self._publish_pages()
+        return grid_states(self.spec, self.paths)
 
-    def _ready(self, name: str | None) -> bool:
-        return name is None or row_state(self.spec, self.paths, self.spec.row(name)).trained
-
-    def _attempt(self, row: GridRow) -> bool:
-        """Do what the row still needs, if it is free and its inputs exist; True if it did."""
-        needs = [row.source] if self.train_only else [row.source, row.reference]
-        if not all(self._ready(name) for name in needs):
-            return False
-        with row_lock(self.paths.runs / f"{row.name}.lock") as held:
-            state = row_state(self.spec, self.paths, row)  # again, now that the row is ours
-            if not held or self._finished(state):
-                return False
-            if not state.trained:
-                with self._timed(row, "train" if row.trained else "smooth"):
-                    self._publish(row)
-                if self.on_published:  # a checkpoint is published before its evaluation starts
-                    self._publish_pages(f"Grid row {row.name}: trained")
-            if self.train_only:
-                return True
-            with self._timed(row, "evaluate"):
-                self._evaluate(row)
-            if not row_state(self.spec, self.paths, row).done:  # else the loop would never end
-                raise UserError(
-                    f"{row.name}: evaluated, but {display_path(record_path(self.spec, self.paths, row))} "
-                    "still lacks blocks of the published weights under the standard protocol"
-                )
-            self._finish(row)
-            return True
-
-    @contextlib.contextmanager
-    def _timed(self, row: GridRow, step: str) -> Iterator[None]:
-        """Append the step's wall and CPU seconds (all threads of this process) to the ledger."""
-        wall, cpu = time.perf_counter(), time.process_time()
-        yield
+    def ledger(self, row: str, step: str, wall: float, cpu: float) -> None:
+        """Append a step's wall and CPU seconds (as its task measured them) to the ledger."""
         entry = {
-            "row": row.name,
+            "row": row,
             "step": step,
-            "wall_seconds": round(time.perf_counter() - wall, 1),
-            "cpu_seconds": round(time.process_time() - cpu, 1),
+            "wall_seconds": round(wall, 1),
+            "cpu_seconds": round(cpu, 1),
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         self.paths.runs.mkdir(parents=True, exist_ok=True)
         with open(self.paths.runs / LEDGER, "a", encoding="utf-8") as ledger:
             ledger.write(json.dumps(entry) + "\n")
 
-    def _publish(self, row: GridRow) -> None:
-        if row.config is None:
-            self.say(f"{row.name}: smoothing {row.source}")
-            publish_smoothed(self.spec, row)
-            return
-        from freqbench.training import train
+    def published(self, message: str, files: list[Path]) -> None:
+        if self.on_published:
+            self.on_published(message, files)
 
-        run_dir = self.paths.runs / row.name
-        self.say(f"{row.name}: training ({display_path(run_dir)})")
-        train(row.config, run_dir, resume=True, progress=self.progress)
-        publish_trained(self.spec, row, run_dir)
-
-    def _evaluate(self, row: GridRow) -> None:
-        """Evaluate the blocks the row's record lacks (the evaluator skips the rest)."""
-        self.say(f"{row.name}: evaluating (standard protocol)")
-        evaluate(
-            row.name,
-            dataset=self.spec.dataset,
-            protocol=row_protocol(self.spec, row),
-            out_dir=self.paths.records / self.spec.dataset,
-            device=self.device,
-            progress=self.progress is not False,
-        )
-
-    def _finish(self, row: GridRow) -> None:
-        record = read_json(record_path(self.spec, self.paths, row))
-        info = record["model_info"]
-        summary = (
-            f"clean {info['clean_acc']:.2f}%, AutoAttack {info['autoattack_acc']:.2f}%, "
-            f"corruptions {info['corruptions_acc']:.2f}%"
-        )
-        self.say(f"{row.name}: done ({summary})")
-        self._publish_pages(f"Grid row {row.name}: {summary}")
-
-    def _publish_pages(self, message: str) -> None:
-        """Regenerate the pages and FINDINGS.md and hand every trained and finished row's files
-        with them to ``on_published``; one process at a time, so that what is handed over
-        agrees with itself."""
+    def _publish_pages(self) -> None:
+        """Regenerate the pages and FINDINGS.md and hand every row's files with them over."""
         from freqbench.findings import write_findings
+        from freqbench.leaderboard import write_pages
 
         folder = self.paths.records / self.spec.dataset
-        with row_lock(self.paths.runs / ".pages.lock", wait=True):
-            pages = []
-            if folder.is_dir() and record_files(folder):  # no pages before the first record
-                pages = write_pages(self.paths.records, self.spec.dataset)
-                pages.append(write_findings(self.spec, self.paths.records))
-            if self.on_published:
-                trained = [s for s in grid_states(self.spec, self.paths) if s.trained]
-                files = [f for state in trained for f in row_files(self.spec, self.paths, state)]
-                self.on_published(message, files + pages)
+        pages = []
+        if folder.is_dir() and record_files(folder):  # no pages before the first record
+            pages = write_pages(self.paths.records, self.spec.dataset)
+            pages.append(write_findings(self.spec, self.paths.records))
+        trained = [s for s in grid_states(self.spec, self.paths) if s.trained]
+        files = [f for state in trained for f in row_files(self.spec, self.paths, state.row)]
+        done = sum(s.done for s in trained)
+        self.published(f"Grid: {done} of {len(self.spec.rows)} rows evaluated", files + pages)
 
 
-def row_files(spec: GridSpec, paths: GridPaths, state: RowState) -> list[Path]:
+class _Job:
+    """One run of a grid on one executor: what is submitted, and what its results unlock."""
+
+    def __init__(self, runner: GridRunner, executor: Executor) -> None:
+        self.runner, self.executor = runner, executor
+        self.spec, self.paths = runner.spec, runner.paths
+        self.states = {s.row.name: s for s in grid_states(self.spec, self.paths)}
+        self.published = {name for name, s in self.states.items() if s.trained}
+        self.training: set[str] = set()  # rows whose training task was handed out
+        self.evaluating: set[str] = set()  # rows whose evaluation was planned
+        self.tasks: dict[int, Any] = {}
+        self.spent: dict[str, list[float]] = {}  # row -> [wall, cpu] of its evaluation tasks
+        self.bar = None
+
+    def run(self) -> None:
+        from tqdm.auto import tqdm
+
+        progress = self.runner.progress is not False
+        with tqdm(total=0, unit="task", desc="grid", disable=not progress) as self.bar:
+            for row in self.spec.rows:
+                self._advance(row)
+            while self.executor.pending:
+                handle, result = self.executor.next_done()
+                item = self.tasks.pop(handle)
+                if isinstance(result, TrainDone):
+                    self._trained(item, result)
+                else:
+                    self._evaluated(*item, result)
+                self.bar.update()
+
+    def _submit(self, function: Callable[[Any], Any], task: Any, item: Any) -> None:
+        self.tasks[self.executor.submit(function, task, gpu=True)] = item
+        self.bar.total += 1
+        self.bar.refresh()
+
+    def _advance(self, row: GridRow) -> None:
+        """Do what ``row`` can do now: publish, train or evaluate it."""
+        if row.name not in self.published:
+            if row.config is None:  # a smoothed copy: published as soon as its source is
+                if row.source in self.published:
+                    self.runner.say(f"{row.name}: smoothing {row.source}")
+                    publish_smoothed(self.spec, row)
+                    self._on_published(row)
+            elif row.name not in self.training:
+                self.training.add(row.name)
+                run_dir = self.paths.runs / row.name
+                self.runner.say(f"{row.name}: training ({display_path(run_dir)})")
+                task = TrainTask(row.name, row.config, str(run_dir.resolve()), os.getcwd(),
+                                 self.runner.progress)  # fmt: skip
+                self._submit(train_row, task, row)
+            return
+        ready = row.reference is None or row.reference in self.published
+        if self.runner.train_only or not ready or row.name in self.evaluating:
+            return
+        self.evaluating.add(row.name)
+        plan = self._plan(row)
+        if plan.tasks:
+            self.runner.say(f"{row.name}: evaluating {', '.join(s.name for s in plan.running)}")
+            plan.prepare()
+            for task in plan.tasks:
+                self._submit(run_block, task, (row, plan, task))
+
+    def _plan(self, row: GridRow) -> RecordPlan:
+        protocol = row_protocol(self.spec, row).replace(shards=self.runner.shards)
+        return plan_evaluation(
+            row.name, dataset=self.spec.dataset, protocol=protocol,
+            out_dir=self.paths.records / self.spec.dataset, device=self.runner.device,
+            executor=self.executor.name, progress=self.runner.progress is True,
+        )  # fmt: skip
+
+    def _on_published(self, row: GridRow) -> None:
+        """A row's weights are in the zoo: hand them over, and unlock what waited for them."""
+        self.published.add(row.name)
+        self.runner.published(
+            f"Grid row {row.name}: trained", row_files(self.spec, self.paths, row)
+        )
+        for other in self.spec.rows:
+            if other.name == row.name or row.name in (other.source, other.reference):
+                self._advance(other)
+
+    def _trained(self, row: GridRow, done: TrainDone) -> None:
+        publish_trained(self.spec, row, self.paths.runs / row.name)
+        self.runner.ledger(row.name, "train", done.wall_seconds, done.cpu_seconds)
+        self._on_published(row)
+
+    def _evaluated(self, row: GridRow, plan: RecordPlan, task: BlockTask, result) -> None:
+        spent = self.spent.setdefault(row.name, [0.0, 0.0])
+        spent[0] += result.seconds
+        spent[1] += result.cpu_seconds
+        finished = plan.accept(task, result)
+        self.bar.set_postfix_str(f"{row.name}: {finished or task.metric}", refresh=False)
+        if plan.complete:
+            info = plan.record["model_info"]
+            summary = ", ".join(
+                f"{key.removesuffix('_acc')} {info[key]:.2f}%"
+                for key in ("clean_acc", "autoattack_acc", "corruptions_acc")
+                if info.get(key) is not None
+            )
+            self.runner.say(f"{row.name}: done ({summary})")
+            self.runner.ledger(row.name, "evaluate", *self.spent.pop(row.name))
+
+
+def row_files(spec: GridSpec, paths: GridPaths, row: GridRow) -> list[Path]:
     """What a row adds to the repository: its entry and weights once trained, then its record."""
-    entry = load_entry(entry_path(spec, state.row))
+    entry = load_entry(entry_path(spec, row))
     files = [entry.path]
     if entry.weights_path is not None:
         files += [entry.weights_path, entry.weights_path.with_suffix(".json")]
-    record = record_path(spec, paths, state.row)
+    record = record_path(spec, paths, row)
     if not record.is_file():
         return files
     artifacts = read_json(record).get("artifacts", {}).values()

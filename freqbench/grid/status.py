@@ -14,7 +14,6 @@ from typing import Any
 
 from freqbench.errors import UserError
 from freqbench.evaluate.record import read_record_data
-from freqbench.grid.lock import is_locked
 from freqbench.grid.publish import entry_path
 from freqbench.grid.spec import GridRow, GridSpec
 from freqbench.metrics import MetricSpec, all_metrics
@@ -34,7 +33,6 @@ class RowState:
     row: GridRow
     trained: bool
     evaluated: bool
-    running: bool
     detail: str
 
     @property
@@ -109,7 +107,6 @@ def row_state(spec: GridSpec, paths: GridPaths, row: GridRow) -> RowState:
     metrics = all_metrics()
     stale = stale_blocks(spec, paths, row, sha256, metrics) if sha256 is not None else []
     evaluated = sha256 is not None and not stale
-    running = is_locked(paths.runs / f"{row.name}.lock")
     if evaluated:
         detail = "done"
     elif sha256 is not None and len(stale) == len(metrics):
@@ -118,9 +115,7 @@ def row_state(spec: GridSpec, paths: GridPaths, row: GridRow) -> RowState:
         detail = f"trained; to evaluate: {', '.join(stale)}"
     else:
         detail = _run_progress(paths, row) if row.trained else "not smoothed yet"
-    if running:
-        detail += " (running in another process)"
-    return RowState(row, sha256 is not None, evaluated, running, detail)
+    return RowState(row, sha256 is not None, evaluated, detail)
 
 
 def grid_states(spec: GridSpec, paths: GridPaths) -> list[RowState]:

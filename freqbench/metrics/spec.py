@@ -61,6 +61,9 @@ class ProtocolField:
     choices: tuple[str, ...] | None = None
     count: bool = False  # a number of test images: at most the test set, the default capped to it
     cli: bool = True  # `freqbench evaluate` has an option for it
+    # The value under which results are those of records made before the field existed: a
+    # block key leaves the field out at this value, so adding a field re-runs nothing.
+    neutral: Any = None
 
     def __post_init__(self) -> None:
         if self.standard not in STANDARD_RULES:
@@ -209,6 +212,9 @@ class MetricSpec:
     headline: Callable[[Mapping[str, Any]], Rows] | None = None  # rows of the printed summary
     table_context: Callable[[list[Mapping[str, Any]]], dict[str, str]] | None = None
     card_facts: Callable[[Mapping[str, Any]], Rows] | None = None
+    # Sharding: ``compute(..., shard=(i, n))`` computes the i-th of n parts, and ``merge``
+    # joins the parts (in order) into the result. None: the metric runs as one task.
+    merge: Callable[[list[MetricResult]], MetricResult] | None = None
     flags: tuple[Flag, ...] = ()
     correlation_note: str = ""  # a sentence under the rank-correlation table
     nan_allowed: bool = False  # NaN marks a number with no meaning (else a record is refused)
@@ -245,3 +251,15 @@ class Flag:
     name: str
     legend: str
     raised: Callable[[Mapping[str, Any]], bool]
+
+
+Shard = tuple[int, int]  # (index, count): the index-th of count parts
+
+
+def shard_range(total: int, shard: Shard | None) -> range:
+    """The ``shard``'s contiguous part of ``range(total)``: parts differ in size by at most
+    one, in order; the whole range without a shard."""
+    if shard is None:
+        return range(total)
+    index, count = shard
+    return range(total * index // count, total * (index + 1) // count)

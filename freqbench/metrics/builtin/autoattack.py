@@ -35,7 +35,9 @@ from freqbench.metrics.spec import (
     MetricResult,
     MetricSpec,
     ProtocolField,
+    Shard,
     percent,
+    shard_range,
 )
 
 if TYPE_CHECKING:  # torch and pyautoattack are imported when the metric runs
@@ -268,20 +270,27 @@ def autoattack_accuracy(
     state_path: str | Path | None = None,
     version: str = "standard",
     progress: bool = True,
+    shard: Shard | None = None,
 ) -> MetricResult:
-    """Robust accuracy on ``data`` (the first test images); eps defaults to the dataset's."""
+    """Robust accuracy on ``data`` (the first test images); eps defaults to the dataset's.
+
+    With ``shard=(i, n)`` only the i-th of n contiguous image ranges is attacked, seeded from
+    ``seed`` and i (see :func:`shard_seed`); :func:`merge` joins the parts.
+    """
     if norm not in ("Linf", "L2"):
         raise UserError(f"AutoAttack norm must be Linf or L2, got '{norm}'")
     eps = data.info.eps(norm) if eps is None else float(eps)
     if eps < 0:
         raise UserError(f"eps must be >= 0, got {eps}")
+    part = shard_range(len(data), shard)
+    images, labels = data.images[part.start : part.stop], data.labels[part.start : part.stop]
     clean, flags, broken, messages = robust_flags(
         model,
-        data.images,
-        data.labels,
+        images,
+        labels,
         norm=norm,
         eps=eps,
-        seed=seed,
+        seed=shard_seed(seed, shard),
         batch_size=batch_size,
         device=device,
         version=version,
@@ -289,9 +298,9 @@ def autoattack_accuracy(
         state_path=Path(state_path) if state_path else None,
     )
     values = {
-        "robust_accuracy": float(flags.float().mean()),
-        "clean_accuracy": float(clean.float().mean()),
-        "n": len(data),
+        "robust_accuracy": float(flags.float().mean()) if len(flags) else 0.0,
+        "clean_accuracy": float(clean.float().mean()) if len(clean) else 0.0,
+        "n": len(labels),
         "norm": norm,
         "eps": eps,
         "version": version,
@@ -300,7 +309,37 @@ def autoattack_accuracy(
         "warnings": messages,
         "unreliable": any(sign in m.lower() for m in messages for sign in _UNRELIABLE_SIGNS),
     }
-    return MetricResult(values, {"robust_flags": flags.numpy()})
+    return MetricResult(values, {"robust_flags": flags.numpy(), "clean_flags": clean.numpy()})
+
+
+def shard_seed(seed: int, shard: Shard | None) -> int:
+    """The AutoAttack seed of a shard: the run's seed when there is one part, else a seed drawn
+    from (seed, part index), so that parts do not repeat each other's random restarts."""
+    if shard is None or shard[1] == 1:
+        return seed
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, shard[0]]).generate_state(1)[0] % 2**31)
+
+
+def merge(parts: list[MetricResult]) -> MetricResult:
+    """One block from image-range parts, in order: flags joined, broken points summed."""
+    import numpy as np
+
+    flags = np.concatenate([p.arrays["robust_flags"] for p in parts])
+    clean = np.concatenate([p.arrays["clean_flags"] for p in parts])
+    first = parts[0].values
+    messages = list(dict.fromkeys(m for p in parts for m in p.values["warnings"]))
+    values = {
+        **first,
+        "robust_accuracy": float(np.mean(flags, dtype=np.float32)),
+        "clean_accuracy": float(np.mean(clean, dtype=np.float32)),
+        "n": len(flags),
+        "broken_by": {k: sum(p.values["broken_by"][k] for p in parts) for k in first["broken_by"]},
+        "warnings": messages,
+        "unreliable": any(p.values["unreliable"] for p in parts),
+    }
+    return MetricResult(values, {"robust_flags": flags, "clean_flags": clean})
 
 
 def _headline(block: dict[str, Any]) -> list[tuple[str, str]]:
@@ -330,7 +369,7 @@ SPEC = MetricSpec(
     description="AutoAttack (standard: APGD-CE, APGD-T, FAB-T, Square) robust accuracy",
     version="1",
     compute=autoattack_accuracy,
-    reads=("norm", "eps", "autoattack_n_examples", "seed", "batch_size"),
+    reads=("norm", "eps", "autoattack_n_examples", "seed", "batch_size", "shards"),
     fields=(
         ProtocolField(
             "autoattack_n_examples",
@@ -394,5 +433,6 @@ SPEC = MetricSpec(
         },
     },
     headline=_headline,
+    merge=merge,
     order=20,
 )

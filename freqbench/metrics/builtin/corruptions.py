@@ -22,7 +22,9 @@ from freqbench.metrics.spec import (
     MetricResult,
     MetricSpec,
     ProtocolField,
+    Shard,
     percent,
+    shard_range,
 )
 
 if TYPE_CHECKING:
@@ -35,8 +37,12 @@ OFFICIAL_FILES = {"cifar10": "cifar10-c", "cifar100": "cifar100-c"}
 GENERATION_CHUNK = 1000  # images corrupted per call: fixes the random streams and bounds memory
 
 
+Cell = tuple[str, int]  # (corruption, severity)
+CELLS: tuple[Cell, ...] = tuple((name, s) for name in CORRUPTIONS for s in SEVERITIES)
+
+
 def _official(
-    data: LabeledImages, directory: Path
+    data: LabeledImages, directory: Path, cells: list[Cell]
 ) -> Iterator[tuple[str, int, torch.Tensor, torch.Tensor]]:
     from freqbench.data import load_corruption
 
@@ -45,23 +51,24 @@ def _official(
             f"official corruption files exist for {sorted(OFFICIAL_FILES)} only, not "
             f"{data.info.name}; leave out --corruptions-dir to generate them"
         )
-    for name in CORRUPTIONS:
-        for severity in SEVERITIES:
-            part = load_corruption(
-                OFFICIAL_FILES[data.info.name], name, severity, directory, len(data)
-            )
-            yield name, severity, part.images, part.labels
+    for name, severity in cells:
+        part = load_corruption(OFFICIAL_FILES[data.info.name], name, severity, directory, len(data))
+        yield name, severity, part.images, part.labels
 
 
 def _generated(
-    data: LabeledImages, seed: int
+    data: LabeledImages, seed: int, cells: list[Cell]
 ) -> Iterator[tuple[str, int, torch.Tensor, torch.Tensor]]:
+    """Each cell's chunks, drawn from the streams (seed, corruption, severity, chunk): a cell
+    does not depend on which other cells are computed with it."""
     from freqbench.corruptions import corrupted_batches
 
-    for batch in corrupted_batches(
-        data.images, data.labels, seed=seed, chunk_size=GENERATION_CHUNK
-    ):
-        yield batch.name, batch.severity, batch.images, batch.labels
+    for name, severity in cells:
+        for batch in corrupted_batches(
+            data.images, data.labels, names=(name,), severities=(severity,), seed=seed,
+            chunk_size=GENERATION_CHUNK,
+        ):  # fmt: skip
+            yield batch.name, batch.severity, batch.images, batch.labels
 
 
 def corruption_accuracy(
@@ -73,44 +80,60 @@ def corruption_accuracy(
     batch_size: int = 500,
     device: str = "cpu",
     progress: bool = True,
+    shard: Shard | None = None,
 ) -> MetricResult:
+    """Accuracy on every (corruption, severity) cell; with ``shard=(i, n)`` on the i-th of n
+    groups of cells (:func:`merge` joins them, exactly)."""
     from tqdm.auto import tqdm
 
     from freqbench.corruptions import FROST_SOURCE
     from freqbench.prediction import n_correct
 
     source = "files" if corruptions_dir else "generated"
-    cells = _official(data, Path(corruptions_dir)) if corruptions_dir else _generated(data, seed)
-    correct: dict[tuple[str, int], int] = {}
-    counted: dict[tuple[str, int], int] = {}
-    total_chunks = (
-        len(CORRUPTIONS)
-        * len(SEVERITIES)
-        * (1 if corruptions_dir else -(-len(data) // GENERATION_CHUNK))
+    cells = [CELLS[i] for i in shard_range(len(CELLS), shard)]
+    stream = (
+        _official(data, Path(corruptions_dir), cells)
+        if corruptions_dir
+        else _generated(data, seed, cells)
     )
+    chunks = len(cells) * (1 if corruptions_dir else -(-len(data) // GENERATION_CHUNK))
+    correct = {f"{name}:{s}": [0, 0] for name, s in cells}  # cell -> [correct, counted]
     for name, severity, images, labels in tqdm(
-        cells, total=total_chunks, desc="corruptions", disable=not progress, leave=False
+        stream, total=chunks, desc="corruptions", disable=not progress, leave=False
     ):
-        key = (name, severity)
-        correct[key] = correct.get(key, 0) + n_correct(model, images, labels, batch_size, device)
-        counted[key] = counted.get(key, 0) + len(labels)
+        count = correct[f"{name}:{severity}"]
+        count[0] += n_correct(model, images, labels, batch_size, device)
+        count[1] += len(labels)
+    values = {
+        "counts": correct,
+        "source": source,
+        "frost_source": FROST_SOURCE if source == "generated" else "files",
+        "seed": seed if source == "generated" else None,
+        "n": len(data),
+    }
+    part = MetricResult(values)
+    return part if shard is not None else merge([part])
+
+
+def merge(parts: list[MetricResult]) -> MetricResult:
+    """The block from groups of cells: accuracy per cell, corruption and family, and the mean."""
+    counts = {cell: count for part in parts for cell, count in part.values["counts"].items()}
     table = {
-        name: [correct[(name, s)] / counted[(name, s)] for s in SEVERITIES] for name in CORRUPTIONS
+        name: [counts[f"{name}:{s}"][0] / counts[f"{name}:{s}"][1] for s in SEVERITIES]
+        for name in CORRUPTIONS
     }
     per_corruption = {name: sum(row) / len(row) for name, row in table.items()}
     per_family = {
         family: sum(per_corruption[n] for n in names) / len(names)
         for family, names in FAMILIES.items()
     }
+    first = parts[0].values
     values = {
         "mean": sum(sum(row) for row in table.values()) / (len(CORRUPTIONS) * len(SEVERITIES)),
         "per_corruption": per_corruption,
         "per_family": per_family,
         "cells": table,
-        "source": source,
-        "frost_source": FROST_SOURCE if source == "generated" else "files",
-        "seed": seed if source == "generated" else None,
-        "n": len(data),
+        **{key: first[key] for key in ("source", "frost_source", "seed", "n")},
     }
     return MetricResult(values)
 
@@ -228,5 +251,6 @@ SPEC = MetricSpec(
         ),
     ),
     headline=_headline,
+    merge=merge,
     order=30,
 )

@@ -25,7 +25,9 @@ from freqbench.metrics.spec import (
     MetricResult,
     MetricSpec,
     ProtocolField,
+    Shard,
     percent,
+    shard_range,
 )
 
 if TYPE_CHECKING:
@@ -56,31 +58,32 @@ def frequency_metrics(
     batch_size: int = 500,
     device: str = "cpu",
     progress: bool = True,
+    shard: Shard | None = None,
 ) -> MetricResult:
+    """Every frequency measure; with ``shard=(i, n)`` the i-th of n ranges of heat-map bases,
+    and in part 0 everything else (:func:`merge` joins them, exactly)."""
     from freqbench.prediction import accuracy
     from freqbench.sensitivity import (
-        band_means,
-        fourier_heatmap,
         gradient_metrics,
+        half_plane_errors,
         long_tail,
         split_accuracy,
     )
-    from freqbench.spectral import scaled_radii
+    from freqbench.spectral import half_plane_indices, scaled_radii
 
-    h = data.images.shape[-2]
+    h, w = data.images.shape[-2:]
     radii = radii or scaled_radii(h)
     eps = heatmap_eps if heatmap_eps is not None else default_heatmap_eps(h)
-    low, high = split_accuracy(model, data, radii, batch_size, device)
     heat_data = data.first(min(heatmap_n_examples, len(data)) if heatmap_n_examples else None)
-    heatmap = fourier_heatmap(
-        model,
-        heat_data,
-        eps=eps,
-        seed=seed,
-        batch_size=batch_size,
-        device=device,
-        progress=progress,
-    )
+    bases = shard_range(len(half_plane_indices(h, w)), shard)
+    errors = half_plane_errors(
+        model, heat_data, eps=eps, seed=seed, batch_size=batch_size, device=device,
+        progress=progress, bases=bases,
+    )  # fmt: skip
+    heatmap = {"eps": eps, "n": len(heat_data), "size": [h, w]}
+    if shard is not None and shard[0] > 0:
+        return MetricResult({"heatmap": heatmap}, {"heatmap_errors": errors})
+    low, high = split_accuracy(model, data, radii, batch_size, device)
     values = {
         "radii": list(radii),
         "headline_radius": radii[len(radii) // 2 - 1] if len(radii) > 1 else radii[0],
@@ -89,9 +92,25 @@ def frequency_metrics(
         "clean_accuracy": accuracy(model, data.images, data.labels, batch_size, device),
         "long_tail": long_tail(model, data, q, batch_size, device),
         "gradient": gradient_metrics(model, data, q, batch_size, device),
-        "heatmap": {"eps": eps, "n": len(heat_data), "bands": band_means(heatmap)},
+        "heatmap": heatmap,
         "n": len(data),
     }
+    part = MetricResult(values, {"heatmap_errors": errors})
+    return part if shard is not None else merge([part])
+
+
+def merge(parts: list[MetricResult]) -> MetricResult:
+    """The block from its parts, in order: part 0's measures and the whole heat map."""
+    import numpy as np
+
+    from freqbench.sensitivity import band_means, heatmap_from_errors
+
+    values = dict(parts[0].values)
+    heat = dict(values["heatmap"])
+    h, w = heat.pop("size")
+    errors = np.concatenate([p.arrays["heatmap_errors"] for p in parts])
+    heatmap = heatmap_from_errors(h, w, errors)
+    values["heatmap"] = {**heat, "bands": band_means(heatmap)}
     return MetricResult(values, {"heatmap": heatmap})
 
 
@@ -342,6 +361,7 @@ SPEC = MetricSpec(
     },
     headline=_headline,
     table_context=_table_context,
+    merge=merge,
     card_facts=lambda block: [("heat map eps (L2)", f"{block['heatmap']['eps']:g}")],
     order=40,
 )

@@ -1,0 +1,173 @@
+"""One unit of evaluation work: one metric, or one shard of it, on one model.
+
+A :class:`BlockTask` is plain data (it travels to Ray workers), and :func:`run_block` is what
+a worker runs: it loads the model and the test images itself (kept for the next task of the
+same process), fills the metric's options generically (the protocol fields it reads, by
+name, and the run's options its ``compute`` takes: ``device``, ``batch_size``, ``progress``,
+``state_path``, ``corruptions_dir``, ``load_model``, ``shard``) and returns numbers and
+arrays. It writes no record: the driver does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from freqbench.errors import UserError
+from freqbench.metrics import MetricResult, MetricSpec, get_metric
+from freqbench.metrics.spec import Shard
+from freqbench.registry import load_object
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from freqbench.data import LabeledImages
+    from freqbench.loading import LoadedModel
+
+
+@dataclass(frozen=True)
+class BlockTask:
+    """Everything a worker needs to compute one metric block (or one shard of it)."""
+
+    model: str  # a model reference: zoo entry, checkpoint path, timm:..., robustbench:...
+    model_sha256: str | None  # the weights the driver planned for (None: no file to check)
+    dataset: str
+    metric: str
+    values: Mapping[str, Any]  # the resolved protocol
+    shard: Shard | None = None
+    device: str = "auto"  # resolved where the task runs
+    cwd: str = "."  # the driver's folder: zoo names and relative paths resolve from it
+    data_dir: str | None = None
+    corruptions_dir: str | None = None
+    state_path: str | None = None  # resumable state (local runs only)
+    progress: bool = False
+
+
+@dataclass
+class BlockResult:
+    values: dict[str, Any]
+    arrays: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0  # wall time of the computation
+    cpu_seconds: float = 0.0  # CPU time of the worker's process meanwhile
+    device: str = "cpu"
+    versions: dict[str, str | None] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def _working_dir(path: str) -> Iterator[None]:
+    before = os.getcwd()
+    if Path(path).resolve() == Path(before).resolve():
+        yield
+        return
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+_MODELS: OrderedDict[tuple[str, str, str, str | None], LoadedModel] = OrderedDict()
+KEPT_MODELS = 4  # loaded models a process keeps for its next tasks
+
+
+def keep_model(ref: str, dataset: str, device: str, loaded: LoadedModel) -> None:
+    """Remember a loaded model (by reference, dataset, device and weights) for later tasks."""
+    _MODELS[(ref, dataset, device, loaded.sha256)] = loaded
+    while len(_MODELS) > KEPT_MODELS:
+        _MODELS.popitem(last=False)
+
+
+def model_for(ref: str, dataset: str, device: str, sha256: str | None) -> LoadedModel:
+    """The model ``ref`` with weights ``sha256``: kept from an earlier task, or loaded.
+
+    Keyed by the weights, so a checkpoint replaced under the same name is loaded again; one
+    whose weights changed since the driver planned the task is refused.
+    """
+    from freqbench.loading import load_model_ref
+
+    key = (ref, dataset, device, sha256)
+    if key in _MODELS:
+        _MODELS.move_to_end(key)
+        return _MODELS[key]
+    loaded = load_model_ref(ref, dataset, device)
+    if sha256 is not None and loaded.sha256 != sha256:
+        raise UserError(
+            f"{ref} changed after the evaluation was planned (weights sha256 {loaded.sha256}, "
+            f"planned for {sha256}): run the evaluation again"
+        )
+    keep_model(ref, dataset, device, loaded)
+    return loaded
+
+
+@lru_cache(maxsize=2)
+def cached_test_images(dataset: str, data_dir: str | None, n: int) -> LabeledImages:
+    from freqbench.data import load_dataset
+
+    return load_dataset(dataset, "test", data_dir=data_dir).first(n)
+
+
+def compute_function(spec: MetricSpec) -> Callable[..., MetricResult | dict[str, Any]]:
+    return load_object(spec.compute) if isinstance(spec.compute, str) else spec.compute
+
+
+def _accepted(function: Callable[..., Any], options: Mapping[str, Any]) -> dict[str, Any]:
+    parameters = inspect.signature(function).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return dict(options)
+    return {k: v for k, v in options.items() if k in parameters}
+
+
+def run_metric(
+    spec: MetricSpec,
+    model: nn.Module,
+    data: LabeledImages | None,
+    values: Mapping[str, Any],
+    options: Mapping[str, Any],
+) -> MetricResult:
+    """``spec``'s result on ``model``: it gets the first ``values[spec.images]`` images of
+    ``data`` (None when it reads no image), the fields it reads and the options it takes."""
+    subset = data.first(values[spec.images]) if spec.images is not None and data else None
+    function = compute_function(spec)
+    arguments = {**options, "batch_size": values["batch_size"]}
+    arguments.update({name: values[name] for name in spec.reads})
+    if options.get("shard") is not None and "shard" not in inspect.signature(function).parameters:
+        raise ValueError(f"metric {spec.name} declares merge but its compute takes no shard")
+    result = function(model, subset, **_accepted(function, arguments))
+    return result if isinstance(result, MetricResult) else MetricResult(dict(result))
+
+
+def run_block(task: BlockTask) -> BlockResult:
+    """Compute ``task``'s metric (or shard) where this process runs: the worker side."""
+    from freqbench.evaluate.device import resolve_device
+    from freqbench.loading import load_model_ref
+    from freqbench.provenance import versions
+
+    with _working_dir(task.cwd):
+        device = resolve_device(task.device)
+        spec = get_metric(task.metric)
+        loaded = model_for(task.model, task.dataset, device, task.model_sha256)
+        data = (
+            cached_test_images(task.dataset, task.data_dir, task.values["n_examples"])
+            if spec.images is not None
+            else None
+        )
+        options = {
+            "device": device,
+            "progress": task.progress,
+            "corruptions_dir": Path(task.corruptions_dir) if task.corruptions_dir else None,
+            "state_path": Path(task.state_path) if task.state_path else None,
+            "load_model": lambda ref: load_model_ref(ref, task.dataset, device).model,
+            "shard": task.shard,
+        }
+        start, cpu = time.perf_counter(), time.process_time()
+        result = run_metric(spec, loaded.model, data, task.values, options)
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return BlockResult(result.values, result.arrays, seconds, cpu, device, versions())

@@ -1,0 +1,178 @@
+"""Where work runs: in this process (the default) or on Ray, across GPUs and machines.
+
+An executor takes tasks (a module-level function and one picklable argument) as they become
+ready and hands back each result when it finishes, in whatever order they finish. The
+local executor runs them one after another in this process and needs nothing beyond
+freqbench. The Ray executor (``pip install "freqbench[ray]"``) connects to a running
+cluster (``address``, or ``RAY_ADDRESS``) or starts a local Ray instance that it shuts down
+again; each task asks for one GPU where the cluster has GPUs (``gpus_per_task``, e.g. 0.25
+to pack four small models onto one), one CPU otherwise, and Ray re-runs a task whose worker
+or node died (``max_retries``). Only the caller (the driver) writes files from the results.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Callable
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+from freqbench.errors import UserError
+
+EXECUTORS = ("local", "ray")
+#: Test hook: the first Ray task that sees this file path missing creates it and kills its
+#: own worker process, as a lost worker would; Ray then re-runs the task.
+FAULT_ONCE = "FREQBENCH_FAULT_ONCE"
+
+Task = Callable[[Any], Any]
+
+
+class Executor(ABC):
+    """``submit`` tasks, then take ``next_done`` results until ``pending`` is 0."""
+
+    name = "executor"
+
+    @abstractmethod
+    def submit(self, function: Task, argument: Any, *, gpu: bool = False) -> int:
+        """Queue ``function(argument)``; ``gpu``: it benefits from a GPU. Returns its handle."""
+
+    @abstractmethod
+    def next_done(self) -> tuple[int, Any]:
+        """The handle and result of a finished task (the task's error is raised here)."""
+
+    @property
+    @abstractmethod
+    def pending(self) -> int:
+        """Tasks submitted and not yet taken with ``next_done``."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Give back what the executor started."""
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class LocalExecutor(Executor):
+    """In this process, one task at a time, in the order they were submitted."""
+
+    name = "local"
+
+    def __init__(self) -> None:
+        self._queue: deque[tuple[int, Task, Any]] = deque()
+        self._handles = count()
+
+    def submit(self, function: Task, argument: Any, *, gpu: bool = False) -> int:
+        handle = next(self._handles)
+        self._queue.append((handle, function, argument))
+        return handle
+
+    def next_done(self) -> tuple[int, Any]:
+        handle, function, argument = self._queue.popleft()
+        return handle, function(argument)
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def close(self) -> None:
+        """Nothing to give back: the tasks ran in this process."""
+        self._queue.clear()
+
+
+def _run_on_worker(function: Task, argument: Any) -> Any:
+    """What a Ray worker runs: the task, after the test hook's one-time crash."""
+    marker = os.environ.get(FAULT_ONCE)
+    if marker and not Path(marker).exists():
+        Path(marker).touch()
+        os._exit(1)  # the worker dies mid-task, as when a node is lost
+    return function(argument)
+
+
+class RayExecutor(Executor):
+    """On a Ray cluster, or on a local Ray instance started (and shut down) for the job."""
+
+    name = "ray"
+
+    def __init__(
+        self,
+        address: str | None = None,
+        gpus_per_task: float | None = None,
+        max_retries: int = 3,
+    ) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise UserError(
+                '--executor ray needs Ray: pip install "freqbench[ray]" (or use the default '
+                "--executor local)"
+            ) from None
+        if gpus_per_task is not None and not 0 < gpus_per_task <= 1:
+            raise UserError(f"--gpus-per-task must be in (0, 1], got {gpus_per_task}")
+        self._ray = ray
+        self._started = not ray.is_initialized()
+        if self._started:
+            address = address or os.environ.get("RAY_ADDRESS")
+            try:
+                ray.init(address=address, include_dashboard=False, log_to_driver=False)
+            except ConnectionError as exc:
+                raise UserError(f"cannot reach the Ray cluster at {address}: {exc}") from None
+        self._gpus = ray.cluster_resources().get("GPU", 0) > 0
+        self._gpus_per_task = gpus_per_task or 1.0
+        self._remote = ray.remote(max_retries=max_retries)(_run_on_worker)
+        self._running: dict[Any, int] = {}
+        self._handles = count()
+
+    def submit(self, function: Task, argument: Any, *, gpu: bool = False) -> int:
+        gpus = self._gpus_per_task if gpu and self._gpus else 0
+        ref = self._remote.options(num_gpus=gpus, num_cpus=0 if gpus else 1).remote(
+            function, argument
+        )
+        handle = next(self._handles)
+        self._running[ref] = handle
+        return handle
+
+    def next_done(self) -> tuple[int, Any]:
+        (ref,), _ = self._ray.wait(list(self._running), num_returns=1)
+        handle = self._running.pop(ref)
+        try:
+            return handle, self._ray.get(ref)
+        except self._ray.exceptions.RayTaskError as exc:
+            if isinstance(exc.cause, UserError):
+                raise exc.cause from None
+            raise
+
+    @property
+    def pending(self) -> int:
+        return len(self._running)
+
+    def close(self) -> None:
+        for ref in self._running:
+            self._ray.cancel(ref, force=True)
+        self._running.clear()
+        if self._started:
+            self._ray.shutdown()
+
+
+def make_executor(
+    name: str = "local",
+    *,
+    address: str | None = None,
+    gpus_per_task: float | None = None,
+) -> Executor:
+    """The executor called ``name``: ``local`` (default) or ``ray``."""
+    if name == "local":
+        if address or gpus_per_task:
+            raise UserError("--ray-address and --gpus-per-task apply to --executor ray only")
+        return LocalExecutor()
+    if name == "ray":
+        return RayExecutor(address, gpus_per_task)
+    from freqbench.errors import UnknownNameError
+
+    raise UnknownNameError("executor", name, EXECUTORS)
