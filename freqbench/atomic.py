@@ -121,7 +121,10 @@ def _create_temp(path: Path) -> tuple[int, Path]:
         except OSError as exc:
             raise UserError(describe_os_error(exc, path)) from None
         if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # new and unlinked by nobody yet: never blocks
+            # New, so nobody holds it: never blocks. A file system without flock leaves it
+            # unlocked, and the cleaners there, unable to lock either, keep every leftover.
+            with contextlib.suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_EX)
         return fd, tmp
 
 
