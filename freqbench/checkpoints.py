@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import pickle
+import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -98,6 +102,7 @@ def save_checkpoint(model: nn.Module, path: str | Path, info: CheckpointInfo) ->
 
 def read_sidecar(path: str | Path) -> CheckpointInfo:
     path = Path(path)
+    _check_exists(path)
     sidecar = sidecar_path(path)
     if not sidecar.is_file():
         raise UserError(
@@ -106,39 +111,148 @@ def read_sidecar(path: str | Path) -> CheckpointInfo:
             "freqbench.checkpoints.save_checkpoint."
         )
     try:
-        raw = json.loads(sidecar.read_text())
+        raw = json.loads(sidecar.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise UserError(f"{sidecar}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{sidecar}: cannot read it: {_first_line(exc)}") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{sidecar}: expected a JSON object, found {type(raw).__name__}")
     known = set(CheckpointInfo.__dataclass_fields__)
     unknown = sorted(set(raw) - known)
     if unknown:
         raise UserError(f"{sidecar}: unknown keys {unknown}; known keys are {sorted(known)}")
     try:
-        return CheckpointInfo(**raw)
+        info = CheckpointInfo(**raw)
     except TypeError as exc:
         raise UserError(f"{sidecar}: {exc}") from None
+    _check_sidecar_values(info, sidecar)
+    return info
+
+
+def _check_sidecar_values(info: CheckpointInfo, sidecar: Path) -> None:
+    """The numbers that rebuild the model must make sense, or building it fails obscurely."""
+    for key in ("num_classes", "in_channels", "image_size"):
+        value = getattr(info, key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise UserError(f"{sidecar}: {key} must be a whole number >= 1, got {value!r}")
+    for key in ("mean", "std"):
+        value = getattr(info, key)
+        numbers = isinstance(value, list) and all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            for v in value
+        )
+        if not numbers or len(value) != info.in_channels:
+            raise UserError(
+                f"{sidecar}: {key} must be a list of {info.in_channels} finite numbers (one per "
+                f"input channel), got {value!r}"
+            )
+    if any(s <= 0 for s in info.std):
+        raise UserError(f"{sidecar}: std values must be > 0, got {info.std}")
+    for key in ("architecture", "dataset"):
+        if not isinstance(getattr(info, key), str):
+            raise UserError(f"{sidecar}: {key} must be a string, got {getattr(info, key)!r}")
+
+
+def _first_line(exc: BaseException) -> str:
+    """The gist of an exception: its first sentence, or its type when it has no message."""
+    text = str(exc).strip()
+    return text.splitlines()[0].split(". ")[0][:200] if text else type(exc).__name__
+
+
+def _check_exists(path: Path) -> None:
+    if not path.exists():
+        raise UserError(f"checkpoint {path} does not exist: check the path")
+    if not path.is_file():
+        raise UserError(f"checkpoint {path} is not a file")
+
+
+def _corrupted(path: Path, kind: str, detail: str) -> UserError:
+    if path.stat().st_size == 0:
+        return UserError(f"{path} is empty: it is not a {kind} file (an interrupted copy?)")
+    return UserError(
+        f"{path} is not a readable {kind} file: it is truncated or corrupted ({detail}). "
+        "Copy or download it again"
+    )
+
+
+def read_safetensors(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file; a damaged file is a UserError that says so."""
+    path = Path(path)
+    _check_exists(path)
+    try:
+        return load_file(str(path))
+    except SafetensorError as exc:
+        raise _corrupted(path, "safetensors", _first_line(exc)) from None
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _weights_only_detail(exc: pickle.UnpicklingError) -> str:
+    found = re.search(r"WeightsUnpickler error:\s*(.+)", str(exc))
+    return found.group(1).strip() if found else _first_line(exc)
+
+
+def load_torch_file(path: str | Path) -> Any:
+    """``torch.load(path, weights_only=True)``: tensors and plain containers only, never code.
+
+    Every pickle-format file that freqbench, or a library it hands a file to, reads goes
+    through here first. A file that is not a plain-tensor pickle (Python objects whose
+    unpickling could run code, or no PyTorch file at all) is refused; a truncated one is
+    reported as such. Both are UserErrors.
+    """
+    path = Path(path)
+    _check_exists(path)
+    if path.stat().st_size == 0:
+        raise _corrupted(path, "PyTorch", "")
+    with open(path, "rb") as f:
+        head = f.read(2)
+    if head not in (b"PK", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05"):
+        raise UserError(
+            f"{path} is not a readable PyTorch file: it is neither the zip archive torch.save "
+            "writes nor a pickle. Check the path, or copy or download the file again"
+        )
+    try:
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": noise for a user
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise UserError(
+            f"refusing to load {path}: torch.load(weights_only=True) rejected it "
+            f"({_weights_only_detail(exc)}): it holds Python objects other than tensors, whose "
+            "unpickling could run code, or it is not a PyTorch file. Re-save it as a state dict "
+            "(torch.save(model.state_dict(), ...)) or as safetensors."
+        ) from None
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except Exception as exc:  # torch reports damage as RuntimeError, EOFError, KeyError, ...
+        raise _corrupted(path, "PyTorch", f"{type(exc).__name__}: {_first_line(exc)}") from None
+
+
+def holds_tensors(value: Any) -> bool:
+    """Whether a loaded object is a (nested) dict with at least one tensor in it."""
+    if isinstance(value, torch.Tensor):
+        return True
+    return isinstance(value, dict) and any(holds_tensors(v) for v in value.values())
 
 
 def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Read weights without ever unpickling code: safetensors, or ``.pt`` with weights_only=True."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"checkpoint {path} does not exist")
     if path.suffix == ".safetensors":
-        return load_file(str(path))
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise UserError(
-            f"refusing to load {path}: it holds Python objects that are not plain tensors, and "
-            f"unpickling them could run code ({str(exc).splitlines()[0]}). Re-save it as a state "
-            "dict (torch.save(model.state_dict(), ...)) or as safetensors."
-        ) from None
+        return read_safetensors(path)
+    state = load_torch_file(path)
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
     if not isinstance(state, dict):
         raise UserError(f"{path} does not hold a state dict (found {type(state).__name__})")
+    wrong = [str(k) for k, v in state.items() if not isinstance(v, torch.Tensor)]
+    if wrong:
+        raise UserError(
+            f"{path} is not a state dict of tensors: {', '.join(wrong[:3])}"
+            f"{' ...' if len(wrong) > 3 else ''} {'is not a tensor' if len(wrong) == 1 else 'are not tensors'}"
+        )
     return state
 
 
@@ -149,7 +263,10 @@ def load_checkpoint(
     path = Path(path)
     info = read_sidecar(path)
     if verify and info.sha256 and path.is_file() and sha256_of(path) != info.sha256:
-        raise UserError(f"{path}: sha256 differs from its sidecar: the weights were changed")
+        raise UserError(
+            f"{path}: its sha256 differs from the one in its sidecar: the weights were changed "
+            "or damaged (a truncated copy?). Restore the file, or re-save it with its sidecar"
+        )
     model = info.build()
     state = load_state_dict(path)
     try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import tomllib
 import types
 import typing
@@ -27,6 +28,8 @@ from typing import Any, Literal, TypeVar
 from freqbench.errors import UserError
 
 SCHEDULES = ("cosine", "piecewise")
+# Float options: NaN and infinity are refused for every one of them.
+_FLOAT_OPTIONS = ("lr", "momentum", "weight_decay", "eps", "bass_p", "label_shuffle", "mixup_alpha")
 T = TypeVar("T")
 
 
@@ -73,6 +76,10 @@ class TrainConfig:
     )
 
     def __post_init__(self) -> None:
+        for name in _FLOAT_OPTIONS:
+            value = getattr(self, name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise UserError(f"{name} must be a finite number, got {value}")
         checks = [
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
             (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),

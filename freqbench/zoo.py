@@ -79,9 +79,14 @@ class ZooEntry:
         else:
             if "url" in self.weights:
                 file = download(self.weights["url"], self.weights["sha256"], cache_dir)
+                where = f"the weights downloaded from {self.weights['url']}"
             else:
                 file = self._checked_local_weights()
-            model, info = load_checkpoint(file)
+                where = f"weights.path '{self.weights['path']}'"
+            try:
+                model, info = load_checkpoint(file)
+            except UserError as exc:
+                raise UserError(f"{self.path}: {where}: {exc}") from None
             self._check_sidecar(info)
         smooth = self.transform.get("smooth_kernels")
         if smooth:

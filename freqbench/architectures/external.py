@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from freqbench.errors import UnknownNameError, UserError
 
@@ -15,12 +16,28 @@ TIMM_PREFIX = "timm:"
 ROBUSTBENCH_PREFIX = "robustbench:"
 
 
+class UnknownExternalNameError(UnknownNameError):
+    """An unknown name of another library's long list: the close matches and how to list
+    them, never the list itself."""
+
+    def __init__(self, kind: str, name: str, known: Iterable[str], how_to_list: str):
+        super().__init__(kind, name, known)
+        hint = f" Did you mean: {', '.join(self.suggestions)}?" if self.suggestions else ""
+        self.args = (f"unknown {kind} '{name}'.{hint} {how_to_list}",)
+
+
 def timm_model(name: str, num_classes: int, in_channels: int) -> nn.Module:
     import timm
 
     timm_name = name.removeprefix(TIMM_PREFIX)
     if not timm.is_model(timm_name):
-        raise UnknownNameError("timm model", timm_name, timm.list_models())
+        pattern = f"*{timm_name[:4]}*" if len(timm_name) >= 4 else "*"
+        raise UnknownExternalNameError(
+            "timm model",
+            timm_name,
+            timm.list_models(),
+            f"List timm's models with: python -c \"import timm; print(timm.list_models('{pattern}'))\"",
+        )
     return timm.create_model(
         timm_name, pretrained=False, num_classes=num_classes, in_chans=in_channels
     )
@@ -43,17 +60,82 @@ def parse_robustbench_name(name: str) -> tuple[str, str, str]:
     return parts[0], parts[1], parts[2]
 
 
-def robustbench_model(name: str, model_dir: str | Path | None = None) -> nn.Module:
-    """Load with ``robustbench.utils.load_model``: offline when ``<dir>/<ds>/<tm>/<Name>.pt`` exists.
+def robustbench_weight_files(
+    folder: Path, model_name: str, entry: dict[str, Any]
+) -> list[tuple[Path, str]]:
+    """The files ``robustbench.utils.load_model`` (1.1.1) reads from ``folder``, with their
+    Google Drive ids: ``<Name>.pt``, or for an ensemble ``<Name>.pt_m0.pt``, ``<Name>.pt_m1.pt``,
+    ... (robustbench appends ``_m<i>.pt`` to the single-model file name)."""
+    ids = entry.get("gdrive_id")
+    single = folder / f"{model_name}.pt"
+    if ids is None:
+        return []
+    if isinstance(ids, list):
+        return [(Path(f"{single}_m{i}.pt"), gid) for i, gid in enumerate(ids)]
+    return [(single, ids)]
 
-    The file is first opened with ``torch.load(weights_only=True)``, so a pickle that would run
-    code is refused before robustbench (which relies on torch's default) ever reads it.
+
+def _download(files: list[tuple[Path, str]], name: str, rb_utils: Any) -> None:
+    """Fetch the missing files with robustbench's own downloader (gdown), so that freqbench
+    checks them before robustbench reads them."""
+    for path, gid in files:
+        if path.is_file():
+            continue
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            rb_utils.download_gdrive_new(gid, path)
+            detail = "" if path.is_file() else " (nothing was downloaded)"
+        except Exception as exc:  # no network, quota, a moved file: gdown raises many kinds
+            detail = f" ({_gist(exc)})"
+        if detail:
+            raise UserError(
+                f"could not download the weights of {name}{detail}. Without network, place "
+                f"{_describe(files)} there yourself{_misnamed_hint(files)}"
+            ) from None
+
+
+def _gist(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
+def _describe(files: list[tuple[Path, str]]) -> str:
+    paths = [str(path) for path, _ in files]
+    if len(paths) == 1:
+        return f"the file {paths[0]}"
+    return f"the {len(paths)} files of the ensemble, {', '.join(paths)},"
+
+
+def _misnamed_hint(files: list[tuple[Path, str]]) -> str:
+    """Ensemble files named ``<Name>_m0.pt`` are never read: robustbench wants ``<Name>.pt_m0.pt``."""
+    if len(files) < 2:
+        return ""
+    first = files[0][0]
+    misnamed = first.parent / first.name.replace(".pt_m", "_m")
+    if not misnamed.is_file():
+        return ""
+    return (
+        f"; {misnamed.name} is there, but robustbench names an ensemble's files "
+        f"{first.name}, {files[1][0].name}, ...: rename them"
+    )
+
+
+def robustbench_model(name: str, model_dir: str | Path | None = None) -> nn.Module:
+    """Load with ``robustbench.utils.load_model``: offline when its weight files exist.
+
+    Every file robustbench will ``torch.load`` (``<dir>/<ds>/<tm>/<Name>.pt``, or each
+    ``<Name>.pt_m<i>.pt`` of an ensemble) is fetched first if missing and read with
+    ``torch.load(weights_only=True)``: a pickle that would run code is refused before
+    robustbench ever reads it.
     """
     from freqbench.compat import import_robustbench
 
     rb_utils = import_robustbench()
+    import timm
     from robustbench.model_zoo import model_dicts
     from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
+
+    from freqbench.checkpoints import holds_tensors, load_torch_file
 
     dataset, threat_model, model_name = parse_robustbench_name(name)
     try:
@@ -63,19 +145,40 @@ def robustbench_model(name: str, model_dir: str | Path | None = None) -> nn.Modu
             f"unknown RobustBench dataset/threat model '{dataset}/{threat_model}': datasets are "
             f"{[d.value for d in BenchmarkDataset]}, threat models {[t.value for t in ThreatModel]}"
         ) from None
+    threat_enum = ThreatModel(threat_enum.value.replace("_3d", ""))  # as robustbench does
     zoo = model_dicts[dataset_enum].get(threat_enum, {})
     if model_name not in zoo:
-        raise UnknownNameError("RobustBench model", model_name, zoo)
+        raise UnknownExternalNameError(
+            "RobustBench model",
+            model_name,
+            zoo,
+            f"RobustBench's {dataset}/{threat_enum.value} zoo has {len(zoo)} models, listed at "
+            "https://robustbench.github.io",
+        )
     directory = Path(model_dir) if model_dir else default_model_dir()
-    weights = directory / dataset / threat_model / f"{model_name}.pt"
-    if weights.is_file():
-        from freqbench.checkpoints import load_state_dict
-
-        load_state_dict(weights)  # refuses a code-carrying pickle before robustbench reads it
+    folder = directory / dataset_enum.value / threat_enum.value
+    timm_name = (
+        f"{model_name.lower().replace('-', '_')}_{dataset_enum.value.lower()}_"
+        f"{threat_enum.value.lower()}"
+    )
+    files = robustbench_weight_files(folder, model_name, zoo[model_name])
+    if timm.is_model(timm_name) or (
+        dataset_enum == BenchmarkDataset.imagenet and "Standard" in model_name
+    ):
+        files = []  # robustbench loads these through timm or torchvision, reading no file here
+    _download(files, name, rb_utils)
+    for path, _ in files:
+        checkpoint = load_torch_file(path)  # refuses a code-carrying pickle before robustbench
+        if not holds_tensors(checkpoint):
+            raise UserError(
+                f"{path} holds no tensors (found {type(checkpoint).__name__}): it is not the "
+                f"weights of {name}. Replace it with the file robustbench publishes"
+            )
     try:
         return rb_utils.load_model(model_name, str(directory), dataset, threat_model).eval()
-    except (OSError, RuntimeError) as exc:
+    except Exception as exc:  # robustbench's loader fails with anything from OSError to KeyError
+        what = _describe(files) if files else "its weights"
         raise UserError(
-            f"could not load {name} from {directory}: {exc}. Without network, place the weights at "
-            f"{directory / dataset / threat_model / (model_name + '.pt')}"
+            f"could not load {name} from {directory} ({_gist(exc)}): check that {what} "
+            "hold robustbench's published weights"
         ) from None

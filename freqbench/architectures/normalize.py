@@ -19,6 +19,11 @@ class Normalize(nn.Module):
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        channels = self.mean.shape[1]
+        if x.ndim != 4 or x.shape[1] != channels:  # broadcasting would hide the mismatch
+            raise RuntimeError(
+                f"expected images of shape (N, {channels}, H, W), got {tuple(x.shape)}"
+            )
         return (x - self.mean) / self.std
 
     def extra_repr(self) -> str:

@@ -3,7 +3,8 @@
 Each subcommand is a module with ``add_arguments(parser)`` and ``run(args) -> int``. Only the
 command being run is imported, and command modules import torch inside ``run``: ``--help``
 and ``list`` stay instant. A :class:`~freqbench.errors.UserError` becomes one line on stderr
-and exit code 2, never a traceback.
+and exit code 2, never a traceback; so does an OSError (a folder that cannot be written, a full
+disk), named by its path.
 """
 
 from __future__ import annotations
@@ -58,15 +59,24 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _error(argv: list[str], message: str) -> int:
+    """One line on stderr, exit code 2: what was wrong, and how to fix it."""
+    command = _chosen(argv)
+    print(f"freqbench{' ' + command if command else ''}: error: {message}", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
         args = build_parser(argv).parse_args(argv)
         return int(args.run(args) or 0)
     except UserError as exc:
-        command = _chosen(argv)
-        print(f"freqbench{' ' + command if command else ''}: error: {exc}", file=sys.stderr)
-        return 2
+        return _error(argv, str(exc))
+    except OSError as exc:  # a folder that cannot be written, a disk that is full, ...
+        from freqbench.atomic import describe_os_error
+
+        return _error(argv, describe_os_error(exc, action=""))
     except KeyboardInterrupt:
         print("freqbench: interrupted", file=sys.stderr)
         return 130

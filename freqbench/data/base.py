@@ -128,8 +128,27 @@ def load_dataset(
     spec = _DATASETS.get(name)
     if spec.splits and split not in spec.splits:  # an empty tuple: the loader parses the split
         raise UserError(f"dataset '{name}' has no split '{split}'; choose one of {spec.splits}")
-    images, labels = spec.load(split, Path(data_dir) if data_dir else default_data_dir())
+    folder = Path(data_dir) if data_dir else default_data_dir()
+    if folder is not None:
+        check_data_dir(folder, "--data-dir" if data_dir else "$FREQBENCH_DATA")
+    images, labels = spec.load(split, folder)
+    if len(images) != len(labels):
+        raise UserError(
+            f"the {name} {split} split has {len(images)} images but {len(labels)} labels: its "
+            "image and label files do not belong together"
+        )
     return LabeledImages(as_float_images(images), labels.long(), spec.info, split).first(n_examples)
+
+
+def check_data_dir(folder: Path, source: str) -> None:
+    """A data folder the user named must exist: never fall back to other data silently."""
+    if not folder.exists():
+        raise UserError(
+            f"{source} {folder} does not exist: pass the folder that holds the dataset files "
+            "(or leave it out to use the default locations)"
+        )
+    if not folder.is_dir():
+        raise UserError(f"{source} {folder} is a file, not a folder: pass the folder that holds it")
 
 
 def as_float_images(images: torch.Tensor) -> torch.Tensor:

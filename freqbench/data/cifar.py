@@ -51,9 +51,23 @@ class _SafeUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def read_batch(path: Path) -> dict[bytes, object]:
-    with open(path, "rb") as f:
-        return _SafeUnpickler(f, encoding="bytes").load()
+def read_batch(path: Path, label_key: bytes = b"labels") -> dict[bytes, object]:
+    """One batch file: a dict with the image rows under b"data" and the labels under ``label_key``."""
+    try:
+        with open(path, "rb") as f:
+            batch = _SafeUnpickler(f, encoding="bytes").load()
+    except UserError:
+        raise
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except Exception as exc:  # pickle reports damage as EOFError, UnpicklingError, ValueError, ...
+        raise UserError(
+            f"{path} is not a readable CIFAR batch: it is truncated or corrupted "
+            f"({type(exc).__name__}); download the dataset again"
+        ) from None
+    if not isinstance(batch, dict) or b"data" not in batch or label_key not in batch:
+        raise UserError(f"{path} is not a CIFAR batch: it has no {label_key.decode()!r} or 'data'")
+    return batch
 
 
 def _default_root(data_dir: Path | None) -> Path:
@@ -84,9 +98,14 @@ def load_cifar(name: str, split: str, data_dir: Path | None) -> tuple[torch.Tens
                 f"it so that {folder}/ sits in a directory, and pass that with --data-dir "
                 "(or set $FREQBENCH_DATA)."
             ) from None
-    batches = [read_batch(f) for f in files]
+    batches = [read_batch(f, label_key) for f in files]
     data = np.concatenate([np.asarray(b[b"data"], dtype=np.uint8) for b in batches])
     labels = np.concatenate([np.asarray(b[label_key], dtype=np.int64) for b in batches])
+    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(data) != len(labels):
+        raise UserError(
+            f"{root / folder} holds image rows of shape {data.shape} and {len(labels)} labels; "
+            f"{name} batches hold one 3072-byte row per label"
+        )
     images = torch.from_numpy(data.reshape(-1, 3, 32, 32).copy())
     return images, torch.from_numpy(labels)
 

@@ -48,7 +48,13 @@ def available_corruptions(folder: Path) -> list[str]:
 
 
 def _open(path: Path, n_expected: int) -> np.ndarray:
-    array = np.load(path, mmap_mode="r", allow_pickle=False)
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise UserError(
+            f"{path} is not a readable .npy file: it is truncated or corrupted ({exc}); "
+            "download it again"
+        ) from None
     if len(array) != n_expected:
         raise UserError(f"{path} holds {len(array)} entries, expected {n_expected} (5 severities)")
     return array

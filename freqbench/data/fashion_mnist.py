@@ -6,6 +6,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from freqbench.data.base import DatasetInfo, register_dataset
 from freqbench.data.idx import read_idx
 from freqbench.errors import UserError
@@ -49,6 +51,31 @@ def _find(directory: Path, stem: str) -> Path | None:
     return None
 
 
+def _check_split(images: np.ndarray, labels: np.ndarray, image_file: Path, label_file: Path):
+    """The files must hold N 28x28 uint8 images and N labels in 0..9."""
+    size = INFO.image_size
+    if images.ndim != 3 or images.shape[1:] != size or images.dtype != np.uint8:
+        raise UserError(
+            f"{image_file} holds {images.dtype} values of shape {images.shape}, not Fashion-MNIST "
+            f"images (N x {size[0]} x {size[1]}, uint8)"
+        )
+    if labels.ndim != 1 or labels.dtype != np.uint8:
+        raise UserError(
+            f"{label_file} holds {labels.dtype} values of shape {labels.shape}, not Fashion-MNIST "
+            "labels (N, uint8)"
+        )
+    if len(images) != len(labels):
+        raise UserError(
+            f"{image_file} holds {len(images)} images but {label_file} holds {len(labels)} "
+            "labels: the two files do not belong together"
+        )
+    if len(labels) and int(labels.max()) >= INFO.num_classes:
+        raise UserError(
+            f"{label_file} holds the label {int(labels.max())}; Fashion-MNIST labels are 0 to "
+            f"{INFO.num_classes - 1}"
+        )
+
+
 def _torchvision_download(root: Path) -> Path:
     from torchvision.datasets import FashionMNIST
 
@@ -66,6 +93,7 @@ def _load_cached(split: str, data_dir: Path | None) -> tuple[torch.Tensor, torch
         paths = [_find(directory, stem) for stem in _FILES[split]]
         if all(paths):
             images, labels = (read_idx(p) for p in paths)  # type: ignore[arg-type]
+            _check_split(images, labels, *paths)  # type: ignore[arg-type]
             return torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.copy())
     download_root = data_dir or Path.home() / ".cache" / "freqbench" / "data"
     try:

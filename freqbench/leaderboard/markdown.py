@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from tabulate import tabulate
 
 from freqbench.leaderboard.build import Leaderboard
@@ -17,9 +19,17 @@ def generated_comment(dataset: str) -> str:
     )
 
 
+# Any line break (\r, \n, \r\n, \v, \f, NEL, U+2028/9, ...) or other control character.
+_BREAKS = re.compile(r"\r\n|[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
 def escape(text: str) -> str:
-    """Keep a cell a cell: a '|' would split it, a '<' could open raw HTML on GitHub."""
-    return text.replace("|", "\\|").replace("<", "&lt;").replace("\n", " ")
+    """Keep a cell a cell, and plain text: a line break or a '|' would split the row, a '<'
+    could open raw HTML on GitHub, and '[' / ']' could make a link or an image."""
+    text = _BREAKS.sub(" ", text)
+    for char, escaped in (("|", "\\|"), ("<", "&lt;"), ("[", "\\["), ("]", "\\]")):
+        text = text.replace(char, escaped)
+    return text
 
 
 def table_markdown(table: Table) -> str:

@@ -24,6 +24,7 @@ from freqbench import atomic
 from freqbench.checkpoints import CheckpointInfo, save_checkpoint
 from freqbench.config import TrainConfig
 from freqbench.data import iterate_batches
+from freqbench.errors import UserError
 from freqbench.prediction import n_correct
 from freqbench.recipes.attacks import cross_entropy_objective, pgd_linf
 from freqbench.training.data import TrainingData, load_training_data, mixup
@@ -33,8 +34,13 @@ from freqbench.training.state import RunDir, RunGenerators
 
 EVAL_PGD_STEPS = 10
 POSTFIX_EVERY = 50  # steps between progress-bar loss updates (each one synchronises)
+FINITE_CHECK_EVERY = 50  # steps between checks that the loss is finite (each one synchronises)
 
 StepCallback = Callable[[int, int], None]  # (epoch, global step), after each optimizer step
+
+
+class TrainingDiverged(UserError):
+    """The loss became NaN or infinite: the run stops, and no model is written."""
 
 
 @dataclass
@@ -136,6 +142,8 @@ class _Trainer:
             disable=None if progress is None else not progress,
         )
         lr = config.lr
+        step_losses: list[Tensor] = []  # per-step losses since the last finite check
+        first_step = self.step  # global steps done before this epoch
         start = time.perf_counter()
         for index in order.split(config.batch_size):
             x = data.train_images.index_select(0, index)
@@ -150,16 +158,30 @@ class _Trainer:
             optimizer.zero_grad(set_to_none=True)
             out.loss.backward()
             optimizer.step()
-            loss_sum += out.loss.detach() * len(index)
+            loss = out.loss.detach()
+            loss_sum += loss * len(index)
             correct += (out.logits.detach().argmax(1) == y).sum()
+            step_losses.append(loss)
             self.step += 1
             bar.update()
+            if self.step % FINITE_CHECK_EVERY == 0:
+                self._check_finite(step_losses, epoch, first_step, lr, bar)
             if not bar.disable and self.step % POSTFIX_EVERY == 0:
                 bar.set_postfix(loss=f"{loss_sum.item() / (bar.n * config.batch_size):.3f}")
             if callback is not None:
                 callback(epoch, self.step)
         n = len(order)
         loss, accuracy = loss_sum.item() / n, correct.item() / n  # waits for the device
+        if not math.isfinite(loss):
+            self._check_finite(step_losses, epoch, first_step, lr, bar)
+        if not all(bool(p.isfinite().all()) for p in model.parameters()):
+            bar.close()  # the last step's update made them so: its loss was still finite
+            raise TrainingDiverged(
+                f"training diverged in epoch {epoch}: the weights became NaN or infinite at "
+                f"step {self.step - first_step} of {self.steps_per_epoch} (step {self.step} "
+                f"overall; learning rate {lr:g} at that step, --lr {config.lr:g}). No model "
+                "was written; lower --lr (or check the data) and train again"
+            )
         seconds = time.perf_counter() - start
         bar.close()
         self.epoch = epoch
@@ -171,6 +193,28 @@ class _Trainer:
             "seconds": round(seconds, 3),
             "images_per_second": round(n / seconds, 1),
         }
+
+    def _check_finite(
+        self, losses: list[Tensor], epoch: int, first_step: int, lr: float, bar: tqdm
+    ) -> None:
+        """Stop with :class:`TrainingDiverged` at the first NaN or infinite loss in ``losses``
+        (the steps since the last check, which end at ``self.step``); then forget them."""
+        if not losses:
+            return
+        finite = torch.isfinite(torch.stack(losses))
+        if bool(finite.all()):
+            losses.clear()
+            return
+        index = int((~finite).nonzero()[0])
+        value = float(losses[index])
+        step = self.step - len(losses) + index + 1  # 1-based, counted over the whole run
+        bar.close()
+        raise TrainingDiverged(
+            f"training diverged in epoch {epoch}, step {step - first_step} of "
+            f"{self.steps_per_epoch} (step {step} overall): the loss is {value} (learning "
+            f"rate {lr:g} at that step, --lr {self.spec.config.lr:g}). No model was written; "
+            "lower --lr (or check the data) and train again"
+        )
 
     def evaluate(self) -> dict[str, Any]:
         start = time.perf_counter()
@@ -237,14 +281,32 @@ def _train(
         config=resolved,
     )
     trainer = _Trainer(spec, run, load_training_data(spec), info)
+    created = not run.root.exists()
     run.root.mkdir(parents=True, exist_ok=True)
     if saved is not None:
         trainer.load(saved)
         run.truncate_log(trainer.epoch)
     atomic.write_json(run.config, resolved)
-    while trainer.epoch < config.epochs:
-        record = trainer.train_epoch(progress, callback)
-        record.update(trainer.evaluate())
-        run.append_log(record)
-        trainer.save()
+    try:
+        while trainer.epoch < config.epochs:
+            record = trainer.train_epoch(progress, callback)
+            record.update(trainer.evaluate())
+            run.append_log(record)
+            trainer.save()
+    except TrainingDiverged as exc:
+        if saved is None and not run.state.exists():  # nothing worth keeping was written
+            _remove_run(run, created)
+            raise
+        raise TrainingDiverged(
+            f"{exc} (epochs 1-{trainer.epoch} stay saved in {run.state}: pass --overwrite to "
+            "start over)"
+        ) from None
     save_checkpoint(trainer.model, run.checkpoint, info)
+
+
+def _remove_run(run: RunDir, created: bool) -> None:
+    """Delete the files of a run that saved no state (and its folder, when this call made it)."""
+    for path in run.files():
+        path.unlink(missing_ok=True)
+    if created and not any(run.root.iterdir()):
+        run.root.rmdir()

@@ -10,7 +10,8 @@ would have. Every file is written atomically (temp file, then rename).
 from __future__ import annotations
 
 import json
-import pickle
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import torch
 
 from freqbench import atomic
+from freqbench.checkpoints import load_torch_file
 from freqbench.errors import UserError
 
 STATE_FORMAT = "freqbench-train-state/1"
@@ -84,11 +86,12 @@ class RunDir:
 
         A directory holding a run (finished or not) is refused unless ``resume`` (continue
         it; the config must match) or ``overwrite`` (delete its run files, nothing else).
+        A run stopped before it saved its first state has nothing to continue: ``resume``
+        starts it again (the config must still match).
         """
         if resume and overwrite:
             raise UserError("--resume and --overwrite exclude each other: pick one")
-        if self.root.exists() and not self.root.is_dir():
-            raise UserError(f"output path {self.root} exists and is not a directory")
+        self.check_writable()
         existing = [p for p in self.files() if p.exists()]
         if overwrite:
             for path in existing:
@@ -103,11 +106,14 @@ class RunDir:
                     f"{config['epochs']} asked for"
                 )
             return state
-        if existing and resume:
+        if existing and resume and self.checkpoint.exists():
             raise UserError(
-                f"cannot resume {self.root}: it has no {self.state.name}; "
+                f"cannot resume {self.root}: it holds a model but no {self.state.name}; "
                 "pass --overwrite to start again"
             )
+        if existing and resume:
+            self._restart(config, existing)
+            return None
         if existing:
             what = "a finished run" if self.checkpoint.exists() else "an unfinished run"
             raise UserError(
@@ -115,6 +121,43 @@ class RunDir:
                 "pass --resume to continue it or --overwrite to start again"
             )
         return None
+
+    def check_writable(self) -> None:
+        """A UserError, before any work, when the run's folder cannot be created or written."""
+        if self.root.exists() and not self.root.is_dir():
+            raise UserError(f"output path {self.root} exists and is not a directory")
+        folder = self.root
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not folder.is_dir():
+            raise UserError(
+                f"cannot create output folder {self.root}: {folder} is a file, not a folder; "
+                "choose another --out"
+            )
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise UserError(
+                f"cannot write output folder {self.root}: {folder} is not writable "
+                "(permission denied); choose another --out"
+            )
+
+    def _restart(self, config: dict[str, Any], existing: list[Path]) -> None:
+        """Delete what a run stopped in its first epoch left (it saved no state), after
+        checking that it was this run."""
+        if self.config.exists():
+            try:
+                saved = json.loads(self.config.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+                saved = None  # unreadable: it cannot be compared, and nothing was trained
+            if isinstance(saved, dict):
+                _check_same_run(saved, config, self.config)
+        for path in existing:
+            path.unlink()
+        for path in self.files():
+            atomic.clean_leftovers(path)
+        restarting(
+            f"{self.root}: the run stopped before its first epoch was saved (no "
+            f"{self.state.name}); starting it again from epoch 1"
+        )
 
     def save_state(self, state: dict[str, Any]) -> None:
         with atomic.atomic_path(self.state) as tmp:
@@ -142,12 +185,17 @@ class RunDir:
 
 def load_state(path: Path) -> dict[str, Any]:
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
-        raise UserError(f"cannot read resume state {path}: {str(exc).splitlines()[0]}") from None
+        state = load_torch_file(path)
+    except UserError as exc:
+        raise UserError(f"cannot read resume state: {exc}") from None
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
         raise UserError(f"{path} is not a freqbench training state ({STATE_FORMAT})")
     return state
+
+
+def restarting(message: str) -> None:
+    """Say on stderr that a run starts again (a library call has no other channel)."""
+    print(f"freqbench: {message}", file=sys.stderr, flush=True)
 
 
 def _check_same_run(saved: dict[str, Any], current: dict[str, Any], path: Path) -> None:
