@@ -288,6 +288,12 @@ CASES = [
          lambda ws: ["evaluate", "--model", str(ws.synthetic), "--metrics", "filters", "--out",
                      str(ws.folder("records")), "--reference", str(ws.path("natural.safetensors"))],
          ("natural.safetensors does not exist",)),
+    # With every metric, the reference is checked before the others run and write the record;
+    # the --out folder is made at the first write, so none is left behind.
+    Case("evaluate-all-missing-reference",
+         lambda ws: ["evaluate", "--model", str(ws.synthetic), "--n-examples", "8", "--out",
+                     str(ws.path("new-records")), "--reference", str(ws.path("natural.safetensors"))],
+         ("natural.safetensors does not exist",)),
     Case("zoo-url-truncated-download", _zoo_download,
          ("remote.toml", "downloaded from", "truncated or corrupted")),
     Case("robustbench-ensemble-code-carrying-m0",

@@ -26,7 +26,7 @@ from freqbench.evaluate.record import RECORD_FORMAT
 from freqbench.evaluate.tasks import cached_test_images, keep_model, run_block
 from freqbench.executors import Executor, make_executor
 from freqbench.metrics import parse_metrics
-from freqbench.protocol import Protocol
+from freqbench.protocol import Protocol, all_fields
 
 if TYPE_CHECKING:
     from torch import nn
@@ -153,6 +153,10 @@ def plan_evaluation(
     if plan.tasks and any(spec.images is not None for spec in plan.running):
         data = cached_test_images(dataset, _text(data_dir), values["n_examples"])
         check_model(loaded.model, data, here)
+    fields = all_fields()
+    for field_name in sorted({f for spec in plan.running for f in spec.reads}):
+        if fields[field_name].model_reference and values[field_name] is not None:
+            load_model_ref(values[field_name], dataset, "cpu")  # a wrong one fails here, not later
     return plan
 
 

@@ -113,6 +113,21 @@ def _new_record(loaded: LoadedModel, name: str, dataset: str) -> dict[str, Any]:
     }
 
 
+def _check_writable(folder: Path) -> None:
+    """A UserError now, rather than after hours of evaluation, when ``folder`` cannot be written."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(
+            f"cannot write {folder}: {existing} is a file, not a folder; choose another --out"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(
+            f"cannot write {folder}: {existing} is not writable (permission denied); choose another --out"
+        )
+
+
 class RecordPlan:
     """The blocks one record still needs, and their merge into it as they finish."""
 
@@ -187,10 +202,13 @@ class RecordPlan:
         )
 
     def prepare(self) -> None:
-        """Before the first task: the output folder, and leftovers of killed runs removed."""
+        """Before the first task: an output folder that can be written (made at the first
+        write, so a failed run leaves none), and leftovers of killed runs removed."""
         if self.out is None:
             return
-        self.out.mkdir(parents=True, exist_ok=True)
+        _check_writable(self.out)
+        if not self.out.is_dir():
+            return
         keep = tuple(self.state_prefix(spec) for spec in self.running)
         for pattern in (f".{self.name}.*.state.json", f".{self.name}.*.tmp"):
             for path in self.out.glob(pattern):

@@ -61,6 +61,9 @@ class ProtocolField:
     choices: tuple[str, ...] | None = None
     count: bool = False  # a number of test images: at most the test set, the default capped to it
     cli: bool = True  # `freqbench evaluate` has an option for it
+    # The value names a model (loaded with the run's ``load_model`` option): the evaluator
+    # loads it before any metric runs, so a wrong reference is said at once.
+    model_reference: bool = False
     # The value under which results are those of records made before the field existed: a
     # block key leaves the field out at this value, so adding a field re-runs nothing.
     neutral: Any = None

@@ -112,6 +112,7 @@ SPEC = MetricSpec(
             str,
             "model for the filter distribution shift (e.g. the natural one)",
             standard="any",
+            model_reference=True,
         ),
     ),
     images=None,
