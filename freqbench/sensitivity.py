@@ -19,10 +19,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from freqbench.data import LabeledImages
 from freqbench.prediction import n_correct
+from freqbench.progress import Progress
 from freqbench.spectral import (
     energy_radius,
     fourier_basis_batch,
@@ -44,34 +44,51 @@ def radius_map(h: int, w: int, device: torch.device | str = "cpu") -> torch.Tens
 
 
 def split_accuracy(
-    model: nn.Module, data: LabeledImages, radii: list[int], batch_size: int, device
+    model: nn.Module,
+    data: LabeledImages,
+    radii: list[int],
+    batch_size: int,
+    device,
+    progress: bool = False,
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Accuracy on the low- and high-pass parts at each radius, keyed by the radius as text."""
     low_acc, high_acc = {}, {}
-    for radius in radii:
-        low_correct = high_correct = 0
-        for start in range(0, len(data), batch_size):
-            x = data.images[start : start + batch_size].to(device)
-            y = data.labels[start : start + batch_size]
-            low, high = split_frequency(x, radius)
-            low_correct += n_correct(model, low, y, len(y), device)
-            high_correct += n_correct(model, high, y, len(y), device)
-        low_acc[str(radius)] = low_correct / len(data)
-        high_acc[str(radius)] = high_correct / len(data)
+    with Progress(len(radii) * len(data), "low/high-pass split", "images", progress) as bar:
+        for radius in radii:
+            bar.note(f"radius {radius}")
+            low_correct = high_correct = 0
+            for start in range(0, len(data), batch_size):
+                x = data.images[start : start + batch_size].to(device)
+                y = data.labels[start : start + batch_size]
+                low, high = split_frequency(x, radius)
+                low_correct += n_correct(model, low, y, len(y), device)
+                high_correct += n_correct(model, high, y, len(y), device)
+                bar.update(len(y))
+            low_acc[str(radius)] = low_correct / len(data)
+            high_acc[str(radius)] = high_correct / len(data)
     return low_acc, high_acc
 
 
-def long_tail(model: nn.Module, data: LabeledImages, q: float, batch_size: int, device) -> dict:
+def long_tail(
+    model: nn.Module,
+    data: LabeledImages,
+    q: float,
+    batch_size: int,
+    device,
+    progress: bool = False,
+) -> dict:
     """Accuracy on the spectral head and tail of each image, and the data's mean R(100 q)."""
     head_correct = tail_correct = 0
     radii = []
-    for start in range(0, len(data), batch_size):
-        x = data.images[start : start + batch_size].to(device)
-        y = data.labels[start : start + batch_size]
-        head, tail = split_long_tail(x, q)
-        head_correct += n_correct(model, head, y, len(y), device)
-        tail_correct += n_correct(model, tail, y, len(y), device)
-        radii.append(energy_radius(x, q).cpu())
+    with Progress(len(data), "long-tail split", "images", progress) as bar:
+        for start in range(0, len(data), batch_size):
+            x = data.images[start : start + batch_size].to(device)
+            y = data.labels[start : start + batch_size]
+            head, tail = split_long_tail(x, q)
+            head_correct += n_correct(model, head, y, len(y), device)
+            tail_correct += n_correct(model, tail, y, len(y), device)
+            radii.append(energy_radius(x, q).cpu())
+            bar.update(len(y))
     return {
         "q": q,
         f"mean_r{round(q * 100)}": float(torch.cat(radii).double().mean()),
@@ -129,18 +146,25 @@ def _ring_means(values: torch.Tensor, ring: torch.Tensor) -> torch.Tensor:
 
 
 def gradient_metrics(
-    model: nn.Module, data: LabeledImages, q: float, batch_size: int, device
+    model: nn.Module,
+    data: LabeledImages,
+    q: float,
+    batch_size: int,
+    device,
+    progress: bool = False,
 ) -> dict:
     """Where the input gradient's power sits, averaged over the images (Lin et al. 3.2)."""
     parts: dict[str, list[torch.Tensor]] = {}
-    for start in range(0, len(data), batch_size):
-        x = data.images[start : start + batch_size]
-        y = data.labels[start : start + batch_size]
-        summary = gradient_spectrum_summary(
-            input_gradients(model, x, y, device), energy_radius(x.to(device), q)
-        )
-        for key, value in summary.items():
-            parts.setdefault(key, []).append(value.cpu())
+    with Progress(len(data), "input-gradient spectrum", "images", progress) as bar:
+        for start in range(0, len(data), batch_size):
+            x = data.images[start : start + batch_size]
+            y = data.labels[start : start + batch_size]
+            summary = gradient_spectrum_summary(
+                input_gradients(model, x, y, device), energy_radius(x.to(device), q)
+            )
+            for key, value in summary.items():
+                parts.setdefault(key, []).append(value.cpu())
+            bar.update(len(y))
     means = {key: float(torch.cat(v).mean()) for key, v in parts.items()}
     return {
         "tail_share": means["tail_share"],
@@ -192,12 +216,8 @@ def half_plane_errors(
     per_forward = max(1, batch_size // n)  # bases per forward pass
     image_step = min(n, batch_size)
     wrong = torch.zeros(len(bases), dtype=torch.long)
-    for first in tqdm(
-        range(bases.start, bases.stop, per_forward),
-        desc="Fourier heat map",
-        disable=not progress,
-        leave=False,
-    ):
+    bar = Progress(len(bases), "Fourier heat map", "bases", enabled=progress)
+    for first in range(bases.start, bases.stop, per_forward):
         chunk = slice(first, min(first + per_forward, bases.stop))
         basis = fourier_basis_batch(h, w, indices[chunk], device=device)  # (b, H, W)
         for start in range(0, n, image_step):
@@ -207,6 +227,8 @@ def half_plane_errors(
             predicted = model(perturbed.flatten(0, 1)).argmax(1).view(len(basis), -1)
             errors = (predicted != labels[start : start + image_step]).sum(1).cpu()
             wrong[chunk.start - bases.start : chunk.stop - bases.start] += errors
+        bar.update(chunk.stop - chunk.start)
+    bar.close()
     return (wrong.double() / n).numpy()
 
 

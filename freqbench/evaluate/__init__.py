@@ -26,6 +26,7 @@ from freqbench.evaluate.record import RECORD_FORMAT
 from freqbench.evaluate.tasks import cached_test_images, keep_model, run_block
 from freqbench.executors import Executor, make_executor
 from freqbench.metrics import parse_metrics
+from freqbench.progress import Progress
 from freqbench.protocol import Protocol, all_fields
 
 if TYPE_CHECKING:
@@ -91,20 +92,19 @@ def check_name(name: str) -> str:
 def run_plans(plans: list[RecordPlan], executor: Executor, progress: bool = True) -> None:
     """Every task of ``plans`` on ``executor``, each block merged as soon as it is complete;
     one progress bar for the whole job."""
-    from tqdm.auto import tqdm
-
     tasks = {}
     for plan in plans:
         plan.prepare()
         for task in plan.tasks:
             tasks[executor.submit(run_block, task, gpu=True)] = (plan, task)
-    with tqdm(total=len(tasks), unit="task", desc="evaluating", disable=not progress) as bar:
+    names = ", ".join(plan.name for plan in plans)
+    with Progress(len(tasks), f"evaluating {names}", "tasks", enabled=progress) as bar:
         while executor.pending:
             handle, result = executor.next_done()
             plan, task = tasks.pop(handle)
             finished = plan.accept(task, result)
-            bar.set_postfix_str(f"{plan.name}: {finished or task.metric}", refresh=False)
             bar.update()
+            bar.note(f"{finished} done" if finished else f"{task.metric} part done")
 
 
 def plan_evaluation(

@@ -31,6 +31,7 @@ from freqbench.grid.publish import entry_path, publish_smoothed, publish_trained
 from freqbench.grid.spec import GridRow, GridSpec
 from freqbench.grid.status import GridPaths, RowState, grid_states, record_path, row_protocol
 from freqbench.paths import GRID_FILE
+from freqbench.progress import Progress
 from freqbench.records import display_path, read_json, record_files
 from freqbench.zoo import default_root, load_entry
 
@@ -158,10 +159,8 @@ class _Job:
         self.bar = None
 
     def run(self) -> None:
-        from tqdm.auto import tqdm
-
         progress = self.runner.progress is not False
-        with tqdm(total=0, unit="task", desc="grid", disable=not progress) as self.bar:
+        with Progress(0, "grid", "tasks", enabled=progress) as self.bar:
             for row in self.spec.rows:
                 self._advance(row)
             while self.executor.pending:
@@ -175,8 +174,7 @@ class _Job:
 
     def _submit(self, function: Callable[[Any], Any], task: Any, item: Any) -> None:
         self.tasks[self.executor.submit(function, task, gpu=True)] = item
-        self.bar.total += 1
-        self.bar.refresh()
+        self.bar.add_total(1)
 
     def _advance(self, row: GridRow) -> None:
         """Do what ``row`` can do now: publish, train or evaluate it."""
@@ -233,7 +231,7 @@ class _Job:
         spent[0] += result.seconds
         spent[1] += result.cpu_seconds
         finished = plan.accept(task, result)
-        self.bar.set_postfix_str(f"{row.name}: {finished or task.metric}", refresh=False)
+        self.bar.note(f"{row.name}: {finished or task.metric}")
         if plan.complete:
             info = plan.record["model_info"]
             summary = ", ".join(

@@ -18,7 +18,6 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from freqbench import atomic
 from freqbench.checkpoints import CheckpointInfo, save_checkpoint
@@ -26,6 +25,7 @@ from freqbench.config import TrainConfig
 from freqbench.data import iterate_batches
 from freqbench.errors import UserError
 from freqbench.prediction import n_correct
+from freqbench.progress import Progress
 from freqbench.recipes.attacks import cross_entropy_objective, pgd_linf
 from freqbench.training.data import TrainingData, load_training_data, mixup
 from freqbench.training.schedule import learning_rate
@@ -134,12 +134,8 @@ class _Trainer:
         order = order.to(data.train_labels.device)
         loss_sum = torch.zeros((), device=data.train_labels.device)
         correct = torch.zeros((), dtype=torch.long, device=data.train_labels.device)
-        bar = tqdm(
-            total=self.steps_per_epoch,
-            desc=f"epoch {epoch}/{config.epochs}",
-            unit="batch",
-            leave=False,
-            disable=None if progress is None else not progress,
+        bar = Progress(
+            self.steps_per_epoch, f"epoch {epoch}/{config.epochs}", "batches", progress is not False
         )
         lr = config.lr
         step_losses: list[Tensor] = []  # per-step losses since the last finite check
@@ -166,8 +162,8 @@ class _Trainer:
             bar.update()
             if self.step % FINITE_CHECK_EVERY == 0:
                 self._check_finite(step_losses, epoch, first_step, lr, bar)
-            if not bar.disable and self.step % POSTFIX_EVERY == 0:
-                bar.set_postfix(loss=f"{loss_sum.item() / (bar.n * config.batch_size):.3f}")
+            if bar.enabled and self.step % POSTFIX_EVERY == 0:
+                bar.note(f"loss {loss_sum.item() / (bar.done * config.batch_size):.3f}")
             if callback is not None:
                 callback(epoch, self.step)
         n = len(order)
@@ -195,7 +191,7 @@ class _Trainer:
         }
 
     def _check_finite(
-        self, losses: list[Tensor], epoch: int, first_step: int, lr: float, bar: tqdm
+        self, losses: list[Tensor], epoch: int, first_step: int, lr: float, bar: Progress
     ) -> None:
         """Stop with :class:`TrainingDiverged` at the first NaN or infinite loss in ``losses``
         (the steps since the last check, which end at ``self.step``); then forget them."""
@@ -241,8 +237,9 @@ def train(
     """Train ``config`` into ``out_dir`` and save ``model.safetensors`` with its sidecar.
 
     ``resume`` continues the run saved in ``out_dir`` (a no-op when it is complete);
-    ``overwrite`` replaces it. ``progress``: show tqdm bars (None: when stderr is a
-    terminal). ``callback(epoch, step)`` runs after every optimizer step.
+    ``overwrite`` replaces it. ``progress`` (unless False): a bar on a terminal, a log line
+    every 30 s elsewhere (:mod:`freqbench.progress`). ``callback(epoch, step)`` runs after
+    every optimizer step.
     """
     began = time.perf_counter()
     spec = resolve(config)

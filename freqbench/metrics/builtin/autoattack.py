@@ -191,9 +191,9 @@ def _robust_flags(
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, int], list[str]]:
     import torch
     from pyautoattack import AutoAttack, checks
-    from tqdm.auto import tqdm
 
     from freqbench.prediction import correct
+    from freqbench.progress import Progress
 
     adversary = AutoAttack(model, norm=norm, eps=eps, version=version, device=device, seed=seed)
     settings = {
@@ -238,15 +238,19 @@ def _robust_flags(
                 }
             indices = torch.tensor(state.current["indices"], dtype=torch.long)
             starts = range(state.current["next"] * batch_size, len(indices), batch_size)
-            for start in tqdm(starts, desc=attack, disable=not progress, leave=False):
-                batch = indices[start : start + batch_size]
-                x, y = images[batch].to(device), labels[batch].to(device)
-                adversarial = _perturb(adversary, attack, x, y)
-                broken = (model(adversarial).argmax(1) != y).cpu()
-                flags[batch[broken]] = False
-                state.broken_by[attack] = state.broken_by.get(attack, 0) + int(broken.sum())
-                state.flags, state.current["next"] = flags.tolist(), start // batch_size + 1
-                state.save()
+            with Progress(len(indices), f"AutoAttack {attack}", "images", enabled=progress) as bar:
+                bar.update(min(starts.start, len(indices)))  # resumed: these were attacked
+                for start in starts:
+                    batch = indices[start : start + batch_size]
+                    x, y = images[batch].to(device), labels[batch].to(device)
+                    adversarial = _perturb(adversary, attack, x, y)
+                    broken = (model(adversarial).argmax(1) != y).cpu()
+                    flags[batch[broken]] = False
+                    state.broken_by[attack] = state.broken_by.get(attack, 0) + int(broken.sum())
+                    state.flags, state.current["next"] = flags.tolist(), start // batch_size + 1
+                    state.save()
+                    bar.update(len(batch))
+                    bar.note(f"{int(flags.sum())} robust")
             state.broken_by.setdefault(attack, 0)
             state.done.append(attack)
             state.current = None

@@ -84,10 +84,9 @@ def corruption_accuracy(
 ) -> MetricResult:
     """Accuracy on every (corruption, severity) cell; with ``shard=(i, n)`` on the i-th of n
     groups of cells (:func:`merge` joins them, exactly)."""
-    from tqdm.auto import tqdm
-
     from freqbench.corruptions import FROST_SOURCE
     from freqbench.prediction import n_correct
+    from freqbench.progress import Progress
 
     source = "files" if corruptions_dir else "generated"
     cells = [CELLS[i] for i in shard_range(len(CELLS), shard)]
@@ -98,12 +97,13 @@ def corruption_accuracy(
     )
     chunks = len(cells) * (1 if corruptions_dir else -(-len(data) // GENERATION_CHUNK))
     correct = {f"{name}:{s}": [0, 0] for name, s in cells}  # cell -> [correct, counted]
-    for name, severity, images, labels in tqdm(
-        stream, total=chunks, desc="corruptions", disable=not progress, leave=False
-    ):
-        count = correct[f"{name}:{severity}"]
-        count[0] += n_correct(model, images, labels, batch_size, device)
-        count[1] += len(labels)
+    with Progress(chunks, "corruptions", "chunks", enabled=progress) as bar:
+        for name, severity, images, labels in stream:
+            count = correct[f"{name}:{severity}"]
+            count[0] += n_correct(model, images, labels, batch_size, device)
+            count[1] += len(labels)
+            bar.update()
+            bar.note(f"{name} {severity}")
     values = {
         "counts": correct,
         "source": source,

@@ -83,15 +83,15 @@ def frequency_metrics(
     heatmap = {"eps": eps, "n": len(heat_data), "size": [h, w]}
     if shard is not None and shard[0] > 0:
         return MetricResult({"heatmap": heatmap}, {"heatmap_errors": errors})
-    low, high = split_accuracy(model, data, radii, batch_size, device)
+    low, high = split_accuracy(model, data, radii, batch_size, device, progress)
     values = {
         "radii": list(radii),
         "headline_radius": radii[len(radii) // 2 - 1] if len(radii) > 1 else radii[0],
         "low_pass_accuracy": low,
         "high_pass_accuracy": high,
         "clean_accuracy": accuracy(model, data.images, data.labels, batch_size, device),
-        "long_tail": long_tail(model, data, q, batch_size, device),
-        "gradient": gradient_metrics(model, data, q, batch_size, device),
+        "long_tail": long_tail(model, data, q, batch_size, device, progress),
+        "gradient": gradient_metrics(model, data, q, batch_size, device, progress),
         "heatmap": heatmap,
         "n": len(data),
     }

@@ -1,0 +1,120 @@
+"""Progress that says something wherever it is read: a live bar on a terminal, log lines elsewhere.
+
+On a terminal it is a tqdm bar whose elapsed time and ETA keep moving while one long step runs
+(a heartbeat redraws it every second). When stderr is a file or a pipe (a log, CI, ``nohup``)
+it writes one plain line every ``FREQBENCH_LOG_SECONDS`` seconds (30 by default) with the
+count, the elapsed time and an estimate of the time left, and one line when it ends, instead
+of hundreds of carriage returns. ``enabled=False`` is silent.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from typing import Any
+
+
+def log_seconds() -> float:
+    """Seconds between log lines: ``FREQBENCH_LOG_SECONDS``, else 30."""
+    return float(os.environ.get("FREQBENCH_LOG_SECONDS", 30))
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+
+
+class Progress:
+    """``update(n)`` as work gets done; ``note(text)`` says what is being done now."""
+
+    def __init__(
+        self, total: int | None, desc: str, unit: str = "it", enabled: bool = True
+    ) -> None:
+        self.total, self.desc, self.unit, self.enabled = total, desc, unit, enabled
+        self.done, self.text = 0, ""
+        self.start = time.monotonic()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._bar = None
+        self._terminal = enabled and sys.stderr.isatty()
+        if not enabled:
+            return
+        if self._terminal:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=total, desc=desc, unit=unit, leave=False, dynamic_ncols=True)
+        interval = 1.0 if self._terminal else log_seconds()
+        self._beat = threading.Thread(target=self._heartbeat, args=(interval,), daemon=True)
+        self._beat.start()
+
+    def _heartbeat(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            with self._lock:
+                if self._bar is not None:
+                    self._bar.refresh()
+                else:
+                    self._log()
+
+    def line(self, final: bool = False) -> str:
+        """The state as one line: count, share, elapsed, and the time left when it can tell."""
+        elapsed = time.monotonic() - self.start
+        count = f"{self.done}/{self.total}" if self.total is not None else f"{self.done}"
+        share = f" ({100 * self.done / self.total:.0f}%)" if self.total else ""
+        if final:
+            timing = f"in {_duration(elapsed)}"
+        elif self.done and self.total:
+            left = elapsed / self.done * (self.total - self.done)
+            timing = f"{_duration(elapsed)} elapsed, about {_duration(left)} left"
+        else:
+            timing = f"{_duration(elapsed)} elapsed"
+        text = f", {self.text}" if self.text else ""
+        return f"{self.desc}: {count} {self.unit}{share}{text}, {timing}"
+
+    def _log(self) -> None:
+        print(self.line(), file=sys.stderr, flush=True)
+
+    def update(self, n: int = 1) -> None:
+        with self._lock:
+            self.done += n
+            if self._bar is not None:
+                self._bar.update(n)
+
+    def note(self, text: str) -> None:
+        with self._lock:
+            self.text = text
+            if self._bar is not None:
+                self._bar.set_postfix_str(text, refresh=False)
+
+    def add_total(self, n: int) -> None:
+        """More work became known (e.g. rows trained, whose blocks now run)."""
+        with self._lock:
+            self.total = (self.total or 0) + n
+            if self._bar is not None:
+                self._bar.total = self.total
+                self._bar.refresh()
+
+    def close(self) -> None:
+        if not self.enabled or self._stop.is_set():
+            return
+        self._stop.set()
+        with self._lock:
+            if self._bar is not None:
+                self._bar.close()
+            else:
+                print(self.line(final=True), file=sys.stderr, flush=True)
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def progress(total: int | None, desc: str, unit: str = "it", enabled: bool = True) -> Progress:
+    return Progress(total, desc, unit, enabled)
