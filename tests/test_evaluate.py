@@ -139,6 +139,19 @@ def test_cli_user_mistakes_exit_2_without_record(synthetic_checkpoint, tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
+def test_cli_writes_to_a_scratch_folder_never_into_the_leaderboard(synthetic_checkpoint, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "freqbench.cli", "evaluate", "--model", str(synthetic_checkpoint),
+         "--metrics", "clean", "--n-examples", "16", "--name", "scratch"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert [str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.json")] == [
+        "runs/records/synthetic/scratch.json"
+    ]
+    assert "runs/records/synthetic/scratch.json" in result.stdout
+
+
 def test_cli_prints_the_headline_table(synthetic_checkpoint, tmp_path):
     result = _cli(
         "--model", str(synthetic_checkpoint), "--metrics", "clean,filters", "--n-examples", "16",

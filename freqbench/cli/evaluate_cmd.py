@@ -1,8 +1,9 @@
 """Evaluate one model and write its record: clean, corruption, AutoAttack, frequency and filter metrics.
 
-Only the metric blocks that the record lacks, or holds for other weights, another metric
-version or other protocol settings, are run; the others are reused. --force re-runs the
-metrics named in --metrics.
+Records go to runs/records/<dataset>/ unless --out says otherwise: experiments stay out of
+the committed leaderboard (`freqbench submit` writes there). Only the metric blocks that the
+record lacks, or holds for other weights, another metric version or other protocol settings,
+are run; the others are reused. --force re-runs the metrics named in --metrics.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from freqbench.cli.options import (
     executor_from_args,
     protocol_from_args,
 )
+from freqbench.paths import SCRATCH_RECORDS_DIR
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,7 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", help="evaluation dataset (default: the model's)")
     parser.add_argument("--metrics", default="all",
                         help="'all' or a comma list of metrics (freqbench list metrics)")  # fmt: skip
-    parser.add_argument("--out", type=Path, help="record folder (default leaderboards/<dataset>/)")
+    parser.add_argument(
+        "--out", type=Path,
+        help=f"record folder (default {SCRATCH_RECORDS_DIR}/<dataset>/; the leaderboard's "
+        "records are written by `freqbench submit`)",
+    )  # fmt: skip
     parser.add_argument("--name", help="record name (default: the model's)")
     add_device_argument(parser)
     parser.add_argument("--data-dir", type=Path, help="where the dataset files are")
@@ -47,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from freqbench.loading import load_model_ref  # resolve the dataset before the records folder
 
     dataset = args.dataset or load_model_ref(args.model, None).dataset
-    out = args.out or Path("leaderboards") / dataset
+    out = args.out or Path(SCRATCH_RECORDS_DIR) / dataset
     start = time.perf_counter()
     with executor_from_args(args) as executor:
         result = evaluate(

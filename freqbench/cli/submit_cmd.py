@@ -75,25 +75,24 @@ def _report(problems: list) -> int:
     return 1 if problems else 0
 
 
-def _files_to_commit(entry: ZooEntry, record_path: Path, pages: list[Path]) -> list[Path]:
-    from freqbench.records import read_json
-
+def _files_to_commit(entry: ZooEntry, folder: Path, pages: list[Path]) -> list[Path]:
+    """The entry, its weights and sidecar, the dataset's records folder (every record and
+    artifact the regenerated pages show) and the pages outside it."""
     files = [entry.path]
     if entry.weights_path is not None:
         files += [entry.weights_path, entry.weights_path.with_suffix(".json")]
-    files.append(record_path)
-    artifacts = read_json(record_path)["artifacts"]
-    files += [record_path.parent / name for name in artifacts.values()]
-    return files + pages
+    return files + [folder] + [page for page in pages if folder not in page.parents]
 
 
 def run(args: argparse.Namespace) -> int:
     from freqbench.evaluate import evaluate
+    from freqbench.headline import headline_table
     from freqbench.leaderboard import write_pages
     from freqbench.records import display_path
     from freqbench.validation import validate_tree
 
     entry = _entry_in_zoo(args.entry)
+    folder = args.records_dir / entry.dataset
     checked = validate_tree([entry.path], records_dir=args.records_dir)
     if checked.problems:
         return _report(checked.problems)
@@ -101,21 +100,24 @@ def run(args: argparse.Namespace) -> int:
         entry.name,
         dataset=entry.dataset,
         protocol=_protocol(args),
-        out_dir=args.records_dir / entry.dataset,
+        out_dir=folder,
         device=args.device,
         force=args.force,
         data_dir=args.data_dir,
         corruptions_dir=args.corruptions_dir,
     )
-    record_path = result.path
+    print(headline_table(result.record))
     done = f"evaluated {', '.join(result.ran)}" if result.ran else "every block was done"
     reused = f", reused {', '.join(result.reused)}" if result.ran and result.reused else ""
-    print(f"{display_path(record_path)}: {done}{reused}")
-    checked = validate_tree([entry.path, record_path], records_dir=args.records_dir)
+    print(f"\n{display_path(result.path)}: {done}{reused}")
+    # Every record in the folder goes on the regenerated pages: each must be a valid submission.
+    checked = validate_tree([entry.path, folder], records_dir=args.records_dir)
     if checked.problems:
         return _report(checked.problems)
     pages = write_pages(args.records_dir, entry.dataset)
     print("Commit the submission:")
-    for file in _files_to_commit(entry, record_path, pages):
-        print(f"git add {shlex.quote(display_path(file))}")
+    print(
+        "git add "
+        + " ".join(shlex.quote(display_path(f)) for f in _files_to_commit(entry, folder, pages))
+    )
     return 0
