@@ -37,6 +37,26 @@ class BalancedInput(nn.Module):
         return self.model(bass(x))
 
 
+#: Where a model's weights came from, as records state it.
+WEIGHTS = ("checkpoint", "pretrained", "file", "random", "robustbench")
+RANDOM_SEED = 0  # --random-init weights are drawn from this seed: every process gets the same
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """What to evaluate: a reference (checkpoint path, zoo entry, ``timm:<name>[@<tag>]``,
+    ``robustbench:<ds>/<tm>/<Name>``) or an architecture with ``weights`` (a state dict file)
+    or ``random_init``."""
+
+    ref: str
+    weights: str | None = None
+    random_init: bool = False
+
+    def __post_init__(self) -> None:
+        if self.weights is not None and self.random_init:
+            raise UserError("--weights and --random-init exclude each other: pass one")
+
+
 @dataclass
 class LoadedModel:
     model: nn.Module
@@ -49,6 +69,8 @@ class LoadedModel:
     sha256: str | None = None
     transform: dict[str, Any] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    weights: str = "checkpoint"  # one of WEIGHTS
+    training: dict[str, Any] | None = None  # the resolved training config, when known
 
     @property
     def parameters(self) -> int:
@@ -63,35 +85,29 @@ def _checkpoint_name(path: Path) -> str:
     return path.parent.name if path.stem == "model" else path.stem
 
 
-def load_model_ref(ref: str, dataset: str | None, device: str = "cpu") -> LoadedModel:
+def load_model_ref(ref: str | ModelRef, dataset: str | None, device: str = "cpu") -> LoadedModel:
     """Resolve ``ref``; ``dataset`` (the evaluation dataset) is checked against the model's."""
-    if ref.startswith(ROBUSTBENCH_PREFIX):
-        rb_dataset = parse_robustbench_name(ref)[0]
+    ref = ref if isinstance(ref, ModelRef) else ModelRef(ref)
+    if ref.weights is not None or ref.random_init:
+        loaded = _architecture(ref, dataset)
+    elif ref.ref.startswith(ROBUSTBENCH_PREFIX):
+        rb_dataset = parse_robustbench_name(ref.ref)[0]
         loaded = LoadedModel(
-            create_model(ref), ref.removeprefix(ROBUSTBENCH_PREFIX).replace("/", "-"), ref,
-            _ROBUSTBENCH_DATASETS.get(rb_dataset, rb_dataset), ref,
+            create_model(ref.ref), ref.ref.removeprefix(ROBUSTBENCH_PREFIX).replace("/", "-"),
+            ref.ref, _ROBUSTBENCH_DATASETS.get(rb_dataset, rb_dataset), ref.ref,
+            weights="robustbench",
         )  # fmt: skip
-    elif ref.startswith(TIMM_PREFIX):
-        if dataset is None:
-            raise UserError(f"{ref} is built for a dataset: pass --dataset")
-        info = get_dataset_info(dataset)
-        model = create_model(
-            ref,
-            info.num_classes,
-            info.channels,
-            image_size=info.image_size[0],
-            mean=info.mean,
-            std=info.std,
-        )
-        loaded = LoadedModel(model, ref.removeprefix(TIMM_PREFIX), ref, dataset, ref)
-    elif Path(ref).suffix in (".safetensors", ".pt", ".pth") or Path(ref).is_file():
-        model, info = load_checkpoint(ref)
+    elif ref.ref.startswith(TIMM_PREFIX):
+        loaded = _pretrained(ref.ref, _dataset_for(ref.ref, dataset))
+    elif Path(ref.ref).suffix in (".safetensors", ".pt", ".pth") or Path(ref.ref).is_file():
+        model, info = load_checkpoint(ref.ref)
         loaded = LoadedModel(
-            model, _checkpoint_name(Path(ref)), str(ref), info.dataset, info.architecture,
-            info.recipe, info.bass_mode, info.sha256,
+            model, _checkpoint_name(Path(ref.ref)), str(ref.ref), info.dataset,
+            info.architecture, info.recipe, info.bass_mode, info.sha256,
+            training=info.config or None,
         )  # fmt: skip
     else:
-        loaded = _load_zoo_entry(ref)
+        loaded = _load_zoo_entry(ref.ref)
     _check_dataset(loaded, dataset)
     if loaded.bass_mode == "dataset":
         loaded.model = BalancedInput(loaded.model)
@@ -104,10 +120,82 @@ def load_model_ref(ref: str, dataset: str | None, device: str = "cpu") -> Loaded
     return loaded
 
 
+def _dataset_for(ref: str, dataset: str | None) -> str:
+    if dataset is None:
+        raise UserError(f"{ref} is built for a dataset: pass --dataset")
+    return dataset
+
+
+def _build(architecture: str, dataset: str) -> nn.Module:
+    info = get_dataset_info(dataset)
+    return create_model(
+        architecture, info.num_classes, info.channels, image_size=info.image_size[0],
+        mean=info.mean, std=info.std,
+    )  # fmt: skip
+
+
+def _architecture(ref: ModelRef, dataset: str | None) -> LoadedModel:
+    """A registered or timm architecture with a user's weights, or with random ones."""
+    from freqbench.architectures import list_architectures
+
+    if not ref.ref.startswith(TIMM_PREFIX) and ref.ref not in list_architectures():
+        from freqbench.errors import UnknownNameError
+
+        raise UnknownNameError("architecture", ref.ref, list_architectures())
+    dataset = _dataset_for(ref.ref, dataset)
+    short = ref.ref.removeprefix(TIMM_PREFIX).replace("/", "-")
+    if ref.random_init:
+        with torch.random.fork_rng():
+            torch.manual_seed(RANDOM_SEED)
+            model = _build(ref.ref, dataset)
+        source = f"{ref.ref} (random init, seed {RANDOM_SEED})"
+        return LoadedModel(model, f"{short}-random", source, dataset, ref.ref, weights="random")
+    from freqbench.checkpoints import load_state_dict, sha256_of
+
+    model = _build(ref.ref, dataset)
+    state = load_state_dict(ref.weights)
+    inner = model.net  # the architecture inside freqbench's normalization wrapper
+    target = model if any(k.startswith("net.") for k in state) else inner
+    try:
+        target.load_state_dict(state)
+    except RuntimeError as exc:
+        raise UserError(
+            f"{ref.weights} does not fit architecture '{ref.ref}' for {dataset}: "
+            f"{str(exc).splitlines()[0]}"
+        ) from None
+    path = Path(ref.weights)
+    return LoadedModel(
+        model, _checkpoint_name(path), f"{ref.ref} with weights {path}", dataset, ref.ref,
+        sha256=sha256_of(path), weights="file",
+    )  # fmt: skip
+
+
+def _pretrained(ref: str, dataset: str) -> LoadedModel:
+    """A timm model with its published pretrained weights (``timm:<name>@<tag>`` for a tag)."""
+    from freqbench.architectures.external import timm_pretrained
+
+    info = get_dataset_info(dataset)
+    model = timm_pretrained(ref, info.num_classes, info.channels)
+    return LoadedModel(
+        model, ref.removeprefix(TIMM_PREFIX).replace("@", "-"), ref, None, ref,
+        weights="pretrained",
+    )  # fmt: skip
+
+
 def _load_zoo_entry(name: str) -> LoadedModel:
     from freqbench.zoo import find_entry
 
-    entry = find_entry(name)
+    try:
+        entry = find_entry(name)
+    except UserError as exc:
+        from freqbench.architectures import list_architectures
+
+        if name in list_architectures():
+            raise UserError(
+                f"{name} is an architecture, not a zoo entry or a checkpoint: pass --weights "
+                "PATH (a state dict of it) or --random-init, with --dataset"
+            ) from None
+        raise exc from None
     model, info = entry.load_model()
     return LoadedModel(
         model,
@@ -120,6 +208,8 @@ def _load_zoo_entry(name: str) -> LoadedModel:
         info.sha256 if info is not None else None,
         entry.transform or None,
         dict(entry.metadata),
+        weights="robustbench" if info is None else "checkpoint",
+        training=(info.config or None) if info is not None else None,
     )
 
 

@@ -363,7 +363,7 @@ def _spy_blocks(monkeypatch, stop_after: int | None = None) -> list[tuple[str, s
     def spy(task):
         if stop_after is not None and len(ran) == stop_after:
             raise KeyboardInterrupt
-        ran.append((Path(task.model).stem, task.metric))
+        ran.append((task.model.ref, task.metric))
         return run_block(task)
 
     monkeypatch.setattr(runner, "run_block", spy)

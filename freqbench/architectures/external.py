@@ -26,10 +26,9 @@ class UnknownExternalNameError(UnknownNameError):
         self.args = (f"unknown {kind} '{name}'.{hint} {how_to_list}",)
 
 
-def timm_model(name: str, num_classes: int, in_channels: int) -> nn.Module:
+def _check_timm_name(timm_name: str) -> None:
     import timm
 
-    timm_name = name.removeprefix(TIMM_PREFIX)
     if not timm.is_model(timm_name):
         pattern = f"*{timm_name[:4]}*" if len(timm_name) >= 4 else "*"
         raise UnknownExternalNameError(
@@ -38,9 +37,52 @@ def timm_model(name: str, num_classes: int, in_channels: int) -> nn.Module:
             timm.list_models(),
             f"List timm's models with: python -c \"import timm; print(timm.list_models('{pattern}'))\"",
         )
+
+
+def timm_model(name: str, num_classes: int, in_channels: int) -> nn.Module:
+    """A timm architecture with freshly initialised weights (``--weights`` fills them)."""
+    import timm
+
+    timm_name = name.removeprefix(TIMM_PREFIX)
+    _check_timm_name(timm_name)
     return timm.create_model(
         timm_name, pretrained=False, num_classes=num_classes, in_chans=in_channels
     )
+
+
+def timm_pretrained(ref: str, num_classes: int, in_channels: int) -> nn.Module:
+    """``timm:<name>[@<tag>]`` with its published weights (timm's own download and cache),
+    wrapped with the normalization its weights were trained with."""
+    import timm
+    import torch
+
+    from freqbench.architectures.normalize import NormalizedModel
+
+    name, _, tag = ref.removeprefix(TIMM_PREFIX).partition("@")
+    _check_timm_name(name)
+    full = f"{name}.{tag}" if tag else name
+    try:
+        net = timm.create_model(full, pretrained=True, in_chans=in_channels)
+    except Exception as exc:  # no network, an unknown tag, a broken cache: say where to look
+        from huggingface_hub.constants import HF_HUB_CACHE
+
+        raise UserError(
+            f"could not get the pretrained weights of {ref} ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else exc!r}). Without network, place them in "
+            f"the Hugging Face cache ({HF_HUB_CACHE}) or torch's ({torch.hub.get_dir()}/checkpoints) "
+            "as timm downloads them; or load your own weights with --weights PATH, or evaluate "
+            "random weights with --random-init"
+        ) from None
+    if net.num_classes != num_classes:
+        raise UserError(
+            f"the pretrained weights of {ref} classify {net.num_classes} classes, the dataset "
+            f"has {num_classes}: fine-tune it and pass your weights with --weights PATH"
+        )
+    mean, std = net.pretrained_cfg.get("mean"), net.pretrained_cfg.get("std")
+    if mean is None or std is None or len(mean) != in_channels:
+        mean = (sum(mean) / len(mean),) * in_channels if mean else (0.0,) * in_channels
+        std = (sum(std) / len(std),) * in_channels if std else (1.0,) * in_channels
+    return NormalizedModel(net, tuple(mean), tuple(std))
 
 
 def default_model_dir() -> Path:

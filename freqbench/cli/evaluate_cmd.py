@@ -23,8 +23,20 @@ from freqbench.paths import SCRATCH_RECORDS_DIR
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True,
-                        help="checkpoint path, model-zoo entry, timm:<name> or robustbench:<ds>/<tm>/<Name>")  # fmt: skip
+                        help="checkpoint path, model-zoo entry, timm:<name>[@<tag>] (pretrained), "
+                        "robustbench:<ds>/<tm>/<Name>, or an architecture with --weights / --random-init")  # fmt: skip
     parser.add_argument("--dataset", help="evaluation dataset (default: the model's)")
+    weights = parser.add_mutually_exclusive_group()
+    weights.add_argument(
+        "--weights", type=Path,
+        help="a state dict (.safetensors, or .pt read with weights_only) for --model given as an "
+        "architecture (freqbench list architectures, or timm:<name>)",
+    )  # fmt: skip
+    weights.add_argument(
+        "--random-init", action="store_true",
+        help="evaluate --model's architecture with random weights (seed 0); such a record "
+        "never enters a leaderboard",
+    )  # fmt: skip
     parser.add_argument("--metrics", default="all",
                         help="'all' or a comma list of metrics (freqbench list metrics)")  # fmt: skip
     parser.add_argument(
@@ -50,14 +62,15 @@ def run(args: argparse.Namespace) -> int:
 
     from freqbench.evaluate import evaluate
     from freqbench.headline import headline_table
-    from freqbench.loading import load_model_ref  # resolve the dataset before the records folder
+    from freqbench.loading import ModelRef, load_model_ref
 
-    dataset = args.dataset or load_model_ref(args.model, None).dataset
+    model = ModelRef(args.model, str(args.weights) if args.weights else None, args.random_init)
+    dataset = args.dataset or load_model_ref(model, None).dataset  # names the records folder
     out = args.out or Path(SCRATCH_RECORDS_DIR) / dataset
     start = time.perf_counter()
     with executor_from_args(args) as executor:
         result = evaluate(
-            args.model,
+            model,
             executor=executor,
             dataset=dataset,
             metrics=args.metrics,

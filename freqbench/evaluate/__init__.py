@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from freqbench.data import LabeledImages
+    from freqbench.loading import ModelRef
 
 __all__ = [
     "RECORD_FORMAT",
@@ -108,7 +109,7 @@ def run_plans(plans: list[RecordPlan], executor: Executor, progress: bool = True
 
 
 def plan_evaluation(
-    model: str,
+    model: str | ModelRef,
     *,
     dataset: str | None = None,
     metrics: str | Sequence[str] | None = None,
@@ -129,8 +130,9 @@ def plan_evaluation(
     is then resolved on each worker).
     """
     from freqbench.data import get_dataset_info
-    from freqbench.loading import load_model_ref
+    from freqbench.loading import ModelRef, load_model_ref
 
+    model = model if isinstance(model, ModelRef) else ModelRef(model)
     local = executor == "local"
     here = resolve_device(device) if local else "cpu"
     loaded = load_model_ref(model, dataset, here)
@@ -161,7 +163,7 @@ def plan_evaluation(
 
 
 def evaluate(
-    model: str,
+    model: str | ModelRef,
     *,
     executor: str | Executor = "local",
     progress: bool = True,
@@ -181,6 +183,7 @@ def evaluate(
         plan = plan_evaluation(model, executor=job.name, progress=progress, **options)
         if plan.tasks:
             run_plans([plan], job, progress)
+        plan.refresh()
         return plan.evaluation
     finally:
         if isinstance(executor, str):

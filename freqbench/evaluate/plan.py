@@ -33,7 +33,7 @@ from freqbench.protocol import block_key
 from freqbench.registry import load_object
 
 if TYPE_CHECKING:
-    from freqbench.loading import LoadedModel
+    from freqbench.loading import LoadedModel, ModelRef
 
 
 @dataclass
@@ -90,21 +90,28 @@ def _model_info_base(loaded: LoadedModel, name: str, dataset: str) -> dict[str, 
     }
 
 
+def describe_model(loaded: LoadedModel) -> dict[str, Any]:
+    """The record's ``model`` section: what was evaluated, and how it was trained."""
+    return {
+        "source": loaded.source,
+        "architecture": loaded.architecture,
+        "recipe": loaded.recipe,
+        "bass_mode": loaded.bass_mode,
+        "checkpoint_sha256": loaded.sha256,
+        "parameters": loaded.parameters,
+        "transform": loaded.transform,
+        "weights": loaded.weights,
+        "training": loaded.training,
+    }
+
+
 def _new_record(loaded: LoadedModel, name: str, dataset: str) -> dict[str, Any]:
     return {
         "format": RECORD_FORMAT,
         "name": name,
         "dataset": dataset,
         "model_info": {},
-        "model": {
-            "source": loaded.source,
-            "architecture": loaded.architecture,
-            "recipe": loaded.recipe,
-            "bass_mode": loaded.bass_mode,
-            "checkpoint_sha256": loaded.sha256,
-            "parameters": loaded.parameters,
-            "transform": loaded.transform,
-        },
+        "model": describe_model(loaded),
         "protocol": {},
         "metrics": {},
         "evaluations": {},
@@ -133,7 +140,7 @@ class RecordPlan:
 
     def __init__(
         self,
-        ref: str,
+        ref: ModelRef,
         loaded: LoadedModel,
         name: str,
         dataset: str,
@@ -164,6 +171,10 @@ class RecordPlan:
             kept = [n for n in existing["metrics"] if n not in {s.name for s in self.running}]
             _conflicts(existing, kept, self.running, values, self.path)
         self.record = existing or _new_record(loaded, name, dataset)
+        # The same weights, described anew (a record written before the description grew
+        # learns its training config here); written with the next block, or by `refresh`.
+        self.described = self.record["model"] != describe_model(loaded)
+        self.record["model"] = describe_model(loaded)
         self.base_info = _model_info_base(loaded, name, dataset)
         self.parts: dict[str, dict[int, BlockResult]] = {s.name: {} for s in self.running}
         self.finished: list[str] = []
@@ -244,6 +255,15 @@ class RecordPlan:
                 state.unlink(missing_ok=True)
         self.finished.append(spec.name)
         return spec.name
+
+    def refresh(self) -> bool:
+        """Write the record when only its model description changed (no block to run);
+        True when it did."""
+        if self.tasks or not self.described or self.path is None:
+            return False
+        atomic.write_json(self.path, self.record)
+        self.described = False
+        return True
 
     @property
     def complete(self) -> bool:

@@ -30,14 +30,14 @@ if TYPE_CHECKING:
     from torch import nn
 
     from freqbench.data import LabeledImages
-    from freqbench.loading import LoadedModel
+    from freqbench.loading import LoadedModel, ModelRef
 
 
 @dataclass(frozen=True)
 class BlockTask:
     """Everything a worker needs to compute one metric block (or one shard of it)."""
 
-    model: str  # a model reference: zoo entry, checkpoint path, timm:..., robustbench:...
+    model: ModelRef  # what to load: a reference, or an architecture and its weights
     model_sha256: str | None  # the weights the driver planned for (None: no file to check)
     dataset: str
     metric: str
@@ -74,18 +74,18 @@ def _working_dir(path: str) -> Iterator[None]:
         os.chdir(before)
 
 
-_MODELS: OrderedDict[tuple[str, str, str, str | None], LoadedModel] = OrderedDict()
+_MODELS: OrderedDict[tuple[ModelRef, str, str, str | None], LoadedModel] = OrderedDict()
 KEPT_MODELS = 4  # loaded models a process keeps for its next tasks
 
 
-def keep_model(ref: str, dataset: str, device: str, loaded: LoadedModel) -> None:
+def keep_model(ref: ModelRef, dataset: str, device: str, loaded: LoadedModel) -> None:
     """Remember a loaded model (by reference, dataset, device and weights) for later tasks."""
     _MODELS[(ref, dataset, device, loaded.sha256)] = loaded
     while len(_MODELS) > KEPT_MODELS:
         _MODELS.popitem(last=False)
 
 
-def model_for(ref: str, dataset: str, device: str, sha256: str | None) -> LoadedModel:
+def model_for(ref: ModelRef, dataset: str, device: str, sha256: str | None) -> LoadedModel:
     """The model ``ref`` with weights ``sha256``: kept from an earlier task, or loaded.
 
     Keyed by the weights, so a checkpoint replaced under the same name is loaded again; one
@@ -100,7 +100,7 @@ def model_for(ref: str, dataset: str, device: str, sha256: str | None) -> Loaded
     loaded = load_model_ref(ref, dataset, device)
     if sha256 is not None and loaded.sha256 != sha256:
         raise UserError(
-            f"{ref} changed after the evaluation was planned (weights sha256 {loaded.sha256}, "
+            f"{ref.weights or ref.ref} changed after the evaluation was planned (weights sha256 {loaded.sha256}, "
             f"planned for {sha256}): run the evaluation again"
         )
     keep_model(ref, dataset, device, loaded)

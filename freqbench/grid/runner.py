@@ -197,6 +197,7 @@ class _Job:
             return
         self.evaluating.add(row.name)
         plan = self._plan(row)
+        plan.refresh()  # nothing to run: the record may still learn its training config
         if plan.tasks:
             self.runner.say(f"{row.name}: evaluating {', '.join(s.name for s in plan.running)}")
             plan.prepare()
