@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from matplotlib import pyplot as plt
 
+from freqbench.evaluate.record import migrate
 from freqbench.leaderboard import all_views
 from freqbench.leaderboard.html import render_html
 from freqbench.records import Record
-from tests.test_leaderboard import make_record
+from tests.test_leaderboard import hand_wilson, make_record
 
 EVIL_NAME = "<script>alert(1)</script>"
 EVIL_VENUE = '<img src=x onerror="alert(2)">'
@@ -28,13 +29,15 @@ CHROMIUM_FLAGS = (
 
 
 def _records(folder: Path) -> list[Record]:
-    """Four models with heat map and filter images beside their records, one with hostile strings."""
+    """Five models with heat map and filter images beside their records, one with hostile
+    strings and one evaluated with a non-standard protocol."""
     folder.mkdir(parents=True, exist_ok=True)
     specs = [
         ("smallcnn-natural", dict(clean=0.91, autoattack=0.00, tail_share=0.41)),
         ("smallcnn-trades", dict(recipe="trades", clean=0.81, autoattack=0.71, tail_share=0.20)),
         ("smallcnn-trades-bass", dict(recipe="trades+bass", bass_mode="augment", clean=0.80, autoattack=0.72, tail_share=0.15)),
         (EVIL_NAME, dict(clean=0.95, autoattack=0.30, tail_share=0.33, venue=EVIL_VENUE)),
+        ("smallcnn-quick", dict(recipe="pgd-at", clean=0.34, autoattack=0.90, autoattack_n_examples=200)),
     ]  # fmt: skip
     records = []
     rng = np.random.default_rng(0)
@@ -44,7 +47,7 @@ def _records(folder: Path) -> list[Record]:
         plt.imsave(folder / artifacts["heatmap_png"], rng.random((28, 28)), cmap="viridis")
         plt.imsave(folder / artifacts["filters_png"], rng.random((12, 12)), cmap="gray")
         data = make_record(name, artifacts=artifacts, **options)
-        records.append(Record(data, folder / f"{stem}.json"))
+        records.append(Record(migrate(data), folder / f"{stem}.json"))  # as the reader does
     return records
 
 
@@ -119,18 +122,40 @@ def test_page_in_chromium_sorts_and_loads_images(tmp_path, browser):
     with pytest.raises(NoAlertPresentException):
         browser.switch_to.alert  # noqa: B018 (the property access is the check)
 
+    assert _column(browser, main, "Group") == ["1", "1", "2", "3"]
+    low, high = hand_wilson(0.80, 10_000)
+    assert _column(browser, main, "Clean")[0] == f"80.00 ±{100 * max(0.8 - low, high - 0.8):.2f}"
+
+    def clean():
+        return [text.split(" ±")[0] for text in _column(browser, main, "Clean")]
+
     _click_header(browser, main, "Clean")
-    assert _column(browser, main, "Clean") == ["95.00", "91.00", "81.00", "80.00"]
+    assert clean() == ["95.00", "91.00", "81.00", "80.00"]
     _click_header(browser, main, "Clean")
-    assert _column(browser, main, "Clean") == ["80.00", "81.00", "91.00", "95.00"]
+    assert clean() == ["80.00", "81.00", "91.00", "95.00"]
     _click_header(browser, main, "Model")
     assert _column(browser, main, "Model") == sorted(ranked, key=str.lower)
+    _click_header(browser, main, "Group")
+    assert _column(browser, main, "Group") == ["1", "1", "2", "3"]
     _click_header(browser, main, "Rank")
     assert _column(browser, main, "Rank") == ["1", "2", "3", "4"]
     assert _column(browser, "view-linf-bass", "With BaSS") == ["smallcnn-trades-bass"]
 
+    cell = browser.find_element(By.CSS_SELECTOR, f"#{main} tbody td.col-autoattack")
+    low, high = hand_wilson(0.72, 1000)
+    assert cell.get_attribute("title") == (
+        f"95% interval {100 * low:.2f} to {100 * high:.2f} (Wilson, n = 1000 images)"
+    )
+
+    off = "view-linf-nonstandard"
+    assert _column(browser, off, "Model") == ["smallcnn-quick"]  # not ranked above the others
+    deviation = browser.find_element(By.CSS_SELECTOR, f"#{off} td.col-deviation")
+    assert deviation.text == "autoattack_n_examples 200 (standard >= 1000)"
+    right = browser.execute_script("return arguments[0].getBoundingClientRect().right", deviation)
+    assert right <= browser.execute_script("return document.documentElement.clientWidth")
+
     images = browser.find_elements(By.CSS_SELECTOR, ".card img")
-    assert len(images) == 8
+    assert len(images) == 10
     assert all(
         browser.execute_script("return arguments[0].naturalWidth", img) > 0 for img in images
     )

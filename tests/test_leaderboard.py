@@ -23,6 +23,8 @@ from freqbench.evaluate.record import migrate
 from freqbench.filter_stats import STAT_KEYS
 from freqbench.leaderboard import build_leaderboard, render_view
 from freqbench.leaderboard.correlation import spearman
+from freqbench.leaderboard.intervals import rank_groups, wilson
+from freqbench.leaderboard.markdown import table_markdown
 from freqbench.records import Record, load_records, record_problems
 
 CORRUPTIONS = {
@@ -188,6 +190,74 @@ def parse_markdown_table(text: str) -> list[dict[str, str]]:
     return [dict(zip(header, row, strict=True)) for row in rows[:end]]
 
 
+Z = 1.959963984540054  # the 0.975 quantile of the standard normal
+
+
+def hand_wilson(p: float, n: int) -> tuple[float, float]:
+    """The Wilson interval as the two roots in q of (p - q)^2 = z^2 q (1 - q) / n, a quadratic
+    a q^2 + b q + c = 0 solved here with numpy rather than with the closed form."""
+    k = Z * Z / n
+    low, high = sorted(np.roots([1 + k, -(2 * p + k), p * p]).real)
+    return max(0.0, float(low)), min(1.0, float(high))
+
+
+def parse_plus_minus(cell: str) -> tuple[float, float]:
+    """``"81.43 ±0.76"`` -> (81.43, 0.76)."""
+    value, side = cell.split(" ±")
+    return float(value), float(side)
+
+
+def test_hand_wilson_agrees_with_published_values():
+    # Newcombe (1998), Table I: 81/263 -> 0.2553 to 0.3662; 15/148 -> 0.0624 to 0.1605;
+    # 0/10 -> 0 to 0.2775.
+    for k, n, low, high in ((81, 263, 0.2553, 0.3662), (15, 148, 0.0624, 0.1605),
+                            (0, 10, 0.0, 0.2775)):  # fmt: skip
+        assert hand_wilson(k / n, n) == pytest.approx((low, high), abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("p", "n"), [(0.5, 100), (0.0, 1000), (1.0, 50), (0.724, 1000), (0.8143, 10_000), (0.001, 1000)]
+)
+def test_wilson_interval_matches_the_hand_computation(p, n):
+    assert wilson(p, n) == pytest.approx(hand_wilson(p, n), abs=1e-12)
+
+
+def test_wilson_interval_refuses_what_it_cannot_mean():
+    with pytest.raises(ValueError, match="at least one image"):
+        wilson(0.5, 0)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        wilson(1.2, 10)
+
+
+def loop_rank_groups(intervals: list[tuple[float, float] | None]) -> list[int | None]:
+    """The rank-group rule as a plain loop over (low, high) pairs in rank order."""
+    out: list[int | None] = []
+    group, first = 0, None
+    for pair in intervals:
+        if pair is None:
+            out.append(None)
+            continue
+        if first is None or pair[1] < first[0] or first[1] < pair[0]:
+            group, first = group + 1, pair
+        out.append(group)
+    return out
+
+
+def test_rank_groups_follow_the_first_row_of_each_group():
+    # b overlaps a; c overlaps b but not a, so c opens group 2 (chaining does not join it).
+    a, b, c, d = (0.60, 0.70), (0.58, 0.66), (0.50, 0.59), (0.10, 0.20)
+    assert rank_groups([a, b, c, None, d]) == [1, 1, 2, None, 3]
+    assert rank_groups([]) == []
+    assert rank_groups([(0.3, 0.4), (0.4, 0.5)]) == [1, 1]  # touching intervals overlap
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        centres = np.sort(rng.random(int(rng.integers(1, 12))))[::-1]
+        halves = rng.random(len(centres)) * 0.15
+        pairs = [(float(c - h), float(c + h)) for c, h in zip(centres, halves, strict=True)]
+        pairs = [None if rng.random() < 0.1 else p for p in pairs]
+        assert rank_groups(pairs) == loop_rank_groups(pairs)
+
+
 def test_helper_records_satisfy_the_schema():
     assert record_problems(make_record("a")) == []
     assert record_problems(make_record("b", autoattack=None, norm="L2", eps=1.5)) == []
@@ -219,9 +289,15 @@ def test_markdown_parses_back_to_the_record_numbers():
     rows = {row["Model"]: row for row in parse_markdown_table(text)}
     for record in data:
         row, m = rows[record["name"]], record["metrics"]
-        assert float(row["Clean"]) == round(100 * m["clean"]["accuracy"], 2)
-        assert float(row["AutoAttack"]) == round(100 * m["autoattack"]["robust_accuracy"], 2)
-        assert float(row["Corruptions"]) == round(100 * m["corruptions"]["mean"], 2)
+        for title, p, n in (
+            ("Clean", m["clean"]["accuracy"], m["clean"]["n"]),
+            ("AutoAttack", m["autoattack"]["robust_accuracy"], m["autoattack"]["n"]),
+            ("Corruptions", m["corruptions"]["mean"], m["corruptions"]["n"]),
+        ):
+            value, side = parse_plus_minus(row[title])
+            assert value == round(100 * p, 2)
+            low, high = hand_wilson(p, n)
+            assert side == round(100 * max(p - low, high - p), 2)
         assert float(row["LFC (r=7)"]) == round(100 * m["frequency"]["low_pass_accuracy"]["7"], 2)
         assert float(row["HFC (r=7)"]) == round(100 * m["frequency"]["high_pass_accuracy"]["7"], 2)
         assert float(row["Grad. tail share"]) == round(m["frequency"]["gradient"]["tail_share"], 3)
@@ -294,32 +370,158 @@ def test_spearman_needs_three_models():
     assert spearman([1, 2, 3], [3, 2, 1]) == (pytest.approx(-1.0), 3)
 
 
-def test_mixed_protocols_are_marked_not_silently_compared():
+def test_only_standard_rows_are_ranked_the_others_have_their_own_table():
     data = [
         make_record("full", autoattack=0.30),
         make_record("small", autoattack=0.50, n_examples=500, autoattack_n_examples=100),
+        make_record("weak", clean=0.34, autoattack=0.90, autoattack_n_examples=200),
         make_record("small-bass", recipe="natural+bass", bass_mode="augment", autoattack=0.2),
         make_record("flaky", autoattack=0.60, unreliable=True),
     ]
     board = build_leaderboard(as_records(*data), "fashion-mnist")
-    notes = dict(zip(board.main.frame["model"], board.main.frame["notes"], strict=True))
-    assert notes["full"] == ""
-    assert "non-standard: n_examples 500 (standard >= 10000)" in notes["small"]
-    assert "autoattack_n_examples 100 (standard >= 1000)" in notes["small"]
-    assert notes["flaky"] == "unreliable"
+    main = board.main.frame
+    assert list(main["model"]) == ["flaky", "full", "small-bass"]
+    assert list(main["rank"]) == [1, 2, 3]
+    assert dict(zip(main["model"], main["notes"], strict=True))["flaky"] == "unreliable"
+    assert "deviation" not in main.columns
     legend = " ".join(board.main.notes)
-    assert "1 of 4 models was evaluated with a protocol that differs" in legend
+    assert "2 more models were evaluated with a protocol that differs" in legend
+    assert "“Non-standard protocols”, not ranked with these" in legend
+
+    off = board.table("nonstandard")
+    assert [t.key for t in board.tables] == ["main", "nonstandard", "bass", "correlation"]
+    assert off.title == "Non-standard protocols"
+    keys = [c.key for c in off.columns]
+    assert "rank" not in keys and "group" not in keys
+    assert keys[:2] == ["model", "deviation"]  # beside the name, not past the page's edge
+    assert [k for k in keys if k not in ("deviation",)] == [
+        c.key for c in board.main.columns if c.key not in ("rank", "group")
+    ]
+    assert list(off.frame["model"]) == ["weak", "small"]  # by AutoAttack, unranked
+    deviation = dict(zip(off.frame["model"], off.frame["deviation"], strict=True))
+    assert deviation["small"] == (
+        "n_examples 500 (standard >= 10000); autoattack_n_examples 100 (standard >= 1000); "
+        "corruptions_n_examples 500 (standard >= 10000)"
+    )
+    assert deviation["weak"] == "autoattack_n_examples 200 (standard >= 1000)"
+    assert off.notes[0].startswith("Not ranked: each model's protocol differs")
+
+    text = render_view(board, "md")
+    assert text.index("## Linf robustness") < text.index("### Non-standard protocols")
+    assert text.index("### Non-standard protocols") < text.index("### What BaSS changes")
+    rows = parse_markdown_table(text.split("### Non-standard protocols")[1])
+    assert [(r["Model"], r["Protocol"]) for r in rows] == [
+        ("weak", deviation["weak"]),
+        ("small", deviation["small"]),
+    ]
+    assert [r["Model"] for r in parse_markdown_table(text)] == ["flaky", "full", "small-bass"]
+    csv = pd.read_csv(io.StringIO(render_view(board, "csv", "nonstandard")))
+    assert list(csv["Model"]) == ["weak", "small"] and "Rank" not in csv.columns
+    assert list(csv["AutoAttack n"]) == [200, 100]
+
     bass_notes = dict(zip(board.bass.frame["base"], board.bass.frame["notes"], strict=True))
     assert bass_notes == {
         "flaky": "",
         "full": "",
         "small": "protocols differ: n_examples 500 vs 10000, autoattack_n_examples 100 vs 1000",
+        "weak": "protocols differ: autoattack_n_examples 200 vs 1000",
     }
     cifar = make_record(
         "c", dataset="cifar10", eps=0.03, n_examples=10_000, autoattack_n_examples=10_000
     )
-    cifar_notes = build_leaderboard(as_records(cifar), "cifar10").main.frame["notes"][0]
-    assert cifar_notes == "non-standard: eps 0.03 (standard 8/255)"
+    alone = build_leaderboard(as_records(cifar), "cifar10")
+    assert alone.main.frame.empty
+    assert "No model here was evaluated with the standard protocol" in table_markdown(alone.main)
+    assert list(alone.nonstandard.frame["deviation"]) == ["eps 0.03 (standard 8/255)"]
+
+
+def test_intervals_and_rank_groups_in_every_format():
+    aa = [0.72, 0.70, 0.66, 0.65, 0.10]
+    data = [make_record(f"m{i}", autoattack=a, clean=0.9 - 0.01 * i) for i, a in enumerate(aa)]
+    data[0]["metrics"]["corruptions"]["n"] = 2000  # images corrupted: the count, not 75 x it
+    board = build_leaderboard(as_records(*data), "fashion-mnist")
+    frame = board.main.frame
+    hand = [hand_wilson(a, 1000) for a in aa]
+    # m2's interval overlaps m1's but not m0's, the first of the group: it opens group 2.
+    assert hand[2][1] < hand[0][0] and hand[2][1] >= hand[1][0]
+    assert list(frame["group"]) == [1, 1, 2, 2, 3]
+    assert [c.key for c in board.main.columns][:3] == ["rank", "group", "model"]
+
+    csv = pd.read_csv(io.StringIO(render_view(board, "csv")))
+    assert list(csv["Group"]) == [1, 1, 2, 2, 3]
+    for i, (low, high) in enumerate(hand):
+        assert csv.loc[i, "AutoAttack"] == pytest.approx(100 * aa[i])
+        assert csv.loc[i, "AutoAttack 95% low"] == pytest.approx(100 * low)
+        assert csv.loc[i, "AutoAttack 95% high"] == pytest.approx(100 * high)
+        assert csv.loc[i, "AutoAttack n"] == 1000 and csv.loc[i, "Clean n"] == 10_000
+    low, high = hand_wilson(0.7, 2000)
+    assert csv.loc[0, "Corruptions n"] == 2000 and csv.loc[1, "Corruptions n"] == 10_000
+    assert csv.loc[0, "Corruptions 95% low"] == pytest.approx(100 * low)
+    assert csv.loc[0, "Corruptions 95% high"] == pytest.approx(100 * high)
+
+    rows = parse_markdown_table(render_view(board, "md"))
+    assert [r["Group"] for r in rows] == ["1", "1", "2", "2", "3"]
+    assert parse_plus_minus(rows[0]["Corruptions"]) == (70.0, round(100 * (0.7 - low), 2))
+    assert parse_plus_minus(rows[4]["AutoAttack"])[1] == round(100 * (hand[4][1] - 0.1), 2)
+    assert rows[0]["LFC (r=7)"] == "70.00"  # no count declared: no interval
+    legend = "\n".join(board.main.notes)
+    assert "Clean, AutoAttack and Corruptions: ± is the larger side of the 95% Wilson" in legend
+    assert "not 75 n" in legend and "Group: rank groups of AutoAttack" in legend
+
+    html = render_view(board, "html")
+    low, high = hand[0]
+    assert (
+        f'title="95% interval {100 * low:.2f} to {100 * high:.2f} (Wilson, n = 1000 images)"'
+        in html
+    )
+    assert '<span class="pm">±' in html
+
+    by_clean = build_leaderboard(as_records(*data), "fashion-mnist", sort_by="clean").main.frame
+    assert list(by_clean["model"]) == [f"m{i}" for i in range(5)]
+    resorted = build_leaderboard(as_records(*data), "fashion-mnist", sort_by="group").main.frame
+    assert list(resorted["group"]) == [1, 1, 2, 2, 3]
+    by_corruption = build_leaderboard(as_records(*data), "fashion-mnist", "corruptions")
+    assert list(by_corruption.main.frame["group"]) == [1] * 5  # 70% for every model
+
+
+def test_a_plugin_accuracy_column_gets_an_interval_from_its_declaration(monkeypatch):
+    from freqbench.metrics import Column, MetricSpec, registry
+
+    registry.all_metrics()  # the built-ins first
+    toy = MetricSpec(
+        name="toy",
+        description="a plugin's accuracy",
+        version="1",
+        compute="toy:compute",
+        images=None,
+        columns=(
+            Column("toy", "Toy acc.", "toy accuracy", ("accuracy",), percent=True, main=True,
+                   count=("images",)),
+            Column("toy_plain", "Toy plain", "no count", ("accuracy",), percent=True, main=True),
+        ),
+        order=5000,
+    )  # fmt: skip
+    monkeypatch.setitem(registry._METRICS, "toy", toy)
+    record = make_record("a")
+    record["metrics"]["toy"] = {"accuracy": 0.25, "images": 400}
+    board = build_leaderboard(as_records(record, make_record("b")), "fashion-mnist")
+    row = parse_markdown_table(render_view(board, "md"))[0]
+    low, high = hand_wilson(0.25, 400)
+    assert parse_plus_minus(row["Toy acc."]) == (25.0, round(100 * max(0.25 - low, high - 0.25), 2))
+    assert row["Toy plain"] == "25.00"
+    assert "Clean, AutoAttack, Corruptions and Toy acc.: ±" in "\n".join(board.main.notes)
+    csv = pd.read_csv(io.StringIO(render_view(board, "csv")))
+    assert csv.loc[0, "Toy acc. n"] == 400 and pd.isna(csv.loc[1, "Toy acc. n"])
+
+
+def test_every_row_standard_leaves_the_second_table_out():
+    board = build_leaderboard(as_records(make_record("a"), make_record("b")), "fashion-mnist")
+    assert board.nonstandard is None
+    assert [t.key for t in board.tables] == ["main", "bass", "correlation"]
+    assert "Non-standard" not in render_view(board, "md")
+    assert "differs from the standard" not in " ".join(board.main.notes)
+    with pytest.raises(UserError, match="there is no nonstandard table"):
+        render_view(board, "csv", "nonstandard")
 
 
 def test_a_first_version_corruption_block_is_marked_procedural_frost():

@@ -1,9 +1,11 @@
-"""A leaderboard view: the records of one dataset under one threat model, as three tables.
+"""A leaderboard view: the records of one dataset under one threat model, as up to four tables.
 
 Linf and L2 views hold the records evaluated at that norm (robust accuracies at different
 norms are never ranked together); the corruptions view re-ranks every record that has
-corruption accuracy, whatever its norm, and so has only the main table: BaSS deltas and
-correlations with robust accuracy belong to one norm.
+corruption accuracy, whatever its norm, and so has only the main table (and the non-standard
+one): BaSS deltas and correlations with robust accuracy belong to one norm. The main table
+ranks the records evaluated with the dataset's standard protocol; the others, when there are
+any, follow in a table of their own, unranked.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from freqbench.errors import UnknownNameError, UserError
 from freqbench.leaderboard.bass import bass_table
 from freqbench.leaderboard.correlation import correlation_table
 from freqbench.leaderboard.extract import NORMS, rank_column, views
-from freqbench.leaderboard.main_table import main_table
+from freqbench.leaderboard.main_table import main_tables
 from freqbench.leaderboard.table import Table
 from freqbench.records import Record
 
@@ -26,17 +28,24 @@ class Leaderboard:
     threat_model: str
     records: list[Record]
     main: Table
+    nonstandard: Table | None  # the rows evaluated with another protocol; None: there are none
     bass: Table | None
     correlation: Table | None
 
     @property
     def tables(self) -> list[Table]:
-        return [t for t in (self.main, self.bass, self.correlation) if t is not None]
+        tables = (self.main, self.nonstandard, self.bass, self.correlation)
+        return [t for t in tables if t is not None]
 
     def table(self, key: str) -> Table:
         for table in self.tables:
             if table.key == key:
                 return table
+        if key == "nonstandard" and self.nonstandard is None:
+            raise UserError(
+                f"every model of the {self.dataset} {self.threat_model} view was evaluated with "
+                "the standard protocol: there is no nonstandard table"
+            )
         raise UnknownNameError("table", key, [t.key for t in self.tables])
 
 
@@ -59,21 +68,33 @@ def _nothing_for(records: list[Record], dataset: str, threat_model: str) -> User
 def build_leaderboard(
     records: list[Record], dataset: str, threat_model: str = "Linf", sort_by: str | None = None
 ) -> Leaderboard:
-    """The three tables of one view; ``sort_by`` reorders the main table (ranks stay)."""
+    """The tables of one view; ``sort_by`` reorders the main and non-standard tables (ranks
+    stay)."""
     others = sorted({r.dataset for r in records} - {dataset})
     if others:
         raise UserError(f"records of {', '.join(others)} cannot enter the {dataset} leaderboard")
     chosen = select(records, threat_model)
     if not chosen:
         raise _nothing_for(records, dataset, threat_model)
-    main = main_table(chosen, threat_model, dataset)
+    main, nonstandard = main_tables(chosen, threat_model, dataset)
     if sort_by:
         main = main.sorted_by(sort_by)
+        if nonstandard is not None and _has_column(nonstandard, sort_by):
+            nonstandard = nonstandard.sorted_by(sort_by)  # it has no rank or group to sort by
     if threat_model not in NORMS:
-        return Leaderboard(dataset, threat_model, chosen, main, None, None)
+        return Leaderboard(dataset, threat_model, chosen, main, nonstandard, None, None)
     return Leaderboard(
-        dataset, threat_model, chosen, main, bass_table(chosen), correlation_table(chosen)
-    )
+        dataset, threat_model, chosen, main, nonstandard,
+        bass_table(chosen), correlation_table(chosen),
+    )  # fmt: skip
+
+
+def _has_column(table: Table, name: str) -> bool:
+    try:
+        table.column(name)
+    except UnknownNameError:
+        return False
+    return True
 
 
 def all_views(records: list[Record], dataset: str) -> list[Leaderboard]:

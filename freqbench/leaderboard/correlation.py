@@ -75,6 +75,6 @@ def correlation_table(records: list[Record]) -> Table:
     if off:
         notes.append(
             f"{off} of these models {'was' if off == 1 else 'were'} evaluated with a "
-            "non-standard protocol (see the main table)."
+            "non-standard protocol (see the table of non-standard protocols)."
         )
     return Table("correlation", "Rank correlations with robustness", table, frame, notes)

@@ -1,8 +1,10 @@
 """One view in the format a user asks for: Markdown, HTML, CSV or LaTeX.
 
-Markdown and HTML show the whole view (main, BaSS and correlation tables); CSV and LaTeX
-hold a single table, the main one unless another is named. CSV keeps full-precision
-numbers for analysis; the text formats show the rounded cells of :func:`format_cell`.
+Markdown and HTML show the whole view (main, non-standard, BaSS and correlation tables); CSV
+and LaTeX hold a single table, the main one unless another is named. CSV keeps
+full-precision numbers for analysis, with each interval's bounds and number of images as
+columns of their own; the text formats show the rounded cells of :func:`format_cell`, an
+interval as ± its larger side.
 """
 
 from __future__ import annotations
@@ -15,13 +17,23 @@ from freqbench.errors import UnknownNameError, UserError
 from freqbench.leaderboard.build import Leaderboard
 from freqbench.leaderboard.html import render_html
 from freqbench.leaderboard.markdown import table_markdown, view_markdown
-from freqbench.leaderboard.table import MISSING, Table
+from freqbench.leaderboard.table import MISSING, Table, bound_keys
 
 FORMATS = ("md", "html", "csv", "latex")
 
 
 def table_csv(table: Table) -> str:
-    frame = table.frame.rename(columns={c.key: c.title for c in table.columns})
+    """Full-precision values; an interval column is followed by its 95% bounds and its n."""
+    titles = {}
+    for column in table.columns:
+        titles[column.key] = column.title
+        if column.interval:
+            low, high, n = bound_keys(column.key)
+            titles.update(
+                {low: f"{column.title} 95% low", high: f"{column.title} 95% high",
+                 n: f"{column.title} n"}
+            )  # fmt: skip
+    frame = table.frame[list(titles)].rename(columns=titles)
     return frame.to_csv(index=False, lineterminator="\n")
 
 

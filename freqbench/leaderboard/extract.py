@@ -8,9 +8,11 @@ them; a missing block or a NaN statistic reads as None.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from freqbench.errors import UnknownNameError
+from freqbench.leaderboard.intervals import Interval, wilson
 from freqbench.metrics import Column, Flag, MetricSpec, all_metrics
 from freqbench.records import Record
 
@@ -49,6 +51,29 @@ class BoundColumn:
         """The value as tables show it: accuracies in percent."""
         value = self.value(record)
         return value * 100 if value is not None and self.percent else value
+
+    @property
+    def has_interval(self) -> bool:
+        """Whether the metric says how many images the value was measured on."""
+        return bool(self.column.count) and self.percent
+
+    def count(self, record: Record) -> int | None:
+        """The number of images behind the value (the column's ``count`` path), or None."""
+        value: object = record.block(self.spec.name)
+        for key in self.column.count or (None,):
+            if key is None or not isinstance(value, Mapping) or key not in value:
+                return None
+            value = value[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            return None
+        return value
+
+    def interval(self, record: Record) -> Interval | None:
+        """The value's 95% Wilson interval, as fractions; None without a value or a count."""
+        value, n = self.value(record), self.count(record) if self.has_interval else None
+        if value is None or n is None or not 0.0 <= value <= 1.0:
+            return None
+        return wilson(value, n)
 
     def context(self, records: list[Record]) -> dict[str, str]:
         """The placeholders of the metric's titles and legends, from ``records``' blocks."""

@@ -18,7 +18,15 @@ import jinja2
 
 from freqbench.leaderboard.build import Leaderboard
 from freqbench.leaderboard.extract import columns
-from freqbench.leaderboard.table import Table, format_cell, is_missing
+from freqbench.leaderboard.table import (
+    ASCENDING,
+    Table,
+    bound_keys,
+    format_cell,
+    is_missing,
+    plus_minus,
+)
+from freqbench.leaderboard.table import Column as TableColumn
 from freqbench.metrics import all_metrics
 from freqbench.protocol import describe_standard
 from freqbench.records import Record
@@ -39,6 +47,8 @@ class Cell:
     sort: str  # what the sorting script compares; empty sorts last
     cls: str
     href: str = ""
+    pm: str = ""  # ± the larger side of the value's interval, shown after it
+    title: str = ""  # shown on hover: the interval's bounds and its number of images
 
 
 @dataclass(frozen=True)
@@ -70,11 +80,21 @@ def relative_url(file: Path, page_dir: Path) -> str:
     return urllib.parse.quote(rel.replace(os.sep, "/"))
 
 
+def _interval_title(values: dict, column: TableColumn) -> str:
+    low, high, n = (values.get(k) for k in bound_keys(column.key))
+    if is_missing(low) or is_missing(high) or is_missing(n):
+        return ""
+    return (
+        f"95% interval {format_cell(low, column.kind)} to {format_cell(high, column.kind)} "
+        f"(Wilson, n = {int(n)} images)"
+    )
+
+
 def _cells(table: Table, anchors: dict[str, str]) -> list[list[Cell]]:
     rows = []
-    for values, texts in zip(table.frame.to_dict("records"), table.cells(), strict=True):
+    for values in table.frame.to_dict("records"):
         row = []
-        for column, text in zip(table.columns, texts, strict=True):
+        for column in table.columns:
             value = values[column.key]
             if is_missing(value):
                 sort = ""
@@ -84,7 +104,9 @@ def _cells(table: Table, anchors: dict[str, str]) -> list[list[Cell]]:
                 sort = str(value).lower()
             href = f"#{anchors[value]}" if column.key == "model" and value in anchors else ""
             cls = f"{'num' if column.numeric else 'text'} col-{column.key}"
-            row.append(Cell(text, sort, cls, href))
+            text = format_cell(value, column.kind)
+            pm, title = plus_minus(values, column), _interval_title(values, column)
+            row.append(Cell(text, sort, cls, href, pm, title))
         rows.append(row)
     return rows
 
@@ -140,6 +162,7 @@ def render_html(dataset: str, views: list[Leaderboard], page_dir: Path) -> str:
         standard=describe_standard(dataset) or "",
         sections=sections,
         cards=[_card(anchors[r.name], r, page_dir) for r in records],
+        ascending=ASCENDING,
         css=_static("leaderboard.css"),
         js=_static("leaderboard.js"),
     )

@@ -1,9 +1,12 @@
 """The main table: one row per model, ranked as RobustBench ranks (robust accuracy, then clean).
 
-Its metric columns are those the metrics declare ``main``. Rows whose protocol differs from the
-dataset's standard one, or whose metrics flagged their own result (AutoAttack's checks), stay
-in the ranking but say so in the Notes column and the legend: they are shown, never silently
-compared.
+Like is ranked with like: only the rows whose protocol is the dataset's standard one are
+ranked; the others go to a second table, "Non-standard protocols", with the same metric
+columns, each row saying how its protocol deviates, and no rank. Its metric columns are those
+the metrics declare ``main``; an accuracy whose metric declares its number of images
+(``count``) carries its 95% Wilson interval, and the ranked rows whose intervals of the ranking
+column overlap share a rank group. Flags a metric raises about its own result (AutoAttack's
+checks) are named in the Notes column beside the model and explained in the legend.
 """
 
 from __future__ import annotations
@@ -11,10 +14,13 @@ from __future__ import annotations
 import pandas as pd
 
 from freqbench.leaderboard.extract import NORMS, BoundColumn, columns, raised_flags, rank_column
+from freqbench.leaderboard.intervals import rank_groups
 from freqbench.leaderboard.protocols import deviations
-from freqbench.leaderboard.table import Column, Table
+from freqbench.leaderboard.table import Column, Table, bound_keys
 from freqbench.protocol import describe_standard, format_eps
 from freqbench.records import Record
+
+NONSTANDARD_TITLE = "Non-standard protocols"
 
 
 def _main_columns() -> list[BoundColumn]:
@@ -26,10 +32,32 @@ def _title(bound: BoundColumn, records: list[Record]) -> str:
     return template.format(**bound.context(records))
 
 
-def _columns(threat_model: str, metric_columns: list[BoundColumn], records: list[Record]):
-    table = [
-        Column("rank", "Rank", "int"),
-        Column("model", "Model", "text"),
+def _group_description(ranking: BoundColumn) -> str:
+    return f"rows whose 95% intervals of {ranking.title} overlap (see the legend)"
+
+
+def _columns(
+    threat_model: str,
+    metric_columns: list[BoundColumn],
+    records: list[Record],
+    *,
+    ranked: bool,
+    groups: bool,
+) -> list[Column]:
+    table = []
+    if ranked:
+        table.append(Column("rank", "Rank", "int"))
+        if groups:
+            table.append(
+                Column("group", "Group", "int", _group_description(rank_column(threat_model)))
+            )
+    table.append(Column("model", "Model", "text"))
+    if not ranked:
+        table.append(
+            Column("deviation", "Protocol", "text", "how the protocol differs from the standard")
+        )
+    table += [
+        Column("notes", "Notes", "text", "warnings the metrics raised about their own results"),
         Column("architecture", "Architecture", "text"),
         Column("recipe", "Recipe", "text", "training recipe"),
         Column("bass", "BaSS", "text", "Balanced Spectrum Sampling mode (augment or dataset)"),
@@ -39,42 +67,94 @@ def _columns(threat_model: str, metric_columns: list[BoundColumn], records: list
             Column("threat", "Threat model", "text", "norm and eps of the AutoAttack column")
         )
     table += [
-        Column(b.key, _title(b, records), "percent" if b.percent else "number", b.description)
+        Column(
+            b.key,
+            _title(b, records),
+            "percent" if b.percent else "number",
+            b.description,
+            interval=b.has_interval,
+        )
         for b in metric_columns
     ]
     table += [
         Column("extra_data", "Extra data", "text", "trained with data beyond the training set"),
         Column("venue", "Venue", "text"),
-        Column("notes", "Notes", "text", "unreliable evaluations and non-standard protocols"),
     ]
     return table
 
 
 def _row(record: Record, metric_columns: list[BoundColumn]) -> dict[str, object]:
-    notes = [flag.name for flag in raised_flags(record)]
-    notes += [f"non-standard: {d}" for d in deviations(record)]
     protocol = record.data["protocol"]
     row: dict[str, object] = {
         "model": record.name,
+        "deviation": "; ".join(deviations(record)),
+        "notes": "; ".join(flag.name for flag in raised_flags(record)),
         "architecture": record.get("model", "architecture"),
         "recipe": record.get("model", "recipe") or "",
         "bass": record.get("model", "bass_mode") or "",
         "threat": f"{protocol['norm']} {format_eps(protocol['eps'])}",
         "extra_data": "yes" if record.get("model_info", "additional_data") else "no",
         "venue": record.get("model_info", "venue") or "",
-        "notes": "; ".join(notes),
     }
-    row.update({bound.key: bound.shown(record) for bound in metric_columns})
+    for bound in metric_columns:
+        row[bound.key] = bound.shown(record)
+        if bound.has_interval:
+            interval = bound.interval(record)
+            low, high, n = bound_keys(bound.key)
+            row[low], row[high] = (
+                (100 * interval[0], 100 * interval[1]) if interval else (None,) * 2
+            )
+            row[n] = bound.count(record)
     return row
 
 
-def _legend(
-    records: list[Record], threat_model: str, dataset: str, metric_columns: list[BoundColumn]
-) -> list[str]:
-    """The ranking rule, then each column's legend: an accuracy column's on a line of its own,
-    the statistics' together on one line; then the protocol and the flags raised."""
-    ranked = rank_column(threat_model).column.rank_noun
-    notes = [f"Ranked by {ranked}, ties by clean accuracy, as RobustBench ranks. Accuracies in %."]
+def _frame(
+    records: list[Record], metric_columns: list[BoundColumn], table: list[Column], rank_key: str
+) -> pd.DataFrame:
+    """The rows in ranking order: the ranking column, then clean accuracy, high to low."""
+    keys = [k for c in table for k in ((c.key, *bound_keys(c.key)) if c.interval else (c.key,))]
+    frame = pd.DataFrame([_row(r, metric_columns) for r in records], columns=keys)
+    order = [k for k in (rank_key, "clean", "model") if k in frame.columns]
+    frame = frame.sort_values(
+        order,
+        ascending=[False] * (len(order) - 1) + [True],
+        na_position="last",
+        kind="stable",
+    ).reset_index(drop=True)
+    if "rank" in frame.columns:
+        frame["rank"] = range(1, len(frame) + 1)
+    for column in table:
+        if column.interval:  # counts stay integers in the CSV, missing ones empty
+            n = bound_keys(column.key)[2]
+            frame[n] = pd.Series([_int(v) for v in frame[n]], dtype=object)
+    return frame[keys]
+
+
+def _int(value: object) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)
+
+
+def _groups(frame: pd.DataFrame, ranking: BoundColumn) -> list[int | None]:
+    low, high, _ = bound_keys(ranking.key)
+    intervals = [
+        None if pd.isna(a) or pd.isna(b) else (float(a), float(b))
+        for a, b in zip(frame[low], frame[high], strict=True)
+    ]
+    return rank_groups(intervals)
+
+
+def _column_legend(records: list[Record], metric_columns: list[BoundColumn]) -> list[str]:
+    """The ± convention, then each column's legend: an accuracy column's on a line of its own,
+    the statistics' together on one line."""
+    notes = []
+    with_interval = [b for b in metric_columns if b.has_interval]
+    if with_interval:
+        titles = _join([_title(b, records) for b in with_interval])
+        notes.append(
+            f"{titles}: ± is the larger side of the 95% Wilson score interval of the accuracy "
+            "over the n test images it was measured on (its bounds and n: hover a cell on the "
+            "HTML page, or the CSV's columns)."
+        )
     statistics = []
     for bound in metric_columns:
         if bound.column.legend:
@@ -82,36 +162,98 @@ def _legend(
             (notes if bound.percent else statistics).append(text)
     if statistics:
         notes.append(" ".join(statistics))
+    return notes
+
+
+def _join(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def _flags_legend(records: list[Record]) -> list[str]:
+    raised = {flag.name: flag for record in records for flag in raised_flags(record)}
+    return [f"{name}: {flag.legend}" for name, flag in raised.items()]
+
+
+def _legend(
+    ranked: list[Record],
+    off: list[Record],
+    threat_model: str,
+    dataset: str,
+    metric_columns: list[BoundColumn],
+    groups: bool,
+) -> list[str]:
+    """The ranking rule and its groups, each column's legend, the protocol, the flags raised."""
+    ranking = rank_column(threat_model)
+    noun = ranking.column.rank_noun
+    notes = [
+        f"Ranked by {noun}, ties by clean accuracy, as RobustBench ranks; only models evaluated "
+        "with the standard protocol are ranked. Accuracies in %."
+    ]
+    if groups:
+        notes.append(
+            f"Group: rank groups of {ranking.title}. Going down the ranking, a model opens a new "
+            f"group when the 95% interval of its {ranking.title} accuracy does not overlap the "
+            "interval of the group's first model, and joins that group otherwise: the "
+            "evaluation's number of images does not separate the first model of a group from "
+            "the others in it."
+        )
+    notes += _column_legend(ranked, metric_columns)
     standard = describe_standard(dataset)
-    off = sum(1 for r in records if deviations(r))
     if standard is not None:
         notes.append(f"Standard protocol for {dataset}: {standard}.")
     if off:
         notes.append(
-            f"{off} of {len(records)} models {'was' if off == 1 else 'were'} evaluated with a "
-            f"protocol that differs from the standard one (see Notes): {'its' if off == 1 else 'their'} "
-            "numbers are not directly comparable with the others."
+            f"{len(off)} more model{' was' if len(off) == 1 else 's were'} evaluated with a "
+            f"protocol that differs from the standard one: listed under “{NONSTANDARD_TITLE}”, "
+            "not ranked with these."
         )
-    raised = {flag.name: flag for record in records for flag in raised_flags(record)}
-    notes += [f"{name}: {flag.legend}" for name, flag in raised.items()]
-    return notes
+    return notes + _flags_legend(ranked)
+
+
+def _nonstandard_legend(
+    off: list[Record], threat_model: str, dataset: str, metric_columns: list[BoundColumn]
+) -> list[str]:
+    noun = rank_column(threat_model).column.rank_noun
+    notes = [
+        "Not ranked: each model's protocol differs from the standard one as its Protocol column "
+        "says, so its numbers are comparable neither with the ranked table's nor with each "
+        f"other's. Listed by {noun}, then clean accuracy. Accuracies in %."
+    ]
+    notes += _column_legend(off, metric_columns)
+    standard = describe_standard(dataset)
+    if standard is not None:
+        notes.append(f"Standard protocol for {dataset}: {standard}.")
+    return notes + _flags_legend(off)
+
+
+def main_tables(
+    records: list[Record], threat_model: str, dataset: str
+) -> tuple[Table, Table | None]:
+    """The ranked table of the standard-protocol ``records`` (already selected for
+    ``threat_model``), and the table of the others (None when every record is standard)."""
+    metric_columns = _main_columns()
+    ranking = rank_column(threat_model)
+    groups = ranking.column.main and ranking.has_interval
+    ranked = [r for r in records if not deviations(r)]
+    off = [r for r in records if deviations(r)]
+    title = {"corruptions": "Common corruptions"}.get(threat_model, f"{threat_model} robustness")
+
+    table = _columns(threat_model, metric_columns, ranked, ranked=True, groups=groups)
+    frame = _frame(ranked, metric_columns, table, ranking.key)
+    if groups:
+        frame["group"] = pd.Series(_groups(frame, ranking), dtype=object)
+    notes = _legend(ranked, off, threat_model, dataset, metric_columns, groups)
+    empty = f"No model here was evaluated with the standard protocol; see “{NONSTANDARD_TITLE}”."
+    main = Table("main", title, table, frame, notes, empty=empty)
+    if not off:
+        return main, None
+
+    table = _columns(threat_model, metric_columns, off, ranked=False, groups=False)
+    frame = _frame(off, metric_columns, table, ranking.key)
+    notes = _nonstandard_legend(off, threat_model, dataset, metric_columns)
+    return main, Table("nonstandard", NONSTANDARD_TITLE, table, frame, notes)
 
 
 def main_table(records: list[Record], threat_model: str, dataset: str) -> Table:
-    """Rank ``records`` (already selected for ``threat_model``) and describe them row by row."""
-    metric_columns = _main_columns()
-    table_columns = _columns(threat_model, metric_columns, records)
-    frame = pd.DataFrame([_row(r, metric_columns) for r in records])
-    rank_key = rank_column(threat_model).key
-    frame = frame.sort_values(
-        [rank_key, "clean", "model"],
-        ascending=[False, False, True],
-        na_position="last",
-        kind="stable",
-    ).reset_index(drop=True)
-    frame.insert(0, "rank", range(1, len(frame) + 1))
-    frame = frame[[c.key for c in table_columns]]
-    title = {"corruptions": "Common corruptions"}.get(threat_model, f"{threat_model} robustness")
-    return Table(
-        "main", title, table_columns, frame, _legend(records, threat_model, dataset, metric_columns)
-    )
+    """The ranked table alone (see :func:`main_tables`)."""
+    return main_tables(records, threat_model, dataset)[0]

@@ -26,6 +26,8 @@ _FORMATS = {
     "rho": "{:+.3f}",
 }
 NUMERIC_KINDS = {"int", *_FORMATS}
+#: Numeric columns read low to high: a rank, a rank group.
+ASCENDING = ("rank", "group")
 
 
 @dataclass(frozen=True)
@@ -34,27 +36,48 @@ class Column:
     title: str
     kind: str  # "text", "int" or a key of _FORMATS
     description: str = ""
+    # The frame also holds the value's 95% interval (:func:`bound_keys`, in the value's unit)
+    # and its number of images: text formats show ± the larger side, CSV the bounds.
+    interval: bool = False
 
     @property
     def numeric(self) -> bool:
         return self.kind in NUMERIC_KINDS
 
 
+def bound_keys(key: str) -> tuple[str, str, str]:
+    """The frame columns of an interval column's low bound, high bound and number of images."""
+    return f"{key}_low", f"{key}_high", f"{key}_n"
+
+
+def plus_minus(row: dict[str, Any], column: Column) -> str:
+    """``±0.76``: the larger side of the row's interval, as its value is shown; "" without one."""
+    if not column.interval:
+        return ""
+    low, high, _ = (row.get(k) for k in bound_keys(column.key))
+    value = row[column.key]
+    if is_missing(value) or is_missing(low) or is_missing(high):
+        return ""
+    side = max(value - low, high - value)
+    return "±" + _FORMATS.get(column.kind, "{}").format(side)
+
+
 @dataclass
 class Table:
-    key: str  # "main", "bass" or "correlation"
+    key: str  # "main", "nonstandard", "bass" or "correlation"
     title: str
     columns: list[Column]
-    frame: pd.DataFrame  # one column per Column.key, rows in display order
+    frame: pd.DataFrame  # one column per Column.key (and bound_keys), rows in display order
     notes: list[str] = field(default_factory=list)
     empty: str = "No rows."
 
     def cells(self) -> list[list[str]]:
         """Every row as display strings."""
         return [
-            [format_cell(row[c.key], c.kind) for c in self.columns]
+            [" ".join(filter(None, (format_cell(row[c.key], c.kind), plus_minus(row, c))))
+             for c in self.columns]
             for row in self.frame.to_dict("records")
-        ]
+        ]  # fmt: skip
 
     def column(self, name: str) -> Column:
         """A column by key or title, case-insensitive (for ``--sort-by``)."""
@@ -65,9 +88,10 @@ class Table:
         raise UnknownNameError("column", name, [c.key for c in self.columns])
 
     def sorted_by(self, name: str) -> Table:
-        """Rows reordered by one column: numbers high to low (rank low to high), text A to Z."""
+        """Rows reordered by one column: numbers high to low (rank and group low to high), text
+        A to Z."""
         column = self.column(name)
-        ascending = not column.numeric or column.key == "rank"
+        ascending = not column.numeric or column.key in ASCENDING
         key = (lambda s: s.str.lower()) if not column.numeric else None
         frame = self.frame.sort_values(
             column.key, ascending=ascending, na_position="last", kind="stable", key=key

@@ -147,6 +147,10 @@ class Column:
     legend: str = ""  # one sentence under the main table
     main_title: str = ""  # the main table's title, when it says more than ``title``
     bass_note: str = ""  # how the BaSS table's legend reads its delta, when not in points
+    # Where the block holds the number of images an accuracy was measured on (like ``path``,
+    # e.g. ``("n",)``): with it the leaderboard shows the accuracy's 95% (Wilson) interval,
+    # and a view ranked by the column groups the rows whose intervals overlap.
+    count: tuple[str, ...] = ()
 
     def value(self, block: Mapping[str, Any] | None) -> float | None:
         """The number in ``block``; None when missing, not a number, or NaN."""

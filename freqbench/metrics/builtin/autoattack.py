@@ -401,6 +401,7 @@ SPEC = MetricSpec(
             ranks=("Linf", "L2"),
             rank_noun="AutoAttack robust accuracy",
             model_info="autoattack_acc",
+            count=("n",),  # the images attacked
         ),
     ),
     flags=(

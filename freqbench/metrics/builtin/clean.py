@@ -39,6 +39,7 @@ SPEC = MetricSpec(
             bass_delta=True,
             headline=True,
             model_info="clean_acc",
+            count=("n",),
         ),
     ),
     schema={

@@ -205,6 +205,14 @@ SPEC = MetricSpec(
             ranks=("corruptions",),
             rank_noun="mean corruption accuracy",
             model_info="corruptions_acc",
+            # The images corrupted, not 75 times as many: every cell reuses the same images.
+            count=("n",),
+            legend=(
+                "Corruptions: its interval counts the n test images corrupted, not 75 n: the "
+                "15 x 5 corruption cells reuse the same images, so they are not independent "
+                "draws (a mean over cells varies no more than one binomial draw on n images: "
+                "the interval is conservative)."
+            ),
         ),
         *(_family_column(family) for family in FAMILIES),
     ),

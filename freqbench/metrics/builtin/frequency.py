@@ -159,9 +159,23 @@ def _save_npy(array: np.ndarray, path: Path, context: Mapping[str, Any]) -> None
 
 
 def _plot(array: np.ndarray, path: Path, context: Mapping[str, Any]) -> None:
+    """The heat map's PNG, titled with the model's name and the block's eps and n; the colour
+    scale is the run's ``heatmap_scale`` (``absolute``, the default, or ``relative`` to the
+    block's clean error)."""
     from freqbench.plots.heatmap import plot_heatmap
 
-    plot_heatmap(array, path, f"{context['name']}: Fourier heat map")
+    values = context.get("values") or {}
+    heatmap = values.get("heatmap") or {}
+    clean = values.get("clean_accuracy")
+    plot_heatmap(
+        array,
+        path,
+        name=context["name"],
+        eps=heatmap.get("eps"),
+        n=heatmap.get("n"),
+        scale=context.get("heatmap_scale", "absolute"),
+        clean_error=None if clean is None else 1.0 - clean,
+    )
 
 
 def _eps(context: FieldContext) -> float:
