@@ -203,6 +203,11 @@ class _Checker:
                 path,
                 f"dataset: '{record.dataset}' but the record lies in folder '{path.parent.name}'",
             )
+        if record.get("model", "weights") == "random":
+            self.add(
+                path,
+                "model.weights: random (--random-init): a leaderboard holds trained models only",
+            )
         for key, name in record.data["artifacts"].items():
             if not (path.parent / name).is_file():
                 self.add(path, f"artifacts.{key}: '{name}' does not exist beside the record")

@@ -13,7 +13,7 @@ from freqbench.evaluate.record import migrate
 from freqbench.leaderboard import all_views
 from freqbench.leaderboard.html import render_html
 from freqbench.records import Record
-from tests.test_leaderboard import hand_wilson, make_record
+from tests.test_leaderboard import TRAINING, hand_wilson, make_record
 
 EVIL_NAME = "<script>alert(1)</script>"
 EVIL_VENUE = '<img src=x onerror="alert(2)">'
@@ -47,7 +47,9 @@ def _records(folder: Path) -> list[Record]:
         plt.imsave(folder / artifacts["heatmap_png"], rng.random((28, 28)), cmap="viridis")
         plt.imsave(folder / artifacts["filters_png"], rng.random((12, 12)), cmap="gray")
         data = make_record(name, artifacts=artifacts, **options)
-        records.append(Record(migrate(data), folder / f"{stem}.json"))  # as the reader does
+        record = migrate(data)  # as the reader does, and as a sidecar states the training
+        record["model"]["training"] = {**TRAINING, "recipe": record["model"]["recipe"]}
+        records.append(Record(record, folder / f"{stem}.json"))
     return records
 
 

@@ -176,9 +176,22 @@ def write_records(records_dir: Path, records: list[dict[str, Any]]) -> Path:
     return records_dir
 
 
-def as_records(*data: dict[str, Any]) -> list[Record]:
-    """Records in the first format, migrated as the reader migrates them."""
-    return [Record(migrate(d)) for d in data]
+#: A training config as checkpoint sidecars state it (the BaSS table pairs on it).
+TRAINING = {"epochs": 1, "batch_size": 64, "lr": 0.05, "seed": 0, "recipe_options": {}}
+
+
+def as_records(*data: dict[str, Any], training: dict[str, dict] | None = None) -> list[Record]:
+    """Records in the first format, migrated as the reader migrates them, then told how their
+    models were trained (TRAINING, or ``training[name]``; None: not known)."""
+    training = training or {}
+    records = []
+    for d in data:
+        record = migrate(d)
+        record["model"]["training"] = training.get(
+            d["name"], {**TRAINING, "recipe": d["model"]["recipe"]}
+        )
+        records.append(Record(record))
+    return records
 
 
 def parse_markdown_table(text: str) -> list[dict[str, str]]:
@@ -334,6 +347,34 @@ def test_bass_deltas():
     assert nat["d_tail_share"] == pytest.approx(-0.15)
     assert bass.iloc[1]["bass_mode"] == "dataset"
     assert bass.iloc[1]["d_autoattack"] == pytest.approx(2.0)
+
+
+def test_bass_twins_must_share_the_training_config():
+    data = [
+        make_record("nat", clean=0.90), make_record("nat-long", clean=0.91),
+        make_record("nat-bass", recipe="natural+bass", bass_mode="augment", clean=0.88),
+        make_record("nat-unknown", clean=0.9),
+    ]  # fmt: skip
+    training = {
+        "nat-long": {**TRAINING, "epochs": 10, "recipe": "natural"},  # trained longer
+        "nat-bass": {
+            **TRAINING,
+            "recipe": "natural+bass",
+            "bass_mode": "augment",
+            "bass_p": 0.5,
+            "device": "cuda",
+            "eval_examples": 100,
+        },
+        "nat-unknown": None,
+    }
+    board = build_leaderboard(as_records(*data, training=training), "fashion-mnist")
+    assert list(zip(board.bass.frame["base"], board.bass.frame["with_bass"], strict=True)) == [
+        ("nat", "nat-bass")
+    ]  # BaSS, the device and the logged test images may differ; the epochs may not
+    assert board.bass.notes[-1] == (
+        "Not paired (no twin trained with the same config apart from BaSS, or a training "
+        "config the record does not state): nat-long (natural), nat-unknown (natural)."
+    )
 
 
 def _hand_spearman(x: list[float], y: list[float]) -> float:

@@ -53,6 +53,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--force", action="store_true", help="re-run the --metrics blocks even if they are done"
     )
+    parser.add_argument(
+        "--heatmap-scale", choices=("absolute", "relative"), default="absolute",
+        help="colours of the heat-map figure: error rate 0-1 (default, comparable across "
+        "models) or error minus the model's clean error",
+    )  # fmt: skip
     add_protocol_arguments(parser)
     add_executor_arguments(parser)
 
@@ -81,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
             data_dir=args.data_dir,
             corruptions_dir=args.corruptions_dir,
             name=args.name,
+            figures={"heatmap_scale": args.heatmap_scale},
         )
     print(headline_table(result.record))
     print(f"\nrecord: {result.path}  ({time.perf_counter() - start:.0f} s)")

@@ -122,12 +122,14 @@ def plan_evaluation(
     name: str | None = None,
     progress: bool = True,
     executor: str = "local",
+    figures: dict[str, Any] | None = None,
 ) -> RecordPlan:
     """The blocks ``model``'s record still needs, as tasks for an ``executor`` of that name.
 
     The driver loads the model here, to check it and read its metadata; on the local
     executor the tasks find it loaded, on Ray the workers load it themselves (``device``
-    is then resolved on each worker).
+    is then resolved on each worker). ``figures`` are options of the artifact writers
+    (``heatmap_scale``: ``absolute`` or ``relative``).
     """
     from freqbench.data import get_dataset_info
     from freqbench.loading import ModelRef, load_model_ref
@@ -150,7 +152,7 @@ def plan_evaluation(
         model, loaded, name, dataset, parse_metrics(metrics), values,
         out=Path(out_dir) if out_dir is not None else None, force=force, executor=executor,
         device=here if local else device, data_dir=_text(data_dir),
-        corruptions_dir=_text(corruptions_dir), progress=progress and local,
+        corruptions_dir=_text(corruptions_dir), progress=progress and local, figures=figures,
     )  # fmt: skip
     if plan.tasks and any(spec.images is not None for spec in plan.running):
         data = cached_test_images(dataset, _text(data_dir), values["n_examples"])

@@ -154,10 +154,12 @@ class RecordPlan:
         data_dir: str | None = None,
         corruptions_dir: str | None = None,
         progress: bool = False,
+        figures: dict[str, Any] | None = None,
     ) -> None:
         self.ref, self.loaded, self.name, self.dataset = ref, loaded, name, dataset
         self.values = values
         self.out, self.executor = out, executor
+        self.figures = figures or {}  # options of the artifact writers (e.g. heatmap_scale)
         self.path = out / f"{name}.json" if out is not None else None
         identity = loaded.sha256 or loaded.source
         existing = _existing(self.path, identity)
@@ -299,7 +301,7 @@ class RecordPlan:
                 load_object(artifact.write) if isinstance(artifact.write, str) else artifact.write
             )
             path = self.out / f"{self.name}.{artifact.suffix}"
-            write(array, path, {"name": self.name, "values": result.values})
+            write(array, path, {"name": self.name, "values": result.values, **self.figures})
             written[artifact.key] = path.name
         return written
 

@@ -1,9 +1,11 @@
 """What BaSS changes: each ``<recipe>+bass`` model against its ``<recipe>`` twin.
 
-Twins share the architecture, the base recipe, the model transform and the threat model's
-norm, so that the delta
-isolates Balanced Spectrum Sampling (Lin et al., NeurIPS 2023). A pair evaluated under
-different protocols is still shown, with the difference in its Notes.
+Twins share the architecture, the base recipe, the model transform, the threat model's norm
+and the whole training config apart from BaSS (epochs, batch size, learning rate, seed,
+recipe options, ...; from the checkpoints' sidecars, as the records keep them), so that the
+delta isolates Balanced Spectrum Sampling (Lin et al., NeurIPS 2023). Models without such a
+twin are listed as unpaired, never compared. A pair evaluated under different protocols is
+still shown, with the difference in its Notes.
 """
 
 from __future__ import annotations
@@ -16,31 +18,42 @@ from freqbench.recipes import BASS_SUFFIX
 from freqbench.records import Record
 
 _PROTOCOL_KEYS = ("eps", "n_examples", "autoattack_n_examples")
+#: Training options that may differ between twins: BaSS itself, and what does not change the
+#: trained weights (where the run ran, where its data lay, how many test images it logged).
+_NOT_TRAINING = ("recipe", "bass_mode", "bass_p", "device", "data_dir", "eval_examples", "source")
 
 
-def _twin_key(record: Record, recipe: str) -> tuple[object, ...]:
-    transform = record.get("model", "transform")
+def _twin_key(record: Record, recipe: str) -> tuple[object, ...] | None:
+    """What twins share; None when the record does not say how the model was trained."""
+    training = record.get("model", "training")
+    if not isinstance(training, dict):
+        return None
+    config = {k: v for k, v in training.items() if k not in _NOT_TRAINING}
     return (
         record.get("model", "architecture"),
         recipe,
-        repr(transform),
+        repr(record.get("model", "transform")),
         record.data["protocol"]["norm"],
+        repr(sorted(config.items())),
     )
+
+
+def _recipe(record: Record) -> str:
+    return record.get("model", "recipe") or ""
 
 
 def bass_pairs(records: list[Record]) -> list[tuple[Record, Record]]:
     """(base, bass) pairs, in a stable order: by architecture, recipe, then names."""
     bases: dict[tuple[object, ...], list[Record]] = {}
     for record in records:
-        recipe = record.get("model", "recipe")
-        if recipe and not recipe.endswith(BASS_SUFFIX):
-            bases.setdefault(_twin_key(record, recipe), []).append(record)
+        key = _twin_key(record, _recipe(record))
+        if _recipe(record) and not _recipe(record).endswith(BASS_SUFFIX) and key:
+            bases.setdefault(key, []).append(record)
     pairs = []
     for record in records:
-        recipe = record.get("model", "recipe")
-        if recipe and recipe.endswith(BASS_SUFFIX):
-            for base in bases.get(_twin_key(record, recipe.removesuffix(BASS_SUFFIX)), []):
-                pairs.append((base, record))
+        if _recipe(record).endswith(BASS_SUFFIX):
+            key = _twin_key(record, _recipe(record).removesuffix(BASS_SUFFIX))
+            pairs += [(base, record) for base in bases.get(key, [])] if key else []
     return sorted(
         pairs,
         key=lambda p: (
@@ -50,6 +63,21 @@ def bass_pairs(records: list[Record]) -> list[tuple[Record, Record]]:
             p[1].name,
         ),
     )
+
+
+def _unpaired(records: list[Record], pairs: list[tuple[Record, Record]]) -> list[str]:
+    """Models of a recipe that has BaSS models here, that are in no pair: 'name (recipe)'."""
+    paired = {r.name for pair in pairs for r in pair}
+    with_bass = {
+        _recipe(r).removesuffix(BASS_SUFFIX) for r in records if _recipe(r).endswith(BASS_SUFFIX)
+    }
+    return [
+        f"{r.name} ({_recipe(r)})"
+        for r in sorted(records, key=lambda r: r.name)
+        if r.name not in paired
+        and _recipe(r).removesuffix(BASS_SUFFIX) in with_bass
+        and not r.get("model", "transform")
+    ]
 
 
 def delta(bound: BoundColumn, base: Record, bass: Record) -> float | None:
@@ -100,9 +128,16 @@ def bass_table(records: list[Record]) -> Table:
     readings = ["accuracies in percentage points"]
     readings += [bound.column.bass_note for bound in deltas if bound.column.bass_note]
     notes = [
-        "Δ = with BaSS minus without, for models that share architecture, base recipe and "
-        f"transform; {', '.join(readings)}."
+        "Δ = with BaSS minus without, for models that share architecture, base recipe, "
+        "transform and training config apart from BaSS (the checkpoints' sidecars); "
+        f"{', '.join(readings)}."
     ]
+    unpaired = _unpaired(records, bass_pairs(records))
+    if unpaired:
+        notes.append(
+            "Not paired (no twin trained with the same config apart from BaSS, or a training "
+            "config the record does not state): " + ", ".join(unpaired) + "."
+        )
     return Table(
         "bass", "What BaSS changes", table, frame, notes,
         empty="No recipe has both a plain and a +bass model here yet.",

@@ -1,0 +1,77 @@
+"""Where a model's weights come from: timm's pretrained ones, a user's state dict, or (only when
+asked for) random ones, which no leaderboard takes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from freqbench.architectures import create_model
+from freqbench.cli import main
+from freqbench.data import load_dataset
+
+DATA = ["--dataset", "synthetic", "--metrics", "clean", "--n-examples", "32", "--device", "cpu"]
+
+
+def test_timm_without_weights_offline_is_one_clear_error(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "freqbench.cli", "evaluate", "--model", "timm:resnet10t",
+         *DATA, "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},  # as on a machine without network
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "could not get the pretrained weights of timm:resnet10t" in result.stderr
+    assert "Hugging Face cache" in result.stderr and "--weights PATH" in result.stderr
+    assert "--random-init" in result.stderr and "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_architecture_name_alone_says_how_to_give_it_weights(tmp_path, capsys):
+    assert main(["evaluate", "--model", "smallcnn", *DATA, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "smallcnn is an architecture" in err and "--weights PATH" in err
+
+
+def test_random_init_is_recorded_and_refused_by_the_leaderboard(tmp_path, capsys):
+    out = tmp_path / "synthetic"
+    args = ["evaluate", "--model", "timm:resnet10t", "--random-init", *DATA, "--out", str(out)]
+    assert main(args) == 0
+    record = json.loads((out / "resnet10t-random.json").read_text())
+    assert record["model"]["weights"] == "random"
+    assert record["model"]["source"] == "timm:resnet10t (random init, seed 0)"
+    assert main(args) == 0  # the same seed gives the same weights: the block is reused
+    assert "nothing to run" in capsys.readouterr().out
+    board = ["leaderboard", "--dataset", "synthetic", "--records-dir", str(tmp_path)]
+    assert main(board) == 2
+    assert "randomly initialised (--random-init)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("form", ["pt-of-the-architecture", "safetensors-of-the-wrapper"])
+def test_weights_load_into_an_architecture(tmp_path, form):
+    from safetensors.torch import save_file
+
+    torch.manual_seed(7)
+    model = create_model("smallcnn", 10, 3, image_size=32, mean=(0.5,) * 3, std=(0.25,) * 3)
+    if form == "pt-of-the-architecture":  # what `torch.save(net.state_dict())` of a user holds
+        weights = tmp_path / "net.pt"
+        torch.save(model.net.state_dict(), weights)
+    else:
+        weights = tmp_path / "model.safetensors"
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(weights))
+    out = tmp_path / "records"
+    argv = ["evaluate", "--model", "smallcnn", "--weights", str(weights), *DATA, "--out", str(out)]
+    assert main(argv) == 0
+    (record_file,) = out.glob("*.json")
+    record = json.loads(record_file.read_text())
+    data = load_dataset("synthetic", "test", n_examples=32)
+    with torch.no_grad():  # the same weights, by hand: synthetic's mean and std inside
+        expected = (model.eval()(data.images).argmax(1) == data.labels).float().mean()
+    assert record["metrics"]["clean"]["accuracy"] == pytest.approx(float(expected))
+    assert record["model"]["weights"] == "file"
+    assert len(record["model"]["checkpoint_sha256"]) == 64
