@@ -96,14 +96,26 @@ def clean_leftovers(path: str | Path) -> list[Path]:
     return removed
 
 
-def _make_parent(path: Path) -> None:
-    ancestor = path.parent
+def check_folder(folder: Path, what: str = "", option: str = "path") -> None:
+    """A UserError, before any work, when ``folder`` cannot be made or written: its nearest
+    existing ancestor is a file, or is not writable. ``what`` names the file it is for."""
+    ancestor = folder
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
+    target = what or folder
     if not ancestor.is_dir():
         raise UserError(
-            f"cannot write {path}: {ancestor} is a file, not a folder; choose another path"
+            f"cannot write {target}: {ancestor} is a file, not a folder; choose another {option}"
         )
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UserError(
+            f"cannot write {target}: {ancestor} is not writable (permission denied); "
+            f"choose another {option}"
+        )
+
+
+def _make_parent(path: Path) -> None:
+    check_folder(path.parent, str(path))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from freqbench.errors import UserError
-from freqbench.evaluate.record import LEGACY_FORMAT, migrate, spec_or_none
+from freqbench.evaluate.record import LEGACY_FORMAT, migrate, read_json, spec_or_none
 from freqbench.metrics import all_metrics
 from freqbench.protocol import all_fields
 from freqbench.schemas import key_path, load_schema, problems, schema_problems, validator
@@ -63,20 +63,6 @@ class Record:
             return None
         file = self.path.parent / name
         return file if file.is_file() else None
-
-
-def read_json(path: str | Path) -> Any:
-    """Parse JSON (NaN allowed); a syntax error names the file, line and column."""
-    import json
-
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise UserError(
-            f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-        ) from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read: {exc.strerror}") from None
 
 
 @cache

@@ -215,4 +215,4 @@ def test_submit_evaluates_writes_the_record_and_the_tables(tmp_path, monkeypatch
     ]  # the folder holds the record, its artifacts and the regenerated pages
     assert main(["leaderboard", "--check"]) == 0
     assert main(["validate"]) == 0
-    assert main(args) == 0 and "every block was done" in capsys.readouterr().out  # no second run
+    assert main(args) == 0 and "every block was done" in capsys.readouterr().out  # nothing ran

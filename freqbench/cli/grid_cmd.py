@@ -102,5 +102,8 @@ def run(args: argparse.Namespace) -> int:
         )
         states = runner.run()
     print(_table(states))
+    if runner.seconds:
+        parts = ", ".join(f"{step} {seconds:.0f} s" for step, seconds in runner.seconds.items())
+        print(f"this run's tasks ({args.executor}): {parts}")
     print(_spent(paths))
     return 0

@@ -85,6 +85,7 @@ def _files_to_commit(entry: ZooEntry, folder: Path, pages: list[Path]) -> list[P
 
 
 def run(args: argparse.Namespace) -> int:
+    from freqbench.cli.evaluate_cmd import time_summary
     from freqbench.evaluate import evaluate
     from freqbench.headline import headline_table
     from freqbench.leaderboard import write_pages
@@ -107,9 +108,8 @@ def run(args: argparse.Namespace) -> int:
         corruptions_dir=args.corruptions_dir,
     )
     print(headline_table(result.record))
-    done = f"evaluated {', '.join(result.ran)}" if result.ran else "every block was done"
-    reused = f", reused {', '.join(result.reused)}" if result.ran and result.reused else ""
-    print(f"\n{display_path(result.path)}: {done}{reused}")
+    print(f"\nrecord: {display_path(result.path)}")
+    print(time_summary(result))
     # Every record in the folder goes on the regenerated pages: each must be a valid submission.
     checked = validate_tree([entry.path, folder], records_dir=args.records_dir)
     if checked.problems:

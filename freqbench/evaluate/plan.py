@@ -120,21 +120,6 @@ def _new_record(loaded: LoadedModel, name: str, dataset: str) -> dict[str, Any]:
     }
 
 
-def _check_writable(folder: Path) -> None:
-    """A UserError now, rather than after hours of evaluation, when ``folder`` cannot be written."""
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise UserError(
-            f"cannot write {folder}: {existing} is a file, not a folder; choose another --out"
-        )
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UserError(
-            f"cannot write {folder}: {existing} is not writable (permission denied); choose another --out"
-        )
-
-
 class RecordPlan:
     """The blocks one record still needs, and their merge into it as they finish."""
 
@@ -219,7 +204,7 @@ class RecordPlan:
         write, so a failed run leaves none), and leftovers of killed runs removed."""
         if self.out is None:
             return
-        _check_writable(self.out)
+        atomic.check_folder(self.out, option="--out")
         if not self.out.is_dir():
             return
         keep = tuple(self.state_prefix(spec) for spec in self.running)

@@ -84,16 +84,21 @@ def model_info(
     return info
 
 
-def read_record_data(path: Path) -> dict[str, Any]:
-    """A record file's data in the current format (a legacy record migrated)."""
+def read_json(path: str | Path) -> Any:
+    """Parse JSON (NaN allowed); a syntax error names the file, line and column."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return json.loads(Path(path).read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise UserError(
             f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
         ) from None
     except OSError as exc:
         raise UserError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def read_record_data(path: Path) -> dict[str, Any]:
+    """A record file's data in the current format (a legacy record migrated)."""
+    data = read_json(path)
     try:
         return migrate(data)
     except (AttributeError, KeyError, TypeError) as exc:

@@ -99,6 +99,7 @@ class GridRunner:
         self.device, self.train_only, self.shards = device, train_only, shards
         self.progress, self.say, self.on_published = progress, say, on_published
         self.executor = executor
+        self.seconds: dict[str, float] = {}  # step ("train", or a metric) -> task seconds
 
     def run(self) -> list[RowState]:
         """Train and evaluate everything that is missing; returns the final row states."""
@@ -225,9 +226,12 @@ class _Job:
     def _trained(self, row: GridRow, done: TrainDone) -> None:
         publish_trained(self.spec, row, self.paths.runs / row.name)
         self.runner.ledger(row.name, "train", done.wall_seconds, done.cpu_seconds)
+        self.runner.seconds["train"] = self.runner.seconds.get("train", 0.0) + done.wall_seconds
         self._on_published(row)
 
     def _evaluated(self, row: GridRow, plan: RecordPlan, task: BlockTask, result) -> None:
+        seconds = self.runner.seconds
+        seconds[task.metric] = seconds.get(task.metric, 0.0) + result.seconds
         spent = self.spent.setdefault(row.name, [0.0, 0.0])
         spent[0] += result.seconds
         spent[1] += result.cpu_seconds

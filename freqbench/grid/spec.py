@@ -44,7 +44,7 @@ GRID_KEYS = (
 SMOOTHED_KEYS = ("of", "rho", "layers")
 # Set by the grid itself, per row; a [training] table may not override them.
 ROW_OPTIONS = ("architecture", "dataset", "recipe", "recipe_options")
-PROTOCOLS = ("standard",)
+PROTOCOLS = ("standard", "quick")  # quick: a cheap trial; its records are non-standard
 
 
 @dataclass(frozen=True)

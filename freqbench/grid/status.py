@@ -58,8 +58,9 @@ def _trained(spec: GridSpec, row: GridRow) -> str | None:
 
 
 def row_protocol(spec: GridSpec, row: GridRow) -> Protocol:
-    """The standard protocol, with the grid's reference row for the filter shift."""
-    return Protocol.standard().replace(reference=row.reference)
+    """The grid's protocol (standard, or quick), with its reference row for the filter shift."""
+    base = Protocol.quick() if spec.protocol == "quick" else Protocol.standard()
+    return base.replace(reference=row.reference)
 
 
 def _read(path: Path) -> dict[str, Any] | None:

@@ -10,7 +10,6 @@ would have. Every file is written atomically (temp file, then rename).
 from __future__ import annotations
 
 import json
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,19 +125,7 @@ class RunDir:
         """A UserError, before any work, when the run's folder cannot be created or written."""
         if self.root.exists() and not self.root.is_dir():
             raise UserError(f"output path {self.root} exists and is not a directory")
-        folder = self.root
-        while not folder.exists() and folder != folder.parent:
-            folder = folder.parent
-        if not folder.is_dir():
-            raise UserError(
-                f"cannot create output folder {self.root}: {folder} is a file, not a folder; "
-                "choose another --out"
-            )
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise UserError(
-                f"cannot write output folder {self.root}: {folder} is not writable "
-                "(permission denied); choose another --out"
-            )
+        atomic.check_folder(self.root, f"output folder {self.root}", "--out")
 
     def _restart(self, config: dict[str, Any], existing: list[Path]) -> None:
         """Delete what a run stopped in its first epoch left (it saved no state), after

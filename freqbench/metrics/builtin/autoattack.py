@@ -158,108 +158,81 @@ def robust_flags(
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, int], list[str]]:
     """Run AutoAttack; return clean and robust flags per image, points broken per attack, warnings."""
     import torch
-
-    with torch.no_grad():
-        return _robust_flags(
-            model,
-            images,
-            labels,
-            norm=norm,
-            eps=eps,
-            seed=seed,
-            batch_size=batch_size,
-            device=device,
-            state_path=state_path,
-            version=version,
-            progress=progress,
-        )
-
-
-def _robust_flags(
-    model: nn.Module,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    *,
-    norm: str,
-    eps: float,
-    seed: int,
-    batch_size: int,
-    device: str,
-    state_path: Path | None,
-    version: str,
-    progress: bool,
-) -> tuple[torch.Tensor, torch.Tensor, dict[str, int], list[str]]:
-    import torch
     from pyautoattack import AutoAttack, checks
 
     from freqbench.prediction import correct
     from freqbench.progress import Progress
 
-    adversary = AutoAttack(model, norm=norm, eps=eps, version=version, device=device, seed=seed)
-    settings = {
-        "norm": norm,
-        "eps": eps,
-        "seed": seed,
-        "batch_size": batch_size,
-        "version": version,
-        "attacks": list(adversary.attacks_to_run),
-        "data": _fingerprint(images, labels),
-    }
-    state = _State.open(state_path, settings)
-    head_x, head_y = images[:batch_size].to(device), labels[:batch_size].to(device)
-    with _collect_warnings(adversary.logger) as messages:
-        if version != "rand":
-            checks.check_randomized(
-                adversary.get_logits, head_x, head_y, bs=batch_size, logger=adversary.logger
+    with torch.no_grad():
+        adversary = AutoAttack(model, norm=norm, eps=eps, version=version, device=device, seed=seed)
+        settings = {
+            "norm": norm,
+            "eps": eps,
+            "seed": seed,
+            "batch_size": batch_size,
+            "version": version,
+            "attacks": list(adversary.attacks_to_run),
+            "data": _fingerprint(images, labels),
+        }
+        state = _State.open(state_path, settings)
+        head_x, head_y = images[:batch_size].to(device), labels[:batch_size].to(device)
+        with _collect_warnings(adversary.logger) as messages:
+            if version != "rand":
+                checks.check_randomized(
+                    adversary.get_logits, head_x, head_y, bs=batch_size, logger=adversary.logger
+                )
+            n_classes = checks.check_range_output(
+                adversary.get_logits, head_x, logger=adversary.logger
             )
-        n_classes = checks.check_range_output(adversary.get_logits, head_x, logger=adversary.logger)
-        checks.check_dynamic(model, head_x, False, logger=adversary.logger)
-        checks.check_n_classes(
-            n_classes,
-            adversary.attacks_to_run,
-            adversary.apgd_targeted.n_target_classes,
-            adversary.fab.n_target_classes,
-            logger=adversary.logger,
-        )
-        if state.flags is None:
-            state.clean_flags = correct(model, images, labels, batch_size, device).tolist()
-            state.flags = list(state.clean_flags)
-            state.save()
-        flags = torch.tensor(state.flags, dtype=torch.bool)
-        accuracy_after = {"clean": float(flags.float().mean())}
-        for attack in adversary.attacks_to_run:
-            if attack in state.done:
-                continue
-            if state.current is None or state.current["attack"] != attack:
-                state.current = {
-                    "attack": attack,
-                    "indices": flags.nonzero().flatten().tolist(),
-                    "next": 0,
-                }
-            indices = torch.tensor(state.current["indices"], dtype=torch.long)
-            starts = range(state.current["next"] * batch_size, len(indices), batch_size)
-            with Progress(len(indices), f"AutoAttack {attack}", "images", enabled=progress) as bar:
-                bar.update(min(starts.start, len(indices)))  # resumed: these were attacked
-                for start in starts:
-                    batch = indices[start : start + batch_size]
-                    x, y = images[batch].to(device), labels[batch].to(device)
-                    adversarial = _perturb(adversary, attack, x, y)
-                    broken = (model(adversarial).argmax(1) != y).cpu()
-                    flags[batch[broken]] = False
-                    state.broken_by[attack] = state.broken_by.get(attack, 0) + int(broken.sum())
-                    state.flags, state.current["next"] = flags.tolist(), start // batch_size + 1
-                    state.save()
-                    bar.update(len(batch))
-                    bar.note(f"{int(flags.sum())} robust")
-            state.broken_by.setdefault(attack, 0)
-            state.done.append(attack)
-            state.current = None
-            state.save()
-            accuracy_after[attack] = float(flags.float().mean())
-        checks.check_square_sr(accuracy_after, logger=adversary.logger)
-    clean = torch.tensor(state.clean_flags, dtype=torch.bool)
-    broken_by = {attack: state.broken_by.get(attack, 0) for attack in adversary.attacks_to_run}
-    return clean, flags, broken_by, messages
+            checks.check_dynamic(model, head_x, False, logger=adversary.logger)
+            checks.check_n_classes(
+                n_classes,
+                adversary.attacks_to_run,
+                adversary.apgd_targeted.n_target_classes,
+                adversary.fab.n_target_classes,
+                logger=adversary.logger,
+            )
+            if state.flags is None:
+                state.clean_flags = correct(model, images, labels, batch_size, device).tolist()
+                state.flags = list(state.clean_flags)
+                state.save()
+            flags = torch.tensor(state.flags, dtype=torch.bool)
+            accuracy_after = {"clean": float(flags.float().mean())}
+            for attack in adversary.attacks_to_run:
+                if attack in state.done:
+                    continue
+                if state.current is None or state.current["attack"] != attack:
+                    state.current = {
+                        "attack": attack,
+                        "indices": flags.nonzero().flatten().tolist(),
+                        "next": 0,
+                    }
+                indices = torch.tensor(state.current["indices"], dtype=torch.long)
+                starts = range(state.current["next"] * batch_size, len(indices), batch_size)
+                with Progress(
+                    len(indices), f"AutoAttack {attack}", "images", enabled=progress
+                ) as bar:
+                    bar.update(min(starts.start, len(indices)))  # resumed: these were attacked
+                    for start in starts:
+                        batch = indices[start : start + batch_size]
+                        x, y = images[batch].to(device), labels[batch].to(device)
+                        adversarial = _perturb(adversary, attack, x, y)
+                        broken = (model(adversarial).argmax(1) != y).cpu()
+                        flags[batch[broken]] = False
+                        state.broken_by[attack] = state.broken_by.get(attack, 0) + int(broken.sum())
+                        state.flags, state.current["next"] = flags.tolist(), start // batch_size + 1
+                        state.save()
+                        bar.update(len(batch))
+                        bar.note(f"{int(flags.sum())} robust")
+                state.broken_by.setdefault(attack, 0)
+                state.done.append(attack)
+                state.current = None
+                state.save()
+                accuracy_after[attack] = float(flags.float().mean())
+            checks.check_square_sr(accuracy_after, logger=adversary.logger)
+        clean = torch.tensor(state.clean_flags, dtype=torch.bool)
+        broken_by = {attack: state.broken_by.get(attack, 0) for attack in adversary.attacks_to_run}
+        return clean, flags, broken_by, messages
 
 
 def autoattack_accuracy(

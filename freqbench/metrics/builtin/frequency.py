@@ -1,14 +1,6 @@
-"""Frequency sensitivity (DESIGN.md section 2); the computations live in :mod:`freqbench.sensitivity`.
-
-- Accuracy on low- and high-pass filtered images at fixed radii (Wang et al., CVPR 2020),
-  reported on the raw, unclipped parts.
-- Accuracy on the long-tail head and tail of each image, and the data's mean R80
-  (Lin et al., NeurIPS 2023).
-- Where the input gradient's power sits (Lin et al. section 3.2): share in the tail, spectral
-  entropy of its radial profile, and the mean radius of its largest coefficients.
-- The Fourier heat map (Yin et al., NeurIPS 2019): error rate under a Fourier-basis
-  perturbation at every frequency, one forward per (basis, image batch).
-"""
+"""Frequency sensitivity (DESIGN.md section 2): filtered-image, head/tail and gradient-spectrum
+measures and the Fourier heat map, as one metric; the computations, and the papers behind
+them, are in :mod:`freqbench.sensitivity`."""
 
 from __future__ import annotations
 
