@@ -9,7 +9,8 @@ Fashion-MNIST needed; about 15 minutes on 2 idle CPU cores). It prints wall time
    (one CPU, one thread each). Target on 2 idle cores: Ray >= 1.6x the one-thread local run.
    The records are compared too: the same shards give the same robust flags.
 2. A small grid (smallcnn natural and natural+bass, 2,000 training images, 1 epoch, the quick
-   protocol) run by ``freqbench grid`` on both executors, in a scratch folder.
+   protocol) run by ``freqbench grid`` on both executors (local with one thread and with
+   torch's default threads), in a scratch folder.
 
 The load average is printed: other jobs on the same cores slow everything down.
 """
@@ -90,7 +91,9 @@ def autoattack(n: int, workdir: Path) -> None:
 
 def grid(workdir: Path) -> None:
     times = {}
-    for name in ("local", "ray"):
+    threads = torch.get_num_threads()
+    for name in ("local-1", "local", "ray"):
+        torch.set_num_threads(1 if name == "local-1" else threads)
         root = workdir / f"grid-{name}"
         (root / "model_zoo" / "fashion-mnist").mkdir(parents=True)
         (root / "model_zoo" / "fashion-mnist" / "grid.toml").write_text(GRID)
@@ -107,9 +110,12 @@ def grid(workdir: Path) -> None:
             executor.close()
         os.chdir(REPO)
     print("\n2. a grid of 2 rows (train 2,000 images for 1 epoch; every metric, quick protocol)")
-    print(f"   local                      {times['local']:8.1f} s")
+    print(f"   local, torch 1 thread      {times['local-1']:8.1f} s")
+    print(f"   local, torch {threads} threads     {times['local']:8.1f} s")
     print(
-        f"   ray, 2 workers             {times['ray']:8.1f} s   speed-up {times['local'] / times['ray']:.2f}x"
+        f"   ray, 2 workers x 1 thread  {times['ray']:8.1f} s   speed-up "
+        f"{times['local-1'] / times['ray']:.2f}x over 1 thread, "
+        f"{times['local'] / times['ray']:.2f}x over {threads} threads"
     )
 
 

@@ -191,6 +191,28 @@ class Artifact:
     missing: str = ""  # shown on a card when the file is absent
 
 
+@dataclass(frozen=True)
+class Flag:
+    """A warning a metric raises about its own result (e.g. AutoAttack's gradient-masking checks):
+    leaderboards name it in the row's notes and explain it once in the legend."""
+
+    name: str
+    legend: str
+    raised: Callable[[Mapping[str, Any]], bool]
+
+
+Shard = tuple[int, int]  # (index, count): the index-th of count parts
+
+
+def shard_range(total: int, shard: Shard | None) -> range:
+    """The ``shard``'s contiguous part of ``range(total)``: parts differ in size by at most
+    one, in order; the whole range without a shard."""
+    if shard is None:
+        return range(total)
+    index, count = shard
+    return range(total * index // count, total * (index + 1) // count)
+
+
 @dataclass
 class MetricResult:
     """Plain JSON-ready numbers, plus arrays (e.g. a heat map) that artifacts are made from."""
@@ -248,25 +270,3 @@ COUNT: dict[str, Any] = {"type": "integer", "minimum": 0}
 def percent(value: float | None) -> str:
     """A fraction as the printed summaries show it: ``0.8143`` -> ``81.43%``."""
     return "-" if value is None else f"{100 * value:.2f}%"
-
-
-@dataclass(frozen=True)
-class Flag:
-    """A warning a metric raises about its own result (e.g. AutoAttack's gradient-masking checks):
-    leaderboards name it in the row's notes and explain it once in the legend."""
-
-    name: str
-    legend: str
-    raised: Callable[[Mapping[str, Any]], bool]
-
-
-Shard = tuple[int, int]  # (index, count): the index-th of count parts
-
-
-def shard_range(total: int, shard: Shard | None) -> range:
-    """The ``shard``'s contiguous part of ``range(total)``: parts differ in size by at most
-    one, in order; the whole range without a shard."""
-    if shard is None:
-        return range(total)
-    index, count = shard
-    return range(total * index // count, total * (index + 1) // count)
