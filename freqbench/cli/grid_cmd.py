@@ -2,10 +2,11 @@
 
 Example: freqbench grid model_zoo/fashion-mnist/grid.toml --commit. Each trained row is
 published to the zoo beside the grid file, the metric blocks its record lacks are evaluated
-with the standard protocol into leaderboards/<dataset>/, and the pages are regenerated;
---commit commits each checkpoint as soon as it is trained and each record as soon as it is
-written. --train-only trains and
-publishes every row first (evaluate later, e.g. on a GPU).
+with the grid's protocol (standard unless the file says protocol = "quick") into
+leaderboards/<dataset>/, and the pages are regenerated;
+--commit commits each checkpoint as soon as it is trained, and the records with the
+regenerated pages at the end. --train-only trains and publishes every row first (evaluate
+later, e.g. on a GPU).
 --executor ray runs the tasks (a training run per row, a task per metric block or shard)
 side by side on a Ray cluster, or a local Ray instance. --dry-run lists the rows and their
 status without doing anything.

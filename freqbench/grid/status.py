@@ -25,7 +25,7 @@ from freqbench.zoo import load_entry
 @dataclass(frozen=True)
 class GridPaths:
     records: Path  # leaderboards/, records go to <records>/<dataset>/
-    runs: Path = Path("runs/grid")  # training runs, locks and the ledger (not committed)
+    runs: Path = Path("runs/grid")  # training runs and the ledger (not committed)
 
 
 @dataclass(frozen=True)
