@@ -13,6 +13,7 @@ or node died (``max_retries``). Only the caller (the driver) writes files from t
 from __future__ import annotations
 
 import os
+import socket
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
@@ -86,6 +87,21 @@ class LocalExecutor(Executor):
         self._queue.clear()
 
 
+def _check_reachable(address: str) -> None:
+    """Fail at once where nothing listens: Ray itself waits many minutes on such an address."""
+    host, sep, port = address.rpartition(":")
+    if "://" in address or not sep or not port.isdigit():
+        return  # "auto", "local" or a ray:// client address: Ray resolves those itself
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise UserError(
+            f"nothing answers at the Ray cluster address {address} ({exc.strerror or exc}): "
+            f"start the head there (ray start --head --port={port}), or fix --ray-address "
+            "or RAY_ADDRESS"
+        ) from None
+
+
 def _run_on_worker(function: Task, argument: Any) -> Any:
     """What a Ray worker runs: the task, after the test hook's one-time crash."""
     marker = os.environ.get(FAULT_ONCE)
@@ -119,10 +135,17 @@ class RayExecutor(Executor):
         self._started = not ray.is_initialized()
         if self._started:
             address = address or os.environ.get("RAY_ADDRESS")
+            if address:
+                _check_reachable(address)
             try:
                 ray.init(address=address, include_dashboard=False, log_to_driver=False)
             except ConnectionError as exc:
-                raise UserError(f"cannot reach the Ray cluster at {address}: {exc}") from None
+                raise UserError(
+                    f"cannot reach the Ray cluster at {address}: {exc}. Check that it runs "
+                    "(ray status) and, if it was started with token authentication, set "
+                    "RAY_AUTH_MODE=token here with the cluster's token (~/.ray/auth_token or "
+                    "RAY_AUTH_TOKEN)"
+                ) from None
         self._gpus = ray.cluster_resources().get("GPU", 0) > 0
         self._gpus_per_task = gpus_per_task or 1.0
         self._remote = ray.remote(max_retries=max_retries)(_run_on_worker)

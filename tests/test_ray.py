@@ -134,3 +134,22 @@ def test_without_ray_the_executor_says_how_to_install_it(synthetic_checkpoint, t
     assert 'pip install "freqbench[ray]"' in result.stderr
     assert "Traceback" not in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_address_where_nothing_listens_is_a_clear_error_at_once(synthetic_checkpoint, tmp_path):
+    import socket
+
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = subprocess.run(
+        [sys.executable, "-m", "freqbench.cli", "evaluate", "--model", str(synthetic_checkpoint),
+         "--metrics", "clean", "--out", str(tmp_path), "--executor", "ray",
+         "--ray-address", f"127.0.0.1:{port}"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert f"nothing answers at the Ray cluster address 127.0.0.1:{port}" in result.stderr
+    assert f"ray start --head --port={port}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
