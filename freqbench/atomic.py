@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import json
 import os
 import secrets
@@ -67,16 +68,23 @@ def _umask() -> int:
 
 
 def _temp_pattern(path: Path) -> str:
-    return f".{path.name}.*.tmp"
+    return f".{glob.escape(path.name)}.*.tmp"
 
 
 def clean_leftovers(path: str | Path) -> list[Path]:
     """Delete the temporary files of killed writes of ``path`` (never one that is being written)."""
     path = Path(path)
-    removed = []
-    if fcntl is None or not path.parent.is_dir():
+    return clean_temp_files(path.parent, _temp_pattern(path))
+
+
+def clean_temp_files(folder: Path, pattern: str) -> list[Path]:
+    """Delete the temporary files matching ``pattern`` in ``folder`` that no live writer holds."""
+    removed: list[Path] = []
+    if fcntl is None or not folder.is_dir():
         return removed
-    for leftover in path.parent.glob(_temp_pattern(path)):
+    for leftover in folder.glob(pattern):
+        if not leftover.name.endswith(".tmp"):
+            continue
         try:
             fd = os.open(leftover, os.O_RDONLY)
         except OSError:

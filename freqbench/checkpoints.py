@@ -7,6 +7,7 @@ trained (recipe, BaSS mode, the full resolved config). ``.pt`` files are read on
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
@@ -162,6 +163,15 @@ def _first_line(exc: BaseException) -> str:
 
 def _check_exists(path: Path) -> None:
     if not path.exists():
+        if path.is_symlink():
+            try:
+                path.stat()
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    raise UserError(
+                        f"checkpoint {path} is a symbolic link that loops: point it at the file"
+                    ) from None
+            raise UserError(f"checkpoint {path} is a symbolic link to nothing: check the link")
         raise UserError(f"checkpoint {path} does not exist: check the path")
     if not path.is_file():
         raise UserError(f"checkpoint {path} is not a file")
@@ -268,11 +278,38 @@ def load_checkpoint(
             "or damaged (a truncated copy?). Restore the file, or re-save it with its sidecar"
         )
     model = info.build()
-    state = load_state_dict(path)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise UserError(
-            f"{path} does not fit architecture '{info.architecture}': {str(exc).splitlines()[0]}"
-        ) from None
+    fit_state_dict(
+        model, load_state_dict(path), f"{path} does not fit architecture '{info.architecture}'"
+    )
     return model.to(device).eval(), info
+
+
+def _listed(keys: list[str], limit: int = 3) -> str:
+    shown = ", ".join(keys[:limit])
+    return f"{shown}, ... ({len(keys)} in all)" if len(keys) > limit else shown
+
+
+def fit_state_dict(model: nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
+    """Load ``state`` into ``model``, all keys and shapes matching; otherwise a UserError that
+    starts with ``what`` and names the missing, unexpected and misshapen keys (the first few
+    of each, and how many)."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    misshapen = [
+        f"{k} (file {tuple(state[k].shape)}, model {tuple(own[k].shape)})"
+        for k in own
+        if k in state and tuple(state[k].shape) != tuple(own[k].shape)
+    ]
+    problems = [
+        f"{len(keys)} {kind} key{'s' if len(keys) > 1 else ''}: {_listed(keys)}"
+        for kind, keys in (
+            ("missing", missing),
+            ("unexpected", unexpected),
+            ("misshapen", misshapen),
+        )
+        if keys
+    ]
+    if problems:
+        raise UserError(f"{what}: " + "; ".join(problems))
+    model.load_state_dict(state)

@@ -12,7 +12,9 @@ or node died (``max_retries``). Only the caller (the driver) writes files from t
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
 import socket
 from abc import ABC, abstractmethod
 from collections import deque
@@ -87,13 +89,36 @@ class LocalExecutor(Executor):
         self._queue.clear()
 
 
-def _check_reachable(address: str) -> None:
-    """Fail at once where nothing listens: Ray itself waits many minutes on such an address."""
-    host, sep, port = address.rpartition(":")
-    if "://" in address or not sep or not port.isdigit():
-        return  # "auto", "local" or a ray:// client address: Ray resolves those itself
+_HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):([0-9]{1,5})")
+
+
+def _host_port(address: str, given: str) -> tuple[str, int]:
+    """``host:port`` split and checked; a UserError shows how a Ray address is written."""
+    match = _HOST_PORT.fullmatch(address)
+    if not match or not 0 < int(match[2]) < 65536:
+        raise UserError(
+            f"{given} is not a Ray cluster address: write host:port (e.g. 127.0.0.1:6379, the "
+            "head's --port), ray://host:10001 for Ray's client, or auto"
+        )
+    return match[1].strip("[]"), int(match[2])
+
+
+def check_address(address: str, given: str) -> None:
+    """Fail at once on an address Ray cannot use (``given`` names where it came from), and
+    where nothing listens: Ray itself waits many minutes on such an address."""
+    if address in ("auto", "local"):
+        return
+    if address.startswith("ray://"):
+        _host_port(address.removeprefix("ray://"), given)
+        if importlib.util.find_spec("grpc") is None:
+            raise UserError(
+                f'{given} uses Ray\'s client (ray://), which needs pip install "ray[client]"; '
+                "or give the head's host:port and run this driver on a cluster machine"
+            )
+        return  # Ray's client connects itself
+    host, port = _host_port(address, given)
     try:
-        socket.create_connection((host, int(port)), timeout=5).close()
+        socket.create_connection((host, port), timeout=5).close()
     except OSError as exc:
         raise UserError(
             f"nothing answers at the Ray cluster address {address} ({exc.strerror or exc}): "
@@ -121,6 +146,7 @@ class RayExecutor(Executor):
         address: str | None = None,
         gpus_per_task: float | None = None,
         max_retries: int = 3,
+        threads: int | None = None,
     ) -> None:
         try:
             import ray
@@ -132,14 +158,18 @@ class RayExecutor(Executor):
         if gpus_per_task is not None and not 0 < gpus_per_task <= 1:
             raise UserError(f"--gpus-per-task must be in (0, 1], got {gpus_per_task}")
         self._ray = ray
+        self._cpus = threads or 1
         self._started = not ray.is_initialized()
         if self._started:
-            address = address or os.environ.get("RAY_ADDRESS")
+            given = f"--ray-address {address}" if address else ""
+            if not address and os.environ.get("RAY_ADDRESS"):
+                address = os.environ["RAY_ADDRESS"]
+                given = f"RAY_ADDRESS={address}"
             if address:
-                _check_reachable(address)
+                check_address(address, given)
             try:
                 ray.init(address=address, include_dashboard=False, log_to_driver=False)
-            except ConnectionError as exc:
+            except (ConnectionError, ValueError) as exc:
                 raise UserError(
                     f"cannot reach the Ray cluster at {address}: {exc}. Check that it runs "
                     "(ray status) and, if it was started with token authentication, set "
@@ -154,7 +184,7 @@ class RayExecutor(Executor):
 
     def submit(self, function: Task, argument: Any, *, gpu: bool = False) -> int:
         gpus = self._gpus_per_task if gpu and self._gpus else 0
-        ref = self._remote.options(num_gpus=gpus, num_cpus=0 if gpus else 1).remote(
+        ref = self._remote.options(num_gpus=gpus, num_cpus=0 if gpus else self._cpus).remote(
             function, argument
         )
         handle = next(self._handles)
@@ -188,14 +218,18 @@ def make_executor(
     *,
     address: str | None = None,
     gpus_per_task: float | None = None,
+    threads: int | None = None,
 ) -> Executor:
-    """The executor called ``name``: ``local`` (default) or ``ray``."""
+    """The executor called ``name``: ``local`` (default) or ``ray``. ``threads``: the CPUs a
+    Ray task asks for (the tasks themselves set torch's threads)."""
+    if threads is not None and threads < 1:
+        raise UserError(f"--threads must be >= 1, got {threads}")
     if name == "local":
         if address or gpus_per_task:
             raise UserError("--ray-address and --gpus-per-task apply to --executor ray only")
         return LocalExecutor()
     if name == "ray":
-        return RayExecutor(address, gpus_per_task)
+        return RayExecutor(address, gpus_per_task, threads=threads)
     from freqbench.errors import UnknownNameError
 
     raise UnknownNameError("executor", name, EXECUTORS)

@@ -6,8 +6,8 @@ from typing import Any
 
 from tabulate import tabulate
 
-from freqbench.evaluate.record import spec_or_none
 from freqbench.protocol import format_eps
+from freqbench.records import spec_or_none
 
 
 def _rows_of(name: str, block: dict[str, Any]) -> list[tuple[str, str]]:

@@ -150,19 +150,15 @@ def _architecture(ref: ModelRef, dataset: str | None) -> LoadedModel:
             model = _build(ref.ref, dataset)
         source = f"{ref.ref} (random init, seed {RANDOM_SEED})"
         return LoadedModel(model, f"{short}-random", source, dataset, ref.ref, weights="random")
-    from freqbench.checkpoints import load_state_dict, sha256_of
+    from freqbench.checkpoints import fit_state_dict, load_state_dict, sha256_of
 
     model = _build(ref.ref, dataset)
     state = load_state_dict(ref.weights)
     inner = model.net  # the architecture inside freqbench's normalization wrapper
     target = model if any(k.startswith("net.") for k in state) else inner
-    try:
-        target.load_state_dict(state)
-    except RuntimeError as exc:
-        raise UserError(
-            f"{ref.weights} does not fit architecture '{ref.ref}' for {dataset}: "
-            f"{str(exc).splitlines()[0]}"
-        ) from None
+    fit_state_dict(
+        target, state, f"{ref.weights} does not fit architecture '{ref.ref}' for {dataset}"
+    )
     path = Path(ref.weights)
     return LoadedModel(
         model, _checkpoint_name(path), f"{ref.ref} with weights {path}", dataset, ref.ref,

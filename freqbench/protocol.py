@@ -21,6 +21,7 @@ from typing import Any
 from freqbench.data import DatasetInfo, get_dataset_info
 from freqbench.errors import UnknownNameError, UserError
 from freqbench.metrics import MetricSpec, all_metrics
+from freqbench.metrics.fields import CORE_FIELDS
 from freqbench.metrics.spec import FieldContext, ProtocolField
 
 PRESETS = ("standard", "quick")
@@ -28,45 +29,10 @@ PRESETS = ("standard", "quick")
 STANDARD_DATASETS = ("fashion-mnist", "cifar10", "cifar100")
 
 
-def _dataset_eps(context: FieldContext) -> float:
-    return context.info.eps(context.values["norm"])
-
-
-CORE_FIELDS = (
-    ProtocolField("norm", str, "threat model", default="Linf", choices=("Linf", "L2"), standard="any"),
-    ProtocolField(
-        "eps", float, "attack radius (default: the dataset's for the norm)", default=_dataset_eps,
-        minimum=0, exclusive_minimum=True,
-    ),
-    ProtocolField(
-        "n_examples", int, "first N test images for clean, corruption and frequency metrics",
-        default=lambda context: context.n_test, standard="at_least", minimum=1, count=True,
-    ),
-    ProtocolField("seed", int, "seed of AutoAttack, corruptions and the heat map", default=0, minimum=0),
-    ProtocolField("batch_size", int, "images per forward pass", default=500, minimum=1, standard="any"),
-    ProtocolField(
-        "shards", int, "parts each shardable metric is split into (AutoAttack by images, the "
-        "heat map by bases, corruptions by cells); AutoAttack's result depends on the layout",
-        default=1, minimum=1, standard="any", neutral=1,
-    ),
-)  # fmt: skip
-
-
 def all_fields() -> dict[str, ProtocolField]:
-    """Every protocol field by name, core fields first, then each metric's in metric order."""
-    fields = {f.name: f for f in CORE_FIELDS}
-    for spec in all_metrics():
-        for declared in spec.fields:
-            if declared.name in fields and fields[declared.name] is not declared:
-                raise UserError(
-                    f"metric {spec.name} declares the protocol field '{declared.name}', which "
-                    "another metric or the core protocol already declares: rename it"
-                )
-            fields[declared.name] = declared
-        for name in spec.reads:
-            if name not in fields and name not in {f.name for f in spec.fields}:
-                raise UserError(f"metric {spec.name} reads the undeclared protocol field '{name}'")
-    return fields
+    """Every protocol field by name, core fields first, then each metric's in metric order
+    (the registry has checked that no two declare one name)."""
+    return {f.name: f for f in (*CORE_FIELDS, *(f for spec in all_metrics() for f in spec.fields))}
 
 
 def base_dataset(dataset: str) -> str:

@@ -14,19 +14,18 @@ from freqbench.architectures.external import ROBUSTBENCH_PREFIX, TIMM_PREFIX
 from freqbench.checkpoints import read_sidecar, sha256_of
 from freqbench.data import list_datasets
 from freqbench.errors import UnknownNameError, UserError
-from freqbench.evaluate.record import migrate
 from freqbench.grid.spec import load_grid
-from freqbench.paths import GRID_FILE, RECORDS_DIR
+from freqbench.leaderboard import CONFIG_FILE, board_metrics
+from freqbench.paths import GRID_FILE, RECORDS_DIR, display_path
 from freqbench.recipes import list_recipes
 from freqbench.records import (
     Record,
-    content_problems,
     dataset_folders,
     dig,
-    display_path,
+    duplicate_problems,
     read_json,
     record_files,
-    schema_problems_of,
+    review,
 )
 from freqbench.schemas import schema_problems
 from freqbench.zoo import (
@@ -70,13 +69,16 @@ def _walk(path: Path) -> tuple[list[Path], list[Path], list[Path]]:
     if not path.exists():
         raise UserError(f"{path} does not exist")
     path = path.resolve()
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    found = [path] if not path.is_dir() else sorted(path.rglob("*"))
+    files = [p for p in found if p.is_file()]
     tomls = [f for f in files if f.suffix == ".toml" and "configs" not in f.parts[:-1]]
     entries = [f for f in tomls if f.name != GRID_FILE]
     grids = [f for f in tomls if f.name == GRID_FILE]
+    # Anything named like a record is one, as the leaderboard sees it (a folder or a broken
+    # link too: each is reported), but for checkpoint sidecars and the zoo's weights.
     records = [
         f
-        for f in files
+        for f in found
         if f.suffix == ".json"
         and not f.name.startswith(".")
         and "weights" not in f.parts[:-1]
@@ -183,19 +185,18 @@ class _Checker:
         file = entry.weights_path
         return self.sha256(file) if file is not None and file.is_file() else None
 
-    def check_record(self, path: Path, entries: dict[str, ZooEntry]) -> str | None:
-        """Check one record file; its name when it parsed, for the duplicate check."""
+    def check_record(self, path: Path, entries: dict[str, ZooEntry]) -> Record | None:
+        """Check one record file; the record when its frame holds, for the duplicate checks."""
         try:
-            data = read_json(path)
+            checked = review(read_json(path))
         except UserError as exc:
             self.add(path, str(exc).removeprefix(str(path)).lstrip(": "))
             return None
-        schema = schema_problems_of(data)
-        for problem in schema or content_problems(migrate(data)):
+        for problem in checked.problems:
             self.add(path, problem)
-        if schema:
+        if not checked.usable:
             return None
-        record = Record(migrate(data), path)
+        record = Record(checked.data, path)
         if record.name != path.stem:
             self.add(path, f"name: '{record.name}' must equal the file stem '{path.stem}'")
         if record.dataset != path.parent.name:
@@ -217,7 +218,7 @@ class _Checker:
             self.add(path, f"name: no zoo entry in {display_path(self.zoo_root)} ({hint})")
         else:
             self.compare(record, entry)
-        return record.name
+        return record
 
     def compare(self, record: Record, entry: ZooEntry) -> None:
         """A record must describe the model its entry builds."""
@@ -290,14 +291,25 @@ def validate_tree(
     _duplicates(checker, {p: e.name for p, e in entries.items()}, targets, "zoo entry")
     by_name = {e.name: e for e in entries.values()}
     record_names: dict[Path, str] = {}
+    records: list[Record] = []
     for path in sorted(set(all_record_files) | set(record_targets)):
         if path in record_targets:
-            name = checker.check_record(path, by_name)
+            record = checker.check_record(path, by_name)
+            records += [record] if record is not None else []
+            name = record.name if record is not None else None
         else:
             name = dig(_quiet_json(path), "name")
         if isinstance(name, str):
             record_names[path] = name
     _duplicates(checker, record_names, set(record_targets), "record")
+    for folder in sorted({p.parent for p in record_targets}):
+        in_folder = [r for r in records if r.path.parent == folder]
+        for record, problem in duplicate_problems(in_folder):
+            checker.add(record.path, problem)
+        try:
+            board_metrics(folder)
+        except UserError as exc:
+            checker.add(folder / CONFIG_FILE, str(exc).split(": ", 1)[-1])
     for path in grid_targets:
         checker.check_grid(path)
     return ValidationReport(

@@ -205,17 +205,30 @@ def test_a_new_eps_reruns_only_autoattack(synthetic_checkpoint, tmp_path, small_
     assert after.record["model_info"]["eps"] == "4/255"
 
 
-def test_another_checkpoint_under_the_same_name_reruns_everything(synthetic_checkpoint, tmp_path):
+def test_another_checkpoint_under_the_same_name_is_refused_unless_replace(
+    synthetic_checkpoint, tmp_path
+):
     kwargs = {"protocol": TINY, "out_dir": tmp_path, "name": "m"}
     first = evaluate(str(synthetic_checkpoint), metrics="clean,filters", **kwargs).record
+    assert (tmp_path / first["artifacts"]["filters_png"]).is_file()
     model, info = load_checkpoint(synthetic_checkpoint)
     with torch.no_grad():
         next(model.parameters()).add_(0.01)  # retrained, say, with --overwrite
     other = save_checkpoint(model, tmp_path / "other" / "model.safetensors", info)
-    result = evaluate(str(other), metrics="clean", **kwargs)
+    before = (tmp_path / "m.json").read_bytes()
+    with pytest.raises(UserError, match="another model") as refused:
+        evaluate(str(other), metrics="clean", **kwargs)
+    new_sha = json.loads(other.with_suffix(".json").read_text())["sha256"]
+    assert first["model"]["checkpoint_sha256"] in str(refused.value) and new_sha in str(
+        refused.value
+    )
+    assert (tmp_path / "m.json").read_bytes() == before  # nothing touched
+
+    result = evaluate(str(other), metrics="clean", replace=True, **kwargs)
     assert result.ran == ["clean"]
     assert list(result.record["metrics"]) == ["clean"]  # the filters block was not this model's
-    assert result.record["model"]["checkpoint_sha256"] != first["model"]["checkpoint_sha256"]
+    assert result.record["model"]["checkpoint_sha256"] == new_sha
+    assert not (tmp_path / first["artifacts"]["filters_png"]).exists()  # the old figure went too
 
 
 def test_force_reruns_only_the_named_metrics(synthetic_checkpoint, tmp_path):

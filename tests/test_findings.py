@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -25,6 +26,8 @@ from freqbench.findings.evidence import (
 from freqbench.grid import load_grid
 from freqbench.metrics import get_metric
 from freqbench.protocol import Protocol, block_key
+from freqbench.records import migrate, model_info, protocol_of, review
+from tests.test_leaderboard import make_record
 
 GRID = Path(__file__).resolve().parent.parent / "model_zoo" / "fashion-mnist" / "grid.toml"
 RADII = ("4", "7", "11", "14")
@@ -233,11 +236,32 @@ def test_roles_of_the_reference_grid():
     assert len(roles.bass_twins) == 6
 
 
+def _deep_update(base: dict, changes: dict) -> dict:
+    """``base`` with ``changes`` laid over it; a list item over the base's item at that index
+    (or its last one), so that partial layers keep the base's other statistics."""
+    for key, value in changes.items():
+        old = base.get(key)
+        if isinstance(value, dict) and isinstance(old, dict):
+            _deep_update(old, value)
+        elif isinstance(value, list) and isinstance(old, list) and old:
+            base[key] = [
+                _deep_update(copy.deepcopy(old[min(i, len(old) - 1)]), item)
+                if isinstance(item, dict) and isinstance(old[-1], dict)
+                else item
+                for i, item in enumerate(value)
+            ]
+        else:
+            base[key] = value
+    return base
+
+
 def _publish(zoo: Path, records_dir: Path, data: dict) -> None:
     """A zoo entry with weights for ``data``'s row, and ``data`` as its standard record.
 
-    The record's blocks are keyed as the evaluator keys them under the protocol stated in
-    ``data`` (the standard one unless a test changed it), with today's metric versions.
+    ``data``'s numbers are laid over a complete record (tests.test_leaderboard.make_record)
+    so that the record validates; its blocks are keyed as the evaluator keys them under the
+    protocol stated in ``data`` (the standard one unless a test changed it), with today's
+    metric versions.
     """
     name = data["name"]
     weights = zoo / "weights" / f"{name}.safetensors"
@@ -248,21 +272,36 @@ def _publish(zoo: Path, records_dir: Path, data: dict) -> None:
         f'name = "{name}"\ndataset = "fashion-mnist"\narchitecture = "smallcnn"\n'
         f'[weights]\npath = "weights/{name}.safetensors"\nsha256 = "{sha}"\n'
     )
-    data["model"].update(checkpoint_sha256=sha, source=f"model_zoo/fashion-mnist/{name}.toml")
+    full = migrate(make_record(name, recipe=data["model"]["recipe"], sha256=sha))
+    _deep_update(full["metrics"], data["metrics"])
+    shift = full["metrics"]["filters"].get("distribution_shift")
+    if shift is not None:  # the claims read the per-layer shifts; the rest as the metric writes it
+        shift["layers"] = [
+            {"name": f"conv{i}", "depth": i / 3, "decile": min(9, 3 * i), "n_kernels": 16, **layer}
+            for i, layer in enumerate(shift["layers"])
+        ]
+        shift["first_layer"] = shift["layers"][0]["distribution_shift"]
+        shift["deciles"] = [
+            {"decile": layer["decile"], "n_layers": 1, "n_kernels": 16,
+             "distribution_shift": layer["distribution_shift"]}
+            for layer in shift["layers"]
+        ]  # fmt: skip
+    full["model"]["source"] = f"model_zoo/fashion-mnist/{name}.toml"
     reference = data["metrics"]["filters"].get("distribution_shift", {}).get("reference")
     standard = Protocol.standard().replace(reference=reference).resolve("fashion-mnist")
-    data["protocol"] = {**standard, **data["protocol"]}
-    data["evaluations"] = {
-        metric: {
-            "version": get_metric(metric).version,
-            "key": block_key(sha, "fashion-mnist", get_metric(metric), data["protocol"]),
-        }
-        for metric in data["metrics"]
-    }
-    data.update(format="freqbench-record/2", created="2026-11-21T00:00:00+00:00", artifacts={})
+    values = {**standard, **data["protocol"]}
+    full["protocol"] = protocol_of(values, full["metrics"], "fashion-mnist")
+    base = {k: v for k, v in full["model_info"].items() if not k.endswith("_acc")}
+    full["model_info"] = model_info(base, full["protocol"], full["metrics"])
+    for metric, evaluation in full["evaluations"].items():
+        spec = get_metric(metric)
+        evaluation.update(
+            version=spec.version, key=block_key(sha, "fashion-mnist", spec, full["protocol"])
+        )
     path = records_dir / "fashion-mnist" / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data))
+    path.write_text(json.dumps(full))
+    assert review(full).problems == []
 
 
 def test_findings_report_and_cli_check(tmp_path, capsys):
@@ -292,8 +331,8 @@ def test_findings_report_and_cli_check(tmp_path, capsys):
     assert main([*args, "--check"]) == 0
 
     # A record that is not the row's result (here: another protocol) is left out.
-    pgd["protocol"]["autoattack_n_examples"] = 500
-    pgd.pop("evaluations")
+    pgd["protocol"]["autoattack_n_examples"] = pgd["metrics"]["autoattack"]["n"] = 500
+    pgd.pop("evaluations", None)
     _publish(zoo, records_dir, pgd)
     text, _ = findings_text(load_grid(grid), records_dir)
     assert "1 of the grid's 14 rows are evaluated" in text

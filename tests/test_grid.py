@@ -14,16 +14,17 @@ import pytest
 from freqbench.cli import main
 from freqbench.cli.git import committer
 from freqbench.errors import UserError
-from freqbench.evaluate.record import migrate
 from freqbench.grid import GridPaths, GridRunner, grid_states, load_grid
 from freqbench.grid.publish import trained_entry
 from freqbench.grid.toml_writer import dumps
 from freqbench.metrics import get_metric
 from freqbench.protocol import Protocol, block_key
+from freqbench.records import migrate
 from freqbench.training import resolve
 from freqbench.validation import validate_tree
 from freqbench.zoo import entry_from_data, load_entry
 from tests.conftest import shrink_autoattack
+from tests.test_leaderboard import make_record
 
 GRID = Path(__file__).resolve().parent.parent / "model_zoo" / "fashion-mnist" / "grid.toml"
 ROWS = [
@@ -223,14 +224,20 @@ def _current_record(sha: str, protocol: dict, metrics: tuple[str, ...] | None = 
 
 
 def _first_format_record(sha: str, protocol: dict, metrics: tuple[str, ...] | None = None):
-    """A record as the first evaluator wrote it (migrated on read); its blocks are empty."""
+    """A complete record as the first evaluator wrote it (migrated on read), with ``metrics``
+    (all five by default) evaluated under ``protocol``."""
     names = metrics or ("clean", "autoattack", "corruptions", "frequency", "filters")
-    return {
-        "format": "freqbench-record/1", "name": "smallcnn-natural", "dataset": "fashion-mnist",
-        "model": {"checkpoint_sha256": sha, "source": "model_zoo/fashion-mnist/smallcnn-natural.toml"},
-        "protocol": {**protocol, "device": "cpu", "standard": True},
-        "metrics": {name: {} for name in names}, "created": "2026-11-21T00:00:00+00:00",
-    }  # fmt: skip
+    record = make_record(
+        "smallcnn-natural", sha256=sha, autoattack_n_examples=protocol["autoattack_n_examples"]
+    )
+    record["metrics"] = {name: record["metrics"][name] for name in names}
+    for key, metric in (("clean_acc", "clean"), ("autoattack_acc", "autoattack"),
+                        ("corruptions_acc", "corruptions")):  # fmt: skip
+        if metric not in names:
+            record["model_info"][key] = None
+    fields = {k: v for k, v in protocol.items() if k != "shards"}  # the first format had none
+    record["protocol"] = {**fields, "device": "cpu", "metrics": list(names), "standard": True}
+    return record
 
 
 def test_grid_command_errors_exit_2(tmp_path, capsys):

@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 from matplotlib import pyplot as plt
 
-from freqbench.evaluate.record import migrate
 from freqbench.leaderboard import all_views
 from freqbench.leaderboard.html import render_html
-from freqbench.records import Record
+from freqbench.records import Record, migrate
 from tests.test_leaderboard import TRAINING, hand_wilson, make_record
 
 EVIL_NAME = "<script>alert(1)</script>"

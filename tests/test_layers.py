@@ -1,4 +1,4 @@
-"""The house, one way down: cli > grid, findings > leaderboard > records > evaluate > metrics >
+"""The house, one way down: cli > grid, findings > leaderboard > evaluate > records > metrics >
 data, spectral, corruptions. Every import inside freqbench (function-level ones included) may
 only reach its own layer or a lower one; the library never runs git."""
 
@@ -16,8 +16,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("cli",),
     ("grid", "findings", "validation"),
     ("leaderboard",),
-    ("records", "headline"),
+    ("headline",),
     ("evaluate", "loading"),
+    ("records",),
     ("protocol",),
     ("metrics",),
     ("training", "recipes"),

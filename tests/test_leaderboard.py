@@ -6,6 +6,7 @@ and validation tests import it from here.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
@@ -19,13 +20,12 @@ from scipy import stats
 
 from freqbench.cli import main
 from freqbench.errors import UnknownNameError, UserError
-from freqbench.evaluate.record import migrate
 from freqbench.filter_stats import STAT_KEYS
 from freqbench.leaderboard import build_leaderboard, render_view
 from freqbench.leaderboard.correlation import spearman
 from freqbench.leaderboard.intervals import rank_groups, wilson
 from freqbench.leaderboard.markdown import table_markdown
-from freqbench.records import Record, load_records, record_problems
+from freqbench.records import Record, load_records, migrate, record_problems
 
 CORRUPTIONS = {
     "noise": ("gaussian_noise", "shot_noise", "impulse_noise"),
@@ -56,13 +56,16 @@ def make_record(
     n_examples: int = 10_000,
     autoattack_n_examples: int = 1_000,
     unreliable: bool = False,
-    sha256: str | None = "0" * 64,
+    sha256: str | None = "",
     transform: dict[str, Any] | None = None,
     venue: str = "",
     artifacts: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """A record as the evaluator writes it. ``corruptions`` maps family -> accuracy (one value
-    per family, shared by its corruptions and severities; 0.7 for all by default)."""
+    per family, shared by its corruptions and severities; 0.7 for all by default); the
+    checkpoint's sha256 is the name's unless given (each name is another model)."""
+    if sha256 == "":
+        sha256 = hashlib.sha256(name.encode()).hexdigest()
     families = corruptions if corruptions is not None else {f: 0.7 for f in CORRUPTIONS}
     per_corruption = {c: families[f] for f, names in CORRUPTIONS.items() for c in names}
     mean = float(np.mean([v for v in per_corruption.values()]))
@@ -545,7 +548,11 @@ def test_a_plugin_accuracy_column_gets_an_interval_from_its_declaration(monkeypa
     monkeypatch.setitem(registry._METRICS, "toy", toy)
     record = make_record("a")
     record["metrics"]["toy"] = {"accuracy": 0.25, "images": 400}
-    board = build_leaderboard(as_records(record, make_record("b")), "fashion-mnist")
+    records = as_records(record, make_record("b"))
+    installed = build_leaderboard(records, "fashion-mnist")  # the board lists built-ins only
+    assert "Toy" not in render_view(installed, "md")
+    specs = [*registry.builtin_metrics(), toy]  # as a leaderboard.toml that names it says
+    board = build_leaderboard(records, "fashion-mnist", specs=specs)
     row = parse_markdown_table(render_view(board, "md"))[0]
     low, high = hand_wilson(0.25, 400)
     assert parse_plus_minus(row["Toy acc."]) == (25.0, round(100 * max(0.25 - low, high - 0.25), 2))

@@ -72,17 +72,28 @@ def test_installed_plugin_runs_into_the_record_and_the_leaderboard(
     assert block["drop"] == pytest.approx(block["clean_accuracy"] - block["accuracy"])
     assert record["evaluations"]["tail_noise"]["version"] == "1"
 
-    board = freqbench(
-        installed, "leaderboard", "--dataset", "synthetic", "--records-dir", str(out.parent)
-    )
+    leaderboard = ("leaderboard", "--dataset", "synthetic", "--records-dir", str(out.parent))
+    # A page shows what its records and its committed list say, not what is installed.
+    unlisted = freqbench(installed, *leaderboard)
+    assert unlisted.returncode == 0, unlisted.stderr
+    assert "Tail-noise" not in unlisted.stdout
+
+    config = out / "leaderboard.toml"
+    config.write_text('metrics = ["clean", "autoattack", "corruptions", "frequency", "filters", '
+                      '"tail_noise"]\n')  # fmt: skip
+    board = freqbench(installed, *leaderboard)
     assert board.returncode == 0, board.stderr
     header = next(line for line in board.stdout.splitlines() if line.startswith("|"))
     assert "Tail-noise acc." in header
     assert "| Tail-noise acc." in board.stdout  # and a row in the correlation table
 
-    # Without the plugin the record still loads; its block is kept and not shown.
-    bare = freqbench(Path("/nonexistent"), "leaderboard", "--dataset", "synthetic",
-                     "--records-dir", str(out.parent))  # fmt: skip
+    # Where the plugin is not installed, a list that names it is a clear error...
+    bare = freqbench(Path("/nonexistent"), *leaderboard)
+    assert bare.returncode == 2
+    assert "lists unknown metric 'tail_noise'" in bare.stderr and "install" in bare.stderr
+    # ... and without the list the record still loads; its block is kept and not shown.
+    config.unlink()
+    bare = freqbench(Path("/nonexistent"), *leaderboard)
     assert bare.returncode == 0, bare.stderr
     assert "Tail-noise" not in bare.stdout
 
@@ -90,7 +101,7 @@ def test_installed_plugin_runs_into_the_record_and_the_leaderboard(
 @pytest.fixture()
 def fresh_registry(monkeypatch, tmp_path):
     """An empty metric registry that loads again, with plugins from ``tmp_path``'s dist-infos."""
-    from freqbench import records
+    from freqbench.records import checks as records
 
     monkeypatch.setattr(registry, "_METRICS", {})
     monkeypatch.setattr(registry, "_loaded", False)

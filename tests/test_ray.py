@@ -56,9 +56,11 @@ def _without_timings(record: dict) -> dict:
 
 
 def _both(checkpoint: Path, tmp_path: Path, protocol: Protocol) -> tuple[dict, dict]:
+    """The record made locally and on Ray, each task on one torch thread (Ray's own), so that
+    float sums run in the same order and the numbers agree bit for bit."""
     local = evaluate(
         str(checkpoint), metrics=METRICS, protocol=protocol, out_dir=tmp_path / "local",
-        name="m", progress=False,
+        name="m", progress=False, threads=1,
     )  # fmt: skip
     with RayExecutor() as executor:
         remote = evaluate(
@@ -66,6 +68,7 @@ def _both(checkpoint: Path, tmp_path: Path, protocol: Protocol) -> tuple[dict, d
             name="m", progress=False, executor=executor,
         )  # fmt: skip
     assert {e["executor"] for e in remote.record["evaluations"].values()} == {"ray"}
+    assert {e["threads"] for e in remote.record["evaluations"].values()} == {1}
     return local.record, remote.record
 
 
@@ -93,27 +96,25 @@ def test_sharded_evaluation_on_ray_equals_the_local_one(
 
 
 def test_a_grid_on_ray_ends_with_the_local_grid_s_records(ray_instance, tiny_repo, monkeypatch):  # noqa: F811
-    """Ray runs each task on one CPU thread (OMP_NUM_THREADS=1); float sums in training depend
-    on the thread count, so the local run here uses one thread too."""
-    import torch
-
+    """Float sums in training and evaluation depend on torch's thread count: both grids run
+    every task on one thread (--threads 1)."""
     monkeypatch.setattr(Protocol, "standard", classmethod(lambda cls: TINY.replace(eps=0.25)))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     spec = load_grid(Path("model_zoo/synthetic/grid.toml"))
     records = {}
     for name in ("local", "ray"):
         paths = GridPaths(runs=Path(f"runs-{name}"), records=Path(f"leaderboards-{name}"))
         executor = RayExecutor() if name == "ray" else "local"
         said: list[str] = []
-        states = GridRunner(spec, paths, progress=False, say=said.append, executor=executor).run()
+        runner = GridRunner(
+            spec, paths, progress=False, say=said.append, executor=executor, threads=1
+        )
+        states = runner.run()
         assert [s.detail for s in states] == ["done"] * 3, said
         records[name] = {
             p.stem: _without_timings(json.loads(p.read_text()))
             for p in (paths.records / "synthetic").glob("*.json")
         }
         if name == "local":  # the ray grid trains the same rows again, from scratch
-            torch.set_num_threads(threads)
             for row in spec.rows:
                 Path(f"model_zoo/synthetic/{row.name}.toml").unlink()
     assert records["ray"] == records["local"] and len(records["ray"]) == 3

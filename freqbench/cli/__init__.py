@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 import freqbench
 from freqbench.errors import UserError
@@ -66,8 +67,20 @@ def _error(argv: list[str], message: str) -> int:
     return 2
 
 
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    """freqbench's own warnings as one plain line; others as Python shows them."""
+    text = str(message)
+    if text.startswith("freqbench: "):
+        return f"{text}\n"
+    return _PYTHON_FORMAT(message, category, filename, lineno, line)
+
+
+_PYTHON_FORMAT = warnings.formatwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    warnings.formatwarning = _format_warning
     try:
         args = build_parser(argv).parse_args(argv)
         return int(args.run(args) or 0)

@@ -54,6 +54,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--force", action="store_true", help="re-run the --metrics blocks even if they are done"
     )
     parser.add_argument(
+        "--replace", action="store_true",
+        help="the record --name names holds another model, or is too damaged to use: start it "
+        "afresh (its artifacts are removed)",
+    )  # fmt: skip
+    parser.add_argument(
         "--heatmap-scale", choices=("absolute", "relative"), default="absolute",
         help="colours of the heat-map figure: error rate 0-1 (default, comparable across "
         "models) or error minus the model's clean error",
@@ -83,26 +88,51 @@ def run(args: argparse.Namespace) -> int:
             out_dir=out,
             device=args.device,
             force=args.force,
+            replace=args.replace,
             data_dir=args.data_dir,
             corruptions_dir=args.corruptions_dir,
             name=args.name,
             figures={"heatmap_scale": args.heatmap_scale},
+            threads=args.threads,
         )
-    print(headline_table(result.record))
-    print(f"\nrecord: {result.path}  ({time.perf_counter() - start:.0f} s)")
+    if result.record["metrics"]:
+        print(headline_table(result.record))
+        print(f"\nrecord: {result.path}  ({time.perf_counter() - start:.0f} s)")
     print(time_summary(result))
-    return 0
+    return exit_code(result)
+
+
+def exit_code(result) -> int:
+    """0 when every block ran or was reused; 2 when a block failed on the input, else 1."""
+    if not result.failed:
+        return 0
+    return 2 if result.user_error else 1
 
 
 def time_summary(result) -> str:
-    """Where the time went: each block that ran (seconds, shards, executor), and the reused."""
+    """Where the time went: each block that ran (seconds, shards, executor) and why it ran
+    when it was not simply missing; the reused, dropped and failed blocks."""
     lines = []
     for name in result.ran:
         e = result.record["evaluations"][name]
         shards = f" in {e['shards']} shards" if e["shards"] > 1 else ""
+        why = f"  ({result.reasons[name]})" if name in result.reasons else ""
         lines.append(
-            f"  {name:<12} {e['seconds']:8.1f} s on {e['device']} ({e['executor']}{shards})"
+            f"  {name:<12} {e['seconds']:8.1f} s on {e['device']} ({e['executor']}{shards}){why}"
         )
-    reused = f"reused: {', '.join(result.reused)}" if result.reused else ""
-    head = "ran:" if lines else "nothing to run: every block was done"
-    return "\n".join([head, *lines] + ([reused] if reused else []))
+    head = (
+        "ran:"
+        if lines
+        else "nothing ran"
+        if result.failed
+        else "nothing to run: every block was done"
+    )
+    out = [head, *lines]
+    if result.reused:
+        out.append(f"reused: {', '.join(result.reused)}")
+    out += [f"dropped {name}: {why}" for name, why in result.dropped.items()]
+    out += [f"FAILED {name}: {why}" for name, why in result.failed.items()]
+    if result.failed:
+        n = len(result.failed)
+        out.append(f"{n} block{'s' if n > 1 else ''} failed; the other blocks were kept")
+    return "\n".join(out)

@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from freqbench import atomic
     from freqbench.findings import findings_path, findings_text
     from freqbench.grid import load_grid
-    from freqbench.records import display_path
+    from freqbench.paths import display_path
     from freqbench.zoo import default_root
 
     spec = load_grid(args.grid or default_root() / args.dataset / GRID_FILE)

@@ -100,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
             on_published=committer(say) if args.commit else None,
             executor=executor,
             shards=args.shards,
+            threads=args.threads,
         )
         states = runner.run()
     print(_table(states))
@@ -107,4 +108,6 @@ def run(args: argparse.Namespace) -> int:
         parts = ", ".join(f"{step} {seconds:.0f} s" for step, seconds in runner.seconds.items())
         print(f"this run's tasks ({args.executor}): {parts}")
     print(_spent(paths))
-    return 0
+    for block, why in runner.failed.items():
+        print(f"FAILED {block}: {why}")
+    return 1 if runner.failed else 0

@@ -61,7 +61,7 @@ def _check(records_dir: Path) -> int:
 
 def _write(records_dir: Path, dataset: str | None) -> int:
     from freqbench.leaderboard import write_pages
-    from freqbench.records import display_path
+    from freqbench.paths import display_path
 
     datasets = [dataset] if dataset else _datasets_with_records(records_dir)
     if not datasets:
@@ -74,8 +74,9 @@ def _write(records_dir: Path, dataset: str | None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from freqbench import atomic
-    from freqbench.leaderboard import build_leaderboard, dataset_folder, render_view
-    from freqbench.records import display_path, load_records
+    from freqbench.leaderboard import board_metrics, build_leaderboard, dataset_folder, render_view
+    from freqbench.paths import display_path
+    from freqbench.records import load_records
 
     if args.check:
         return _check(args.records_dir)
@@ -83,8 +84,11 @@ def run(args: argparse.Namespace) -> int:
         return _write(args.records_dir, args.dataset)
     if not args.dataset:
         raise UserError("pass --dataset (or --write / --check for the generated files)")
-    records = load_records(dataset_folder(args.records_dir, args.dataset))
-    board = build_leaderboard(records, args.dataset, args.threat_model, args.sort_by)
+    folder = dataset_folder(args.records_dir, args.dataset)
+    records = load_records(folder)
+    board = build_leaderboard(
+        records, args.dataset, args.threat_model, args.sort_by, board_metrics(folder)
+    )
     page_dir = args.out.parent if args.out else Path.cwd()
     text = render_view(board, args.format, args.table, page_dir)
     if args.out:

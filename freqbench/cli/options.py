@@ -54,10 +54,18 @@ def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
         "--gpus-per-task", type=float,
         help="GPU share of each task on Ray (default 1; 0.25 packs four small models per GPU)",
     )  # fmt: skip
+    group.add_argument(
+        "--threads", type=int,
+        help="torch threads per task (default: every core locally, 1 per task on Ray); each "
+        "block records it, and equal counts give equal numbers on both executors",
+    )  # fmt: skip
 
 
 def executor_from_args(args: argparse.Namespace):
     """The executor the options ask for (Ray is imported only when asked for)."""
     from freqbench.executors import make_executor
 
-    return make_executor(args.executor, address=args.ray_address, gpus_per_task=args.gpus_per_task)
+    return make_executor(
+        args.executor, address=args.ray_address, gpus_per_task=args.gpus_per_task,
+        threads=args.threads,
+    )  # fmt: skip

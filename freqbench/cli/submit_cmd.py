@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     from freqbench.evaluate import evaluate
     from freqbench.headline import headline_table
     from freqbench.leaderboard import write_pages
-    from freqbench.records import display_path
+    from freqbench.paths import display_path
     from freqbench.validation import validate_tree
 
     entry = _entry_in_zoo(args.entry)

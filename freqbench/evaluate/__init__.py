@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any
 from freqbench.errors import UserError
 from freqbench.evaluate.device import resolve_device
 from freqbench.evaluate.plan import Evaluation, RecordPlan
-from freqbench.evaluate.record import RECORD_FORMAT
 from freqbench.evaluate.tasks import cached_test_images, keep_model, run_block
 from freqbench.executors import Executor, make_executor
 from freqbench.metrics import parse_metrics
 from freqbench.progress import Progress
 from freqbench.protocol import Protocol, all_fields
+from freqbench.records import RECORD_FORMAT
 
 if TYPE_CHECKING:
     from torch import nn
@@ -105,7 +105,11 @@ def run_plans(plans: list[RecordPlan], executor: Executor, progress: bool = True
             plan, task = tasks.pop(handle)
             finished = plan.accept(task, result)
             bar.update()
-            bar.note(f"{finished} done" if finished else f"{task.metric} part done")
+            failed = plan.failed.get(task.metric)
+            bar.note(
+                f"{task.metric} failed" if failed else f"{finished} done" if finished
+                else f"{task.metric} part done"
+            )  # fmt: skip
 
 
 def plan_evaluation(
@@ -117,19 +121,24 @@ def plan_evaluation(
     out_dir: str | Path | None = None,
     device: str = "auto",
     force: bool = False,
+    replace: bool = False,
     data_dir: str | Path | None = None,
     corruptions_dir: str | Path | None = None,
     name: str | None = None,
     progress: bool = True,
     executor: str = "local",
     figures: dict[str, Any] | None = None,
+    threads: int | None = None,
 ) -> RecordPlan:
     """The blocks ``model``'s record still needs, as tasks for an ``executor`` of that name.
 
     The driver loads the model here, to check it and read its metadata; on the local
     executor the tasks find it loaded, on Ray the workers load it themselves (``device``
-    is then resolved on each worker). ``figures`` are options of the artifact writers
-    (``heatmap_scale``: ``absolute`` or ``relative``).
+    is then resolved on each worker). ``replace`` lets the run start afresh a record of
+    another model, or one too damaged to use, under the same name. ``figures`` are options
+    of the artifact writers (``heatmap_scale``: ``absolute`` or ``relative``). ``threads``:
+    torch threads per task (None: the process's own locally, one per task on Ray); equal
+    thread counts give equal numbers on both executors.
     """
     from freqbench.data import get_dataset_info
     from freqbench.loading import ModelRef, load_model_ref
@@ -150,9 +159,10 @@ def plan_evaluation(
     )
     plan = RecordPlan(
         model, loaded, name, dataset, parse_metrics(metrics), values,
-        out=Path(out_dir) if out_dir is not None else None, force=force, executor=executor,
-        device=here if local else device, data_dir=_text(data_dir),
+        out=Path(out_dir) if out_dir is not None else None, force=force, replace=replace,
+        executor=executor, device=here if local else device, data_dir=_text(data_dir),
         corruptions_dir=_text(corruptions_dir), progress=progress and local, figures=figures,
+        threads=threads,
     )  # fmt: skip
     if plan.tasks and any(spec.images is not None for spec in plan.running):
         data = cached_test_images(dataset, _text(data_dir), values["n_examples"])
@@ -173,9 +183,10 @@ def evaluate(
 ) -> Evaluation:
     """Evaluate ``model`` (checkpoint path, zoo entry, ``timm:...``, ``robustbench:...``).
 
-    Runs the ``metrics`` (all by default) whose blocks are missing or stale in
+    Runs the ``metrics`` (all by default) whose blocks are missing, stale or not justified by
     ``<out_dir>/<name>.json`` (every one named with ``force``), merging each into it; without
-    ``out_dir`` nothing is written. ``protocol`` defaults to the dataset's standard one; its
+    ``out_dir`` nothing is written. A metric that fails fails its block only: the others run,
+    and :attr:`Evaluation.failed` says what went wrong. ``protocol`` defaults to the dataset's standard one; its
     ``shards`` splits the shardable metrics into that many tasks. ``executor`` is ``local``
     (this process), ``ray`` or an :class:`~freqbench.executors.Executor`. The other options
     are :func:`plan_evaluation`'s.
@@ -183,9 +194,12 @@ def evaluate(
     job = make_executor(executor) if isinstance(executor, str) else executor
     try:
         plan = plan_evaluation(model, executor=job.name, progress=progress, **options)
-        if plan.tasks:
-            run_plans([plan], job, progress)
-        plan.refresh()
+        try:
+            if plan.tasks:
+                run_plans([plan], job, progress)
+            plan.refresh()
+        finally:
+            plan.close()
         return plan.evaluation
     finally:
         if isinstance(executor, str):

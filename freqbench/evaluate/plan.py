@@ -1,14 +1,23 @@
 """The driver's side of one record: which blocks to run, as tasks, and the merge of results.
 
-A :class:`RecordPlan` compares the record on disk with what a run asks for (a block runs when
-it is missing, its key differs, or ``force`` names it), turns each such block into one task
-per shard, and, as results come back, merges a block once all its shards are in and writes
-the record atomically, artifacts first. Only the driver holds plans: workers never write
-records.
+A :class:`RecordPlan` compares the record on disk with what a run asks for and decides, block
+by block: reuse it (its key is the run's, and the record justifies it:
+:mod:`freqbench.records.checks`), or run it (missing, stale, not justified, or named by
+``force``), saying why. Each block to run becomes one task per shard. As results come back,
+a complete block is merged into the record *as it is on disk at that moment*, under the
+record's lock (:func:`freqbench.records.update`), so concurrent runs on one record keep each
+other's blocks. A record of another model, or one too damaged to use, is refused unless
+``replace`` says to start afresh (its artifacts go too). A block whose metric failed is
+reported and written nowhere; the others are kept. Only the driver holds plans: workers never
+write records.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import dataclasses
+import glob
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,19 +26,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from freqbench import atomic
+from freqbench.data import get_dataset_info
 from freqbench.errors import UserError
-from freqbench.evaluate.record import (
+from freqbench.evaluate.states import StateFiles
+from freqbench.evaluate.tasks import BlockResult, BlockTask, takes_option
+from freqbench.metrics import MetricResult, MetricSpec
+from freqbench.metrics.results import checked_result
+from freqbench.protocol import block_key
+from freqbench.records import (
     RECORD_FORMAT,
-    model_id,
+    Review,
+    Unreadable,
+    model_identity,
     model_info,
     ordered,
     protocol_of,
-    read_record_data,
+    read_json,
+    review,
     spec_or_none,
+    update,
 )
-from freqbench.evaluate.tasks import BlockResult, BlockTask
-from freqbench.metrics import MetricResult, MetricSpec
-from freqbench.protocol import block_key
 from freqbench.registry import load_object
 
 if TYPE_CHECKING:
@@ -38,41 +54,16 @@ if TYPE_CHECKING:
 
 @dataclass
 class Evaluation:
-    """The record, where it was written, and which metric blocks ran or were reused."""
+    """The record, where it was written, and what happened to each metric block."""
 
     record: dict[str, Any]
     path: Path | None
     ran: list[str] = field(default_factory=list)
     reused: list[str] = field(default_factory=list)
-
-
-def _existing(path: Path | None, identity: str) -> dict[str, Any] | None:
-    """The record at ``path`` when it is of the same model (else its blocks do not apply)."""
-    if path is None or not path.is_file():
-        return None
-    try:
-        data = read_record_data(path)
-        return data if model_id(data) == identity else None
-    except (UserError, KeyError, TypeError):  # unreadable: evaluate afresh, then replace it
-        return None
-
-
-def _conflicts(
-    existing: dict[str, Any], kept: list[str], running: list[MetricSpec], values: dict, path
-) -> None:
-    """One record holds one protocol: a block that stays may not disagree with the new run
-    on a field both read."""
-    for name in kept:
-        spec = spec_or_none(name)
-        for other in running:
-            for f in set(spec.reads if spec else ()) & set(other.reads):
-                old, new = existing["protocol"].get(f), values[f]
-                if old != new:
-                    raise UserError(
-                        f"{path}: its {name} block was evaluated with {f} = {old}, and this run "
-                        f"of {other.name} uses {new}; a record holds one protocol. Re-run both "
-                        f"(--metrics {name},{other.name}), or write another record (--name or --out)"
-                    )
+    reasons: dict[str, str] = field(default_factory=dict)  # why a block ran, when not new
+    failed: dict[str, str] = field(default_factory=dict)  # metric -> why it failed
+    dropped: dict[str, str] = field(default_factory=dict)  # blocks removed: not justified
+    user_error: bool = False  # a failure was the input's (exit 2), not a metric's bug
 
 
 def _model_info_base(loaded: LoadedModel, name: str, dataset: str) -> dict[str, Any]:
@@ -105,19 +96,45 @@ def describe_model(loaded: LoadedModel) -> dict[str, Any]:
     }
 
 
-def _new_record(loaded: LoadedModel, name: str, dataset: str) -> dict[str, Any]:
+def _new_record(model: dict[str, Any], name: str, dataset: str) -> dict[str, Any]:
     return {
         "format": RECORD_FORMAT,
         "name": name,
         "dataset": dataset,
         "model_info": {},
-        "model": describe_model(loaded),
+        "model": model,
         "protocol": {},
         "metrics": {},
         "evaluations": {},
         "artifacts": {},
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+def _describe_identity(model: Any) -> str:
+    if not isinstance(model, dict):
+        return "no model section"
+    sha = model.get("checkpoint_sha256")
+    what = f"sha256 {sha}" if sha else f"source '{model.get('source')}'"
+    transform = model.get("transform")
+    return what + (f", transform {transform}" if transform else "")
+
+
+def _stale_reason(existing: Review, spec: MetricSpec, values: dict[str, Any]) -> str:
+    """What changed since the stored block: its version, or the protocol fields it reads."""
+    stored = existing.data["evaluations"][spec.name]
+    changes = (
+        [f"version {stored['version']} -> {spec.version}"]
+        if stored["version"] != spec.version
+        else []
+    )
+    protocol = existing.data["protocol"]
+    changes += [
+        f"{name} {protocol.get(name)} -> {values.get(name)}"
+        for name in spec.reads
+        if protocol.get(name) != values.get(name)
+    ]
+    return "stale: " + (", ".join(changes) or "its key differs")
 
 
 class RecordPlan:
@@ -134,99 +151,206 @@ class RecordPlan:
         *,
         out: Path | None,
         force: bool = False,
+        replace: bool = False,
         executor: str = "local",
         device: str = "auto",
         data_dir: str | None = None,
         corruptions_dir: str | None = None,
         progress: bool = False,
         figures: dict[str, Any] | None = None,
+        threads: int | None = None,
     ) -> None:
         self.ref, self.loaded, self.name, self.dataset = ref, loaded, name, dataset
-        self.values = values
+        self.values, self.replace = values, replace
         self.out, self.executor = out, executor
         self.figures = figures or {}  # options of the artifact writers (e.g. heatmap_scale)
         self.path = out / f"{name}.json" if out is not None else None
-        identity = loaded.sha256 or loaded.source
-        existing = _existing(self.path, identity)
-        self.keys = {spec.name: block_key(identity, dataset, spec, values) for spec in specs}
-        done = existing["evaluations"] if existing else {}
-        self.running = [
-            s for s in specs if force or done.get(s.name, {}).get("key") != self.keys[s.name]
-        ]
-        self.reused = [s.name for s in specs if s not in self.running]
+        self.model = describe_model(loaded)
+        self.identity = model_identity(self.model)
+        self.keys = {
+            spec.name: block_key(self.identity[0], dataset, spec, values) for spec in specs
+        }
+        existing = self._existing()
+        self.reasons: dict[str, str] = {}
+        self.dropped: dict[str, str] = {}
+        for spec in specs:
+            why = self._why_run(existing, spec, force)
+            if why is not None:
+                self.reasons[spec.name] = why
+        self.running = [s for s in specs if s.name in self.reasons]
+        self.reused = [s.name for s in specs if s.name not in self.reasons]
         if existing is not None:
-            kept = [n for n in existing["metrics"] if n not in {s.name for s in self.running}]
-            _conflicts(existing, kept, self.running, values, self.path)
-        self.record = existing or _new_record(loaded, name, dataset)
+            self._check_kept(existing)
+        self.record = (
+            existing.data if existing is not None else _new_record(self.model, name, dataset)
+        )
         # The same weights, described anew (a record written before the description grew
         # learns its training config here); written with the next block, or by `refresh`.
-        self.described = self.record["model"] != describe_model(loaded)
-        self.record["model"] = describe_model(loaded)
+        self.described = self.record["model"] != self.model
         self.base_info = _model_info_base(loaded, name, dataset)
         self.parts: dict[str, dict[int, BlockResult]] = {s.name: {} for s in self.running}
         self.finished: list[str] = []
-        self.tasks = [
-            self._task(spec, shard, device, data_dir, corruptions_dir, progress)
-            for spec in self.running
-            for shard in self.shards(spec)
-        ]
-
-    def shards(self, spec: MetricSpec) -> list[tuple[int, int] | None]:
-        """The parts ``spec``'s block runs as: one, or the protocol's ``shards`` if it merges."""
-        count = self.values["shards"] if spec.merge is not None else 1
-        return [None] if count == 1 else [(i, count) for i in range(count)]
-
-    def state_prefix(self, spec: MetricSpec) -> str:
-        return f".{self.name}.{spec.name}.{self.keys[spec.name][:16]}"
-
-    def _task(self, spec, shard, device, data_dir, corruptions_dir, progress) -> BlockTask:
-        state = None
-        if self.out is not None and self.executor == "local":  # a worker's disk may be another's
-            suffix = f".{shard[0]}-of-{shard[1]}" if shard else ""
-            state = str(self.out / f"{self.state_prefix(spec)}{suffix}.state.json")
-        return BlockTask(
-            model=self.ref,
-            model_sha256=self.loaded.sha256,
-            dataset=self.dataset,
-            metric=spec.name,
-            values=self.values,
-            shard=shard,
+        self.failed: dict[str, str] = {}
+        self.user_error = False
+        self.states = StateFiles(out, name) if out is not None and executor == "local" else None
+        task = BlockTask(
+            model=ref,
+            model_sha256=loaded.sha256,
+            dataset=dataset,
+            metric="",
+            values=values,
             device=device,
             cwd=os.getcwd(),
             data_dir=data_dir,
             corruptions_dir=corruptions_dir,
-            state_path=state,
             progress=progress,
+            threads=threads,
         )
+        self.tasks = [
+            dataclasses.replace(task, metric=spec.name, shard=shard)
+            for spec in self.running
+            for shard in self.shards(spec)
+        ]
+
+    # --- what the record on disk allows -------------------------------------------------
+
+    def _existing(self) -> Review | None:
+        """The record at the plan's path, reviewed, when it holds this model; None when there
+        is none, or when ``replace`` lets this run start it afresh."""
+        if self.path is None or not (self.path.exists() or self.path.is_symlink()):
+            return None
+        try:
+            checked = review(read_json(self.path))
+        except UserError as exc:
+            return self._refuse(f"{exc}")
+        if not checked.usable:
+            return self._refuse(f"{self.path}: {'; '.join(checked.frame[:3])}")
+        data = checked.data
+        if (data["name"], data["dataset"]) != (self.name, self.dataset):
+            return self._refuse(
+                f"{self.path}: it is the record of '{data['name']}' on {data['dataset']}, not "
+                f"of '{self.name}' on {self.dataset}"
+            )
+        if model_identity(data["model"]) != self.identity:
+            if self.replace:
+                return None
+            raise UserError(
+                f"{self.path} is the record of another model ({_describe_identity(data['model'])}); "
+                f"this run evaluates {_describe_identity(self.model)}. Pass another --name, or "
+                "--replace to replace that record and its artifacts"
+            )
+        return checked
+
+    def _refuse(self, problem: str) -> None:
+        if self.replace:
+            return None
+        raise UserError(
+            f"{problem}. The record cannot be used: repair or delete it, or pass --replace to "
+            "evaluate afresh into it"
+        )
+
+    def _why_run(self, existing: Review | None, spec: MetricSpec, force: bool) -> str | None:
+        """Why ``spec``'s block must run ("" when it is simply missing); None: reuse it."""
+        if force:
+            return "forced (--force)"
+        if existing is None:
+            return ""
+        data = existing.data
+        if spec.name not in data["metrics"] and spec.name not in data["evaluations"]:
+            return ""
+        if not existing.justified(spec.name):
+            return f"its stored block cannot be trusted: {existing.why_not(spec.name)}"
+        if data["evaluations"][spec.name]["key"] != self.keys[spec.name]:
+            return _stale_reason(existing, spec, self.values)
+        return None
+
+    def _check_kept(self, existing: Review) -> None:
+        """Blocks that stay must be justified (the others are dropped, and said so) and agree
+        with the new run on every field both read: a record holds one protocol."""
+        running = {s.name for s in self.running}
+        data = existing.data
+        for name in sorted(set(data["metrics"]) | set(data["evaluations"])):
+            if name not in running and not existing.justified(name):
+                self.dropped[name] = existing.why_not(name)
+        for name in data["metrics"]:
+            if name not in running and name not in self.dropped:
+                conflict = self._conflict(name, data["protocol"])
+                if conflict:
+                    raise UserError(conflict)
+
+    def _conflict(
+        self, kept: str, protocol: dict[str, Any], only: list[MetricSpec] | None = None
+    ) -> str | None:
+        spec = spec_or_none(kept)
+        for other in only if only is not None else self.running:
+            for f in sorted(set(spec.reads if spec else ()) & set(other.reads)):
+                if protocol.get(f) != self.values[f]:
+                    return (
+                        f"{self.path}: its {kept} block was evaluated with {f} = "
+                        f"{protocol.get(f)}, and this run of {other.name} uses {self.values[f]}; a "
+                        f"record holds one protocol. Re-run both (--metrics {kept},{other.name}), "
+                        "or write another record (--name or --out)"
+                    )
+        return None
+
+    # --- tasks --------------------------------------------------------------------------
+
+    def shards(self, spec: MetricSpec) -> list[tuple[int, int] | None]:
+        """The parts ``spec``'s block runs as: one, or the protocol's ``shards`` if it merges,
+        at most one per unit of work (image, basis, cell), so that no part is empty."""
+        count = self.values["shards"] if spec.merge is not None else 1
+        if count > 1 and spec.units is not None:
+            count = max(1, min(count, spec.units(self.values, get_dataset_info(self.dataset))))
+        return [None] if count == 1 else [(i, count) for i in range(count)]
+
+    def _block_name(self, task: BlockTask) -> str:
+        """What a task's state file is named by: record, metric, block key and shard."""
+        suffix = f".{task.shard[0]}-of-{task.shard[1]}" if task.shard else ""
+        return f".{self.name}.{task.metric}.{self.keys[task.metric][:16]}{suffix}"
 
     def prepare(self) -> None:
         """Before the first task: an output folder that can be written (made at the first
-        write, so a failed run leaves none), and leftovers of killed runs removed."""
+        write, so a failed run leaves none), leftovers of killed runs removed (never a live
+        run's), and a resume state for each block that keeps one."""
         if self.out is None:
             return
         atomic.check_folder(self.out, option="--out")
-        if not self.out.is_dir():
+        if self.out.is_dir():
+            atomic.clean_temp_files(self.out, f".{glob.escape(self.name)}.*.tmp")
+        if self.states is None:
             return
-        keep = tuple(self.state_prefix(spec) for spec in self.running)
-        for pattern in (f".{self.name}.*.state.json", f".{self.name}.*.tmp"):
-            for path in self.out.glob(pattern):
-                if not path.name.startswith(keep):
-                    path.unlink(missing_ok=True)
+        self.states.clean()
+        stateful = {s.name for s in self.running if takes_option(s, "state_path")}
+        self.tasks = [
+            dataclasses.replace(task, state_path=str(self.states.path_for(self._block_name(task))))
+            if task.metric in stateful
+            else task
+            for task in self.tasks
+        ]
+
+    def close(self) -> None:
+        """Give up the ownership of this plan's state files (their blocks are done or failed)."""
+        if self.states is not None:
+            self.states.close()
+
+    # --- results ------------------------------------------------------------------------
 
     def accept(self, task: BlockTask, result: BlockResult) -> str | None:
         """Take one task's result; when its block is complete, merge and write it. Returns the
         metric's name when it did."""
         spec = spec_or_none(task.metric)
+        if task.metric in self.failed:
+            return None
+        if result.error is not None:
+            self._fail(spec, result.error, result.user_error)
+            return None
         parts = self.parts[task.metric]
         parts[task.shard[0] if task.shard else 0] = result
         expected = len(self.shards(spec))
         if len(parts) < expected:
             return None
         ordered_parts = [parts[i] for i in range(expected)]
-        results = [MetricResult(p.values, p.arrays) for p in ordered_parts]
-        merged = results[0] if expected == 1 else spec.merge(results)
-        artifacts = self._write_artifacts(spec, merged)
-        self._merge(spec, merged.values, artifacts, {
+        evaluation = {
             "version": spec.version,
             "key": self.keys[spec.name],
             "seconds": round(sum(p.seconds for p in ordered_parts), 3),
@@ -235,43 +359,135 @@ class RecordPlan:
             "versions": ordered_parts[0].versions,
             "executor": self.executor,
             "shards": expected,
-        })  # fmt: skip
-        if self.path is not None:
-            atomic.write_json(self.path, self.record)
-            for state in self.out.glob(f"{self.state_prefix(spec)}*.state.json"):
-                state.unlink(missing_ok=True)
+            "threads": ordered_parts[0].threads,
+        }
+        try:
+            results = [MetricResult(p.values, p.arrays) for p in ordered_parts]
+            merged = results[0] if expected == 1 else checked_result(spec, spec.merge(results))
+            artifacts = self._write_artifacts(spec, merged)
+            self._write(spec, merged.values, artifacts, evaluation)
+        except UserError as exc:
+            self._fail(spec, str(exc), True)
+            return None
+        except Exception as exc:  # a plugin's merge or artifact writer, a result past its schema
+            self._fail(spec, f"metric {spec.name}: {type(exc).__name__}: {exc}", False)
+            return None
+        if self.states is not None:
+            self.states.release(self._block_name(dataclasses.replace(task, shard=None)))
         self.finished.append(spec.name)
         return spec.name
+
+    def _fail(self, spec: MetricSpec, message: str, user_error: bool) -> None:
+        self.failed[spec.name] = message
+        self.user_error = self.user_error or user_error
+        self.parts.pop(spec.name, None)
 
     def refresh(self) -> bool:
         """Write the record when only its model description changed (no block to run);
         True when it did."""
         if self.tasks or not self.described or self.path is None:
             return False
-        atomic.write_json(self.path, self.record)
+        self._write(None)
         self.described = False
         return True
 
     @property
     def complete(self) -> bool:
-        """Every block this plan runs is merged into the record."""
-        return len(self.finished) == len(self.running)
+        """Every block this plan runs is merged into the record, or has failed."""
+        return len(self.finished) + len(self.failed) == len(self.running)
 
-    def _merge(
-        self, spec: MetricSpec, block: dict, artifacts: dict[str, str], evaluation: dict
+    def _write(
+        self,
+        spec: MetricSpec | None,
+        block: dict[str, Any] | None = None,
+        artifacts: dict[str, str] | None = None,
+        evaluation: dict[str, Any] | None = None,
     ) -> None:
-        """Put one finished block into the record; protocol and ``model_info`` follow its blocks."""
-        record = self.record
+        """Merge one finished block (or, with ``spec`` None, the model description) into the
+        record as it is on disk now, under its lock; without a path, into the one in memory."""
+        merge = (spec, block or {}, artifacts or {}, evaluation or {})
+        if self.path is None:
+            self.record = self._merged(copy.deepcopy(self.record), *merge)
+        else:
+            self.record = update(
+                self.path, lambda current: self._merged(self._base(current), *merge)
+            )
+
+    def _merged(
+        self,
+        record: dict[str, Any],
+        spec: MetricSpec | None,
+        block: dict[str, Any],
+        artifacts: dict[str, str],
+        evaluation: dict[str, Any],
+    ) -> dict[str, Any]:
+        """``record`` with one finished block put in; protocol and ``model_info`` follow its
+        blocks, and blocks the record cannot justify are dropped."""
+        names = set(record["metrics"]) | set(record["evaluations"])
+        checked = review(record) if names else None
+        for name in sorted(names - {getattr(spec, "name", None)}):
+            if checked is not None and not checked.justified(name):
+                if name not in self.reasons:  # a block this run re-runs is not lost
+                    self.dropped.setdefault(name, checked.why_not(name))
+                record["metrics"].pop(name, None)
+                record["evaluations"].pop(name, None)
+        record["model"] = self.model
         kept = {f: v for f, v in record["protocol"].items() if f != "standard"}
-        merged_values = {**self.values, **{f: v for f, v in kept.items() if f not in spec.reads}}
-        record["metrics"] = ordered({**record["metrics"], spec.name: block})
-        record["evaluations"] = ordered({**record["evaluations"], spec.name: evaluation})
-        record["protocol"] = protocol_of(merged_values, record["metrics"], self.dataset)
+        if spec is None:
+            values = {**self.values, **kept}
+        else:
+            for name in record["metrics"]:
+                conflict = name != spec.name and self._conflict(name, record["protocol"], [spec])
+                if conflict:
+                    raise UserError(f"{conflict} (written by another run meanwhile)")
+            values = {**self.values, **{f: v for f, v in kept.items() if f not in spec.reads}}
+            record["metrics"] = ordered({**record["metrics"], spec.name: block})
+            record["evaluations"] = ordered({**record["evaluations"], spec.name: evaluation})
+            record["artifacts"] = {
+                **{k: v for k, v in record["artifacts"].items() if k not in artifacts},
+                **artifacts,
+            }
+        record["protocol"] = protocol_of(values, record["metrics"], self.dataset)
         record["model_info"] = model_info(self.base_info, record["protocol"], record["metrics"])
-        record["artifacts"] = {
-            **{k: v for k, v in record["artifacts"].items() if k not in artifacts},
-            **artifacts,
-        }
+        return record
+
+    def _base(self, current: Any) -> dict[str, Any]:
+        """The record to merge into: the one on disk when it is this model's, else a new one
+        (when ``replace`` allows it, with the old record's artifacts removed)."""
+        if current is None:
+            return _new_record(self.model, self.name, self.dataset)
+        if isinstance(current, Unreadable):
+            if not self.replace:
+                raise UserError(f"{current.problem}; pass --replace to evaluate afresh into it")
+            return _new_record(self.model, self.name, self.dataset)
+        checked = review(current)
+        ours = (
+            checked.usable
+            and (checked.data["name"], checked.data["dataset"]) == (self.name, self.dataset)
+            and model_identity(checked.data["model"]) == self.identity
+        )
+        if ours:
+            return checked.data
+        if not self.replace:
+            raise UserError(
+                f"{self.path} was replaced meanwhile by the record of another model "
+                f"({_describe_identity(current.get('model') if isinstance(current, dict) else None)})"
+                "; run again with --replace to replace it, or with another --name"
+            )
+        self._remove_artifacts(current)
+        return _new_record(self.model, self.name, self.dataset)
+
+    def _remove_artifacts(self, old: Any) -> None:
+        """The files an old record names beside it (plain file names only)."""
+        named = old.get("artifacts") if isinstance(old, dict) else None
+        for file_name in named.values() if isinstance(named, dict) else ():
+            if (
+                isinstance(file_name, str)
+                and file_name == Path(file_name).name
+                and not file_name.startswith(".")
+            ):
+                with contextlib.suppress(OSError):
+                    (self.path.parent / file_name).unlink()
 
     def _write_artifacts(self, spec: MetricSpec, result: MetricResult) -> dict[str, str]:
         """Each declared artifact whose array the result holds, as ``<name>.<suffix>``."""
@@ -292,4 +508,9 @@ class RecordPlan:
 
     @property
     def evaluation(self) -> Evaluation:
-        return Evaluation(self.record, self.path, [s.name for s in self.running], self.reused)
+        ran = [s.name for s in self.running if s.name not in self.failed]
+        reasons = {n: why for n, why in self.reasons.items() if why and n in ran}
+        return Evaluation(
+            self.record, self.path, ran, self.reused, reasons, dict(self.failed),
+            dict(self.dropped), self.user_error,
+        )  # fmt: skip

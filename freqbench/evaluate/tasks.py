@@ -14,6 +14,7 @@ import contextlib
 import inspect
 import os
 import time
+import traceback
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -22,7 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from freqbench.errors import UserError
-from freqbench.metrics import MetricResult, MetricSpec, get_metric
+from freqbench.metrics import MetricSpec, get_metric
+from freqbench.metrics.registry import plugin_source
+from freqbench.metrics.results import ResultError, checked_result
 from freqbench.metrics.spec import Shard
 from freqbench.registry import load_object
 
@@ -49,6 +52,7 @@ class BlockTask:
     corruptions_dir: str | None = None
     state_path: str | None = None  # resumable state (local runs only)
     progress: bool = False
+    threads: int | None = None  # torch threads for the computation (None: as the process has)
 
 
 @dataclass
@@ -59,6 +63,9 @@ class BlockResult:
     cpu_seconds: float = 0.0  # CPU time of the worker's process meanwhile
     device: str = "cpu"
     versions: dict[str, str | None] = field(default_factory=dict)
+    threads: int = 1  # torch threads during the computation: float sums depend on it
+    error: str | None = None  # why the metric failed; then there are no values
+    user_error: bool = False  # the failure is the input's (a UserError), not a bug
 
 
 @contextlib.contextmanager
@@ -114,7 +121,7 @@ def cached_test_images(dataset: str, data_dir: str | None, n: int) -> LabeledIma
     return load_dataset(dataset, "test", data_dir=data_dir).first(n)
 
 
-def compute_function(spec: MetricSpec) -> Callable[..., MetricResult | dict[str, Any]]:
+def compute_function(spec: MetricSpec) -> Callable[..., Any]:
     return load_object(spec.compute) if isinstance(spec.compute, str) else spec.compute
 
 
@@ -131,21 +138,58 @@ def run_metric(
     data: LabeledImages | None,
     values: Mapping[str, Any],
     options: Mapping[str, Any],
-) -> MetricResult:
-    """``spec``'s result on ``model``: it gets the first ``values[spec.images]`` images of
-    ``data`` (None when it reads no image), the fields it reads and the options it takes."""
+) -> Any:
+    """What ``spec``'s compute returns on ``model`` (see :func:`checked_result`): it gets the
+    first ``values[spec.images]`` images of ``data`` (None when it reads no image), the fields
+    it reads and the options it takes."""
     subset = data.first(values[spec.images]) if spec.images is not None and data else None
     function = compute_function(spec)
     arguments = {**options, "batch_size": values["batch_size"]}
     arguments.update({name: values[name] for name in spec.reads})
     if options.get("shard") is not None and "shard" not in inspect.signature(function).parameters:
         raise ValueError(f"metric {spec.name} declares merge but its compute takes no shard")
-    result = function(model, subset, **_accepted(function, arguments))
-    return result if isinstance(result, MetricResult) else MetricResult(dict(result))
+    return function(model, subset, **_accepted(function, arguments))
+
+
+def takes_option(spec: MetricSpec, option: str) -> bool:
+    """Whether ``spec``'s compute accepts the run option ``option`` (e.g. ``state_path``)."""
+    parameters = inspect.signature(compute_function(spec)).parameters.values()
+    return any(p.name == option or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[int]:
+    """Run with ``threads`` torch threads (None: as set), yielding the number in use."""
+    import torch
+
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+
+
+def _failure(spec: MetricSpec, exc: BaseException) -> str:
+    """One line: which metric (and plugin package) failed, how, and where."""
+    source = plugin_source(spec.name)
+    who = f"metric {spec.name}" + (f" (plugin {source})" if source else "")
+    if isinstance(exc, UserError):
+        return f"{who}: {exc}"
+    if isinstance(exc, ResultError):
+        return f"{who} returned a result that cannot enter a record: {exc}"
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" ({Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+    return f"{who} failed: {type(exc).__name__}: {exc}{where}"
 
 
 def run_block(task: BlockTask) -> BlockResult:
-    """Compute ``task``'s metric (or shard) where this process runs: the worker side."""
+    """Compute ``task``'s metric (or shard) where this process runs: the worker side.
+
+    A metric that raises (``sys.exit`` included) or returns what a record cannot hold fails
+    this block only: the result carries the error, and the driver runs the other blocks.
+    """
     from freqbench.evaluate.device import resolve_device
     from freqbench.loading import load_model_ref
     from freqbench.provenance import versions
@@ -168,6 +212,17 @@ def run_block(task: BlockTask) -> BlockResult:
             "shard": task.shard,
         }
         start, cpu = time.perf_counter(), time.process_time()
-        result = run_metric(spec, loaded.model, data, task.values, options)
+        with torch_threads(task.threads) as threads:
+            try:
+                result = checked_result(
+                    spec,
+                    run_metric(spec, loaded.model, data, task.values, options),
+                    schema=task.shard is None,
+                )
+            except (Exception, SystemExit) as exc:  # one block fails, not the run
+                return BlockResult(
+                    {}, device=device, threads=threads, error=_failure(spec, exc),
+                    user_error=isinstance(exc, UserError),
+                )  # fmt: skip
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-    return BlockResult(result.values, result.arrays, seconds, cpu, device, versions())
+    return BlockResult(result.values, result.arrays, seconds, cpu, device, versions(), threads)

@@ -16,7 +16,7 @@ from freqbench.findings.report import render_findings
 from freqbench.grid.spec import GridSpec, row_name
 from freqbench.grid.status import GridPaths, finished_record
 from freqbench.metrics import get_metric
-from freqbench.records import display_path
+from freqbench.paths import display_path
 
 FINDINGS = "FINDINGS.md"
 #: The metrics the claims read: a row counts once these blocks are done (installed plugins

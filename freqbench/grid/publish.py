@@ -17,7 +17,7 @@ from freqbench import atomic
 from freqbench.checkpoints import sha256_of
 from freqbench.grid.spec import GridRow, GridSpec
 from freqbench.grid.toml_writer import dumps
-from freqbench.records import display_path
+from freqbench.paths import display_path
 from freqbench.training.state import RunDir
 from freqbench.zoo import load_entry
 

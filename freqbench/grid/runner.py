@@ -25,14 +25,14 @@ from typing import Any
 from freqbench.config import TrainConfig
 from freqbench.errors import UserError
 from freqbench.evaluate import RecordPlan, plan_evaluation
-from freqbench.evaluate.tasks import BlockTask, run_block
+from freqbench.evaluate.tasks import BlockTask, run_block, torch_threads
 from freqbench.executors import Executor, make_executor
 from freqbench.grid.publish import entry_path, publish_smoothed, publish_trained
 from freqbench.grid.spec import GridRow, GridSpec
 from freqbench.grid.status import GridPaths, RowState, grid_states, record_path, row_protocol
-from freqbench.paths import GRID_FILE
+from freqbench.paths import GRID_FILE, display_path
 from freqbench.progress import Progress
-from freqbench.records import display_path, read_json, record_files
+from freqbench.records import load_record, record_files
 from freqbench.zoo import default_root, load_entry
 
 LEDGER = "ledger.jsonl"  # in the runs folder: wall and CPU time of every step, appended
@@ -57,6 +57,7 @@ class TrainTask:
     run_dir: str
     cwd: str
     progress: bool | None = None
+    threads: int | None = None  # torch threads (None: as the process has)
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,8 @@ def train_row(task: TrainTask) -> TrainDone:
     before = os.getcwd()
     os.chdir(task.cwd)
     try:
-        train(task.config, Path(task.run_dir), resume=True, progress=task.progress)
+        with torch_threads(task.threads):
+            train(task.config, Path(task.run_dir), resume=True, progress=task.progress)
     finally:
         os.chdir(before)
     return TrainDone(task.row, time.perf_counter() - wall, time.process_time() - cpu)
@@ -93,13 +95,15 @@ class GridRunner:
         on_published: Callable[[str, list[Path]], None] | None = None,
         executor: str | Executor = "local",
         shards: int = 1,
+        threads: int | None = None,
     ) -> None:
         check_location(spec)
         self.spec, self.paths = spec, paths
         self.device, self.train_only, self.shards = device, train_only, shards
         self.progress, self.say, self.on_published = progress, say, on_published
-        self.executor = executor
+        self.executor, self.threads = executor, threads
         self.seconds: dict[str, float] = {}  # step ("train", or a metric) -> task seconds
+        self.failed: dict[str, str] = {}  # "row: metric" -> why its block failed
 
     def run(self) -> list[RowState]:
         """Train and evaluate everything that is missing; returns the final row states."""
@@ -190,7 +194,7 @@ class _Job:
                 run_dir = self.paths.runs / row.name
                 self.runner.say(f"{row.name}: training ({display_path(run_dir)})")
                 task = TrainTask(row.name, row.config, str(run_dir.resolve()), os.getcwd(),
-                                 self.runner.progress)  # fmt: skip
+                                 self.runner.progress, self.runner.threads)  # fmt: skip
                 self._submit(train_row, task, row)
             return
         ready = row.reference is None or row.reference in self.published
@@ -206,11 +210,14 @@ class _Job:
                 self._submit(run_block, task, (row, plan, task))
 
     def _plan(self, row: GridRow) -> RecordPlan:
+        """The row's evaluation; its record belongs to the grid, so one of other weights (the
+        row was trained again) is replaced."""
         protocol = row_protocol(self.spec, row).replace(shards=self.runner.shards)
         return plan_evaluation(
             row.name, dataset=self.spec.dataset, protocol=protocol,
             out_dir=self.paths.records / self.spec.dataset, device=self.runner.device,
-            executor=self.executor.name, progress=self.runner.progress is True,
+            executor=self.executor.name, progress=self.runner.progress is True, replace=True,
+            threads=self.runner.threads,
         )  # fmt: skip
 
     def _on_published(self, row: GridRow) -> None:
@@ -237,7 +244,11 @@ class _Job:
         spent[1] += result.cpu_seconds
         finished = plan.accept(task, result)
         self.bar.note(f"{row.name}: {finished or task.metric}")
+        if task.metric in plan.failed and f"{row.name}: {task.metric}" not in self.runner.failed:
+            self.runner.failed[f"{row.name}: {task.metric}"] = plan.failed[task.metric]
+            self.runner.say(f"{row.name}: {task.metric} FAILED: {plan.failed[task.metric]}")
         if plan.complete:
+            plan.close()
             info = plan.record["model_info"]
             summary = ", ".join(
                 f"{key.removesuffix('_acc')} {info[key]:.2f}%"
@@ -257,7 +268,7 @@ def row_files(spec: GridSpec, paths: GridPaths, row: GridRow) -> list[Path]:
     record = record_path(spec, paths, row)
     if not record.is_file():
         return files
-    artifacts = read_json(record).get("artifacts", {}).values()
+    artifacts = load_record(record).data["artifacts"].values()
     return files + [record] + [record.parent / name for name in artifacts]
 
 

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from freqbench.errors import UserError
-from freqbench.evaluate.record import read_record_data
 from freqbench.grid.publish import entry_path
 from freqbench.grid.spec import GridRow, GridSpec
 from freqbench.metrics import MetricSpec, all_metrics
 from freqbench.protocol import Protocol, block_key
+from freqbench.records import Review, read_json, review
 from freqbench.training.state import RunDir
 from freqbench.zoo import load_entry
 
@@ -63,11 +63,11 @@ def row_protocol(spec: GridSpec, row: GridRow) -> Protocol:
     return base.replace(reference=row.reference)
 
 
-def _read(path: Path) -> dict[str, Any] | None:
+def _read(path: Path) -> Review | None:
     if not path.is_file():
         return None
     try:
-        return read_record_data(path)
+        return review(read_json(path))
     except UserError:  # unreadable: not a result
         return None
 
@@ -75,14 +75,16 @@ def _read(path: Path) -> dict[str, Any] | None:
 def stale_blocks(
     spec: GridSpec, paths: GridPaths, row: GridRow, sha256: str, metrics: list[MetricSpec]
 ) -> list[str]:
-    """The ``metrics`` whose block the row's record lacks or holds with another key."""
-    record = _read(record_path(spec, paths, row))
-    done = record.get("evaluations", {}) if isinstance(record, dict) else {}
+    """The ``metrics`` whose block the row's record lacks, holds with another key, or
+    cannot justify."""
+    checked = _read(record_path(spec, paths, row))
     values = row_protocol(spec, row).resolve(spec.dataset)
     return [
         m.name
         for m in metrics
-        if done.get(m.name, {}).get("key") != block_key(sha256, spec.dataset, m, values)
+        if checked is None
+        or not checked.justified(m.name)
+        or checked.data["evaluations"][m.name]["key"] != block_key(sha256, spec.dataset, m, values)
     ]
 
 
@@ -93,7 +95,8 @@ def finished_record(
     sha256 = _trained(spec, row)
     if sha256 is None or stale_blocks(spec, paths, row, sha256, metrics or all_metrics()):
         return None
-    return _read(record_path(spec, paths, row))
+    checked = _read(record_path(spec, paths, row))
+    return checked.data if checked is not None else None
 
 
 def _run_progress(paths: GridPaths, row: GridRow) -> str:

@@ -8,15 +8,18 @@ with its records.
 """
 
 from freqbench.leaderboard.build import Leaderboard, all_views, build_leaderboard
+from freqbench.leaderboard.config import CONFIG_FILE, board_metrics
 from freqbench.leaderboard.export import FORMATS, render_view
 from freqbench.leaderboard.extract import views
 from freqbench.leaderboard.generate import dataset_folder, dataset_pages, stale_pages, write_pages
 from freqbench.leaderboard.protocols import deviations
 
 __all__ = [
+    "CONFIG_FILE",
     "FORMATS",
     "Leaderboard",
     "all_views",
+    "board_metrics",
     "build_leaderboard",
     "dataset_folder",
     "dataset_pages",

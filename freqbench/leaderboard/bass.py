@@ -10,10 +10,13 @@ still shown, with the difference in its Notes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 
 from freqbench.leaderboard.extract import BoundColumn, columns
 from freqbench.leaderboard.table import Column, Table
+from freqbench.metrics import MetricSpec
 from freqbench.recipes import BASS_SUFFIX
 from freqbench.records import Record
 
@@ -97,7 +100,7 @@ def _protocol_note(base: Record, bass: Record) -> str:
     return "protocols differ: " + ", ".join(differ) if differ else ""
 
 
-def bass_table(records: list[Record]) -> Table:
+def bass_table(records: list[Record], specs: Sequence[MetricSpec]) -> Table:
     table = [
         Column("architecture", "Architecture", "text"),
         Column("recipe", "Recipe", "text", "the base recipe"),
@@ -105,7 +108,7 @@ def bass_table(records: list[Record]) -> Table:
         Column("base", "Without BaSS", "text"),
         Column("with_bass", "With BaSS", "text"),
     ]
-    deltas = [bound for bound in columns() if bound.column.bass_delta]
+    deltas = [bound for bound in columns(specs) if bound.column.bass_delta]
     for bound in deltas:
         kind = "delta_pp" if bound.percent else "delta"
         table.append(

@@ -11,6 +11,7 @@ any, follow in a table of their own, unranked.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from freqbench.errors import UnknownNameError, UserError
@@ -19,6 +20,7 @@ from freqbench.leaderboard.correlation import correlation_table
 from freqbench.leaderboard.extract import NORMS, rank_column, views
 from freqbench.leaderboard.main_table import main_tables
 from freqbench.leaderboard.table import Table
+from freqbench.metrics import MetricSpec, builtin_metrics
 from freqbench.records import Record
 
 
@@ -31,6 +33,7 @@ class Leaderboard:
     nonstandard: Table | None  # the rows evaluated with another protocol; None: there are none
     bass: Table | None
     correlation: Table | None
+    specs: tuple[MetricSpec, ...] = ()  # the metrics the board shows (leaderboard.toml)
 
     @property
     def tables(self) -> list[Table]:
@@ -49,12 +52,12 @@ class Leaderboard:
         raise UnknownNameError("table", key, [t.key for t in self.tables])
 
 
-def select(records: list[Record], threat_model: str) -> list[Record]:
-    if threat_model not in views():
-        raise UnknownNameError("threat model", threat_model, views())
+def select(records: list[Record], threat_model: str, specs: Sequence[MetricSpec]) -> list[Record]:
+    if threat_model not in views(specs):
+        raise UnknownNameError("threat model", threat_model, views(specs))
     if threat_model in NORMS:
         return [r for r in records if r.data["protocol"]["norm"] == threat_model]
-    ranking = rank_column(threat_model).spec.name
+    ranking = rank_column(threat_model, specs).spec.name
     return [r for r in records if r.block(ranking) is not None]
 
 
@@ -66,10 +69,16 @@ def _nothing_for(records: list[Record], dataset: str, threat_model: str) -> User
 
 
 def build_leaderboard(
-    records: list[Record], dataset: str, threat_model: str = "Linf", sort_by: str | None = None
+    records: list[Record],
+    dataset: str,
+    threat_model: str = "Linf",
+    sort_by: str | None = None,
+    specs: Sequence[MetricSpec] | None = None,
 ) -> Leaderboard:
-    """The tables of one view; ``sort_by`` reorders the main and non-standard tables (ranks
-    stay)."""
+    """The tables of one view, with the columns of the metrics ``specs`` (default: the
+    built-in ones; a folder's are :func:`~freqbench.leaderboard.config.board_metrics`);
+    ``sort_by`` reorders the main and non-standard tables (ranks stay)."""
+    specs = tuple(specs) if specs is not None else tuple(builtin_metrics())
     others = sorted({r.dataset for r in records} - {dataset})
     if others:
         raise UserError(f"records of {', '.join(others)} cannot enter the {dataset} leaderboard")
@@ -79,19 +88,19 @@ def build_leaderboard(
             f"{', '.join(untrained)}: randomly initialised (--random-init); a leaderboard ranks "
             "trained models only: move the record out of the records folder"
         )
-    chosen = select(records, threat_model)
+    chosen = select(records, threat_model, specs)
     if not chosen:
         raise _nothing_for(records, dataset, threat_model)
-    main, nonstandard = main_tables(chosen, threat_model, dataset)
+    main, nonstandard = main_tables(chosen, threat_model, dataset, specs)
     if sort_by:
         main = main.sorted_by(sort_by)
         if nonstandard is not None and _has_column(nonstandard, sort_by):
             nonstandard = nonstandard.sorted_by(sort_by)  # it has no rank or group to sort by
     if threat_model not in NORMS:
-        return Leaderboard(dataset, threat_model, chosen, main, nonstandard, None, None)
+        return Leaderboard(dataset, threat_model, chosen, main, nonstandard, None, None, specs)
     return Leaderboard(
         dataset, threat_model, chosen, main, nonstandard,
-        bass_table(chosen), correlation_table(chosen),
+        bass_table(chosen, specs), correlation_table(chosen, specs), specs,
     )  # fmt: skip
 
 
@@ -103,6 +112,13 @@ def _has_column(table: Table, name: str) -> bool:
     return True
 
 
-def all_views(records: list[Record], dataset: str) -> list[Leaderboard]:
+def all_views(
+    records: list[Record], dataset: str, specs: Sequence[MetricSpec] | None = None
+) -> list[Leaderboard]:
     """Every non-empty view of a dataset, in the order of :func:`views`."""
-    return [build_leaderboard(records, dataset, t) for t in views() if select(records, t)]
+    specs = tuple(specs) if specs is not None else tuple(builtin_metrics())
+    return [
+        build_leaderboard(records, dataset, t, specs=specs)
+        for t in views(specs)
+        if select(records, t, specs)
+    ]

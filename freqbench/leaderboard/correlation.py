@@ -19,7 +19,7 @@ from scipy import stats
 from freqbench.leaderboard.extract import columns
 from freqbench.leaderboard.protocols import deviations
 from freqbench.leaderboard.table import MISSING, Column, Table
-from freqbench.metrics import all_metrics
+from freqbench.metrics import MetricSpec
 from freqbench.records import Record
 
 MIN_MODELS = 3
@@ -39,9 +39,9 @@ def spearman(x: Sequence[float | None], y: Sequence[float | None]) -> tuple[floa
     return float(rho), n
 
 
-def correlation_table(records: list[Record]) -> Table:
+def correlation_table(records: list[Record], specs: Sequence[MetricSpec]) -> Table:
     """Each correlated column against each ranking column (AutoAttack, corruptions)."""
-    bound = columns()
+    bound = columns(specs)
     targets = [b for b in bound if b.column.ranks]
     table = [Column("metric", "Metric", "text")]
     for target in targets:
@@ -65,8 +65,8 @@ def correlation_table(records: list[Record]) -> Table:
             row[f"rho_{target.key}"], row[f"n_{target.key}"] = rho, n
         rows.append(row)
     frame = pd.DataFrame(rows, columns=[c.key for c in table])
-    off = sum(1 for r in records if deviations(r))
-    said = [spec.correlation_note for spec in all_metrics() if spec.correlation_note]
+    off = sum(1 for r in records if deviations(r, specs))
+    said = [spec.correlation_note for spec in specs if spec.correlation_note]
     notes = [
         f"Spearman rank correlation across the {len(records)} models of this table, over the "
         f"models that have both numbers (n); {MISSING} when fewer than {MIN_MODELS} models have them "

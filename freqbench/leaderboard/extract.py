@@ -8,12 +8,12 @@ them; a missing block or a NaN statistic reads as None.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from freqbench.errors import UnknownNameError
 from freqbench.leaderboard.intervals import Interval, wilson
-from freqbench.metrics import Column, Flag, MetricSpec, all_metrics
+from freqbench.metrics import Column, Flag, MetricSpec
 from freqbench.records import Record
 
 #: Views named after a norm hold the records evaluated at that norm; other views hold the
@@ -83,30 +83,30 @@ class BoundColumn:
         return self.spec.table_context(blocks)
 
 
-def columns() -> list[BoundColumn]:
-    """Every column of every registered metric, in metric order, then declaration order."""
-    return [BoundColumn(spec, column) for spec in all_metrics() for column in spec.columns]
+def columns(specs: Sequence[MetricSpec]) -> list[BoundColumn]:
+    """Every column of the board's metrics, in metric order, then declaration order."""
+    return [BoundColumn(spec, column) for spec in specs for column in spec.columns]
 
 
-def views() -> tuple[str, ...]:
+def views(specs: Sequence[MetricSpec]) -> tuple[str, ...]:
     """The leaderboard views (threat models), in the order their ranking columns appear."""
     found: list[str] = []
-    for bound in columns():
+    for bound in columns(specs):
         found += [view for view in bound.column.ranks if view not in found]
     return tuple(found)
 
 
-def rank_column(view: str) -> BoundColumn:
-    for bound in columns():
+def rank_column(view: str, specs: Sequence[MetricSpec]) -> BoundColumn:
+    for bound in columns(specs):
         if view in bound.column.ranks:
             return bound
-    raise UnknownNameError("threat model", view, views())
+    raise UnknownNameError("threat model", view, views(specs))
 
 
-def raised_flags(record: Record) -> list[Flag]:
-    """The warnings the record's metrics raise about their own results."""
+def raised_flags(record: Record, specs: Sequence[MetricSpec]) -> list[Flag]:
+    """The warnings the board's metrics raise about their own results in ``record``."""
     flags = []
-    for spec in all_metrics():
+    for spec in specs:
         block = record.block(spec.name)
         if block is not None:
             flags += [flag for flag in spec.flags if flag.raised(block)]

@@ -13,9 +13,11 @@ from pathlib import Path
 from freqbench import atomic
 from freqbench.errors import UnknownNameError, UserError
 from freqbench.leaderboard.build import all_views
+from freqbench.leaderboard.config import board_metrics
 from freqbench.leaderboard.html import render_html
 from freqbench.leaderboard.markdown import INDEX, readme_markdown, table_markdown
-from freqbench.records import dataset_folders, display_path, load_records
+from freqbench.paths import display_path
+from freqbench.records import dataset_folders, load_records
 
 README = "README.md"
 
@@ -75,7 +77,7 @@ def dataset_pages(records_dir: Path, dataset: str) -> dict[Path, str]:
     """{file: content} of the generated files of one dataset folder."""
     folder = dataset_folder(records_dir, dataset)
     records = load_records(folder)
-    views = all_views(records, dataset)
+    views = all_views(records, dataset, board_metrics(folder))
     pages = {
         folder / README: readme_markdown(dataset, views),
         folder / INDEX: render_html(dataset, views, folder),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import urllib.parse
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -27,7 +28,7 @@ from freqbench.leaderboard.table import (
     plus_minus,
 )
 from freqbench.leaderboard.table import Column as TableColumn
-from freqbench.metrics import all_metrics
+from freqbench.metrics import MetricSpec
 from freqbench.protocol import describe_standard
 from freqbench.records import Record
 
@@ -111,14 +112,14 @@ def _cells(table: Table, anchors: dict[str, str]) -> list[list[Cell]]:
     return rows
 
 
-def _card(anchor: str, record: Record, page_dir: Path) -> Card:
+def _card(anchor: str, record: Record, page_dir: Path, specs: Sequence[MetricSpec]) -> Card:
     facts = [
         ("architecture", record.get("model", "architecture")),
         ("recipe", record.get("model", "recipe") or "–"),
         ("BaSS", record.get("model", "bass_mode") or "–"),
         ("threat model", f"{record.data['protocol']['norm']} {record.get('model_info', 'eps')}"),
     ]
-    for bound in columns():
+    for bound in columns(specs):
         if bound.column.headline:
             facts.append(
                 (
@@ -127,7 +128,7 @@ def _card(anchor: str, record: Record, page_dir: Path) -> Card:
                 )
             )
     figures = []
-    for spec in all_metrics():
+    for spec in specs:
         block = record.block(spec.name)
         if spec.card_facts is not None and block is not None:
             facts += spec.card_facts(block)
@@ -161,7 +162,7 @@ def render_html(dataset: str, views: list[Leaderboard], page_dir: Path) -> str:
         dataset=dataset,
         standard=describe_standard(dataset) or "",
         sections=sections,
-        cards=[_card(anchors[r.name], r, page_dir) for r in records],
+        cards=[_card(anchors[r.name], r, page_dir, views[0].specs) for r in records],
         ascending=ASCENDING,
         css=_static("leaderboard.css"),
         js=_static("leaderboard.js"),

@@ -11,20 +11,23 @@ checks) are named in the Notes column beside the model and explained in the lege
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 
 from freqbench.leaderboard.extract import NORMS, BoundColumn, columns, raised_flags, rank_column
 from freqbench.leaderboard.intervals import rank_groups
 from freqbench.leaderboard.protocols import deviations
 from freqbench.leaderboard.table import Column, Table, bound_keys
+from freqbench.metrics import MetricSpec
 from freqbench.protocol import describe_standard, format_eps
 from freqbench.records import Record
 
 NONSTANDARD_TITLE = "Non-standard protocols"
 
 
-def _main_columns() -> list[BoundColumn]:
-    return [bound for bound in columns() if bound.column.main]
+def _main_columns(specs: Sequence[MetricSpec]) -> list[BoundColumn]:
+    return [bound for bound in columns(specs) if bound.column.main]
 
 
 def _title(bound: BoundColumn, records: list[Record]) -> str:
@@ -40,6 +43,7 @@ def _columns(
     threat_model: str,
     metric_columns: list[BoundColumn],
     records: list[Record],
+    specs: Sequence[MetricSpec],
     *,
     ranked: bool,
     groups: bool,
@@ -49,7 +53,9 @@ def _columns(
         table.append(Column("rank", "Rank", "int"))
         if groups:
             table.append(
-                Column("group", "Group", "int", _group_description(rank_column(threat_model)))
+                Column(
+                    "group", "Group", "int", _group_description(rank_column(threat_model, specs))
+                )
             )
     table.append(Column("model", "Model", "text"))
     if not ranked:
@@ -83,12 +89,14 @@ def _columns(
     return table
 
 
-def _row(record: Record, metric_columns: list[BoundColumn]) -> dict[str, object]:
+def _row(
+    record: Record, metric_columns: list[BoundColumn], specs: Sequence[MetricSpec]
+) -> dict[str, object]:
     protocol = record.data["protocol"]
     row: dict[str, object] = {
         "model": record.name,
-        "deviation": "; ".join(deviations(record)),
-        "notes": "; ".join(flag.name for flag in raised_flags(record)),
+        "deviation": "; ".join(deviations(record, specs)),
+        "notes": "; ".join(flag.name for flag in raised_flags(record, specs)),
         "architecture": record.get("model", "architecture"),
         "recipe": record.get("model", "recipe") or "",
         "bass": record.get("model", "bass_mode") or "",
@@ -109,11 +117,15 @@ def _row(record: Record, metric_columns: list[BoundColumn]) -> dict[str, object]
 
 
 def _frame(
-    records: list[Record], metric_columns: list[BoundColumn], table: list[Column], rank_key: str
+    records: list[Record],
+    metric_columns: list[BoundColumn],
+    table: list[Column],
+    rank_key: str,
+    specs: Sequence[MetricSpec],
 ) -> pd.DataFrame:
     """The rows in ranking order: the ranking column, then clean accuracy, high to low."""
     keys = [k for c in table for k in ((c.key, *bound_keys(c.key)) if c.interval else (c.key,))]
-    frame = pd.DataFrame([_row(r, metric_columns) for r in records], columns=keys)
+    frame = pd.DataFrame([_row(r, metric_columns, specs) for r in records], columns=keys)
     order = [k for k in (rank_key, "clean", "model") if k in frame.columns]
     frame = frame.sort_values(
         order,
@@ -169,8 +181,8 @@ def _join(words: list[str]) -> str:
     return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
-def _flags_legend(records: list[Record]) -> list[str]:
-    raised = {flag.name: flag for record in records for flag in raised_flags(record)}
+def _flags_legend(records: list[Record], specs: Sequence[MetricSpec]) -> list[str]:
+    raised = {flag.name: flag for record in records for flag in raised_flags(record, specs)}
     return [f"{name}: {flag.legend}" for name, flag in raised.items()]
 
 
@@ -181,9 +193,10 @@ def _legend(
     dataset: str,
     metric_columns: list[BoundColumn],
     groups: bool,
+    specs: Sequence[MetricSpec],
 ) -> list[str]:
     """The ranking rule and its groups, each column's legend, the protocol, the flags raised."""
-    ranking = rank_column(threat_model)
+    ranking = rank_column(threat_model, specs)
     noun = ranking.column.rank_noun
     notes = [
         f"Ranked by {noun}, ties by clean accuracy, as RobustBench ranks; only models evaluated "
@@ -207,13 +220,17 @@ def _legend(
             f"protocol that differs from the standard one: listed under “{NONSTANDARD_TITLE}”, "
             "not ranked with these."
         )
-    return notes + _flags_legend(ranked)
+    return notes + _flags_legend(ranked, specs)
 
 
 def _nonstandard_legend(
-    off: list[Record], threat_model: str, dataset: str, metric_columns: list[BoundColumn]
+    off: list[Record],
+    threat_model: str,
+    dataset: str,
+    metric_columns: list[BoundColumn],
+    specs: Sequence[MetricSpec],
 ) -> list[str]:
-    noun = rank_column(threat_model).column.rank_noun
+    noun = rank_column(threat_model, specs).column.rank_noun
     notes = [
         "Not ranked: each model's protocol differs from the standard one as its Protocol column "
         "says, so its numbers are comparable neither with the ranked table's nor with each "
@@ -223,37 +240,40 @@ def _nonstandard_legend(
     standard = describe_standard(dataset)
     if standard is not None:
         notes.append(f"Standard protocol for {dataset}: {standard}.")
-    return notes + _flags_legend(off)
+    return notes + _flags_legend(off, specs)
 
 
 def main_tables(
-    records: list[Record], threat_model: str, dataset: str
+    records: list[Record], threat_model: str, dataset: str, specs: Sequence[MetricSpec]
 ) -> tuple[Table, Table | None]:
     """The ranked table of the standard-protocol ``records`` (already selected for
-    ``threat_model``), and the table of the others (None when every record is standard)."""
-    metric_columns = _main_columns()
-    ranking = rank_column(threat_model)
+    ``threat_model``), and the table of the others (None when every record is standard);
+    the columns are those of the board's metrics ``specs``."""
+    metric_columns = _main_columns(specs)
+    ranking = rank_column(threat_model, specs)
     groups = ranking.column.main and ranking.has_interval
-    ranked = [r for r in records if not deviations(r)]
-    off = [r for r in records if deviations(r)]
+    ranked = [r for r in records if not deviations(r, specs)]
+    off = [r for r in records if deviations(r, specs)]
     title = {"corruptions": "Common corruptions"}.get(threat_model, f"{threat_model} robustness")
 
-    table = _columns(threat_model, metric_columns, ranked, ranked=True, groups=groups)
-    frame = _frame(ranked, metric_columns, table, ranking.key)
+    table = _columns(threat_model, metric_columns, ranked, specs, ranked=True, groups=groups)
+    frame = _frame(ranked, metric_columns, table, ranking.key, specs)
     if groups:
         frame["group"] = pd.Series(_groups(frame, ranking), dtype=object)
-    notes = _legend(ranked, off, threat_model, dataset, metric_columns, groups)
+    notes = _legend(ranked, off, threat_model, dataset, metric_columns, groups, specs)
     empty = f"No model here was evaluated with the standard protocol; see “{NONSTANDARD_TITLE}”."
     main = Table("main", title, table, frame, notes, empty=empty)
     if not off:
         return main, None
 
-    table = _columns(threat_model, metric_columns, off, ranked=False, groups=False)
-    frame = _frame(off, metric_columns, table, ranking.key)
-    notes = _nonstandard_legend(off, threat_model, dataset, metric_columns)
+    table = _columns(threat_model, metric_columns, off, specs, ranked=False, groups=False)
+    frame = _frame(off, metric_columns, table, ranking.key, specs)
+    notes = _nonstandard_legend(off, threat_model, dataset, metric_columns, specs)
     return main, Table("nonstandard", NONSTANDARD_TITLE, table, frame, notes)
 
 
-def main_table(records: list[Record], threat_model: str, dataset: str) -> Table:
+def main_table(
+    records: list[Record], threat_model: str, dataset: str, specs: Sequence[MetricSpec]
+) -> Table:
     """The ranked table alone (see :func:`main_tables`)."""
-    return main_tables(records, threat_model, dataset)[0]
+    return main_tables(records, threat_model, dataset, specs)[0]

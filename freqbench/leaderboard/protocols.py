@@ -7,10 +7,16 @@ edited by hand, is still judged the same way.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from freqbench import protocol
+from freqbench.metrics import MetricSpec
 from freqbench.records import Record
 
 
-def deviations(record: Record) -> list[str]:
-    """How the record's protocol differs from its dataset's standard one; empty when it does not."""
-    return protocol.deviations(record.dataset, record.data["protocol"], record.data["metrics"])
+def deviations(record: Record, specs: Sequence[MetricSpec]) -> list[str]:
+    """How the record's protocol differs from its dataset's standard one, on the fields its
+    blocks of the board's metrics read; empty when it does not. What else is installed, and
+    the record's other blocks, play no part."""
+    shown = [spec.name for spec in specs if spec.name in record.data["metrics"]]
+    return protocol.deviations(record.dataset, record.data["protocol"], shown)

@@ -9,6 +9,7 @@ runs it and writes the record, and everything else reads its declaration.
 from freqbench.metrics.registry import (
     ENTRY_POINT_GROUP,
     all_metrics,
+    builtin_metrics,
     get_metric,
     list_metrics,
     parse_metrics,
@@ -34,6 +35,7 @@ __all__ = [
     "MetricSpec",
     "ProtocolField",
     "all_metrics",
+    "builtin_metrics",
     "get_metric",
     "list_metrics",
     "parse_metrics",

@@ -3,32 +3,111 @@
 Built-in metrics are the modules of :mod:`freqbench.metrics.builtin`, each with a ``SPEC``.
 Plugins are installed packages that declare an entry point in the group ``freqbench.metrics``
 whose value (``module:object``) is a :class:`MetricSpec`, or anything registered with
-:func:`register_metric` when its module is imported. A plugin that fails to load is named in
-a warning and left out; every other metric still runs.
+:func:`register_metric` when its module is imported.
+
+Every metric is checked as it registers (:func:`register_metric`): its name, column keys,
+RobustBench ``model_info`` keys, leaderboard views, artifact files and protocol fields must
+not collide with what is registered already (nor a field with the evaluate command's own
+options), the fields it reads must be declared, and its block schema must be a schema. A
+plugin that fails any check, or raises anything while it loads (``SystemExit`` and
+``KeyboardInterrupt`` included), is left out with one warning that names its package; every
+other metric and command still works.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import importlib
 import pkgutil
+import re
 import warnings
-from importlib.metadata import entry_points
+from collections.abc import Iterable
+from importlib.metadata import EntryPoint, entry_points
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
 
 from freqbench.errors import UnknownNameError, UserError
+from freqbench.metrics.fields import CORE_FIELDS
 from freqbench.metrics.spec import MetricSpec
 
 ENTRY_POINT_GROUP = "freqbench.metrics"
+#: Options of the commands that evaluate, as protocol field names: a metric's field may not
+#: take one (``--out`` from a plugin would shadow the record folder).
+RESERVED_FIELD_NAMES = frozenset(
+    {
+        "model", "dataset", "weights", "random_init", "metrics", "out", "name", "device",
+        "data_dir", "corruptions_dir", "force", "replace", "heatmap_scale", "protocol",
+        "executor", "ray_address", "gpus_per_task", "threads", "records_dir", "help", "version",
+        "entry", "standard",
+    }
+)  # fmt: skip
+#: An artifact is ``<record>.<suffix>``: a suffix ending in json would be read as a record.
+ARTIFACT_SUFFIX = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 _METRICS: dict[str, MetricSpec] = {}
+_BUILTIN: set[str] = set()  # names of the metrics that ship with freqbench
+_SOURCES: dict[str, str] = {}  # plugin metric -> "distribution version"
 _loaded = False
 
 
+def _collisions(spec: MetricSpec, others: Iterable[MetricSpec]) -> list[str]:
+    """How ``spec`` clashes with the registered ``others``."""
+    others = list(others)
+    found = []
+    taken = {
+        "column key": {c.key for o in others for c in o.columns},
+        "model_info key": {c.model_info for o in others for c in o.columns if c.model_info},
+        "leaderboard view": {v for o in others for c in o.columns for v in c.ranks},
+        "artifact key": {a.key for o in others for a in o.artifacts},
+        "artifact suffix": {a.suffix for o in others for a in o.artifacts},
+    }
+    own = {
+        "column key": [c.key for c in spec.columns],
+        "model_info key": [c.model_info for c in spec.columns if c.model_info],
+        "leaderboard view": [v for c in spec.columns for v in c.ranks],
+        "artifact key": [a.key for a in spec.artifacts],
+        "artifact suffix": [a.suffix for a in spec.artifacts],
+    }
+    for what, names in own.items():
+        for name in sorted(set(names)):
+            if name in taken[what] or names.count(name) > 1:
+                found.append(f"its {what} '{name}' is taken")
+    for artifact in spec.artifacts:
+        if not ARTIFACT_SUFFIX.match(artifact.suffix) or artifact.suffix.endswith("json"):
+            found.append(
+                f"its artifact suffix '{artifact.suffix}' must be lowercase letters, digits and "
+                ". _ - and must not end in json (the file would be read as a record)"
+            )
+    core = {f.name for f in CORE_FIELDS}
+    declared = core | {f.name for o in others for f in o.fields}
+    for field in spec.fields:
+        if field.name in declared:
+            found.append(f"its protocol field '{field.name}' is declared already")
+        elif field.name in RESERVED_FIELD_NAMES:
+            found.append(f"its protocol field '{field.name}' would take the option {field.option}")
+    for name in spec.reads:
+        if name not in declared | {f.name for f in spec.fields}:
+            found.append(f"it reads the undeclared protocol field '{name}'")
+    try:
+        Draft202012Validator.check_schema(spec.block_schema())
+    except SchemaError as exc:
+        found.append(f"its block schema is not a JSON Schema: {exc.message}")
+    return found
+
+
 def register_metric(spec: MetricSpec) -> MetricSpec:
-    """Add a metric; its name must be new. Returns the spec, so a module can keep it."""
+    """Add a metric after checking it against the registered ones (see the module docstring);
+    a clash is a ValueError that says what to rename. Returns the spec."""
     if not isinstance(spec, MetricSpec):
         raise TypeError(f"register_metric takes a MetricSpec, got {type(spec).__name__}")
-    if spec.name in _METRICS and _METRICS[spec.name] is not spec:
+    if _METRICS.get(spec.name) is spec:
+        return spec
+    if spec.name in _METRICS:
         raise ValueError(f"metric '{spec.name}' is already registered")
+    found = _collisions(spec, _METRICS.values())
+    if found:
+        raise ValueError(f"metric '{spec.name}': {'; '.join(found)}")
     _METRICS[spec.name] = spec
     return spec
 
@@ -36,26 +115,37 @@ def register_metric(spec: MetricSpec) -> MetricSpec:
 def _load_builtin() -> None:
     package = importlib.import_module("freqbench.metrics.builtin")
     for module in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
-        register_metric(importlib.import_module(module.name).SPEC)
+        _BUILTIN.add(register_metric(importlib.import_module(module.name).SPEC).name)
 
 
-def _load_plugins() -> None:
-    for entry in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            loaded = entry.load()
-            if isinstance(loaded, MetricSpec):
-                register_metric(loaded)
-            elif entry.name not in _METRICS:
-                raise TypeError(
-                    f"it names a {type(loaded).__name__}, not a MetricSpec, and registers no "
-                    f"metric called '{entry.name}'"
-                )
-        except Exception as exc:  # a broken plugin must not take the other metrics down
-            warnings.warn(
-                f"freqbench: metric plugin '{entry.name}' ({entry.value}) failed to load and is "
-                f"left out: {type(exc).__name__}: {exc}",
-                stacklevel=2,
+def _distribution(entry: EntryPoint) -> str:
+    dist = entry.dist
+    return f"{dist.name} {dist.version}" if dist is not None else entry.value
+
+
+def _load_plugin(entry: EntryPoint) -> None:
+    """Register one entry point's metrics, all or none."""
+    before = dict(_METRICS)
+    try:
+        loaded = entry.load()
+        if isinstance(loaded, MetricSpec):
+            register_metric(loaded)
+        elif entry.name not in _METRICS:
+            raise TypeError(
+                f"it names a {type(loaded).__name__}, not a MetricSpec, and registers no "
+                f"metric called '{entry.name}'"
             )
+    except BaseException as exc:
+        _METRICS.clear()
+        _METRICS.update(before)
+        warnings.warn(
+            f"freqbench: metric plugin '{entry.name}' ({entry.value}, package "
+            f"{_distribution(entry)}) is left out: {type(exc).__name__}: {exc}",
+            stacklevel=3,
+        )
+        return
+    for name in _METRICS.keys() - before.keys():
+        _SOURCES[name] = _distribution(entry)
 
 
 def _ensure_loaded() -> None:
@@ -63,7 +153,8 @@ def _ensure_loaded() -> None:
     if not _loaded:
         _loaded = True
         _load_builtin()
-        _load_plugins()
+        for entry in entry_points(group=ENTRY_POINT_GROUP):
+            _load_plugin(entry)
 
 
 def get_metric(name: str) -> MetricSpec:
@@ -74,15 +165,24 @@ def get_metric(name: str) -> MetricSpec:
         raise UnknownNameError("metric", name, _METRICS) from None
 
 
+def plugin_source(name: str) -> str | None:
+    """The package (name and version) a plugin metric came from; None for a built-in one."""
+    _ensure_loaded()
+    return _SOURCES.get(name)
+
+
 def all_metrics() -> list[MetricSpec]:
     """Every metric in the canonical order: built-ins by ``order``, then plugins by name."""
     _ensure_loaded()
     return sorted(_METRICS.values(), key=lambda spec: (spec.order, spec.name))
 
 
-def list_metrics(pattern: str | None = None) -> list[str]:
-    import fnmatch
+def builtin_metrics() -> list[MetricSpec]:
+    """The metrics that ship with freqbench, in the canonical order."""
+    return [spec for spec in all_metrics() if spec.name in _BUILTIN]
 
+
+def list_metrics(pattern: str | None = None) -> list[str]:
     names = [spec.name for spec in all_metrics()]
     return [n for n in names if fnmatch.fnmatchcase(n, pattern)] if pattern else names
 

@@ -244,6 +244,9 @@ class MetricSpec:
     # Sharding: ``compute(..., shard=(i, n))`` computes the i-th of n parts, and ``merge``
     # joins the parts (in order) into the result. None: the metric runs as one task.
     merge: Callable[[list[MetricResult]], MetricResult] | None = None
+    # With ``merge``: how many units of work there are (images, bases, cells) for the resolved
+    # protocol values and the dataset; a block is split into at most that many parts.
+    units: Callable[[Mapping[str, Any], DatasetInfo], int] | None = None
     flags: tuple[Flag, ...] = ()
     correlation_note: str = ""  # a sentence under the rank-correlation table
     nan_allowed: bool = False  # NaN marks a number with no meaning (else a record is refused)
@@ -257,6 +260,8 @@ class MetricSpec:
             raise ValueError(f"metric {self.name}: images field '{self.images}' is not read")
         if not own <= set(self.reads):
             raise ValueError(f"metric {self.name}: declared fields must also be in reads")
+        if self.merge is not None and self.units is None:
+            raise ValueError(f"metric {self.name}: a metric with merge must declare its units")
 
     def block_schema(self) -> dict[str, Any]:
         return dict(self.schema) if self.schema is not None else {"type": "object"}

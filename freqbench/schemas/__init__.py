@@ -20,6 +20,7 @@ from jsonschema import Draft202012Validator, ValidationError
 from jsonschema.exceptions import best_match
 
 SCHEMAS = ("record", "record-v1", "zoo_entry")
+MAX_PROBLEMS = 50  # problems reported per document
 
 
 @cache
@@ -49,15 +50,18 @@ def key_path(parts: Any) -> str:
     return text or "(top level)"
 
 
-def _describe(error: ValidationError) -> list[str]:
-    """One line per problem; a missing key is named as the key itself."""
-    where = list(error.absolute_path)
+Located = tuple[tuple[Any, ...], str]  # (where in the document, the problem there)
+
+
+def _describe(error: ValidationError) -> list[Located]:
+    """One problem per key; a missing key is named as the key itself."""
+    where = tuple(error.absolute_path)
     if error.validator == "required":
         missing = [k for k in error.validator_value if k not in error.instance]
-        return [f"{key_path([*where, k])}: missing required key" for k in missing]
+        return [((*where, k), "missing required key") for k in missing]
     if error.validator == "dependentRequired":
         return [
-            f"{key_path([*where, k])}: missing required key (needed with '{prop}')"
+            ((*where, k), f"missing required key (needed with '{prop}')")
             for prop, needs in error.validator_value.items()
             if prop in error.instance
             for k in needs
@@ -66,14 +70,16 @@ def _describe(error: ValidationError) -> list[str]:
     if error.validator == "additionalProperties" and error.validator_value is False:
         known = set(error.schema.get("properties", {}))
         extra = sorted(k for k in error.instance if k not in known)
-        return [
-            f"{key_path([*where, k])}: unknown key (known: {', '.join(sorted(known))})"
-            for k in extra
-        ]
+        return [((*where, k), f"unknown key (known: {', '.join(sorted(known))})") for k in extra]
     message = error.schema.get("x-message") if isinstance(error.schema, dict) else None
     if message is None and error.validator in ("anyOf", "oneOf") and error.context:
         return _describe(best_match(error.context))  # the branch the user most likely meant
-    return [f"{key_path(where)}: {message or error.message}"]
+    return [(where, message or _short(error.message))]
+
+
+def _short(message: str) -> str:
+    """jsonschema's message with a huge instance (a 3-million-number list) cut short."""
+    return message if len(message) <= 300 else message[:300] + " ..."
 
 
 def schema_problems(name: str, data: Any) -> list[str]:
@@ -83,7 +89,15 @@ def schema_problems(name: str, data: Any) -> list[str]:
 
 def problems(checker: Draft202012Validator, data: Any) -> list[str]:
     """Every way ``data`` breaks ``checker``'s schema, as sorted ``key: problem`` lines."""
-    lines: set[str] = set()
+    return sorted({f"{key_path(where)}: {text}" for where, text in located_problems(checker, data)})
+
+
+def located_problems(checker: Draft202012Validator, data: Any) -> list[Located]:
+    """Every way ``data`` breaks ``checker``'s schema, each with where it is (a key path), so
+    that a caller can tell a damaged part from a damaged whole."""
+    found: dict[Located, None] = {}
     for error in checker.iter_errors(data):
-        lines.update(_describe(error))
-    return sorted(lines)
+        found.update(dict.fromkeys(_describe(error)))
+        if len(found) >= MAX_PROBLEMS:  # a damaged array of a million numbers: enough said
+            break
+    return list(found)

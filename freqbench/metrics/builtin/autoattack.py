@@ -412,5 +412,6 @@ SPEC = MetricSpec(
     },
     headline=_headline,
     merge=merge,
+    units=lambda values, info: values["autoattack_n_examples"],  # images
     order=20,
 )

@@ -260,5 +260,6 @@ SPEC = MetricSpec(
     ),
     headline=_headline,
     merge=merge,
+    units=lambda values, info: len(CELLS),
     order=30,
 )

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import numpy as np
     from torch import nn
 
-    from freqbench.data import LabeledImages
+    from freqbench.data import DatasetInfo, LabeledImages
 
 HEATMAP_EPS_32 = 4.0  # Yin et al.'s L2 eps for 32 x 32 CIFAR images
 STANDARD_HEATMAP_N = 1000
@@ -89,6 +89,13 @@ def frequency_metrics(
     }
     part = MetricResult(values, {"heatmap_errors": errors})
     return part if shard is not None else merge([part])
+
+
+def _heatmap_bases(values: Mapping[str, Any], info: DatasetInfo) -> int:
+    """The heat map's Fourier bases: the units its block is sharded by."""
+    from freqbench.spectral import half_plane_indices
+
+    return len(half_plane_indices(*info.image_size))
 
 
 def merge(parts: list[MetricResult]) -> MetricResult:
@@ -368,6 +375,7 @@ SPEC = MetricSpec(
     headline=_headline,
     table_context=_table_context,
     merge=merge,
+    units=_heatmap_bases,
     card_facts=lambda block: [("heat map eps (L2)", f"{block['heatmap']['eps']:g}")],
     order=40,
 )

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-from freqbench.errors import UnknownNameError, UserError
-from freqbench.metrics import MetricSpec, all_metrics, get_metric
+from freqbench.errors import UnknownNameError
+from freqbench.metrics import MetricSpec, all_metrics, builtin_metrics, get_metric
 from freqbench.protocol import all_fields, block_key, format_eps, is_standard
 
 RECORD_FORMAT = "freqbench-record/2"
@@ -31,6 +30,14 @@ def model_id(record: Mapping[str, Any]) -> str:
     """What a block's key names the model by: its checkpoint's sha256, else its source."""
     model = record["model"]
     return model.get("checkpoint_sha256") or model["source"]
+
+
+def model_identity(model: Mapping[str, Any]) -> tuple[str, str]:
+    """Which model a record's ``model`` section describes: the weights (sha256, else the
+    source) and the transform applied to them (smoothed kernels make another model of the
+    same weights). Two records of one identity and norm are the same row twice."""
+    weights = model.get("checkpoint_sha256") or model.get("source") or ""
+    return str(weights), json.dumps(model.get("transform"), sort_keys=True)
 
 
 def spec_or_none(name: str) -> MetricSpec | None:
@@ -61,14 +68,18 @@ def protocol_of(values: Mapping[str, Any], metrics: Mapping[str, Any], dataset: 
 def model_info(
     base: Mapping[str, Any], values: Mapping[str, Any], metrics: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """RobustBench's ``model_info``: the model's metadata and the percentages its columns name."""
-    info = {
+    """RobustBench's ``model_info``: the model's metadata and the percentages its columns name.
+
+    Every built-in column's key is present (null without its block), as RobustBench's tools
+    expect; a plugin's key only with its block, so that a record does not depend on what is
+    installed where it was written.
+    """
+    specs = [*builtin_metrics(), *filter(None, map(spec_or_none, metrics))]
+    info: dict[str, Any] = {
         **base,
         "threat_model": values["norm"],
         "eps": format_eps(values["eps"]),
-        "clean_acc": None,
-        "autoattack_acc": None,
-        "corruptions_acc": None,
+        **{c.model_info: None for spec in specs for c in spec.columns if c.model_info},
         "unreliable": False,
     }
     for name, block in metrics.items():
@@ -82,27 +93,6 @@ def model_info(
         if any(flag.name == "unreliable" and flag.raised(block) for flag in spec.flags):
             info["unreliable"] = True
     return info
-
-
-def read_json(path: str | Path) -> Any:
-    """Parse JSON (NaN allowed); a syntax error names the file, line and column."""
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise UserError(
-            f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-        ) from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read: {exc.strerror}") from None
-
-
-def read_record_data(path: Path) -> dict[str, Any]:
-    """A record file's data in the current format (a legacy record migrated)."""
-    data = read_json(path)
-    try:
-        return migrate(data)
-    except (AttributeError, KeyError, TypeError) as exc:
-        raise UserError(f"{path}: not a freqbench record (no {exc})") from None
 
 
 def _neutral_values() -> dict[str, Any]:

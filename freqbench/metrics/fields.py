@@ -1,0 +1,34 @@
+"""The protocol fields every evaluation has, whatever metrics it runs.
+
+They are declared here, beside the metric declarations, so that the metric registry can
+check a plugin's own fields against them when it loads (:mod:`freqbench.protocol` resolves
+them all).
+"""
+
+from __future__ import annotations
+
+from freqbench.metrics.spec import FieldContext, ProtocolField
+
+
+def _dataset_eps(context: FieldContext) -> float:
+    return context.info.eps(context.values["norm"])
+
+
+CORE_FIELDS = (
+    ProtocolField("norm", str, "threat model", default="Linf", choices=("Linf", "L2"), standard="any"),
+    ProtocolField(
+        "eps", float, "attack radius (default: the dataset's for the norm)", default=_dataset_eps,
+        minimum=0, exclusive_minimum=True,
+    ),
+    ProtocolField(
+        "n_examples", int, "first N test images for clean, corruption and frequency metrics",
+        default=lambda context: context.n_test, standard="at_least", minimum=1, count=True,
+    ),
+    ProtocolField("seed", int, "seed of AutoAttack, corruptions and the heat map", default=0, minimum=0),
+    ProtocolField("batch_size", int, "images per forward pass", default=500, minimum=1, standard="any"),
+    ProtocolField(
+        "shards", int, "parts each shardable metric is split into (AutoAttack by images, the "
+        "heat map by bases, corruptions by cells); AutoAttack's result depends on the layout",
+        default=1, minimum=1, standard="any", neutral=1,
+    ),
+)  # fmt: skip

@@ -1,0 +1,103 @@
+"""Records as the read side sees them: checked on load, one row per model in a folder."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from freqbench.errors import UserError
+from freqbench.records.checks import review
+from freqbench.records.files import read_json, record_files
+from freqbench.records.format import model_identity
+
+
+def dig(data: Any, *keys: Any) -> Any:
+    """``data[k0][k1]...`` or None where any level is missing."""
+    for key in keys:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+@dataclass(frozen=True)
+class Record:
+    """A record's data and its file; artifacts are named relative to the file's folder."""
+
+    data: dict[str, Any]
+    path: Path | None = None
+
+    @property
+    def name(self) -> str:
+        return self.data["name"]
+
+    @property
+    def dataset(self) -> str:
+        return self.data["dataset"]
+
+    def get(self, *keys: Any) -> Any:
+        return dig(self.data, *keys)
+
+    def block(self, metric: str) -> dict[str, Any] | None:
+        return self.get("metrics", metric)
+
+    def artifact(self, key: str) -> Path | None:
+        """The artifact file when the record names one and it exists beside the record."""
+        name = self.get("artifacts", key)
+        if not name or self.path is None:
+            return None
+        file = self.path.parent / name
+        return file if file.is_file() else None
+
+
+def load_record(path: str | Path) -> Record:
+    """Read and check one record (migrated when in the first format); a UserError names the
+    file and every problem."""
+    path = Path(path)
+    checked = review(read_json(path))
+    if checked.problems:
+        raise UserError(f"{path}: " + "; ".join(checked.problems))
+    return Record(checked.data, path)
+
+
+def load_records(folder: str | Path) -> list[Record]:
+    """Every record in ``folder``, checked one by one and against each other; an empty or
+    missing folder is a UserError."""
+    folder = Path(folder)
+    files = record_files(folder)
+    if not files:
+        why = "does not exist" if not folder.is_dir() else "holds no records (*.json)"
+        raise UserError(
+            f"{folder} {why}: evaluate a model into it first, e.g. `freqbench submit "
+            f"model_zoo/{folder.name}/<name>.toml`"
+        )
+    records = [load_record(f) for f in files]
+    twice = duplicate_problems(records)
+    if twice:
+        raise UserError("; ".join(f"{record.path}: {problem}" for record, problem in twice))
+    return records
+
+
+def duplicate_problems(records: list[Record]) -> list[tuple[Record, str]]:
+    """Records that describe one model (weights and transform) at one norm: a page would rank
+    it twice. Each such record, with a line naming the others."""
+    groups: dict[tuple[Any, ...], list[Record]] = defaultdict(list)
+    for record in records:
+        model = record.get("model")
+        if isinstance(model, dict) and model.get("checkpoint_sha256"):
+            groups[(*model_identity(model), record.get("protocol", "norm"))].append(record)
+    found = []
+    for same in groups.values():
+        for record in same[1:] if len(same) > 1 else ():
+            first = same[0]
+            found.append(
+                (
+                    record,
+                    f"holds the same checkpoint (sha256 {first.get('model', 'checkpoint_sha256')}"
+                    f"{', same transform' if first.get('model', 'transform') else ''}) at the same "
+                    f"norm as {first.name}.json: a leaderboard ranks each model once; remove one",
+                )
+            )
+    return found
