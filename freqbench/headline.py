@@ -16,7 +16,10 @@ def _rows_of(name: str, block: dict[str, Any]) -> list[tuple[str, str]]:
     if spec is None:
         return [(name, "(metric not installed here)")]
     if spec.headline is not None:
-        return spec.headline(block)
+        try:
+            return spec.headline(block)
+        except Exception as exc:  # a plugin's printout must not hide the other metrics'
+            return [(name, f"(its headline failed: {type(exc).__name__}: {exc})")]
     rows = []
     for column in spec.columns:
         value = column.value(block)

@@ -295,3 +295,25 @@ def test_a_kill_between_two_blocks_keeps_the_first(synthetic_checkpoint, tmp_pat
         out_dir=tmp_path, name="killed",
     )  # fmt: skip
     assert again.ran == [] and again.record == data
+
+
+def test_shards_are_bounded_by_the_units_of_work(synthetic_checkpoint, tmp_path, small_budget):
+    """No shard is empty: AutoAttack splits into at most its images, corruptions into at most
+    their 75 cells, the heat map into at most its bases; a huge --shards plans no more."""
+    from freqbench.evaluate import plan_evaluation
+
+    protocol = TINY.replace(autoattack_n_examples=4, eps=0.25)
+    eight = evaluate(str(synthetic_checkpoint), metrics="autoattack", out_dir=tmp_path / "8",
+                     protocol=protocol.replace(shards=8), progress=False)  # fmt: skip
+    four = evaluate(str(synthetic_checkpoint), metrics="autoattack", out_dir=tmp_path / "4",
+                    protocol=protocol.replace(shards=4), progress=False)  # fmt: skip
+    assert eight.record["evaluations"]["autoattack"]["shards"] == 4
+    assert eight.record["metrics"]["autoattack"] == four.record["metrics"]["autoattack"]
+
+    plan = plan_evaluation(str(synthetic_checkpoint), metrics="autoattack,corruptions,frequency",
+                           protocol=protocol.replace(shards=10**9), progress=False)  # fmt: skip
+    counts = {
+        m: sum(t.metric == m for t in plan.tasks)
+        for m in ("autoattack", "corruptions", "frequency")
+    }
+    assert counts == {"autoattack": 4, "corruptions": 75, "frequency": (32 * 32 + 4) // 2}

@@ -256,6 +256,25 @@ def _fmnist_train(ws: Workspace, **files: bytes) -> list[str]:
     return train_args("run", "--data-dir", str(ws.fmnist(**files)), dataset="fashion-mnist")
 
 
+def _ray_env(ws: Workspace, address: str) -> list[str]:
+    ws.monkeypatch.setenv("RAY_ADDRESS", address)
+    return evaluate_args(ws.synthetic, "--executor", "ray")
+
+
+def _mismatched_weights(ws: Workspace) -> list[str]:
+    """A state dict of another network: two keys smallcnn lacks, one of the wrong shape."""
+    state = {"conv.weight": torch.zeros(3), "fc.weight": torch.zeros(2),
+             "features.0.weight": torch.zeros(7)}  # fmt: skip
+    torch.save(state, ws.path("other.pt"))
+    return ["evaluate", "--model", "smallcnn", "--dataset", "synthetic", "--weights",
+            str(ws.path("other.pt"))]  # fmt: skip
+
+
+def _symlink_loop(path: Path) -> Path:
+    path.symlink_to(path.name)
+    return path
+
+
 CASES = [
     # Damaged checkpoints: info, evaluate --model, a zoo entry's download, RobustBench files.
     Case("info-empty-safetensors", lambda ws: ["info", str(ws.damaged("m.safetensors", b""))],
@@ -385,6 +404,29 @@ CASES = [
          ("record name '/abs/path'", "--name")),
     Case("evaluate-name-html", lambda ws: evaluate_args(ws.synthetic, "--name", "<script>x"),
          ("record name '<script>x'", "--name")),
+    # Where the work runs: malformed Ray addresses fail before Ray starts.
+    Case("evaluate-ray-address-garbage",
+         lambda ws: evaluate_args(ws.synthetic, "--executor", "ray", "--ray-address", "garbage"),
+         ("--ray-address garbage is not a ray cluster address", "host:port")),
+    Case("evaluate-ray-address-port-not-a-number",
+         lambda ws: evaluate_args(ws.synthetic, "--executor", "ray", "--ray-address", "127.0.0.1:abc"),
+         ("--ray-address 127.0.0.1:abc is not a ray cluster address",)),
+    Case("evaluate-ray-address-env-three-parts", lambda ws: _ray_env(ws, "a:b:c"),
+         ("ray_address=a:b:c is not a ray cluster address",)),
+    Case("evaluate-ray-client-without-its-extra",
+         lambda ws: evaluate_args(ws.synthetic, "--executor", "ray", "--ray-address", "ray://127.0.0.1:10001"),
+         ('pip install "ray[client]"',)),
+    Case("evaluate-threads-zero", lambda ws: evaluate_args(ws.synthetic, "--threads", "0"),
+         ("--threads must be >= 1",)),
+    # State dicts that do not fit, and links that lead nowhere.
+    Case("evaluate-weights-that-do-not-fit", _mismatched_weights,
+         ("does not fit architecture 'smallcnn'", "11 missing keys: features.0.bias",
+          "(11 in all)", "2 unexpected keys: conv.weight, fc.weight",
+          "1 misshapen key: features.0.weight (file (7,), model (16, 3, 3, 3))")),
+    Case("evaluate-weights-symlink-loop",
+         lambda ws: ["evaluate", "--model", "smallcnn", "--dataset", "synthetic", "--weights",
+                     str(_symlink_loop(ws.path("loop.pt")))],
+         ("loop.pt is a symbolic link that loops",)),
     Case("evaluate-3-channel-model-on-1-channel-data",
          lambda ws: evaluate_args(ws.checkpoint("rgb.safetensors", "fashion-mnist", channels=3),
                                   "--data-dir", str(ws.fmnist(n_test=10000))),

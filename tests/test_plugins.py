@@ -142,3 +142,11 @@ def test_an_entry_point_that_names_no_metric_is_refused(fresh_registry):
         warnings.simplefilter("always")
         assert "odd" not in registry.list_metrics()
     assert any("'odd'" in str(w.message) and "not a MetricSpec" in str(w.message) for w in caught)
+
+
+def test_the_committed_pages_do_not_change_when_a_plugin_is_installed(installed):
+    """Pages come from records and each folder's leaderboard.toml, not from what is installed."""
+    for args in (("leaderboard", "--check"), ("validate",)):
+        done = freqbench(installed, *args, cwd=REPO)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "Traceback" not in done.stderr

@@ -153,7 +153,8 @@ def _ensure_loaded() -> None:
     if not _loaded:
         _loaded = True
         _load_builtin()
-        for entry in entry_points(group=ENTRY_POINT_GROUP):
+        # In a fixed order, so that of two clashing plugins the same one wins everywhere.
+        for entry in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: (e.name, e.value)):
             _load_plugin(entry)
 
 
