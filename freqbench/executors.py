@@ -26,6 +26,8 @@ from typing import Any
 from freqbench.errors import UserError
 
 EXECUTORS = ("local", "ray")
+#: How often the driver shows what Ray workers report while it waits for a result.
+STATUS_SECONDS = 2.0
 #: Test hook: the first Ray task that sees this file path missing creates it and kills its
 #: own worker process, as a lost worker would; Ray then re-runs the task.
 FAULT_ONCE = "FREQBENCH_FAULT_ONCE"
@@ -34,9 +36,14 @@ Task = Callable[[Any], Any]
 
 
 class Executor(ABC):
-    """``submit`` tasks, then take ``next_done`` results until ``pending`` is 0."""
+    """``submit`` tasks, then take ``next_done`` results until ``pending`` is 0.
+
+    ``on_status(handle, line)``, when set, hears from tasks that run elsewhere while they run:
+    ``"started"``, then their progress lines.
+    """
 
     name = "executor"
+    on_status: Callable[[int, str], None] | None = None
 
     @abstractmethod
     def submit(self, function: Task, argument: Any, *, gpu: bool = False) -> int:
@@ -127,13 +134,22 @@ def check_address(address: str, given: str) -> None:
         ) from None
 
 
-def _run_on_worker(function: Task, argument: Any) -> Any:
-    """What a Ray worker runs: the task, after the test hook's one-time crash."""
+def _run_on_worker(function: Task, argument: Any, channel: Any, handle: int) -> Any:
+    """What a Ray worker runs: the task, after the test hook's one-time crash, telling the
+    driver through ``channel`` that it started and how it progresses."""
+    from freqbench.progress import reporting_to
+
     marker = os.environ.get(FAULT_ONCE)
     if marker and not Path(marker).exists():
         Path(marker).touch()
         os._exit(1)  # the worker dies mid-task, as when a node is lost
-    return function(argument)
+
+    def send(line: str) -> None:
+        channel.put_nowait((handle, line))
+
+    send("started")
+    with reporting_to(send):
+        return function(argument)
 
 
 class RayExecutor(Executor):
@@ -179,20 +195,35 @@ class RayExecutor(Executor):
         self._gpus = ray.cluster_resources().get("GPU", 0) > 0
         self._gpus_per_task = gpus_per_task or 1.0
         self._remote = ray.remote(max_retries=max_retries)(_run_on_worker)
+        from ray.util.queue import Queue
+
+        self._channel = Queue(actor_options={"num_cpus": 0})  # the workers' status lines
         self._running: dict[Any, int] = {}
         self._handles = count()
 
     def submit(self, function: Task, argument: Any, *, gpu: bool = False) -> int:
         gpus = self._gpus_per_task if gpu and self._gpus else 0
-        ref = self._remote.options(num_gpus=gpus, num_cpus=0 if gpus else self._cpus).remote(
-            function, argument
-        )
         handle = next(self._handles)
+        ref = self._remote.options(num_gpus=gpus, num_cpus=0 if gpus else self._cpus).remote(
+            function, argument, self._channel, handle
+        )
         self._running[ref] = handle
         return handle
 
+    def _relay(self) -> None:
+        """Hand the workers' status lines that arrived to ``on_status``."""
+        waiting = self._channel.qsize()
+        for handle, line in self._channel.get_nowait_batch(waiting) if waiting else ():
+            if self.on_status is not None:
+                self.on_status(handle, line)
+
     def next_done(self) -> tuple[int, Any]:
-        (ref,), _ = self._ray.wait(list(self._running), num_returns=1)
+        while True:  # wake every few seconds to show what the workers say meanwhile
+            ready, _ = self._ray.wait(list(self._running), num_returns=1, timeout=STATUS_SECONDS)
+            self._relay()
+            if ready:
+                break
+        (ref,) = ready
         handle = self._running.pop(ref)
         try:
             return handle, self._ray.get(ref)
@@ -209,6 +240,7 @@ class RayExecutor(Executor):
         for ref in self._running:
             self._ray.cancel(ref, force=True)
         self._running.clear()
+        self._channel.shutdown()
         if self._started:
             self._ray.shutdown()
 

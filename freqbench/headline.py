@@ -8,6 +8,7 @@ from tabulate import tabulate
 
 from freqbench.protocol import format_eps
 from freqbench.records import spec_or_none
+from freqbench.records.health import degeneracies
 
 
 def _rows_of(name: str, block: dict[str, Any]) -> list[tuple[str, str]]:
@@ -31,6 +32,7 @@ def _rows_of(name: str, block: dict[str, Any]) -> list[tuple[str, str]]:
 def headline_rows(record: dict[str, Any]) -> list[tuple[str, str]]:
     p = record["protocol"]
     rows = [row for name, block in record["metrics"].items() for row in _rows_of(name, block)]
+    rows += [("DEGENERATE", reason) for reason in degeneracies(record)]
     standard = "standard" if p.get("standard") else "non-standard"
     seed = f", seed {p['seed']}" if "seed" in p else ""
     rows.append(("protocol", f"{p['norm']} eps={format_eps(p['eps'])}{seed}, {standard}"))

@@ -4,16 +4,36 @@ On a terminal it is a tqdm bar whose elapsed time and ETA keep moving while one 
 (a heartbeat redraws it every second). When stderr is a file or a pipe (a log, CI, ``nohup``)
 it writes one plain line every ``FREQBENCH_LOG_SECONDS`` seconds (30 by default) with the
 count, the elapsed time and an estimate of the time left, and one line when it ends, instead
-of hundreds of carriage returns. ``enabled=False`` is silent.
+of hundreds of carriage returns. On a worker of another machine (:func:`reporting_to`) the
+lines go to the driver instead, which shows them beside its own bar. ``enabled=False`` is
+silent.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
+
+#: Seconds between the lines a worker sends to the driver (see :func:`reporting_to`).
+REPORT_SECONDS = 2.0
+_reporter: Callable[[str], None] | None = None
+
+
+@contextlib.contextmanager
+def reporting_to(send: Callable[[str], None]) -> Iterator[None]:
+    """Where a worker has no terminal of the user's (a Ray worker): every progress line goes
+    to ``send`` (every :data:`REPORT_SECONDS`, and when a bar ends) instead of stderr."""
+    global _reporter
+    before, _reporter = _reporter, send
+    try:
+        yield
+    finally:
+        _reporter = before
 
 
 def log_seconds() -> float:
@@ -34,22 +54,36 @@ class Progress:
     """``update(n)`` as work gets done; ``note(text)`` says what is being done now."""
 
     def __init__(
-        self, total: int | None, desc: str, unit: str = "it", enabled: bool = True
+        self,
+        total: int | None,
+        desc: str,
+        unit: str = "it",
+        enabled: bool = True,
+        estimate: bool = True,
     ) -> None:
+        """``estimate``: say how long is left, from the work done and the work left; off for
+        units that take unequal time (a task of AutoAttack and one of clean accuracy)."""
         self.total, self.desc, self.unit, self.enabled = total, desc, unit, enabled
+        self.estimate = estimate
         self.done, self.text = 0, ""
         self.start = time.monotonic()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._bar = None
-        self._terminal = enabled and sys.stderr.isatty()
+        self._send = _reporter
+        self._terminal = enabled and sys.stderr.isatty() and self._send is None
         if not enabled:
             return
         if self._terminal:
             from tqdm.auto import tqdm
 
-            self._bar = tqdm(total=total, desc=desc, unit=unit, leave=False, dynamic_ncols=True)
-        interval = 1.0 if self._terminal else log_seconds()
+            # Without an estimate, tqdm's own bar would still extrapolate a time left.
+            plain = None if estimate else "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
+            self._bar = tqdm(
+                total=total, desc=desc, unit=unit, leave=False, dynamic_ncols=True,
+                bar_format=plain,
+            )  # fmt: skip
+        interval = 1.0 if self._terminal else REPORT_SECONDS if self._send else log_seconds()
         self._beat = threading.Thread(target=self._heartbeat, args=(interval,), daemon=True)
         self._beat.start()
 
@@ -68,7 +102,7 @@ class Progress:
         share = f" ({100 * self.done / self.total:.0f}%)" if self.total else ""
         if final:
             timing = f"in {_duration(elapsed)}"
-        elif self.done and self.total:
+        elif self.estimate and self.done and self.total:
             left = elapsed / self.done * (self.total - self.done)
             timing = f"{_duration(elapsed)} elapsed, about {_duration(left)} left"
         else:
@@ -76,14 +110,36 @@ class Progress:
         text = f", {self.text}" if self.text else ""
         return f"{self.desc}: {count} {self.unit}{share}{text}, {timing}"
 
-    def _log(self) -> None:
-        print(self.line(), file=sys.stderr, flush=True)
+    def _log(self, final: bool = False) -> None:
+        if self._send is not None:
+            self._send(self.line(final))
+        else:
+            print(self.line(final), file=sys.stderr, flush=True)
+
+    def event(self, text: str) -> None:
+        """Say something that happened (a task started or ended) on a line of its own, now."""
+        if not self.enabled:
+            return
+        with self._lock:
+            if self._bar is not None:
+                self._bar.write(text, file=sys.stderr)
+            else:
+                print(text, file=sys.stderr, flush=True)
 
     def update(self, n: int = 1) -> None:
         with self._lock:
             self.done += n
             if self._bar is not None:
                 self._bar.update(n)
+
+    def advance_to(self, done: int) -> None:
+        """The work done so far is ``done`` (never moves back)."""
+        with self._lock:
+            step = done - self.done
+            if step > 0:
+                self.done = done
+                if self._bar is not None:
+                    self._bar.update(step)
 
     def note(self, text: str) -> None:
         with self._lock:
@@ -107,14 +163,10 @@ class Progress:
             if self._bar is not None:
                 self._bar.close()
             else:
-                print(self.line(final=True), file=sys.stderr, flush=True)
+                self._log(final=True)
 
     def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-
-def progress(total: int | None, desc: str, unit: str = "it", enabled: bool = True) -> Progress:
-    return Progress(total, desc, unit, enabled)

@@ -170,11 +170,11 @@ def test_dry_run_lists_the_rows_and_which_are_done(tmp_path, capsys):
     )
     record = tmp_path / "records" / "fashion-mnist" / "smallcnn-natural.json"
     record.parent.mkdir(parents=True)
-    # A first-format record: its corruption and filter blocks are of older metric versions.
+    # A first-format record: its clean, corruption and filter blocks are of older metric versions.
     record.write_text(json.dumps(_first_format_record(sha, STANDARD_FASHION_MNIST)))
     assert main(args) == 0
     status = _status(capsys.readouterr().out)
-    assert status["smallcnn-natural"] == "trained; to evaluate: corruptions, filters"
+    assert status["smallcnn-natural"] == "trained; to evaluate: clean, corruptions, filters"
     done = _current_record(sha, STANDARD_FASHION_MNIST)
     record.write_text(json.dumps(done))
     run = tmp_path / "runs" / "smallcnn-pgd-at"

@@ -148,9 +148,9 @@ def test_page_in_chromium_sorts_and_loads_images(tmp_path, browser):
         f"95% interval {100 * low:.2f} to {100 * high:.2f} (Wilson, n = 1000 images)"
     )
 
-    off = "view-linf-nonstandard"
+    off = "view-linf-unranked"
     assert _column(browser, off, "Model") == ["smallcnn-quick"]  # not ranked above the others
-    deviation = browser.find_element(By.CSS_SELECTOR, f"#{off} td.col-deviation")
+    deviation = browser.find_element(By.CSS_SELECTOR, f"#{off} td.col-why")
     assert deviation.text == "autoattack_n_examples 200 (standard >= 1000)"
     right = browser.execute_script("return arguments[0].getBoundingClientRect().right", deviation)
     assert right <= browser.execute_script("return document.documentElement.clientWidth")

@@ -44,7 +44,7 @@ def make_record(
     *,
     dataset: str = "fashion-mnist",
     architecture: str = "smallcnn",
-    recipe: str | None = "natural",
+    recipe: str | None = "pgd-at",
     bass_mode: str | None = None,
     clean: float = 0.9,
     autoattack: float | None = 0.3,
@@ -326,7 +326,8 @@ def test_markdown_parses_back_to_the_record_numbers():
 def test_bass_deltas():
     fam = dict.fromkeys(CORRUPTIONS, 0.7)
     data = [
-        make_record("nat", clean=0.90, autoattack=0.00, tail_share=0.40, corruptions=fam),
+        make_record("nat", recipe="natural", clean=0.90, autoattack=0.00, tail_share=0.40,
+                    corruptions=fam),
         make_record(
             "nat-bass", recipe="natural+bass", bass_mode="augment", clean=0.88, autoattack=0.02,
             tail_share=0.25, corruptions={**fam, "noise": 0.8, "blur": 0.75},
@@ -354,9 +355,10 @@ def test_bass_deltas():
 
 def test_bass_twins_must_share_the_training_config():
     data = [
-        make_record("nat", clean=0.90), make_record("nat-long", clean=0.91),
+        make_record("nat", recipe="natural", clean=0.90),
+        make_record("nat-long", recipe="natural", clean=0.91),
         make_record("nat-bass", recipe="natural+bass", bass_mode="augment", clean=0.88),
-        make_record("nat-unknown", clean=0.9),
+        make_record("nat-unknown", recipe="natural", clean=0.9),
     ]  # fmt: skip
     training = {
         "nat-long": {**TRAINING, "epochs": 10, "recipe": "natural"},  # trained longer
@@ -419,7 +421,7 @@ def test_only_standard_rows_are_ranked_the_others_have_their_own_table():
         make_record("full", autoattack=0.30),
         make_record("small", autoattack=0.50, n_examples=500, autoattack_n_examples=100),
         make_record("weak", clean=0.34, autoattack=0.90, autoattack_n_examples=200),
-        make_record("small-bass", recipe="natural+bass", bass_mode="augment", autoattack=0.2),
+        make_record("small-bass", recipe="pgd-at+bass", bass_mode="augment", autoattack=0.2),
         make_record("flaky", autoattack=0.60, unreliable=True),
     ]
     board = build_leaderboard(as_records(*data), "fashion-mnist")
@@ -427,39 +429,38 @@ def test_only_standard_rows_are_ranked_the_others_have_their_own_table():
     assert list(main["model"]) == ["flaky", "full", "small-bass"]
     assert list(main["rank"]) == [1, 2, 3]
     assert dict(zip(main["model"], main["notes"], strict=True))["flaky"] == "unreliable"
-    assert "deviation" not in main.columns
+    assert "why" not in main.columns
     legend = " ".join(board.main.notes)
-    assert "2 more models were evaluated with a protocol that differs" in legend
-    assert "“Non-standard protocols”, not ranked with these" in legend
+    assert "2 more models are listed under “Not ranked”, each with why" in legend
 
-    off = board.table("nonstandard")
-    assert [t.key for t in board.tables] == ["main", "nonstandard", "bass", "correlation"]
-    assert off.title == "Non-standard protocols"
+    off = board.table("unranked")
+    assert [t.key for t in board.tables] == ["main", "unranked", "bass", "correlation"]
+    assert off.title == "Not ranked"
     keys = [c.key for c in off.columns]
     assert "rank" not in keys and "group" not in keys
-    assert keys[:2] == ["model", "deviation"]  # beside the name, not past the page's edge
-    assert [k for k in keys if k not in ("deviation",)] == [
+    assert keys[:2] == ["model", "why"]  # beside the name, not past the page's edge
+    assert [k for k in keys if k not in ("why",)] == [
         c.key for c in board.main.columns if c.key not in ("rank", "group")
     ]
     assert list(off.frame["model"]) == ["weak", "small"]  # by AutoAttack, unranked
-    deviation = dict(zip(off.frame["model"], off.frame["deviation"], strict=True))
+    deviation = dict(zip(off.frame["model"], off.frame["why"], strict=True))
     assert deviation["small"] == (
         "n_examples 500 (standard >= 10000); autoattack_n_examples 100 (standard >= 1000); "
         "corruptions_n_examples 500 (standard >= 10000)"
     )
     assert deviation["weak"] == "autoattack_n_examples 200 (standard >= 1000)"
-    assert off.notes[0].startswith("Not ranked: each model's protocol differs")
+    assert off.notes[0].startswith("Not ranked, for the reason each row gives")
 
     text = render_view(board, "md")
-    assert text.index("## Linf robustness") < text.index("### Non-standard protocols")
-    assert text.index("### Non-standard protocols") < text.index("### What BaSS changes")
-    rows = parse_markdown_table(text.split("### Non-standard protocols")[1])
-    assert [(r["Model"], r["Protocol"]) for r in rows] == [
+    assert text.index("## Linf robustness") < text.index("### Not ranked")
+    assert text.index("### Not ranked") < text.index("### What BaSS changes")
+    rows = parse_markdown_table(text.split("### Not ranked")[1])
+    assert [(r["Model"], r["Why not ranked"]) for r in rows] == [
         ("weak", deviation["weak"]),
         ("small", deviation["small"]),
     ]
     assert [r["Model"] for r in parse_markdown_table(text)] == ["flaky", "full", "small-bass"]
-    csv = pd.read_csv(io.StringIO(render_view(board, "csv", "nonstandard")))
+    csv = pd.read_csv(io.StringIO(render_view(board, "csv", "unranked")))
     assert list(csv["Model"]) == ["weak", "small"] and "Rank" not in csv.columns
     assert list(csv["AutoAttack n"]) == [200, 100]
 
@@ -467,16 +468,24 @@ def test_only_standard_rows_are_ranked_the_others_have_their_own_table():
     assert bass_notes == {
         "flaky": "",
         "full": "",
-        "small": "protocols differ: n_examples 500 vs 10000, autoattack_n_examples 100 vs 1000",
-        "weak": "protocols differ: autoattack_n_examples 200 vs 1000",
+        "small": "no Δ Clean: n_examples 500 vs 10000; no Δ AutoAttack: autoattack_n_examples "
+        "100 vs 1000; no Δ Corruptions: corruptions_n_examples 500 vs 10000; no Δ Grad. tail "
+        "share: n_examples 500 vs 10000",
+        "weak": "no Δ AutoAttack: autoattack_n_examples 200 vs 1000",
     }
+    # Like with like: no delta across protocols, the others as usual.
+    weak = board.bass.frame.set_index("base").loc["weak"]
+    assert pd.isna(weak["d_autoattack"]) and not pd.isna(weak["d_clean"])
     cifar = make_record(
         "c", dataset="cifar10", eps=0.03, n_examples=10_000, autoattack_n_examples=10_000
     )
     alone = build_leaderboard(as_records(cifar), "cifar10")
     assert alone.main.frame.empty
-    assert "No model here was evaluated with the standard protocol" in table_markdown(alone.main)
-    assert list(alone.nonstandard.frame["deviation"]) == ["eps 0.03 (standard 8/255)"]
+    with pytest.raises(UserError, match="main table is empty; the 1 other is in --table unranked"):
+        render_view(alone, "csv")  # not a header and nothing else
+    assert "c" in render_view(alone, "csv", "unranked")
+    assert "No model here is ranked" in table_markdown(alone.main)
+    assert list(alone.unranked.frame["why"]) == ["eps 0.03 (standard 8/255)"]
 
 
 def test_intervals_and_rank_groups_in_every_format():
@@ -494,14 +503,14 @@ def test_intervals_and_rank_groups_in_every_format():
     csv = pd.read_csv(io.StringIO(render_view(board, "csv")))
     assert list(csv["Group"]) == [1, 1, 2, 2, 3]
     for i, (low, high) in enumerate(hand):
-        assert csv.loc[i, "AutoAttack"] == pytest.approx(100 * aa[i])
-        assert csv.loc[i, "AutoAttack 95% low"] == pytest.approx(100 * low)
-        assert csv.loc[i, "AutoAttack 95% high"] == pytest.approx(100 * high)
+        assert csv.loc[i, "AutoAttack"] == round(100 * aa[i], 2)
+        assert csv.loc[i, "AutoAttack 95% low"] == round(100 * low, 2)
+        assert csv.loc[i, "AutoAttack 95% high"] == round(100 * high, 2)
         assert csv.loc[i, "AutoAttack n"] == 1000 and csv.loc[i, "Clean n"] == 10_000
     low, high = hand_wilson(0.7, 2000)
     assert csv.loc[0, "Corruptions n"] == 2000 and csv.loc[1, "Corruptions n"] == 10_000
-    assert csv.loc[0, "Corruptions 95% low"] == pytest.approx(100 * low)
-    assert csv.loc[0, "Corruptions 95% high"] == pytest.approx(100 * high)
+    assert csv.loc[0, "Corruptions 95% low"] == round(100 * low, 2)
+    assert csv.loc[0, "Corruptions 95% high"] == round(100 * high, 2)
 
     rows = parse_markdown_table(render_view(board, "md"))
     assert [r["Group"] for r in rows] == ["1", "1", "2", "2", "3"]
@@ -564,12 +573,12 @@ def test_a_plugin_accuracy_column_gets_an_interval_from_its_declaration(monkeypa
 
 def test_every_row_standard_leaves_the_second_table_out():
     board = build_leaderboard(as_records(make_record("a"), make_record("b")), "fashion-mnist")
-    assert board.nonstandard is None
+    assert board.unranked is None
     assert [t.key for t in board.tables] == ["main", "bass", "correlation"]
-    assert "Non-standard" not in render_view(board, "md")
+    assert "Not ranked" not in render_view(board, "md")
     assert "differs from the standard" not in " ".join(board.main.notes)
-    with pytest.raises(UserError, match="there is no nonstandard table"):
-        render_view(board, "csv", "nonstandard")
+    with pytest.raises(UserError, match="there is no unranked table"):
+        render_view(board, "csv", "unranked")
 
 
 def test_a_first_version_corruption_block_is_marked_procedural_frost():
@@ -612,11 +621,14 @@ def test_sort_by_reorders_and_keeps_ranks():
         build_leaderboard(as_records(*data), "fashion-mnist", sort_by="claen")
 
 
-def test_csv_keeps_full_precision_and_latex_escapes():
-    data = [make_record("under_score", clean=0.912345, autoattack=0.3)]
+def test_csv_rounds_as_the_tables_show_and_latex_escapes():
+    data = [make_record("under_score", clean=0.912345, autoattack=0.3, tail_share=0.3456789)]
     board = build_leaderboard(as_records(*data), "fashion-mnist")
-    frame = pd.read_csv(io.StringIO(render_view(board, "csv")))
-    assert frame.loc[0, "Clean"] == pytest.approx(91.2345)
+    text = render_view(board, "csv")
+    frame = pd.read_csv(io.StringIO(text))
+    assert frame.loc[0, "Clean"] == 91.23  # as Markdown shows it; the record keeps 0.912345
+    assert frame.loc[0, "Grad. tail share"] == 0.346
+    assert "91.2345" not in text
     latex = render_view(board, "latex")
     assert "\\toprule" in latex and "under\\_score" in latex and "91.23" in latex
     bass = pd.read_csv(io.StringIO(render_view(board, "csv", "bass")))

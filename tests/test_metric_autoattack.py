@@ -85,3 +85,26 @@ def test_bad_norm_and_eps(model_and_data):
         get_metric("autoattack").compute(model, data, norm="L1")
     with pytest.raises(UserError, match="eps"):
         get_metric("autoattack").compute(model, data, eps=-0.1)
+
+
+def test_progress_counts_every_forward_pass_of_each_attack(small_budget):
+    """A constant classifier survives every attack, so each attack spends its whole budget:
+    the passes counted by a hook on the model equal passes_per_image per image, exactly."""
+    import torch
+    from torch import nn
+
+    from freqbench.metrics.builtin.autoattack import _perturb, passes_per_image
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 10)).eval()
+    with torch.no_grad():
+        model[1].weight.zero_()
+        model[1].bias.copy_(torch.eye(10)[3] * 5)  # always class 3, whatever the input
+    counted = []
+    model.register_forward_pre_hook(lambda module, args: counted.append(len(args[0])))
+    x, y = torch.rand(6, 3, 8, 8), torch.full((6,), 3)
+    adversary = AutoAttack(model, norm="Linf", eps=0.01, version="standard", device="cpu", seed=0)
+    for attack in adversary.attacks_to_run:
+        counted.clear()
+        with torch.no_grad():
+            _perturb(adversary, attack, x, y)
+        assert sum(counted) == len(x) * passes_per_image(adversary, attack), attack

@@ -27,7 +27,7 @@ FAST = Protocol(
     n_examples=24, autoattack_n_examples=8, heatmap_n_examples=4, batch_size=64, eps=0.25
 )
 METRICS = "clean,autoattack,corruptions,frequency,filters"
-TIMING = ("seconds", "created", "executor", "versions")
+TIMING = ("seconds", "wall_seconds", "created", "executor", "versions")
 
 
 @pytest.fixture(scope="module")

@@ -36,6 +36,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Each option's help ends with its default, where it has one the help does not state."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        stated = "default" in text.lower()
+        if action.option_strings and default not in (None, False, argparse.SUPPRESS) and not stated:
+            text += f" (default: {default})"
+        return text
+
+
 def _chosen(argv: list[str]) -> str | None:
     """The command named on the command line, if any (its module is the only one imported)."""
     return next((arg for arg in argv if arg in COMMANDS), None)
@@ -46,12 +58,13 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="freqbench",
         description="Robustness benchmark of image classifiers with a frequency-domain view.",
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"freqbench {freqbench.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     chosen = _chosen(argv) if argv is not None else None
     for name, (module_name, help_text) in COMMANDS.items():
-        command = sub.add_parser(name, help=help_text)
+        command = sub.add_parser(name, help=help_text, formatter_class=_HelpFormatter)
         if argv is None or name == chosen:
             module = importlib.import_module(f"freqbench.cli.{module_name}")
             command.description = module.__doc__

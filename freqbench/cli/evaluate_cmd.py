@@ -118,7 +118,8 @@ def time_summary(result) -> str:
         shards = f" in {e['shards']} shards" if e["shards"] > 1 else ""
         why = f"  ({result.reasons[name]})" if name in result.reasons else ""
         lines.append(
-            f"  {name:<12} {e['seconds']:8.1f} s on {e['device']} ({e['executor']}{shards}){why}"
+            f"  {name:<12} {e['wall_seconds']:8.1f} s wall, {e['seconds']:8.1f} s task time on "
+            f"{e['device']} ({e['executor']}{shards}){why}"
         )
     head = (
         "ran:"

@@ -15,6 +15,7 @@ status without doing anything.
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 from freqbench.cli.options import add_device_argument, add_executor_arguments, executor_from_args
@@ -89,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.shards < 1:
         raise UserError(f"--shards must be at least 1, got {args.shards}")
+    start = time.perf_counter()
     with executor_from_args(args) as executor:
         runner = GridRunner(
             spec,
@@ -106,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
     print(_table(states))
     if runner.seconds:
         parts = ", ".join(f"{step} {seconds:.0f} s" for step, seconds in runner.seconds.items())
-        print(f"this run's tasks ({args.executor}): {parts}")
+        wall = time.perf_counter() - start
+        print(f"this run: {wall:.0f} s wall; task time ({args.executor}): {parts}")
     print(_spent(paths))
     for block, why in runner.failed.items():
         print(f"FAILED {block}: {why}")

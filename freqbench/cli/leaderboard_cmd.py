@@ -23,8 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--format", default="md", help="md (default), html, csv or latex")
     parser.add_argument(
-        "--table", help="only this table: main, nonstandard (rows of non-standard protocols, "
-        "when there are any), bass or correlation (md, csv, latex; csv and latex default to main)",
+        "--table", help="only this table: main, unranked (rows of non-standard protocols or "
+        "degenerate models, when there are any), bass or correlation (md, csv, latex; csv and "
+        "latex default to main)",
     )  # fmt: skip
     parser.add_argument("--sort-by", metavar="COLUMN", help="reorder the main table by a column")
     parser.add_argument("--out", type=Path, help="write here instead of stdout")

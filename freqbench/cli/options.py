@@ -26,9 +26,11 @@ def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     for field in all_fields().values():
         if field.cli:
+            default = field.describe_default()
+            stated = "default" in field.help.lower() or not default
             group.add_argument(
                 field.option, dest=field.name, type=field.kind, choices=field.choices,
-                help=field.help,
+                help=field.help if stated else f"{field.help} (default: {default})",
             )  # fmt: skip
 
 

@@ -52,13 +52,14 @@ def _summary(result: TrainResult) -> str:
         return "-" if value is None else f"{100 * value:.2f}%"
 
     config = result.config
+    images = f"first {metrics['eval_n']} test images" if metrics.get("eval_n") else "no test images"
     rows = {
         "recipe": config["recipe"] + (f" (bass_mode {config['bass_mode']})" if config["bass_mode"] else ""),
         "model": f"{config['architecture']} on {config['dataset']}",
         "epochs": str(metrics.get("epoch", "-")),
         "train loss": f"{metrics['loss']:.4f}" if "loss" in metrics else "-",
-        "test acc": percent("test_acc"),
-        f"PGD-10 acc (eps {config['eps']:.4g})": percent("pgd10_acc"),
+        f"test acc ({images})": percent("test_acc"),
+        f"PGD-10 acc (eps {config['eps']:.4g}, {images})": percent("pgd10_acc"),
         "wall time": f"{result.seconds:.1f} s",
         "checkpoint": str(result.checkpoint),
         "log": str(result.log),

@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Any
 from freqbench.errors import UserError
 from freqbench.evaluate.device import resolve_device
 from freqbench.evaluate.plan import Evaluation, RecordPlan
-from freqbench.evaluate.tasks import cached_test_images, keep_model, run_block
+from freqbench.evaluate.tasks import (
+    BlockResult,
+    BlockTask,
+    cached_test_images,
+    keep_model,
+    run_block,
+)
 from freqbench.executors import Executor, make_executor
 from freqbench.metrics import parse_metrics
 from freqbench.progress import Progress
@@ -39,11 +45,13 @@ __all__ = [
     "RECORD_FORMAT",
     "Evaluation",
     "RecordPlan",
+    "TaskStatus",
     "check_model",
     "evaluate",
     "plan_evaluation",
     "resolve_device",
     "run_plans",
+    "task_name",
 ]
 
 #: A record name is a file name: letters, digits and . _ + -, starting with a letter or digit.
@@ -99,17 +107,51 @@ def run_plans(plans: list[RecordPlan], executor: Executor, progress: bool = True
         for task in plan.tasks:
             tasks[executor.submit(run_block, task, gpu=True)] = (plan, task)
     names = ", ".join(plan.name for plan in plans)
-    with Progress(len(tasks), f"evaluating {names}", "tasks", enabled=progress) as bar:
+    # Tasks take unequal time (AutoAttack's against clean accuracy's): no time-left estimate.
+    with Progress(
+        len(tasks), f"evaluating {names}", "tasks", enabled=progress, estimate=False
+    ) as bar:
+        running = TaskStatus(bar, {h: task_name(p, t) for h, (p, t) in tasks.items()})
+        executor.on_status = running.hear
         while executor.pending:
             handle, result = executor.next_done()
             plan, task = tasks.pop(handle)
             finished = plan.accept(task, result)
             bar.update()
+            running.ended(handle, result, remote=executor.name != "local")
             failed = plan.failed.get(task.metric)
             bar.note(
                 f"{task.metric} failed" if failed else f"{finished} done" if finished
                 else f"{task.metric} part done"
             )  # fmt: skip
+
+
+def task_name(plan: RecordPlan, task: BlockTask) -> str:
+    """``record: metric`` and, for a shard, ``i/n``: how progress lines name a task."""
+    shard = f" {task.shard[0] + 1}/{task.shard[1]}" if task.shard else ""
+    return f"{plan.name}: {task.metric}{shard}"
+
+
+class TaskStatus:
+    """What the driver shows of tasks that run elsewhere: a line when each starts and ends,
+    and the latest progress line of those running beside its own bar."""
+
+    def __init__(self, bar: Progress, names: dict[int, str]) -> None:
+        self.bar, self.names = bar, names
+        self.lines: dict[int, str] = {}
+
+    def hear(self, handle: int, line: str) -> None:
+        name = self.names.get(handle, f"task {handle}")
+        if line == "started":
+            self.bar.event(f"{name}: started")
+        self.lines[handle] = f"{name}: {line}"
+        self.bar.note(" | ".join(self.lines.values()))
+
+    def ended(self, handle: int, result: BlockResult, remote: bool) -> None:
+        self.lines.pop(handle, None)
+        if remote:
+            how = "FAILED" if result.error else f"done in {result.seconds:.0f} s"
+            self.bar.event(f"{self.names.get(handle, f'task {handle}')}: {how}")
 
 
 def plan_evaluation(
@@ -161,7 +203,7 @@ def plan_evaluation(
         model, loaded, name, dataset, parse_metrics(metrics), values,
         out=Path(out_dir) if out_dir is not None else None, force=force, replace=replace,
         executor=executor, device=here if local else device, data_dir=_text(data_dir),
-        corruptions_dir=_text(corruptions_dir), progress=progress and local, figures=figures,
+        corruptions_dir=_text(corruptions_dir), progress=progress, figures=figures,
         threads=threads,
     )  # fmt: skip
     if plan.tasks and any(spec.images is not None for spec in plan.running):

@@ -353,7 +353,12 @@ class RecordPlan:
         evaluation = {
             "version": spec.version,
             "key": self.keys[spec.name],
-            "seconds": round(sum(p.seconds for p in ordered_parts), 3),
+            "seconds": round(sum(p.seconds for p in ordered_parts), 3),  # task time
+            "wall_seconds": round(
+                max(p.started + p.seconds for p in ordered_parts)
+                - min(p.started for p in ordered_parts),
+                3,
+            ),
             "device": ordered_parts[0].device,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "versions": ordered_parts[0].versions,

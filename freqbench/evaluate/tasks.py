@@ -64,6 +64,7 @@ class BlockResult:
     device: str = "cpu"
     versions: dict[str, str | None] = field(default_factory=dict)
     threads: int = 1  # torch threads during the computation: float sums depend on it
+    started: float = 0.0  # when the computation started (seconds since the epoch)
     error: str | None = None  # why the metric failed; then there are no values
     user_error: bool = False  # the failure is the input's (a UserError), not a bug
 
@@ -211,7 +212,7 @@ def run_block(task: BlockTask) -> BlockResult:
             "load_model": lambda ref: load_model_ref(ref, task.dataset, device).model,
             "shard": task.shard,
         }
-        start, cpu = time.perf_counter(), time.process_time()
+        start, cpu, started = time.perf_counter(), time.process_time(), time.time()
         with torch_threads(task.threads) as threads:
             try:
                 result = checked_result(
@@ -225,4 +226,6 @@ def run_block(task: BlockTask) -> BlockResult:
                     user_error=isinstance(exc, UserError),
                 )  # fmt: skip
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-    return BlockResult(result.values, result.arrays, seconds, cpu, device, versions(), threads)
+    return BlockResult(
+        result.values, result.arrays, seconds, cpu, device, versions(), threads, started
+    )

@@ -24,7 +24,7 @@ from typing import Any
 
 from freqbench.config import TrainConfig
 from freqbench.errors import UserError
-from freqbench.evaluate import RecordPlan, plan_evaluation
+from freqbench.evaluate import RecordPlan, TaskStatus, plan_evaluation, task_name
 from freqbench.evaluate.tasks import BlockTask, run_block, torch_threads
 from freqbench.executors import Executor, make_executor
 from freqbench.grid.publish import entry_path, publish_smoothed, publish_trained
@@ -160,12 +160,15 @@ class _Job:
         self.training: set[str] = set()  # rows whose training task was handed out
         self.evaluating: set[str] = set()  # rows whose evaluation was planned
         self.tasks: dict[int, Any] = {}
+        self.names: dict[int, str] = {}  # handle -> how progress lines name the task
         self.spent: dict[str, list[float]] = {}  # row -> [wall, cpu] of its evaluation tasks
         self.bar = None
 
     def run(self) -> None:
         progress = self.runner.progress is not False
-        with Progress(0, "grid", "tasks", enabled=progress) as self.bar:
+        with Progress(0, "grid", "tasks", enabled=progress, estimate=False) as self.bar:
+            self.status = TaskStatus(self.bar, self.names)
+            self.executor.on_status = self.status.hear
             for row in self.spec.rows:
                 self._advance(row)
             while self.executor.pending:
@@ -175,10 +178,12 @@ class _Job:
                     self._trained(item, result)
                 else:
                     self._evaluated(*item, result)
+                    self.status.ended(handle, result, remote=self.executor.name != "local")
                 self.bar.update()
 
-    def _submit(self, function: Callable[[Any], Any], task: Any, item: Any) -> None:
-        self.tasks[self.executor.submit(function, task, gpu=True)] = item
+    def _submit(self, function: Callable[[Any], Any], task: Any, item: Any, name: str) -> None:
+        handle = self.executor.submit(function, task, gpu=True)
+        self.tasks[handle], self.names[handle] = item, name
         self.bar.add_total(1)
 
     def _advance(self, row: GridRow) -> None:
@@ -195,7 +200,7 @@ class _Job:
                 self.runner.say(f"{row.name}: training ({display_path(run_dir)})")
                 task = TrainTask(row.name, row.config, str(run_dir.resolve()), os.getcwd(),
                                  self.runner.progress, self.runner.threads)  # fmt: skip
-                self._submit(train_row, task, row)
+                self._submit(train_row, task, row, f"{row.name}: training")
             return
         ready = row.reference is None or row.reference in self.published
         if self.runner.train_only or not ready or row.name in self.evaluating:
@@ -207,7 +212,7 @@ class _Job:
             self.runner.say(f"{row.name}: evaluating {', '.join(s.name for s in plan.running)}")
             plan.prepare()
             for task in plan.tasks:
-                self._submit(run_block, task, (row, plan, task))
+                self._submit(run_block, task, (row, plan, task), task_name(plan, task))
 
     def _plan(self, row: GridRow) -> RecordPlan:
         """The row's evaluation; its record belongs to the grid, so one of other weights (the

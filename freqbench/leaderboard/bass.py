@@ -4,8 +4,9 @@ Twins share the architecture, the base recipe, the model transform, the threat m
 and the whole training config apart from BaSS (epochs, batch size, learning rate, seed,
 recipe options, ...; from the checkpoints' sidecars, as the records keep them), so that the
 delta isolates Balanced Spectrum Sampling (Lin et al., NeurIPS 2023). Models without such a
-twin are listed as unpaired, never compared. A pair evaluated under different protocols is
-still shown, with the difference in its Notes.
+twin are listed as unpaired, never compared. Like is compared with like: a delta is shown
+only where both records were evaluated with the same protocol fields its metric reads; a
+pair evaluated otherwise keeps its row, with the difference in its Notes instead.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ import pandas as pd
 from freqbench.leaderboard.extract import BoundColumn, columns
 from freqbench.leaderboard.table import Column, Table
 from freqbench.metrics import MetricSpec
+from freqbench.protocol import all_fields, format_eps
 from freqbench.recipes import BASS_SUFFIX
 from freqbench.records import Record
 
-_PROTOCOL_KEYS = ("eps", "n_examples", "autoattack_n_examples")
 #: Training options that may differ between twins: BaSS itself, and what does not change the
 #: trained weights (where the run ran, where its data lay, how many test images it logged).
 _NOT_TRAINING = ("recipe", "bass_mode", "bass_p", "device", "data_dir", "eval_examples", "source")
@@ -91,13 +92,21 @@ def delta(bound: BoundColumn, base: Record, bass: Record) -> float | None:
     return (b - a) * (100 if bound.percent else 1)
 
 
-def _protocol_note(base: Record, bass: Record) -> str:
-    differ = []
-    for key in _PROTOCOL_KEYS:
-        a, b = base.data["protocol"][key], bass.data["protocol"][key]
+def protocol_differences(spec: MetricSpec, base: Record, bass: Record) -> list[str]:
+    """The protocol fields ``spec`` reads on which the twins' records differ (``field a vs
+    b``); fields that change no number (batch size, shards) aside."""
+    fields = all_fields()
+    found = []
+    for name in spec.reads:
+        if name not in fields or fields[name].standard == "any":
+            continue
+        a, b = base.data["protocol"].get(name), bass.data["protocol"].get(name)
         if a != b:
-            differ.append(f"{key} {a:g} vs {b:g}")
-    return "protocols differ: " + ", ".join(differ) if differ else ""
+            show = format_eps if name == "eps" else str
+            found.append(
+                f"{name} {show(a) if a is not None else '–'} vs {show(b) if b is not None else '–'}"
+            )
+    return found
 
 
 def bass_table(records: list[Record], specs: Sequence[MetricSpec]) -> Table:
@@ -123,9 +132,14 @@ def bass_table(records: list[Record], specs: Sequence[MetricSpec]) -> Table:
             "bass_mode": bass.get("model", "bass_mode") or "",
             "base": base.name,
             "with_bass": bass.name,
-            "notes": _protocol_note(base, bass),
         }
-        row.update({f"d_{bound.key}": delta(bound, base, bass) for bound in deltas})
+        notes: dict[str, str] = {}  # per metric: why its deltas are not shown
+        for bound in deltas:
+            differ = protocol_differences(bound.spec, base, bass)
+            row[f"d_{bound.key}"] = None if differ else delta(bound, base, bass)
+            if differ:
+                notes.setdefault(bound.spec.name, f"no Δ {bound.title}: {', '.join(differ)}")
+        row["notes"] = "; ".join(notes.values())
         rows.append(row)
     frame = pd.DataFrame(rows, columns=[c.key for c in table])
     readings = ["accuracies in percentage points"]

@@ -2,7 +2,7 @@
 
 Linf and L2 views hold the records evaluated at that norm (robust accuracies at different
 norms are never ranked together); the corruptions view re-ranks every record that has
-corruption accuracy, whatever its norm, and so has only the main table (and the non-standard
+corruption accuracy, whatever its norm, and so has only the main table (and the unranked
 one): BaSS deltas and correlations with robust accuracy belong to one norm. The main table
 ranks the records evaluated with the dataset's standard protocol; the others, when there are
 any, follow in a table of their own, unranked.
@@ -30,24 +30,24 @@ class Leaderboard:
     threat_model: str
     records: list[Record]
     main: Table
-    nonstandard: Table | None  # the rows evaluated with another protocol; None: there are none
+    unranked: Table | None  # rows of another protocol or of degenerate models; None: none
     bass: Table | None
     correlation: Table | None
     specs: tuple[MetricSpec, ...] = ()  # the metrics the board shows (leaderboard.toml)
 
     @property
     def tables(self) -> list[Table]:
-        tables = (self.main, self.nonstandard, self.bass, self.correlation)
+        tables = (self.main, self.unranked, self.bass, self.correlation)
         return [t for t in tables if t is not None]
 
     def table(self, key: str) -> Table:
         for table in self.tables:
             if table.key == key:
                 return table
-        if key == "nonstandard" and self.nonstandard is None:
+        if key == "unranked" and self.unranked is None:
             raise UserError(
-                f"every model of the {self.dataset} {self.threat_model} view was evaluated with "
-                "the standard protocol: there is no nonstandard table"
+                f"every model of the {self.dataset} {self.threat_model} view is ranked: there is "
+                "no unranked table"
             )
         raise UnknownNameError("table", key, [t.key for t in self.tables])
 
@@ -77,7 +77,7 @@ def build_leaderboard(
 ) -> Leaderboard:
     """The tables of one view, with the columns of the metrics ``specs`` (default: the
     built-in ones; a folder's are :func:`~freqbench.leaderboard.config.board_metrics`);
-    ``sort_by`` reorders the main and non-standard tables (ranks stay)."""
+    ``sort_by`` reorders the main and unranked tables (ranks stay)."""
     specs = tuple(specs) if specs is not None else tuple(builtin_metrics())
     others = sorted({r.dataset for r in records} - {dataset})
     if others:
@@ -91,15 +91,15 @@ def build_leaderboard(
     chosen = select(records, threat_model, specs)
     if not chosen:
         raise _nothing_for(records, dataset, threat_model)
-    main, nonstandard = main_tables(chosen, threat_model, dataset, specs)
+    main, unranked = main_tables(chosen, threat_model, dataset, specs)
     if sort_by:
         main = main.sorted_by(sort_by)
-        if nonstandard is not None and _has_column(nonstandard, sort_by):
-            nonstandard = nonstandard.sorted_by(sort_by)  # it has no rank or group to sort by
+        if unranked is not None and _has_column(unranked, sort_by):
+            unranked = unranked.sorted_by(sort_by)  # it has no rank or group to sort by
     if threat_model not in NORMS:
-        return Leaderboard(dataset, threat_model, chosen, main, nonstandard, None, None, specs)
+        return Leaderboard(dataset, threat_model, chosen, main, unranked, None, None, specs)
     return Leaderboard(
-        dataset, threat_model, chosen, main, nonstandard,
+        dataset, threat_model, chosen, main, unranked,
         bass_table(chosen, specs), correlation_table(chosen, specs), specs,
     )  # fmt: skip
 

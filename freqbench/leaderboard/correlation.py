@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from freqbench.leaderboard.extract import columns
-from freqbench.leaderboard.protocols import deviations
+from freqbench.leaderboard.protocols import why_not_ranked
 from freqbench.leaderboard.table import MISSING, Column, Table
 from freqbench.metrics import MetricSpec
 from freqbench.records import Record
@@ -65,7 +65,7 @@ def correlation_table(records: list[Record], specs: Sequence[MetricSpec]) -> Tab
             row[f"rho_{target.key}"], row[f"n_{target.key}"] = rho, n
         rows.append(row)
     frame = pd.DataFrame(rows, columns=[c.key for c in table])
-    off = sum(1 for r in records if deviations(r, specs))
+    off = sum(1 for r in records if why_not_ranked(r, specs))
     said = [spec.correlation_note for spec in specs if spec.correlation_note]
     notes = [
         f"Spearman rank correlation across the {len(records)} models of this table, over the "
@@ -74,7 +74,7 @@ def correlation_table(records: list[Record], specs: Sequence[MetricSpec]) -> Tab
     ]
     if off:
         notes.append(
-            f"{off} of these models {'was' if off == 1 else 'were'} evaluated with a "
-            "non-standard protocol (see the table of non-standard protocols)."
+            f"{off} of these models {'is' if off == 1 else 'are'} not ranked (a non-standard "
+            "protocol, or a degenerate model: see the table “Not ranked”)."
         )
     return Table("correlation", "Rank correlations with robustness", table, frame, notes)

@@ -1,9 +1,9 @@
 """One view in the format a user asks for: Markdown, HTML, CSV or LaTeX.
 
-Markdown and HTML show the whole view (main, non-standard, BaSS and correlation tables); CSV
-and LaTeX hold a single table, the main one unless another is named. CSV keeps
-full-precision numbers for analysis, with each interval's bounds and number of images as
-columns of their own; the text formats show the rounded cells of :func:`format_cell`, an
+Markdown and HTML show the whole view (main, unranked, BaSS and correlation tables); CSV
+and LaTeX hold a single table, the main one unless another is named. CSV rounds as the text
+formats show (:func:`format_cell`; full precision lives in the records' JSON), with each
+interval's bounds and number of images as columns of their own; the text formats show an
 interval as ± its larger side.
 """
 
@@ -17,24 +17,30 @@ from freqbench.errors import UnknownNameError, UserError
 from freqbench.leaderboard.build import Leaderboard
 from freqbench.leaderboard.html import render_html
 from freqbench.leaderboard.markdown import table_markdown, view_markdown
-from freqbench.leaderboard.table import MISSING, Table, bound_keys
+from freqbench.leaderboard.table import DECIMALS, MISSING, Table, bound_keys, is_missing
 
 FORMATS = ("md", "html", "csv", "latex")
 
 
 def table_csv(table: Table) -> str:
-    """Full-precision values; an interval column is followed by its 95% bounds and its n."""
-    titles = {}
+    """Values rounded as the text formats show them (the records keep full precision); an
+    interval column is followed by its 95% bounds and its n."""
+    titles, digits = {}, {}
     for column in table.columns:
         titles[column.key] = column.title
+        digits[column.key] = DECIMALS.get(column.kind)
         if column.interval:
             low, high, n = bound_keys(column.key)
             titles.update(
                 {low: f"{column.title} 95% low", high: f"{column.title} 95% high",
                  n: f"{column.title} n"}
             )  # fmt: skip
-    frame = table.frame[list(titles)].rename(columns=titles)
-    return frame.to_csv(index=False, lineterminator="\n")
+            digits.update({low: DECIMALS.get(column.kind), high: DECIMALS.get(column.kind)})
+    frame = table.frame[list(titles)].copy()
+    for key, places in digits.items():
+        if places is not None:
+            frame[key] = [v if is_missing(v) else round(float(v), places) for v in frame[key]]
+    return frame.rename(columns=titles).to_csv(index=False, lineterminator="\n")
 
 
 def table_latex(table: Table) -> str:
@@ -65,4 +71,11 @@ def render_view(
     if fmt == "md":
         return table_markdown(board.table(table)) if table else view_markdown(board)
     chosen = board.table(table or "main")
+    if table is None and chosen.frame.empty and board.unranked is not None:
+        n = len(board.unranked.frame)
+        raise UserError(
+            f"no {board.dataset} model here is ranked (a standard protocol and a model that "
+            f"learned), so the main table is empty; the {n} other{'s are' if n > 1 else ' is'} "
+            "in --table unranked"
+        )
     return table_csv(chosen) if fmt == "csv" else table_latex(chosen)

@@ -1,8 +1,9 @@
 """The main table: one row per model, ranked as RobustBench ranks (robust accuracy, then clean).
 
-Like is ranked with like: only the rows whose protocol is the dataset's standard one are
-ranked; the others go to a second table, "Non-standard protocols", with the same metric
-columns, each row saying how its protocol deviates, and no rank. Its metric columns are those
+Like is ranked with like: only the rows whose protocol is the dataset's standard one, and
+whose model is not degenerate (near chance, collapsed predictions, robust without
+adversarial training), are ranked; the others go to a second table, "Not ranked", with the
+same metric columns, each row saying why, and no rank. Its metric columns are those
 the metrics declare ``main``; an accuracy whose metric declares its number of images
 (``count``) carries its 95% Wilson interval, and the ranked rows whose intervals of the ranking
 column overlap share a rank group. Flags a metric raises about its own result (AutoAttack's
@@ -17,13 +18,13 @@ import pandas as pd
 
 from freqbench.leaderboard.extract import NORMS, BoundColumn, columns, raised_flags, rank_column
 from freqbench.leaderboard.intervals import rank_groups
-from freqbench.leaderboard.protocols import deviations
+from freqbench.leaderboard.protocols import why_not_ranked
 from freqbench.leaderboard.table import Column, Table, bound_keys
 from freqbench.metrics import MetricSpec
 from freqbench.protocol import describe_standard, format_eps
 from freqbench.records import Record
 
-NONSTANDARD_TITLE = "Non-standard protocols"
+UNRANKED_TITLE = "Not ranked"
 
 
 def _main_columns(specs: Sequence[MetricSpec]) -> list[BoundColumn]:
@@ -60,7 +61,12 @@ def _columns(
     table.append(Column("model", "Model", "text"))
     if not ranked:
         table.append(
-            Column("deviation", "Protocol", "text", "how the protocol differs from the standard")
+            Column(
+                "why",
+                "Why not ranked",
+                "text",
+                "how the protocol differs from the standard, or why the model looks degenerate",
+            )
         )
     table += [
         Column("notes", "Notes", "text", "warnings the metrics raised about their own results"),
@@ -95,7 +101,7 @@ def _row(
     protocol = record.data["protocol"]
     row: dict[str, object] = {
         "model": record.name,
-        "deviation": "; ".join(deviations(record, specs)),
+        "why": "; ".join(why_not_ranked(record, specs)),
         "notes": "; ".join(flag.name for flag in raised_flags(record, specs)),
         "architecture": record.get("model", "architecture"),
         "recipe": record.get("model", "recipe") or "",
@@ -200,7 +206,7 @@ def _legend(
     noun = ranking.column.rank_noun
     notes = [
         f"Ranked by {noun}, ties by clean accuracy, as RobustBench ranks; only models evaluated "
-        "with the standard protocol are ranked. Accuracies in %."
+        "with the standard protocol, and not degenerate, are ranked. Accuracies in %."
     ]
     if groups:
         notes.append(
@@ -216,14 +222,14 @@ def _legend(
         notes.append(f"Standard protocol for {dataset}: {standard}.")
     if off:
         notes.append(
-            f"{len(off)} more model{' was' if len(off) == 1 else 's were'} evaluated with a "
-            f"protocol that differs from the standard one: listed under “{NONSTANDARD_TITLE}”, "
-            "not ranked with these."
+            f"{len(off)} more model{' is' if len(off) == 1 else 's are'} listed under "
+            f"“{UNRANKED_TITLE}”, each with why: a protocol that differs from the standard one, "
+            "or a model that looks degenerate."
         )
     return notes + _flags_legend(ranked, specs)
 
 
-def _nonstandard_legend(
+def _unranked_legend(
     off: list[Record],
     threat_model: str,
     dataset: str,
@@ -232,9 +238,12 @@ def _nonstandard_legend(
 ) -> list[str]:
     noun = rank_column(threat_model, specs).column.rank_noun
     notes = [
-        "Not ranked: each model's protocol differs from the standard one as its Protocol column "
-        "says, so its numbers are comparable neither with the ranked table's nor with each "
-        f"other's. Listed by {noun}, then clean accuracy. Accuracies in %."
+        "Not ranked, for the reason each row gives: a protocol that differs from the standard "
+        "one makes its numbers comparable neither with the ranked table's nor with each "
+        "other's; a degenerate model (clean accuracy within 2x chance, predictions in fewer "
+        "than half the classes, or robust without adversarial training: more than half its "
+        "clean accuracy left under AutoAttack) has numbers that mean nothing. Listed by "
+        f"{noun}, then clean accuracy. Accuracies in %."
     ]
     notes += _column_legend(off, metric_columns)
     standard = describe_standard(dataset)
@@ -246,14 +255,14 @@ def _nonstandard_legend(
 def main_tables(
     records: list[Record], threat_model: str, dataset: str, specs: Sequence[MetricSpec]
 ) -> tuple[Table, Table | None]:
-    """The ranked table of the standard-protocol ``records`` (already selected for
-    ``threat_model``), and the table of the others (None when every record is standard);
-    the columns are those of the board's metrics ``specs``."""
+    """The ranked table of the ``records`` (already selected for ``threat_model``) evaluated
+    with the standard protocol and not degenerate, and the table of the others (None when
+    there are none); the columns are those of the board's metrics ``specs``."""
     metric_columns = _main_columns(specs)
     ranking = rank_column(threat_model, specs)
     groups = ranking.column.main and ranking.has_interval
-    ranked = [r for r in records if not deviations(r, specs)]
-    off = [r for r in records if deviations(r, specs)]
+    ranked = [r for r in records if not why_not_ranked(r, specs)]
+    off = [r for r in records if why_not_ranked(r, specs)]
     title = {"corruptions": "Common corruptions"}.get(threat_model, f"{threat_model} robustness")
 
     table = _columns(threat_model, metric_columns, ranked, specs, ranked=True, groups=groups)
@@ -261,15 +270,15 @@ def main_tables(
     if groups:
         frame["group"] = pd.Series(_groups(frame, ranking), dtype=object)
     notes = _legend(ranked, off, threat_model, dataset, metric_columns, groups, specs)
-    empty = f"No model here was evaluated with the standard protocol; see “{NONSTANDARD_TITLE}”."
+    empty = f"No model here is ranked; see “{UNRANKED_TITLE}”."
     main = Table("main", title, table, frame, notes, empty=empty)
     if not off:
         return main, None
 
     table = _columns(threat_model, metric_columns, off, specs, ranked=False, groups=False)
     frame = _frame(off, metric_columns, table, ranking.key, specs)
-    notes = _nonstandard_legend(off, threat_model, dataset, metric_columns, specs)
-    return main, Table("nonstandard", NONSTANDARD_TITLE, table, frame, notes)
+    notes = _unranked_legend(off, threat_model, dataset, metric_columns, specs)
+    return main, Table("unranked", UNRANKED_TITLE, table, frame, notes)
 
 
 def main_table(

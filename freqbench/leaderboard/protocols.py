@@ -1,4 +1,5 @@
-"""Whether a record's row is comparable: its protocol against its dataset's standard one.
+"""Whether a record's row is ranked: its protocol against its dataset's standard one, and
+whether its model learned at all (:mod:`freqbench.records.health`).
 
 A record's own ``protocol.standard`` flag is informative only; the judgement is made again here
 by :mod:`freqbench.protocol` from the numbers, so a record written by an older evaluator, or
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 from freqbench import protocol
 from freqbench.metrics import MetricSpec
 from freqbench.records import Record
+from freqbench.records.health import degeneracies
 
 
 def deviations(record: Record, specs: Sequence[MetricSpec]) -> list[str]:
@@ -20,3 +22,9 @@ def deviations(record: Record, specs: Sequence[MetricSpec]) -> list[str]:
     the record's other blocks, play no part."""
     shown = [spec.name for spec in specs if spec.name in record.data["metrics"]]
     return protocol.deviations(record.dataset, record.data["protocol"], shown)
+
+
+def why_not_ranked(record: Record, specs: Sequence[MetricSpec]) -> list[str]:
+    """Why the record's row stays out of the ranking: how its protocol deviates, and why its
+    model looks degenerate; empty when it is ranked."""
+    return deviations(record, specs) + [f"degenerate: {d}" for d in degeneracies(record.data)]

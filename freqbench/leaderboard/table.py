@@ -26,6 +26,8 @@ _FORMATS = {
     "rho": "{:+.3f}",
 }
 NUMERIC_KINDS = {"int", *_FORMATS}
+#: kind -> decimal places shown (CSV rounds to them too).
+DECIMALS = {"percent": 2, "number": 3, "delta_pp": 2, "delta": 3, "rho": 3}
 #: Numeric columns read low to high: a rank, a rank group.
 ASCENDING = ("rank", "group")
 
@@ -64,7 +66,7 @@ def plus_minus(row: dict[str, Any], column: Column) -> str:
 
 @dataclass
 class Table:
-    key: str  # "main", "nonstandard", "bass" or "correlation"
+    key: str  # "main", "unranked", "bass" or "correlation"
     title: str
     columns: list[Column]
     frame: pd.DataFrame  # one column per Column.key (and bound_keys), rows in display order

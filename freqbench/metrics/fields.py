@@ -23,6 +23,7 @@ CORE_FIELDS = (
     ProtocolField(
         "n_examples", int, "first N test images for clean, corruption and frequency metrics",
         default=lambda context: context.n_test, standard="at_least", minimum=1, count=True,
+        default_help="the whole test set",
     ),
     ProtocolField("seed", int, "seed of AutoAttack, corruptions and the heat map", default=0, minimum=0),
     ProtocolField("batch_size", int, "images per forward pass", default=500, minimum=1, standard="any"),

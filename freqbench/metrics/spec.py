@@ -67,6 +67,8 @@ class ProtocolField:
     # The value under which results are those of records made before the field existed: a
     # block key leaves the field out at this value, so adding a field re-runs nothing.
     neutral: Any = None
+    # What the default is, in words, where it is computed per dataset (``--help`` shows it).
+    default_help: str = ""
 
     def __post_init__(self) -> None:
         if self.standard not in STANDARD_RULES:
@@ -75,6 +77,18 @@ class ProtocolField:
     @property
     def option(self) -> str:
         return "--" + self.name.replace("_", "-")
+
+    def describe_default(self) -> str:
+        """The default as ``--help`` states it: ``default_help``, or the value and the quick
+        preset's value; "" when there is none to state."""
+        if self.default_help:
+            return self.default_help
+        if self.default is None or callable(self.default):
+            return ""
+        quick = (
+            f"; quick: {self.quick}" if self.quick is not None and not callable(self.quick) else ""
+        )
+        return f"{self.default}{quick}"
 
     def default_for(self, context: FieldContext, quick: bool = False) -> Any:
         chosen = self.quick if quick and self.quick is not None else self.default

@@ -29,6 +29,7 @@ class RecipeSpec:
     target: type[Recipe] | str  # the class, or "module:Class"
     summary: str
     bass: bool
+    adversarial: bool = False  # trains on adversarial examples (robust accuracy is expected)
 
     @property
     def recipe_class(self) -> type[Recipe]:
@@ -42,15 +43,21 @@ class RecipeSpec:
 _RECIPES: Registry[RecipeSpec] = Registry("recipe")
 
 
-def declare_recipe(name: str, target: type[Recipe] | str, summary: str) -> None:
-    """Register ``name`` and ``name+bass``; ``target`` is the class or ``"module:Class"``."""
-    _RECIPES.register(name, RecipeSpec(name, target, summary, bass=False))
-    _RECIPES.register(name + BASS_SUFFIX, RecipeSpec(name + BASS_SUFFIX, target, summary, True))
+def declare_recipe(
+    name: str, target: type[Recipe] | str, summary: str, *, adversarial: bool = False
+) -> None:
+    """Register ``name`` and ``name+bass``; ``target`` is the class or ``"module:Class"``;
+    ``adversarial``: it trains on adversarial examples."""
+    _RECIPES.register(name, RecipeSpec(name, target, summary, False, adversarial))
+    _RECIPES.register(
+        name + BASS_SUFFIX, RecipeSpec(name + BASS_SUFFIX, target, summary, True, adversarial)
+    )
 
 
 def register_recipe(cls: type[Recipe]) -> type[Recipe]:
-    """Class decorator: register ``cls.name`` and its BaSS variant, described by ``cls.summary``."""
-    declare_recipe(cls.name, cls, cls.summary)
+    """Class decorator: register ``cls.name`` and its BaSS variant, described by ``cls.summary``
+    (``cls.adversarial``: it trains on adversarial examples)."""
+    declare_recipe(cls.name, cls, cls.summary, adversarial=getattr(cls, "adversarial", False))
     return cls
 
 

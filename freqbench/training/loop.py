@@ -65,7 +65,7 @@ def evaluate(
     training run's random streams.
     """
     if len(labels) == 0:
-        return {"test_acc": None, "pgd10_acc": None}
+        return {"test_acc": None, "pgd10_acc": None, "eval_n": 0}
     was_training = model.training
     model.eval()
     generator = torch.Generator(device=images.device).manual_seed(seed)
@@ -84,7 +84,11 @@ def evaluate(
         )
         robust += n_correct(model, x_adv, y, len(y), x.device)
     model.train(was_training)
-    return {"test_acc": clean / len(labels), "pgd10_acc": robust / len(labels)}
+    return {
+        "test_acc": clean / len(labels),
+        "pgd10_acc": robust / len(labels),
+        "eval_n": len(labels),
+    }
 
 
 class _Trainer:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from freqbench import atomic
 from freqbench.errors import UserError
+from freqbench.metrics.health import prediction_problems
 from freqbench.metrics.spec import (
     COUNT,
     FRACTION,
@@ -136,6 +137,41 @@ class _State:
             }})  # fmt: skip
 
 
+def _warn_if_degenerate(predicted: torch.Tensor, labels: torch.Tensor, classes: int) -> None:
+    """Say before the attacks run when the clean predictions show a model that has not
+    learned: its robust accuracy will be high and mean nothing."""
+    import torch
+
+    counts = torch.bincount(predicted, minlength=classes).tolist()
+    accuracy = float((predicted == labels.cpu()).float().mean()) if len(labels) else 0.0
+    found = prediction_problems(accuracy, counts, classes)
+    if found:
+        warnings.warn(
+            f"freqbench: AutoAttack on a degenerate model ({'; '.join(found)}): its robust "
+            "accuracy will say nothing about robustness",
+            stacklevel=3,
+        )
+
+
+def passes_per_image(adversary: AutoAttack, attack: str) -> int:
+    """Forward passes one image costs ``attack`` at most (it stops early on broken points):
+    counted in pyautoattack 0.2.0's loops, so that progress moves inside an attack and the
+    time left comes from the work left."""
+    if attack in ("apgd-ce", "apgd-dlr"):
+        apgd = adversary.apgd
+        return 1 + apgd.n_restarts * (apgd.n_iter + 1)
+    if attack == "apgd-t":
+        apgd = adversary.apgd_targeted
+        return 1 + apgd.n_target_classes * apgd.n_restarts * (apgd.n_iter + 2)
+    if attack in ("fab", "fab-t"):
+        fab = adversary.fab
+        runs = fab.n_target_classes if attack == "fab-t" else fab.n_restarts
+        return 1 + runs * (2 * fab.n_iter + 3)
+    if attack == "square":
+        return 3 + adversary.square.n_restarts * adversary.square.n_queries
+    raise UserError(f"unknown AutoAttack attack '{attack}'")
+
+
 def _fingerprint(images: torch.Tensor, labels: torch.Tensor) -> str:
     digest = hashlib.sha256(images.numpy().tobytes())
     digest.update(labels.numpy().tobytes())
@@ -160,7 +196,7 @@ def robust_flags(
     import torch
     from pyautoattack import AutoAttack, checks
 
-    from freqbench.prediction import correct
+    from freqbench.prediction import predict
     from freqbench.progress import Progress
 
     with torch.no_grad():
@@ -176,6 +212,10 @@ def robust_flags(
         }
         state = _State.open(state_path, settings)
         head_x, head_y = images[:batch_size].to(device), labels[:batch_size].to(device)
+        predicted = None
+        if state.flags is None:  # a fresh run: say first when the model has not learned
+            predicted = predict(model, images, batch_size, device)
+            _warn_if_degenerate(predicted, labels, model(head_x[:1]).shape[1])
         with _collect_warnings(adversary.logger) as messages:
             if version != "rand":
                 checks.check_randomized(
@@ -193,7 +233,7 @@ def robust_flags(
                 logger=adversary.logger,
             )
             if state.flags is None:
-                state.clean_flags = correct(model, images, labels, batch_size, device).tolist()
+                state.clean_flags = (predicted == labels.cpu()).tolist()
                 state.flags = list(state.clean_flags)
                 state.save()
             flags = torch.tensor(state.flags, dtype=torch.bool)
@@ -209,20 +249,29 @@ def robust_flags(
                     }
                 indices = torch.tensor(state.current["indices"], dtype=torch.long)
                 starts = range(state.current["next"] * batch_size, len(indices), batch_size)
+                passes = passes_per_image(adversary, attack)
                 with Progress(
-                    len(indices), f"AutoAttack {attack}", "images", enabled=progress
-                ) as bar:
-                    bar.update(min(starts.start, len(indices)))  # resumed: these were attacked
+                    len(indices) * passes, f"AutoAttack {attack} on {len(indices)} images",
+                    "passes", enabled=progress,
+                ) as bar:  # fmt: skip
+                    bar.advance_to(min(starts.start, len(indices)) * passes)  # resumed
                     for start in starts:
                         batch = indices[start : start + batch_size]
                         x, y = images[batch].to(device), labels[batch].to(device)
-                        adversarial = _perturb(adversary, attack, x, y)
+                        # Each forward pass inside the attack moves the bar, image by image.
+                        counting = model.register_forward_pre_hook(
+                            lambda module, args: bar.update(len(args[0]))
+                        )
+                        try:
+                            adversarial = _perturb(adversary, attack, x, y)
+                        finally:
+                            counting.remove()
                         broken = (model(adversarial).argmax(1) != y).cpu()
                         flags[batch[broken]] = False
                         state.broken_by[attack] = state.broken_by.get(attack, 0) + int(broken.sum())
                         state.flags, state.current["next"] = flags.tolist(), start // batch_size + 1
                         state.save()
-                        bar.update(len(batch))
+                        bar.advance_to((start + len(batch)) * passes)  # finished early: all done
                         bar.note(f"{int(flags.sum())} robust")
                 state.broken_by.setdefault(attack, 0)
                 state.done.append(attack)
@@ -354,6 +403,7 @@ SPEC = MetricSpec(
             "first N test images attacked",
             default=_standard_n,
             quick=QUICK_N,
+            default_help=f"1000 on Fashion-MNIST, the whole test set on CIFAR; quick: {QUICK_N}",
             standard="at_least",
             minimum=1,
             count=True,

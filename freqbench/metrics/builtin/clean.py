@@ -1,4 +1,6 @@
-"""Clean accuracy: the share of test images classified correctly."""
+"""Clean accuracy: the share of test images classified correctly, and how the predictions
+spread over the classes (a model whose predictions fall into a few classes has not learned,
+whatever its other numbers say)."""
 
 from __future__ import annotations
 
@@ -15,16 +17,20 @@ if TYPE_CHECKING:
 def clean_accuracy(
     model: nn.Module, data: LabeledImages, *, batch_size: int = 500, device: str = "cpu"
 ) -> MetricResult:
-    from freqbench.prediction import accuracy
+    import torch
 
-    acc = accuracy(model, data.images, data.labels, batch_size, device)
-    return MetricResult({"accuracy": acc, "n": len(data)})
+    from freqbench.prediction import predict
+
+    predicted = predict(model, data.images, batch_size, device)
+    acc = float((predicted == data.labels.cpu()).float().mean())
+    counts = torch.bincount(predicted, minlength=data.info.num_classes).tolist()
+    return MetricResult({"accuracy": acc, "n": len(data), "predicted_classes": counts})
 
 
 SPEC = MetricSpec(
     name="clean",
     description="accuracy on the unmodified test images",
-    version="1",
+    version="2",
     compute=clean_accuracy,
     reads=("n_examples",),
     columns=(
@@ -45,7 +51,12 @@ SPEC = MetricSpec(
     schema={
         "type": "object",
         "required": ["accuracy", "n"],
-        "properties": {"accuracy": FRACTION, "n": COUNT},
+        "properties": {
+            "accuracy": FRACTION,
+            "n": COUNT,
+            # version 2: how many images were predicted as each class
+            "predicted_classes": {"type": "array", "items": COUNT},
+        },
     },
     headline=lambda block: [("clean accuracy", f"{percent(block['accuracy'])}  (n={block['n']})")],
     order=10,

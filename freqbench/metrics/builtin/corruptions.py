@@ -176,6 +176,7 @@ SPEC = MetricSpec(
             "first N test images corrupted (75 copies each)",
             default=lambda c: c.values["n_examples"],
             quick=lambda c: min(QUICK_N, c.values["n_examples"]),
+            default_help=f"--n-examples; quick: {QUICK_N}",
             standard="at_least",
             minimum=1,
             count=True,

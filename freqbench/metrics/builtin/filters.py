@@ -72,10 +72,19 @@ def _plot(weight: np.ndarray, path: Path, context: Mapping[str, Any]) -> None:
 
 def _headline(block: Mapping[str, Any]) -> list[tuple[str, str]]:
     first = block["first_layer"]
-    return [(
+    rows = [(
         "first layer sparsity / ent / orth / centre",
         " / ".join(f"{first[k]:.3f}" for k in ("sparsity", "variance_entropy", "orthogonality", "centre_fraction")),
     )]  # fmt: skip
+    shift = block.get("distribution_shift")
+    if shift is not None:
+        rows.append(
+            (
+                f"filter shift from {shift['reference']}",
+                f"{shift['first_layer']:.3f} (first layer, symmetric KL)",
+            )
+        )
+    return rows
 
 
 _STATS_SCHEMA = {

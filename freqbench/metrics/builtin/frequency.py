@@ -125,10 +125,9 @@ def _at_headline_radius(part: str):
 
 def _table_context(blocks: list[Mapping[str, Any]]) -> dict[str, str]:
     radii = sorted({f"{b['headline_radius']:g}" for b in blocks if "headline_radius" in b})
-    return {
-        "radius": radii[0] if len(radii) == 1 else "varies",
-        "radii": ", ".join(radii) or "n/a",
-    }
+    if not radii:  # an empty table: its title and its legend say the same
+        return {"radius": "n/a", "radii": "n/a"}
+    return {"radius": radii[0] if len(radii) == 1 else "varies", "radii": ", ".join(radii)}
 
 
 def _headline(block: Mapping[str, Any]) -> list[tuple[str, str]]:
