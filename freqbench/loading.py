@@ -8,6 +8,7 @@ metric, attacks included, then sees the model as it was meant to be used.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,10 +52,17 @@ class ModelRef:
     ref: str
     weights: str | None = None
     random_init: bool = False
+    # The normalization the weights expect (:func:`parse_normalization`); None: the dataset's.
+    normalization: str | None = None
 
     def __post_init__(self) -> None:
         if self.weights is not None and self.random_init:
             raise UserError("--weights and --random-init exclude each other: pass one")
+        if self.normalization is not None and self.weights is None:
+            raise UserError(
+                "--input-normalization applies to --weights only: a checkpoint or zoo entry "
+                "carries its own"
+            )
 
 
 @dataclass
@@ -155,15 +163,52 @@ def _architecture(ref: ModelRef, dataset: str | None) -> LoadedModel:
     model = _build(ref.ref, dataset)
     state = load_state_dict(ref.weights)
     inner = model.net  # the architecture inside freqbench's normalization wrapper
-    target = model if any(k.startswith("net.") for k in state) else inner
+    wrapped = any(k.startswith("net.") for k in state)
     fit_state_dict(
-        target, state, f"{ref.weights} does not fit architecture '{ref.ref}' for {dataset}"
-    )
+        model if wrapped else inner, state,
+        f"{ref.weights} does not fit architecture '{ref.ref}' for {dataset}",
+    )  # fmt: skip
+    transform = None
+    if ref.normalization is not None:
+        if wrapped:
+            raise UserError(
+                f"{ref.weights} holds freqbench's whole model, its normalization included: "
+                "leave out --input-normalization"
+            )
+        mean, std = parse_normalization(ref.normalization, get_dataset_info(dataset).channels)
+        model.normalize.mean.copy_(torch.tensor(mean).view(1, -1, 1, 1))
+        model.normalize.std.copy_(torch.tensor(std).view(1, -1, 1, 1))
+        transform = {"normalization": {"mean": mean, "std": std}}
     path = Path(ref.weights)
     return LoadedModel(
         model, _checkpoint_name(path), f"{ref.ref} with weights {path}", dataset, ref.ref,
-        sha256=sha256_of(path), weights="file",
+        sha256=sha256_of(path), transform=transform, weights="file",
     )  # fmt: skip
+
+
+def parse_normalization(text: str, channels: int) -> tuple[list[float], list[float]]:
+    """``none`` (the weights take pixels in [0, 1]: mean 0, std 1) or ``MEAN/STD`` with one
+    comma-separated number per channel (``0.485,0.456,0.406/0.229,0.224,0.225``)."""
+    if text == "none":
+        return [0.0] * channels, [1.0] * channels
+    usage = (
+        f"--input-normalization must be none or MEAN/STD with {channels} comma-separated "
+        f"number(s) each (e.g. {'/'.join([','.join(['0.5'] * channels)] * 2)}), got '{text}'"
+    )
+    parts = text.split("/")
+    try:
+        mean, std = ([float(v) for v in part.split(",")] for part in parts)
+    except ValueError:
+        raise UserError(usage) from None
+    if (
+        len(mean) != channels
+        or len(std) != channels
+        or any(not math.isfinite(v) for v in (*mean, *std))
+    ):
+        raise UserError(usage)
+    if any(s <= 0 for s in std):
+        raise UserError(f"--input-normalization: std values must be > 0, got {std}")
+    return mean, std
 
 
 def _pretrained(ref: str, dataset: str) -> LoadedModel:

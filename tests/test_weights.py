@@ -75,3 +75,47 @@ def test_weights_load_into_an_architecture(tmp_path, form):
     assert record["metrics"]["clean"]["accuracy"] == pytest.approx(float(expected))
     assert record["model"]["weights"] == "file"
     assert len(record["model"]["checkpoint_sha256"]) == 64
+
+
+def test_input_normalization_puts_the_weights_own_normalization_in_the_model(tmp_path):
+    """Weights trained on raw pixels (or on their own mean/std) are evaluated as they were
+    trained: the accuracy equals a plain loop over the network on the images it expects."""
+    torch.manual_seed(3)
+    net = create_model("smallcnn", 10, 3, image_size=32, mean=(0.5,) * 3, std=(0.25,) * 3).net
+    torch.save(net.state_dict(), tmp_path / "raw.pt")
+    data = load_dataset("synthetic", "test", n_examples=32)
+    mean, std = torch.tensor([0.4, 0.5, 0.6]), torch.tensor([0.2, 0.3, 0.25])
+    net.eval()
+    with torch.no_grad():
+        expect_raw = float((net(data.images).argmax(1) == data.labels).float().mean())
+        own = (data.images - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
+        expect_own = float((net(own).argmax(1) == data.labels).float().mean())
+    for flag, expected, name in (
+        ("none", expect_raw, "raw"),
+        ("0.4,0.5,0.6/0.2,0.3,0.25", expect_own, "own"),
+    ):
+        out = tmp_path / name
+        args = ["evaluate", "--model", "smallcnn", "--weights", str(tmp_path / "raw.pt"),
+                "--input-normalization", flag, *DATA, "--out", str(out), "--name", name]  # fmt: skip
+        assert main(args) == 0
+        record = json.loads((out / f"{name}.json").read_text())
+        assert record["metrics"]["clean"]["accuracy"] == pytest.approx(expected)
+        assert "normalization" in record["model"]["transform"]
+    assert record["model"]["transform"]["normalization"] == {
+        "mean": [0.4, 0.5, 0.6],
+        "std": [0.2, 0.3, 0.25],
+    }
+
+
+@pytest.mark.parametrize(
+    ("flag", "words"),
+    [("0.5/0.5", "MEAN/STD with 3 comma-separated"), ("a,b,c/1,1,1", "MEAN/STD"),
+     ("0,0,0/1,0,1", "std values must be > 0")],
+)  # fmt: skip
+def test_a_wrong_input_normalization_is_one_clear_error(tmp_path, capsys, flag, words):
+    net = create_model("smallcnn", 10, 3, image_size=32, mean=(0.5,) * 3, std=(0.25,) * 3).net
+    torch.save(net.state_dict(), tmp_path / "raw.pt")
+    args = ["evaluate", "--model", "smallcnn", "--weights", str(tmp_path / "raw.pt"),
+            "--input-normalization", flag, *DATA, "--out", str(tmp_path / "out")]  # fmt: skip
+    assert main(args) == 2
+    assert words in capsys.readouterr().err

@@ -32,6 +32,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a state dict (.safetensors, or .pt read with weights_only) for --model given as an "
         "architecture (freqbench list architectures, or timm:<name>)",
     )  # fmt: skip
+    parser.add_argument(
+        "--input-normalization", metavar="none|MEAN/STD",
+        help="with --weights: the per-channel normalization the weights were trained with, put "
+        "inside the model (images stay in [0, 1]): none, or e.g. 0.485,0.456,0.406/0.229,"
+        "0.224,0.225 (default: freqbench's own for the dataset, which --weights of a freqbench "
+        "model expect)",
+    )  # fmt: skip
     weights.add_argument(
         "--random-init", action="store_true",
         help="evaluate --model's architecture with random weights (seed 0); such a record "
@@ -74,7 +81,10 @@ def run(args: argparse.Namespace) -> int:
     from freqbench.headline import headline_table
     from freqbench.loading import ModelRef, load_model_ref
 
-    model = ModelRef(args.model, str(args.weights) if args.weights else None, args.random_init)
+    model = ModelRef(
+        args.model, str(args.weights) if args.weights else None, args.random_init,
+        args.input_normalization,
+    )  # fmt: skip
     dataset = args.dataset or load_model_ref(model, None).dataset  # names the records folder
     out = args.out or Path(SCRATCH_RECORDS_DIR) / dataset
     start = time.perf_counter()
