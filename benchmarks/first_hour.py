@@ -33,7 +33,9 @@ QUOTED = {
 def first_hour_commands(readme: Path = ROOT / "README.md") -> list[str]:
     text = readme.read_text(encoding="utf-8")
     block = text[text.index(START) + len(START) : text.index(END)]
-    return [line.split("#")[0].strip() for line in block.splitlines() if line.startswith("freqbench ")]
+    return [
+        line.split("#")[0].strip() for line in block.splitlines() if line.startswith("freqbench ")
+    ]
 
 
 def main() -> int:

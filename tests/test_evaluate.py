@@ -317,3 +317,17 @@ def test_shards_are_bounded_by_the_units_of_work(synthetic_checkpoint, tmp_path,
         for m in ("autoattack", "corruptions", "frequency")
     }
     assert counts == {"autoattack": 4, "corruptions": 75, "frequency": (32 * 32 + 4) // 2}
+
+
+def test_the_summary_prints_the_filter_shift_from_the_reference(
+    synthetic_checkpoint, tmp_path, capsys
+):
+    from freqbench.cli import main
+
+    args = ["evaluate", "--model", str(synthetic_checkpoint), "--metrics", "filters",
+            "--reference", str(synthetic_checkpoint), "--out", str(tmp_path), "--device", "cpu"]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.startswith("filter shift from"))
+    assert line.split()[-5] == "0.000"  # a model against itself: no shift
+    assert "(first layer, symmetric KL)" in line

@@ -27,3 +27,24 @@ def test_disabled_progress_is_silent(capsys):
     with Progress(3, "x", enabled=False) as bar:
         bar.update(3)
     assert capsys.readouterr().err == ""
+
+
+def test_tasks_of_unequal_length_get_no_time_left_and_advance_never_moves_back(capsys):
+    with Progress(5, "evaluating m", "tasks", estimate=False) as bar:
+        bar.update(2)
+        assert bar.line().endswith("elapsed") and "left" not in bar.line()
+        bar.advance_to(1)
+        assert bar.done == 2
+        bar.advance_to(4)
+        assert bar.done == 4
+    assert capsys.readouterr().err.startswith("evaluating m: 4/5 tasks (80%), in ")
+
+
+def test_a_worker_s_lines_go_to_its_reporter_not_to_stderr(capsys):
+    from freqbench.progress import reporting_to
+
+    sent: list[str] = []
+    with reporting_to(sent.append), Progress(3, "corruptions", "cells") as bar:
+        bar.update(3)
+    assert sent[-1].startswith("corruptions: 3/3 cells (100%), in ")  # the final line
+    assert capsys.readouterr().err == ""

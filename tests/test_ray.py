@@ -9,6 +9,7 @@ an eps large enough that APGD-CE breaks every point at once, so AutoAttack stays
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -154,3 +155,31 @@ def test_an_address_where_nothing_listens_is_a_clear_error_at_once(synthetic_che
     assert f"ray start --head --port={port}" in result.stderr
     assert "Traceback" not in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_ray_tasks_report_their_start_progress_and_end(
+    ray_instance, synthetic_checkpoint, tmp_path, capsys, monkeypatch
+):
+    """The driver says when each remote task starts and ends and hears its progress lines
+    (shown beside its bar); the summary gives each block's wall time and its task time
+    (summed over shards)."""
+    from freqbench.cli import main
+    from freqbench.evaluate import TaskStatus
+
+    heard: list[str] = []
+    hear = TaskStatus.hear
+    monkeypatch.setattr(
+        TaskStatus, "hear", lambda self, h, line: (heard.append(line), hear(self, h, line))
+    )
+    args = ["evaluate", "--model", str(synthetic_checkpoint), "--metrics", "clean,autoattack",
+            "--n-examples", "24", "--autoattack-n-examples", "8", "--eps", "0.25", "--shards", "2",
+            "--out", str(tmp_path), "--name", "m", "--executor", "ray"]  # fmt: skip
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    for task in ("m: clean", "m: autoattack 1/2", "m: autoattack 2/2"):
+        assert f"{task}: started" in err and f"{task}: done in" in err, err
+    progress = re.compile(r"AutoAttack apgd-ce on \d+ images: \d+/\d+ passes")
+    assert any(progress.match(line) for line in heard), heard  # a worker's own line
+    line = next(line for line in out.splitlines() if line.startswith("  autoattack"))
+    wall, task = (float(x) for x in re.findall(r"([\d.]+) s (?:wall|task time)", line))
+    assert "in 2 shards" in line and wall > 0 and task > 0
