@@ -158,7 +158,8 @@ def _architecture(ref: ModelRef, dataset: str | None) -> LoadedModel:
             model = _build(ref.ref, dataset)
         source = f"{ref.ref} (random init, seed {RANDOM_SEED})"
         return LoadedModel(model, f"{short}-random", source, dataset, ref.ref, weights="random")
-    from freqbench.checkpoints import fit_state_dict, load_state_dict, sha256_of
+    from freqbench.checkpoints import sha256_of
+    from freqbench.weights import fit_state_dict, load_state_dict
 
     model = _build(ref.ref, dataset)
     state = load_state_dict(ref.weights)

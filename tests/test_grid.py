@@ -14,6 +14,7 @@ import pytest
 from freqbench.cli import main
 from freqbench.cli.git import committer
 from freqbench.errors import UserError
+from freqbench.findings import write_findings
 from freqbench.grid import GridPaths, GridRunner, grid_states, load_grid
 from freqbench.grid.publish import trained_entry
 from freqbench.grid.toml_writer import dumps
@@ -294,8 +295,9 @@ def test_runner_trains_evaluates_commits_and_then_skips(tiny_repo, monkeypatch):
     paths = GridPaths(runs=Path("runs"), records=Path("leaderboards"))
     messages: list[str] = []
     runner = GridRunner(
-        spec, paths, progress=False, say=messages.append, on_published=committer(messages.append)
-    )
+        spec, paths, progress=False, say=messages.append, on_published=committer(messages.append),
+        more_pages=lambda spec, paths: [write_findings(spec, paths.records)],  # as the CLI does
+    )  # fmt: skip
     states = runner.run()
     assert [s.detail for s in states] == ["done"] * 3, messages
     names = ["smallcnn-natural", "smallcnn-natural-smooth1", "smallcnn-natural-bass"]

@@ -138,7 +138,7 @@ def test_load_model_checks_hash_and_applies_the_transform(tmp_path):
 
 
 def _state(entry: ZooEntry) -> dict[str, torch.Tensor]:
-    from freqbench.checkpoints import load_state_dict
+    from freqbench.weights import load_state_dict
 
     return load_state_dict(entry.weights_path)
 

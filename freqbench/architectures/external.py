@@ -177,7 +177,7 @@ def robustbench_model(name: str, model_dir: str | Path | None = None) -> nn.Modu
     from robustbench.model_zoo import model_dicts
     from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
 
-    from freqbench.checkpoints import holds_tensors, load_torch_file
+    from freqbench.weights import holds_tensors, load_torch_file
 
     dataset, threat_model, model_name = parse_robustbench_name(name)
     try:

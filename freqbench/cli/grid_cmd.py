@@ -84,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         print(_spent(paths))
         return 0
     from freqbench.cli.git import committer
+    from freqbench.findings import write_findings
 
     def say(message: str) -> None:
         print(message, flush=True)
@@ -103,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
             executor=executor,
             shards=args.shards,
             threads=args.threads,
+            more_pages=lambda spec, paths: [write_findings(spec, paths.records)],
         )
         states = runner.run()
     print(_table(states))

@@ -96,12 +96,13 @@ class GridRunner:
         executor: str | Executor = "local",
         shards: int = 1,
         threads: int | None = None,
+        more_pages: Callable[[GridSpec, GridPaths], list[Path]] | None = None,
     ) -> None:
         check_location(spec)
         self.spec, self.paths = spec, paths
         self.device, self.train_only, self.shards = device, train_only, shards
         self.progress, self.say, self.on_published = progress, say, on_published
-        self.executor, self.threads = executor, threads
+        self.executor, self.threads, self.more_pages = executor, threads, more_pages
         self.seconds: dict[str, float] = {}  # step ("train", or a metric) -> task seconds
         self.failed: dict[str, str] = {}  # "row: metric" -> why its block failed
 
@@ -134,15 +135,15 @@ class GridRunner:
             self.on_published(message, files)
 
     def _publish_pages(self) -> None:
-        """Regenerate the pages and FINDINGS.md and hand every row's files with them over."""
-        from freqbench.findings import write_findings
+        """Regenerate the pages (and what ``more_pages`` writes from the records, the
+        findings) and hand every row's files with them over."""
         from freqbench.leaderboard import write_pages
 
         folder = self.paths.records / self.spec.dataset
         pages = []
         if folder.is_dir() and record_files(folder):  # no pages before the first record
             pages = write_pages(self.paths.records, self.spec.dataset)
-            pages.append(write_findings(self.spec, self.paths.records))
+            pages += self.more_pages(self.spec, self.paths) if self.more_pages else []
         trained = [s for s in grid_states(self.spec, self.paths) if s.trained]
         files = [f for state in trained for f in row_files(self.spec, self.paths, state.row)]
         done = sum(s.done for s in trained)

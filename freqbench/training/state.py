@@ -18,8 +18,8 @@ from typing import Any
 import torch
 
 from freqbench import atomic
-from freqbench.checkpoints import load_torch_file
 from freqbench.errors import UserError
+from freqbench.weights import load_torch_file
 
 STATE_FORMAT = "freqbench-train-state/1"
 # Options that may differ when a run is resumed: more epochs extend it; data may move.
