@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,13 @@ import pytest
 import torch
 
 FMNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_array_cache(tmp_path_factory):
+    """Generated corruption sets go to a cache of the test session's own (and subprocesses
+    and Ray workers inherit it), never to the user's."""
+    os.environ["FREQBENCH_CACHE"] = str(tmp_path_factory.mktemp("array-cache"))
 
 
 @pytest.fixture(autouse=True)

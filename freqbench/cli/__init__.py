@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "submit": ("submit_cmd", "validate a zoo entry, evaluate it and regenerate its leaderboard"),
     "grid": ("grid_cmd", "train and evaluate every missing row of a grid file (resumable)"),
     "findings": ("findings_cmd", "check the papers' claims against the records; write FINDINGS.md"),
+    "cache": ("cache_cmd", "show or empty the cache of generated corruption sets"),
 }
 
 

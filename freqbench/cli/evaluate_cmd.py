@@ -12,6 +12,7 @@ import argparse
 from pathlib import Path
 
 from freqbench.cli.options import (
+    add_cache_argument,
     add_device_argument,
     add_executor_arguments,
     add_protocol_arguments,
@@ -57,6 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--corruptions-dir", type=Path, help="official CIFAR-10-C/100-C .npy folder"
     )
+    add_cache_argument(parser)
     parser.add_argument(
         "--force", action="store_true", help="re-run the --metrics blocks even if they are done"
     )
@@ -101,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
             replace=args.replace,
             data_dir=args.data_dir,
             corruptions_dir=args.corruptions_dir,
+            cache_dir=args.cache_dir,
             name=args.name,
             figures={"heatmap_scale": args.heatmap_scale},
             threads=args.threads,

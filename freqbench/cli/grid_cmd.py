@@ -18,7 +18,12 @@ import argparse
 import time
 from pathlib import Path
 
-from freqbench.cli.options import add_device_argument, add_executor_arguments, executor_from_args
+from freqbench.cli.options import (
+    add_cache_argument,
+    add_device_argument,
+    add_executor_arguments,
+    executor_from_args,
+)
 from freqbench.errors import UserError
 from freqbench.paths import RECORDS_DIR
 
@@ -43,6 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--records-dir", type=Path, default=Path(RECORDS_DIR), help=f"default {RECORDS_DIR}"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_cache_argument(parser)
     parser.add_argument(
         "--shards", type=int, default=1,
         help="tasks per shardable metric block (AutoAttack, heat map, corruptions); default 1",
@@ -105,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
             shards=args.shards,
             threads=args.threads,
             more_pages=lambda spec, paths: [write_findings(spec, paths.records)],
+            cache_dir=args.cache_dir,
         )
         states = runner.run()
     print(_table(states))

@@ -7,6 +7,7 @@ so a plugin's field gets its option too. Nothing here imports torch.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from freqbench.protocol import Protocol, all_fields
 
@@ -15,6 +16,15 @@ DEVICE_HELP = "auto (default: CUDA when torch sees a GPU, else the CPU), cpu, cu
 
 def add_device_argument(parser: argparse.ArgumentParser, help_text: str = DEVICE_HELP) -> None:
     parser.add_argument("--device", default="auto", help=help_text)
+
+
+def add_cache_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--cache-dir", type=Path,
+        help="where generated corruption sets are kept, to be shared by every model and run "
+        "(default: $FREQBENCH_CACHE, else ~/.cache/freqbench/arrays; freqbench cache "
+        "info|clear)",
+    )  # fmt: skip
 
 
 def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:

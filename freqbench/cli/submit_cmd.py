@@ -15,7 +15,7 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from freqbench.cli.options import add_device_argument
+from freqbench.cli.options import add_cache_argument, add_device_argument
 from freqbench.errors import UserError
 from freqbench.paths import RECORDS_DIR
 
@@ -39,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--data-dir", type=Path, help="where the dataset files are")
     parser.add_argument("--corruptions-dir", type=Path, help="official CIFAR-10-C/100-C .npy files")
+    add_cache_argument(parser)
     parser.add_argument(
         "--records-dir", type=Path, default=Path(RECORDS_DIR), help=f"default {RECORDS_DIR}"
     )
@@ -106,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         force=args.force,
         data_dir=args.data_dir,
         corruptions_dir=args.corruptions_dir,
+        cache_dir=args.cache_dir,
     )
     print(headline_table(result.record))
     print(f"\nrecord: {display_path(result.path)}")

@@ -166,6 +166,7 @@ def plan_evaluation(
     replace: bool = False,
     data_dir: str | Path | None = None,
     corruptions_dir: str | Path | None = None,
+    cache_dir: str | Path | None = None,
     name: str | None = None,
     progress: bool = True,
     executor: str = "local",
@@ -203,7 +204,8 @@ def plan_evaluation(
         model, loaded, name, dataset, parse_metrics(metrics), values,
         out=Path(out_dir) if out_dir is not None else None, force=force, replace=replace,
         executor=executor, device=here if local else device, data_dir=_text(data_dir),
-        corruptions_dir=_text(corruptions_dir), progress=progress, figures=figures,
+        corruptions_dir=_text(corruptions_dir), cache_dir=_text(cache_dir), progress=progress,
+        figures=figures,
         threads=threads,
     )  # fmt: skip
     if plan.tasks and any(spec.images is not None for spec in plan.running):

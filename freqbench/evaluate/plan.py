@@ -156,6 +156,7 @@ class RecordPlan:
         device: str = "auto",
         data_dir: str | None = None,
         corruptions_dir: str | None = None,
+        cache_dir: str | None = None,
         progress: bool = False,
         figures: dict[str, Any] | None = None,
         threads: int | None = None,
@@ -203,6 +204,7 @@ class RecordPlan:
             cwd=os.getcwd(),
             data_dir=data_dir,
             corruptions_dir=corruptions_dir,
+            cache_dir=cache_dir,
             progress=progress,
             threads=threads,
         )

@@ -4,7 +4,7 @@ A :class:`BlockTask` is plain data (it travels to Ray workers), and :func:`run_b
 a worker runs: it loads the model and the test images itself (kept for the next task of the
 same process), fills the metric's options generically (the protocol fields it reads, by
 name, and the run's options its ``compute`` takes: ``device``, ``batch_size``, ``progress``,
-``state_path``, ``corruptions_dir``, ``load_model``, ``shard``) and returns numbers and
+``state_path``, ``corruptions_dir``, ``cache_dir``, ``load_model``, ``shard``) and returns numbers and
 arrays. It writes no record: the driver does.
 """
 
@@ -50,6 +50,7 @@ class BlockTask:
     cwd: str = "."  # the driver's folder: zoo names and relative paths resolve from it
     data_dir: str | None = None
     corruptions_dir: str | None = None
+    cache_dir: str | None = None  # the array cache (generated corruption sets)
     state_path: str | None = None  # resumable state (local runs only)
     progress: bool = False
     threads: int | None = None  # torch threads for the computation (None: as the process has)
@@ -208,6 +209,7 @@ def run_block(task: BlockTask) -> BlockResult:
             "device": device,
             "progress": task.progress,
             "corruptions_dir": Path(task.corruptions_dir) if task.corruptions_dir else None,
+            "cache_dir": Path(task.cache_dir) if task.cache_dir else None,
             "state_path": Path(task.state_path) if task.state_path else None,
             "load_model": lambda ref: load_model_ref(ref, task.dataset, device).model,
             "shard": task.shard,

@@ -97,12 +97,14 @@ class GridRunner:
         shards: int = 1,
         threads: int | None = None,
         more_pages: Callable[[GridSpec, GridPaths], list[Path]] | None = None,
+        cache_dir: Path | None = None,
     ) -> None:
         check_location(spec)
         self.spec, self.paths = spec, paths
         self.device, self.train_only, self.shards = device, train_only, shards
         self.progress, self.say, self.on_published = progress, say, on_published
         self.executor, self.threads, self.more_pages = executor, threads, more_pages
+        self.cache_dir = cache_dir
         self.seconds: dict[str, float] = {}  # step ("train", or a metric) -> task seconds
         self.failed: dict[str, str] = {}  # "row: metric" -> why its block failed
 
@@ -223,7 +225,7 @@ class _Job:
             row.name, dataset=self.spec.dataset, protocol=protocol,
             out_dir=self.paths.records / self.spec.dataset, device=self.runner.device,
             executor=self.executor.name, progress=self.runner.progress is True, replace=True,
-            threads=self.runner.threads,
+            threads=self.runner.threads, cache_dir=self.runner.cache_dir,
         )  # fmt: skip
 
     def _on_published(self, row: GridRow) -> None:

@@ -1,15 +1,22 @@
 """Corruption accuracy, CIFAR-10-C style (Hendrycks and Dietterich, ICLR 2019).
 
 With ``corruptions_dir`` the official CIFAR-10-C / CIFAR-100-C files are read; otherwise the
-15 corruptions are generated at 5 severities by :mod:`freqbench.corruptions`. The score is the
-plain mean over the 75 cells, with means per corruption and per family beside it.
+15 corruptions are generated at 5 severities by :mod:`freqbench.corruptions` and stored as
+uint8, as the reference saves its sets (``np.uint8`` of the 0-255 image: truncation). A
+generated cell depends only on the images, the seed and the generator, so it is made once
+and kept in the array cache (:mod:`freqbench.cache`): every other model evaluated on the same
+images reads it back. The score is the plain mean over the 75 cells, with means per
+corruption and per family beside it.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from freqbench.corruptions.params import CORRUPTIONS, FAMILIES, SEVERITIES
 from freqbench.errors import UserError
@@ -31,10 +38,13 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from freqbench.cache import ArrayCache
     from freqbench.data import LabeledImages
 
 OFFICIAL_FILES = {"cifar10": "cifar10-c", "cifar100": "cifar100-c"}
 GENERATION_CHUNK = 1000  # images corrupted per call: fixes the random streams and bounds memory
+#: What a cached cell was made by: a change to any corruption makes every cell anew.
+GENERATOR = "freqbench-corruptions/3"
 
 
 Cell = tuple[str, int]  # (corruption, severity)
@@ -56,19 +66,58 @@ def _official(
         yield name, severity, part.images, part.labels
 
 
+def quantize(images: torch.Tensor) -> np.ndarray:
+    """Images in [0, 1] as the reference saves them: ``np.uint8(255 x)``, truncating."""
+    return (images.detach().cpu().numpy() * 255).astype(np.uint8)
+
+
+def cell_key(images_sha256: str, seed: int, name: str, severity: int) -> str:
+    """The cache key of one generated cell: the images, the seed, the cell and the generator."""
+    from freqbench.cache import content_key
+
+    return content_key({
+        "kind": "corruption-cell", "generator": GENERATOR, "images": images_sha256,
+        "seed": seed, "corruption": name, "severity": severity, "chunk": GENERATION_CHUNK,
+    })  # fmt: skip
+
+
+def images_sha256(images: torch.Tensor) -> str:
+    digest = hashlib.sha256(str(tuple(images.shape)).encode())
+    digest.update(images.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def _generated(
-    data: LabeledImages, seed: int, cells: list[Cell]
+    data: LabeledImages, seed: int, cells: list[Cell], cache: ArrayCache
 ) -> Iterator[tuple[str, int, torch.Tensor, torch.Tensor]]:
-    """Each cell's chunks, drawn from the streams (seed, corruption, severity, chunk): a cell
-    does not depend on which other cells are computed with it."""
+    """Each cell's chunks, drawn from the streams (seed, corruption, severity, chunk), so that
+    a cell does not depend on which other cells are computed with it; read from ``cache``
+    when another evaluation made it already, else made and stored there."""
+    import torch
+
     from freqbench.corruptions import corrupted_batches
 
+    shared = images_sha256(data.images)
     for name, severity in cells:
-        for batch in corrupted_batches(
-            data.images, data.labels, names=(name,), severities=(severity,), seed=seed,
-            chunk_size=GENERATION_CHUNK,
-        ):  # fmt: skip
-            yield batch.name, batch.severity, batch.images, batch.labels
+        key = cell_key(shared, seed, name, severity)
+        stored = cache.get(key)
+        if stored is None:
+            parts = [
+                quantize(batch.images)
+                for batch in corrupted_batches(
+                    data.images,
+                    data.labels,
+                    names=(name,),
+                    severities=(severity,),
+                    seed=seed,
+                    chunk_size=GENERATION_CHUNK,
+                )
+            ]
+            stored = np.concatenate(parts) if parts else quantize(data.images[:0])
+            cache.put(key, stored, f"{data.info.name} {len(data)} images: {name} {severity}")
+        for start in range(0, len(data), GENERATION_CHUNK):
+            part = torch.from_numpy(stored[start : start + GENERATION_CHUNK]).float() / 255
+            yield name, severity, part, data.labels[start : start + GENERATION_CHUNK]
 
 
 def corruption_accuracy(
@@ -76,6 +125,7 @@ def corruption_accuracy(
     data: LabeledImages,
     *,
     corruptions_dir: str | Path | None = None,
+    cache_dir: str | Path | None = None,
     seed: int = 0,
     batch_size: int = 500,
     device: str = "cpu",
@@ -83,7 +133,9 @@ def corruption_accuracy(
     shard: Shard | None = None,
 ) -> MetricResult:
     """Accuracy on every (corruption, severity) cell; with ``shard=(i, n)`` on the i-th of n
-    groups of cells (:func:`merge` joins them, exactly)."""
+    groups of cells (:func:`merge` joins them, exactly). Generated cells are kept in the
+    array cache at ``cache_dir`` (default :func:`freqbench.cache.default_root`)."""
+    from freqbench.cache import ArrayCache
     from freqbench.corruptions import FROST_SOURCE
     from freqbench.prediction import n_correct
     from freqbench.progress import Progress
@@ -93,7 +145,7 @@ def corruption_accuracy(
     stream = (
         _official(data, Path(corruptions_dir), cells)
         if corruptions_dir
-        else _generated(data, seed, cells)
+        else _generated(data, seed, cells, ArrayCache(Path(cache_dir) if cache_dir else None))
     )
     chunks = len(cells) * (1 if corruptions_dir else -(-len(data) // GENERATION_CHUNK))
     correct = {f"{name}:{s}": [0, 0] for name, s in cells}  # cell -> [correct, counted]
@@ -166,7 +218,8 @@ SPEC = MetricSpec(
     name="corruptions",
     description="accuracy under 15 corruptions x 5 severities (CIFAR-10-C style)",
     # 2: frost blends Hendrycks' photographs (version 1 blended a procedural ice texture).
-    version="2",
+    # 3: generated cells are uint8, as the reference saves them (and are cached).
+    version="3",
     compute=corruption_accuracy,
     reads=("corruptions_n_examples", "seed", "corruptions_source"),
     fields=(
