@@ -35,9 +35,18 @@ def record_dir(synthetic_checkpoint, tmp_path_factory):
 
 def test_record_holds_every_metric_and_robustbench_keys(record_dir):
     record = json.loads((record_dir / "tiny.json").read_text())
-    assert record["format"] == "freqbench-record/2" and record["dataset"] == "synthetic"
+    assert record["format"] == "freqbench-record/3" and record["dataset"] == "synthetic"
     assert set(record["model_info"]) >= ROBUSTBENCH_KEYS
-    assert list(record["metrics"]) == ["clean", "autoattack", "corruptions", "frequency", "filters"]
+    assert list(record["metrics"]) == [
+        "clean",
+        "autoattack",
+        "corruptions",
+        "band_split",
+        "long_tail",
+        "gradient_spectrum",
+        "fourier_heatmap",
+        "filters",
+    ]
     assert list(record["evaluations"]) == list(record["metrics"])
     for evaluation in record["evaluations"].values():
         assert evaluation["device"] == "cpu" and evaluation["seconds"] >= 0
@@ -314,9 +323,9 @@ def test_shards_are_bounded_by_the_units_of_work(synthetic_checkpoint, tmp_path,
                            protocol=protocol.replace(shards=10**9), progress=False)  # fmt: skip
     counts = {
         m: sum(t.metric == m for t in plan.tasks)
-        for m in ("autoattack", "corruptions", "frequency")
+        for m in ("autoattack", "corruptions", "fourier_heatmap")
     }
-    assert counts == {"autoattack": 4, "corruptions": 75, "frequency": (32 * 32 + 4) // 2}
+    assert counts == {"autoattack": 4, "corruptions": 75, "fourier_heatmap": (32 * 32 + 4) // 2}
 
 
 def test_the_summary_prints_the_filter_shift_from_the_reference(

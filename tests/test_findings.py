@@ -78,11 +78,11 @@ def record(
             "clean": {"accuracy": clean, "n": 10000},
             "autoattack": {"robust_accuracy": aa, "n": 1000},
             "corruptions": {"per_family": {"noise": noise}},
-            "frequency": {
+            "band_split": {
                 "high_pass_accuracy": high,
                 "low_pass_accuracy": {"4": low4, "7": clean, "11": clean, "14": clean},
-                "gradient": {"tail_share": tail_share},
             },
+            "gradient_spectrum": {"tail_share": tail_share},
             "filters": filters,
         },
     }

@@ -18,7 +18,7 @@ from freqbench.findings import write_findings
 from freqbench.grid import GridPaths, GridRunner, grid_states, load_grid
 from freqbench.grid.publish import trained_entry
 from freqbench.grid.toml_writer import dumps
-from freqbench.metrics import get_metric
+from freqbench.metrics import all_metrics, get_metric
 from freqbench.protocol import Protocol, block_key
 from freqbench.records import migrate
 from freqbench.training import resolve
@@ -199,7 +199,8 @@ def test_dry_run_lists_the_rows_and_which_are_done(tmp_path, capsys):
         ),
         (
             _current_record(sha, STANDARD_FASHION_MNIST, metrics=("clean", "filters")),
-            "trained; to evaluate: autoattack, corruptions, frequency",
+            "trained; to evaluate: autoattack, corruptions, band_split, long_tail, "
+            "gradient_spectrum, fourier_heatmap",
         ),
     ):
         record.write_text(json.dumps(stale))
@@ -387,14 +388,14 @@ def test_runner_redoes_only_the_missing_blocks(tiny_repo, monkeypatch):
     record = Path("leaderboards/synthetic/smallcnn-natural.json")
     data = json.loads(record.read_text())
     for key in ("metrics", "evaluations"):
-        data[key].pop("frequency")  # one block of another row missing
+        data[key].pop("fourier_heatmap")  # one block of another row missing
     record.write_text(json.dumps(data))
     ran = _spy_blocks(monkeypatch)
     GridRunner(spec, paths, progress=False, say=lambda m: None).run()
+    every = [spec.name for spec in all_metrics()]
     assert sorted(ran) == sorted(
-        [("smallcnn-natural", "frequency")]
-        + [("smallcnn-natural-bass", m) for m in ("clean", "autoattack", "corruptions", "frequency", "filters")]
-    )  # fmt: skip
+        [("smallcnn-natural", "fourier_heatmap")] + [("smallcnn-natural-bass", m) for m in every]
+    )
     assert all(s.done for s in grid_states(spec, paths))
 
 
@@ -404,7 +405,7 @@ def test_a_killed_driver_resumes_without_redoing_finished_blocks(tiny_repo, monk
     first = _spy_blocks(monkeypatch, stop_after=7)
     with pytest.raises(KeyboardInterrupt):
         GridRunner(spec, paths, progress=False, say=lambda m: None).run()
-    assert len(first) == 7  # natural's 5 blocks and 2 of the next row's are on disk
+    assert len(first) == 7  # 7 blocks are on disk when the driver dies
     records = {
         p.stem: json.loads(p.read_text()) for p in Path("leaderboards/synthetic").glob("*.json")
     }
@@ -412,7 +413,7 @@ def test_a_killed_driver_resumes_without_redoing_finished_blocks(tiny_repo, monk
     assert finished == set(first)
     again = _spy_blocks(monkeypatch)
     GridRunner(spec, paths, progress=False, say=lambda m: None).run()
-    assert not set(again) & finished and len(again) == 3 * 5 - 7
+    assert not set(again) & finished and len(again) == 3 * len(all_metrics()) - 7
     for name, record in records.items():  # the blocks written before the kill are untouched
         now = json.loads(Path(f"leaderboards/synthetic/{name}.json").read_text())
         for metric, evaluation in record["evaluations"].items():

@@ -113,7 +113,7 @@ def test_bad_scales_are_one_clear_error():
 
 
 @pytest.mark.parametrize("scale", [None, "absolute", "relative"])
-def test_frequency_metric_writer_takes_eps_n_and_clean_error_from_the_block(
+def test_heatmap_metric_writer_takes_eps_n_and_clean_error_from_the_block(
     tmp_path, monkeypatch, scale
 ):
     built = []
@@ -123,8 +123,8 @@ def test_frequency_metric_writer_takes_eps_n_and_clean_error_from_the_block(
         return built[-1]
 
     monkeypatch.setattr(heatmap_module, "heatmap_figure", spy)
-    (artifact,) = [a for a in get_metric("frequency").artifacts if a.key == "heatmap_png"]
-    values = {"clean_accuracy": 0.875, "heatmap": {"eps": 3.5, "n": 200, "bands": {}}}
+    (artifact,) = [a for a in get_metric("fourier_heatmap").artifacts if a.key == "heatmap_png"]
+    values = {"clean_accuracy": 0.875, "eps": 3.5, "n": 200, "bands": {}}
     context = {"name": "smallcnn-natural", "values": values}
     if scale is not None:
         context["heatmap_scale"] = scale

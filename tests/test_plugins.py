@@ -48,7 +48,18 @@ def test_installed_plugin_is_listed_and_has_its_protocol_option(installed):
     listed = freqbench(installed, "list", "metrics")
     assert listed.returncode == 0, listed.stderr
     names = [line.split()[0] for line in listed.stdout.splitlines()]
-    assert names == ["clean", "autoattack", "corruptions", "frequency", "filters", "tail_noise"]
+    assert names == [
+        "clean",
+        "autoattack",
+        "corruptions",
+        "band_split",
+        "long_tail",
+        "gradient_spectrum",
+        "fourier_heatmap",
+        "filters",
+        "tail_noise",
+        "frequency",
+    ]
     help_text = freqbench(installed, "evaluate", "--help").stdout
     assert "--tail-noise-eps" in help_text
 
@@ -129,7 +140,17 @@ def test_a_broken_plugin_is_named_and_the_others_still_run(fresh_registry):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         names = registry.list_metrics()
-    assert names == ["clean", "autoattack", "corruptions", "frequency", "filters", "tail_noise"]
+    assert names == [
+        "clean",
+        "autoattack",
+        "corruptions",
+        "band_split",
+        "long_tail",
+        "gradient_spectrum",
+        "fourier_heatmap",
+        "filters",
+        "tail_noise",
+    ]
     messages = [str(w.message) for w in caught]
     assert any(
         "'broken'" in m and "no_such_module_here:SPEC" in m and "left out" in m for m in messages

@@ -9,7 +9,8 @@ import pytest
 from freqbench.errors import UserError
 from freqbench.protocol import Protocol, deviations, format_eps, is_standard, standard_values
 
-ALL = ("clean", "autoattack", "corruptions", "frequency", "filters")
+ALL = ("clean", "autoattack", "corruptions", "band_split", "long_tail", "gradient_spectrum",
+       "fourier_heatmap", "filters")  # fmt: skip
 
 # The standard protocols, written out by hand (DESIGN.md section 4; Yin et al.'s heat-map eps
 # of 4 at 32 x 32, scaled by H / 32).

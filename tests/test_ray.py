@@ -88,7 +88,10 @@ def test_sharded_evaluation_on_ray_equals_the_local_one(
     local, remote = _both(synthetic_checkpoint, tmp_path, FAST.replace(shards=2))
     assert _without_timings(remote) == _without_timings(local)
     shards = {name: e["shards"] for name, e in remote["evaluations"].items()}
-    assert shards == {"clean": 1, "autoattack": 2, "corruptions": 2, "frequency": 2, "filters": 1}
+    assert shards == {
+        "clean": 1, "autoattack": 2, "corruptions": 2, "band_split": 1, "long_tail": 1,
+        "gradient_spectrum": 1, "fourier_heatmap": 2, "filters": 1,
+    }  # fmt: skip
     assert remote["protocol"]["shards"] == 2
     for artifact in ("m.heatmap.npy", "m.filters.png"):
         assert (tmp_path / "ray" / artifact).read_bytes() == (

@@ -281,7 +281,10 @@ def test_two_runs_planned_before_either_writes_keep_both_blocks(synthetic_checkp
         run_plans([plan], LocalExecutor(), progress=False)
         plan.close()
     record = json.loads((tmp_path / "m.json").read_text())
-    assert list(record["metrics"]) == ["clean", "corruptions", "frequency", "filters"]
+    assert list(record["metrics"]) == [
+        "clean", "corruptions", "band_split", "long_tail", "gradient_spectrum", "fourier_heatmap",
+        "filters",
+    ]  # fmt: skip
     assert record_problems(record) == []
 
 
@@ -309,7 +312,10 @@ def test_two_concurrent_evaluate_processes_on_one_record_keep_every_block(
         assert run.returncode == 0, err
         assert "ran:" in out
     record = json.loads((tmp_path / "m.json").read_text())
-    assert sorted(record["metrics"]) == ["clean", "corruptions", "filters", "frequency"]
+    assert sorted(record["metrics"]) == sorted([
+        "clean", "corruptions", "band_split", "long_tail", "gradient_spectrum", "fourier_heatmap",
+        "filters",
+    ])  # fmt: skip
     assert record_problems(record) == []
 
 
@@ -326,7 +332,13 @@ def test_a_conflicting_protocol_written_meanwhile_fails_only_that_block(
     first.close()
     assert "a record holds one protocol" in first.failed["clean"]
     record = json.loads((tmp_path / "m.json").read_text())
-    assert list(record["metrics"]) == ["frequency"] and record["protocol"]["n_examples"] == 16
+    assert list(record["metrics"]) == [
+        "band_split",
+        "long_tail",
+        "gradient_spectrum",
+        "fourier_heatmap",
+    ]
+    assert record["protocol"]["n_examples"] == 16
 
 
 # --- state files belong to their run ---------------------------------------------------

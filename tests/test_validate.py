@@ -156,7 +156,7 @@ def test_malformed_files_and_other_record_problems(tree, capsys):
     assert "(at line 3, column 9)" in out
     assert "leaderboards/fashion-mnist/broken.json: invalid JSON at line 3, column 1" in out
     record = "leaderboards/fashion-mnist/cnn-natural.json"
-    assert f"{record}: metrics.frequency.gradient.tail_share: not a finite number" in out
+    assert f"{record}: metrics.gradient_spectrum.tail_share: not a finite number" in out
     assert "orthogonality" not in out
     assert (
         f"{record}: model_info.clean_acc: is 12.0, but metrics.clean.accuracy is 0.9 (expected 90.00)"

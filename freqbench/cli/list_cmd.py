@@ -27,11 +27,19 @@ def _datasets(pattern: str | None) -> list[tuple[str, str]]:
 
 
 def _metrics(pattern: str | None) -> list[tuple[str, str]]:
-    from freqbench.metrics import get_metric, list_metrics
+    import fnmatch
 
-    return [
+    from freqbench.metrics import get_metric, list_metrics
+    from freqbench.metrics.registry import GROUPS
+
+    rows = [
         (n, f"{get_metric(n).description} (version {get_metric(n).version})")
         for n in list_metrics(pattern)
+    ]
+    return rows + [
+        (group, f"group: {', '.join(members)}")
+        for group, members in GROUPS.items()
+        if pattern is None or fnmatch.fnmatchcase(group, pattern)
     ]
 
 

@@ -22,13 +22,8 @@ from typing import TYPE_CHECKING, Any
 from freqbench.errors import UserError
 from freqbench.evaluate.device import resolve_device
 from freqbench.evaluate.plan import Evaluation, RecordPlan
-from freqbench.evaluate.tasks import (
-    BlockResult,
-    BlockTask,
-    cached_test_images,
-    keep_model,
-    run_block,
-)
+from freqbench.evaluate.tasks import BlockResult, BlockTask, run_block
+from freqbench.evaluate.worker import WORKER
 from freqbench.executors import Executor, make_executor
 from freqbench.metrics import parse_metrics
 from freqbench.progress import Progress
@@ -193,10 +188,10 @@ def plan_evaluation(
     dataset = dataset or loaded.dataset
     if dataset is None:
         raise UserError(f"cannot tell which dataset {model} belongs to: pass --dataset")
-    keep_model(model, dataset, here, loaded)  # the local tasks use it as it is
+    WORKER.keep_model(model, dataset, here, loaded)  # the local tasks use it as it is
     name = check_name(name or loaded.name)
     info = get_dataset_info(dataset)
-    n_test = info.test_size or len(cached_test_images(dataset, _text(data_dir), 10**9))
+    n_test = info.test_size or len(WORKER.test_images(dataset, _text(data_dir), None))
     values = (protocol or Protocol.standard()).resolve(
         dataset, n_test, {"corruptions_dir": corruptions_dir}
     )
@@ -209,7 +204,7 @@ def plan_evaluation(
         threads=threads,
     )  # fmt: skip
     if plan.tasks and any(spec.images is not None for spec in plan.running):
-        data = cached_test_images(dataset, _text(data_dir), values["n_examples"])
+        data = WORKER.test_images(dataset, _text(data_dir), values["n_examples"])
         check_model(loaded.model, data, here)
     fields = all_fields()
     for field_name in sorted({f for spec in plan.running for f in spec.reads}):
@@ -244,6 +239,7 @@ def evaluate(
             plan.refresh()
         finally:
             plan.close()
+            WORKER.clear()  # the job's models, images and predictions: this job's only
         return plan.evaluation
     finally:
         if isinstance(executor, str):

@@ -2,10 +2,12 @@
 
 A :class:`BlockTask` is plain data (it travels to Ray workers), and :func:`run_block` is what
 a worker runs: it loads the model and the test images itself (kept for the next task of the
-same process), fills the metric's options generically (the protocol fields it reads, by
-name, and the run's options its ``compute`` takes: ``device``, ``batch_size``, ``progress``,
-``state_path``, ``corruptions_dir``, ``cache_dir``, ``load_model``, ``shard``) and returns numbers and
-arrays. It writes no record: the driver does.
+same process, :mod:`freqbench.evaluate.worker`), computes the shared inputs the metric needs
+(``clean_predictions``) once per model and image set, fills the metric's options generically
+(the protocol fields it reads, by name, and the run's options its ``compute`` takes:
+``device``, ``batch_size``, ``progress``, ``state_path``, ``corruptions_dir``, ``cache_dir``,
+``load_model``, ``shard``) and returns numbers and arrays. It writes no record: the driver
+does.
 """
 
 from __future__ import annotations
@@ -15,14 +17,13 @@ import inspect
 import os
 import time
 import traceback
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from freqbench.errors import UserError
+from freqbench.evaluate.worker import WORKER
 from freqbench.metrics import MetricSpec, get_metric
 from freqbench.metrics.registry import plugin_source
 from freqbench.metrics.results import ResultError, checked_result
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from freqbench.data import LabeledImages
-    from freqbench.loading import LoadedModel, ModelRef
+    from freqbench.loading import ModelRef
 
 
 @dataclass(frozen=True)
@@ -81,46 +82,6 @@ def _working_dir(path: str) -> Iterator[None]:
         yield
     finally:
         os.chdir(before)
-
-
-_MODELS: OrderedDict[tuple[ModelRef, str, str, str | None], LoadedModel] = OrderedDict()
-KEPT_MODELS = 4  # loaded models a process keeps for its next tasks
-
-
-def keep_model(ref: ModelRef, dataset: str, device: str, loaded: LoadedModel) -> None:
-    """Remember a loaded model (by reference, dataset, device and weights) for later tasks."""
-    _MODELS[(ref, dataset, device, loaded.sha256)] = loaded
-    while len(_MODELS) > KEPT_MODELS:
-        _MODELS.popitem(last=False)
-
-
-def model_for(ref: ModelRef, dataset: str, device: str, sha256: str | None) -> LoadedModel:
-    """The model ``ref`` with weights ``sha256``: kept from an earlier task, or loaded.
-
-    Keyed by the weights, so a checkpoint replaced under the same name is loaded again; one
-    whose weights changed since the driver planned the task is refused.
-    """
-    from freqbench.loading import load_model_ref
-
-    key = (ref, dataset, device, sha256)
-    if key in _MODELS:
-        _MODELS.move_to_end(key)
-        return _MODELS[key]
-    loaded = load_model_ref(ref, dataset, device)
-    if sha256 is not None and loaded.sha256 != sha256:
-        raise UserError(
-            f"{ref.weights or ref.ref} changed after the evaluation was planned (weights sha256 {loaded.sha256}, "
-            f"planned for {sha256}): run the evaluation again"
-        )
-    keep_model(ref, dataset, device, loaded)
-    return loaded
-
-
-@lru_cache(maxsize=2)
-def cached_test_images(dataset: str, data_dir: str | None, n: int) -> LabeledImages:
-    from freqbench.data import load_dataset
-
-    return load_dataset(dataset, "test", data_dir=data_dir).first(n)
 
 
 def compute_function(spec: MetricSpec) -> Callable[..., Any]:
@@ -199,13 +160,16 @@ def run_block(task: BlockTask) -> BlockResult:
     with _working_dir(task.cwd):
         device = resolve_device(task.device)
         spec = get_metric(task.metric)
-        loaded = model_for(task.model, task.dataset, device, task.model_sha256)
-        data = (
-            cached_test_images(task.dataset, task.data_dir, task.values["n_examples"])
-            if spec.images is not None
-            else None
-        )
+        loaded = WORKER.model(task.model, task.dataset, device, task.model_sha256)
+        n = task.values["n_examples"]
+        data = WORKER.test_images(task.dataset, task.data_dir, n) if spec.images else None
+        inputs = {}
+        if "clean_predictions" in spec.needs:
+            inputs["clean_predictions"] = WORKER.clean_predictions(
+                loaded, task.dataset, task.data_dir, n, task.values["batch_size"], device
+            )
         options = {
+            **inputs,
             "device": device,
             "progress": task.progress,
             "corruptions_dir": Path(task.corruptions_dir) if task.corruptions_dir else None,

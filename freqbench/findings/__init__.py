@@ -21,7 +21,7 @@ from freqbench.paths import display_path
 FINDINGS = "FINDINGS.md"
 #: The metrics the claims read: a row counts once these blocks are done (installed plugins
 #: do not change which records the findings use).
-CLAIM_METRICS = ("clean", "autoattack", "corruptions", "frequency", "filters")
+CLAIM_METRICS = ("clean", "autoattack", "corruptions", "band_split", "gradient_spectrum", "filters")
 
 __all__ = [
     "CLAIMS",

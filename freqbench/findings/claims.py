@@ -139,9 +139,9 @@ def _high_frequency_use(records: Records, roles: Roles) -> list[Part]:
     natural = records[roles.natural]
     n, chance = _n(natural), 1 / _num_classes(natural)
     high = {
-        r: float(v) for r, v in dig(natural, "metrics", "frequency", "high_pass_accuracy").items()
+        r: float(v) for r, v in dig(natural, "metrics", "band_split", "high_pass_accuracy").items()
     }
-    low = dig(natural, "metrics", "frequency", "low_pass_accuracy")
+    low = dig(natural, "metrics", "band_split", "low_pass_accuracy")
     best_radius = max(high, key=high.get)
     small = min(low, key=int)
     clean = _acc(natural, "clean", "accuracy")
@@ -170,7 +170,7 @@ def _num_classes(record: dict[str, Any]) -> int:
 def _at_lowers_hfc(records: Records, roles: Roles) -> list[Part]:
     natural = records[roles.natural]
     n, chance = _n(natural), 1 / _num_classes(natural)
-    high = dig(natural, "metrics", "frequency", "high_pass_accuracy")
+    high = dig(natural, "metrics", "band_split", "high_pass_accuracy")
     informative = [
         r for r, v in high.items()
         if outcome(float(v), chance, accuracy_band(float(v), n, chance, n), +1) == SUPPORTS
@@ -184,7 +184,7 @@ def _at_lowers_hfc(records: Records, roles: Roles) -> list[Part]:
     comparisons = [
         _accuracy_comparison(
             f"{_recipe(records, name)}: HFC r={r}",
-            float(dig(records[name], "metrics", "frequency", "high_pass_accuracy", r)),
+            float(dig(records[name], "metrics", "band_split", "high_pass_accuracy", r)),
             _n(records[name]), float(high[r]), n, -1,
         )
         for name in roles.adversarial
@@ -366,7 +366,7 @@ CLAIMS: tuple[Claim, ...] = (
           limits="AutoAttack on 1000 images; Wang et al. report PGD accuracy of CIFAR-10 models."),
     Claim("L1", LIN, "The natural model's input-gradient power sits more in the spectral tail "
           "than the adversarially trained models'.", _natural_and_adversarial, _adversarial,
-          _statistic_vs_natural(("frequency", "gradient", "tail_share"), "gradient tail share", -1,
+          _statistic_vs_natural(("gradient_spectrum", "tail_share"), "gradient tail share", -1,
                                 "adversarially trained models put less gradient power in the tail")),
     Claim("L2", LIN, "BaSS improves the clean/robust trade-off of PGD-AT, TRADES and MART.",
           _twins(*BASS_TRADE_OFF_RECIPES), _any_twin(*BASS_TRADE_OFF_RECIPES), _bass_trade_off,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from freqbench.errors import UnknownNameError, UserError
 from freqbench.metrics import MetricSpec, all_metrics, builtin_metrics, get_metric
+from freqbench.metrics.registry import expand
 
 CONFIG_FILE = "leaderboard.toml"
 
@@ -45,7 +46,7 @@ def board_metrics(folder: Path) -> list[MetricSpec]:
             f"metric names{unknown}"
         )
     chosen = set()
-    for name in names:
+    for name in expand(names):
         try:
             chosen.add(get_metric(name).name)
         except UnknownNameError as exc:

@@ -35,7 +35,8 @@ def prediction_problems(accuracy: float, counts: Sequence[int], classes: int) ->
             f"({100 * chance:.2f}%)"
         )
     effective = effective_classes(counts)
-    if counts and effective < classes / 2:
+    # Fewer than two images per class cannot show a spread over every class.
+    if sum(counts) >= 2 * classes and effective < classes / 2:
         found.append(
             f"its predictions fall into {effective:.1f} of {classes} classes in effect "
             f"(most predicted: {max(counts)} of {sum(counts)} images)"

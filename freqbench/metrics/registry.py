@@ -32,6 +32,10 @@ from freqbench.metrics.fields import CORE_FIELDS
 from freqbench.metrics.spec import MetricSpec
 
 ENTRY_POINT_GROUP = "freqbench.metrics"
+#: Names that stand for several metrics in ``--metrics`` (and in a leaderboard.toml).
+GROUPS: dict[str, tuple[str, ...]] = {
+    "frequency": ("band_split", "long_tail", "gradient_spectrum", "fourier_heatmap"),
+}
 #: Options of the commands that evaluate, as protocol field names: a metric's field may not
 #: take one (``--out`` from a plugin would shadow the record folder).
 RESERVED_FIELD_NAMES = frozenset(
@@ -51,8 +55,9 @@ _SOURCES: dict[str, str] = {}  # plugin metric -> "distribution version"
 _loaded = False
 
 
-def _collisions(spec: MetricSpec, others: Iterable[MetricSpec]) -> list[str]:
-    """How ``spec`` clashes with the registered ``others``."""
+def _collisions(spec: MetricSpec, others: Iterable[MetricSpec], reads: bool = True) -> list[str]:
+    """How ``spec`` clashes with the registered ``others`` (``reads``: and whether the fields
+    it reads are declared)."""
     others = list(others)
     found = []
     taken = {
@@ -86,7 +91,7 @@ def _collisions(spec: MetricSpec, others: Iterable[MetricSpec]) -> list[str]:
             found.append(f"its protocol field '{field.name}' is declared already")
         elif field.name in RESERVED_FIELD_NAMES:
             found.append(f"its protocol field '{field.name}' would take the option {field.option}")
-    for name in spec.reads:
+    for name in spec.reads if reads else ():
         if name not in declared | {f.name for f in spec.fields}:
             found.append(f"it reads the undeclared protocol field '{name}'")
     try:
@@ -96,7 +101,7 @@ def _collisions(spec: MetricSpec, others: Iterable[MetricSpec]) -> list[str]:
     return found
 
 
-def register_metric(spec: MetricSpec) -> MetricSpec:
+def register_metric(spec: MetricSpec, *, check_reads: bool = True) -> MetricSpec:
     """Add a metric after checking it against the registered ones (see the module docstring);
     a clash is a ValueError that says what to rename. Returns the spec."""
     if not isinstance(spec, MetricSpec):
@@ -105,7 +110,9 @@ def register_metric(spec: MetricSpec) -> MetricSpec:
         return spec
     if spec.name in _METRICS:
         raise ValueError(f"metric '{spec.name}' is already registered")
-    found = _collisions(spec, _METRICS.values())
+    if spec.name in GROUPS:
+        raise ValueError(f"metric '{spec.name}' would take the name of a group of metrics")
+    found = _collisions(spec, _METRICS.values(), reads=check_reads)
     if found:
         raise ValueError(f"metric '{spec.name}': {'; '.join(found)}")
     _METRICS[spec.name] = spec
@@ -113,9 +120,17 @@ def register_metric(spec: MetricSpec) -> MetricSpec:
 
 
 def _load_builtin() -> None:
+    """Every module of :mod:`freqbench.metrics.builtin`; the fields a built-in reads may be
+    declared by another built-in, so they are checked once all are in."""
     package = importlib.import_module("freqbench.metrics.builtin")
     for module in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
-        _BUILTIN.add(register_metric(importlib.import_module(module.name).SPEC).name)
+        spec = importlib.import_module(module.name).SPEC
+        _BUILTIN.add(register_metric(spec, check_reads=False).name)
+    for name in _BUILTIN:
+        others = [s for s in _METRICS.values() if s.name != name]
+        found = _collisions(_METRICS[name], others)
+        if found:
+            raise ValueError(f"metric '{name}': {'; '.join(found)}")
 
 
 def _distribution(entry: EntryPoint) -> str:
@@ -188,12 +203,24 @@ def list_metrics(pattern: str | None = None) -> list[str]:
     return [n for n in names if fnmatch.fnmatchcase(n, pattern)] if pattern else names
 
 
+def expand(names: Iterable[str]) -> list[str]:
+    """``names`` with each group name replaced by its metrics (``frequency``: the four)."""
+    return [member for name in names for member in GROUPS.get(name, (name,))]
+
+
 def parse_metrics(spec: str | list[str] | tuple[str, ...] | None) -> list[MetricSpec]:
-    """``"all"``, ``None``, a comma list or a sequence of names -> specs in the canonical order."""
+    """``"all"``, ``None``, a comma list or a sequence of metric or group names -> specs in
+    the canonical order."""
     if spec is None or spec == "all":
         return all_metrics()
     names = [n.strip() for n in spec.split(",")] if isinstance(spec, str) else list(spec)
     if not names or not all(names):
         raise UserError("--metrics needs a comma list of metric names, e.g. clean,filters")
-    chosen = {get_metric(name).name for name in names}
+    _ensure_loaded()
+    chosen = set()
+    for name in expand(names):
+        try:
+            chosen.add(get_metric(name).name)
+        except UnknownNameError:
+            raise UnknownNameError("metric", name, [*_METRICS, *GROUPS]) from None
     return [m for m in all_metrics() if m.name in chosen]

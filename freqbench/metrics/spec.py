@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 
 #: How a record's value of a protocol field compares with the standard protocol's value.
 STANDARD_RULES = ("equal", "at_least", "any")
+#: What the evaluator computes once per model and image set for every metric that needs it:
+#: ``clean_predictions``, the predicted label of each of the first ``n_examples`` test images
+#: (a CPU int64 tensor), so that no metric evaluates clean accuracy again.
+INPUTS = ("clean_predictions",)
 
 
 @dataclass(frozen=True)
@@ -261,6 +265,9 @@ class MetricSpec:
     # With ``merge``: how many units of work there are (images, bases, cells) for the resolved
     # protocol values and the dataset; a block is split into at most that many parts.
     units: Callable[[Mapping[str, Any], DatasetInfo], int] | None = None
+    # Inputs computed once per model and image set and handed to every metric that names them
+    # (see INPUTS): ``compute`` gets them as keyword arguments of the same name.
+    needs: tuple[str, ...] = ()
     flags: tuple[Flag, ...] = ()
     correlation_note: str = ""  # a sentence under the rank-correlation table
     nan_allowed: bool = False  # NaN marks a number with no meaning (else a record is refused)
@@ -276,6 +283,11 @@ class MetricSpec:
             raise ValueError(f"metric {self.name}: declared fields must also be in reads")
         if self.merge is not None and self.units is None:
             raise ValueError(f"metric {self.name}: a metric with merge must declare its units")
+        unknown = [n for n in self.needs if n not in INPUTS]
+        if unknown:
+            raise ValueError(
+                f"metric {self.name}: needs {unknown}, but the shared inputs are {list(INPUTS)}"
+            )
 
     def block_schema(self) -> dict[str, Any]:
         return dict(self.schema) if self.schema is not None else {"type": "object"}
@@ -284,6 +296,12 @@ class MetricSpec:
 # Building blocks of metric block schemas.
 FRACTION: dict[str, Any] = {"type": "number", "minimum": 0, "maximum": 1}
 COUNT: dict[str, Any] = {"type": "integer", "minimum": 0}
+#: An object keyed by a radius or a percentage written as ``f"{r:g}"`` (JSON keys are text).
+BY_RADIUS: dict[str, Any] = {
+    "type": "object",
+    "propertyNames": {"pattern": r"^[0-9]+(\.[0-9]+)?$"},
+    "minProperties": 1,
+}
 
 
 def percent(value: float | None) -> str:

@@ -16,7 +16,7 @@ from freqbench.records.files import (
     update,
 )
 from freqbench.records.format import (
-    LEGACY_FORMAT,
+    FIRST_FORMAT,
     RECORD_FORMAT,
     migrate,
     model_id,
@@ -29,7 +29,7 @@ from freqbench.records.format import (
 from freqbench.records.record import Record, dig, duplicate_problems, load_record, load_records
 
 __all__ = [
-    "LEGACY_FORMAT",
+    "FIRST_FORMAT",
     "MAX_RECORD_BYTES",
     "RECORD_FORMAT",
     "Record",

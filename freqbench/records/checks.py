@@ -23,7 +23,7 @@ from freqbench.data import get_dataset_info
 from freqbench.errors import UnknownNameError
 from freqbench.metrics import MetricSpec, all_metrics
 from freqbench.protocol import all_fields, block_key
-from freqbench.records.format import LEGACY_FORMAT, migrate, model_id, spec_or_none
+from freqbench.records.format import FIRST_FORMAT, migrate, model_id, spec_or_none
 from freqbench.schemas import key_path, load_schema, located_problems, validator
 
 #: How far a model_info percentage may sit from 100 x its fraction (the evaluator rounds to 2 decimals).
@@ -100,7 +100,7 @@ def review(raw: Any) -> Review:
     """Review a parsed record file (either format); never raises on any JSON content."""
     if not isinstance(raw, dict):
         return Review(raw, [f"(top level): must be a JSON object, got {_type(raw)}"])
-    if raw.get("format") == LEGACY_FORMAT:
+    if raw.get("format") == FIRST_FORMAT:
         legacy = [f"{key_path(w)}: {t}" for w, t in located_problems(_legacy_validator(), raw)]
         if legacy:
             return Review(raw, sorted(legacy))

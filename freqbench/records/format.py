@@ -1,11 +1,13 @@
 """The record format: one JSON file per model, one block per metric, each block keyed.
 
-A record (``freqbench-record/2``) holds RobustBench's ``model_info``, the ``model``, the
+A record (``freqbench-record/3``) holds RobustBench's ``model_info``, the ``model``, the
 ``protocol`` (every field its blocks read, plus the threat model), ``metrics`` (each metric's
 numbers) and ``evaluations`` (per metric: its version, the key of checkpoint + metric +
 version + the fields it read, and when, where and how fast it ran), and the ``artifacts``
-beside it. Records in the first format (``freqbench-record/1``) are migrated on read: their
-blocks get the keys the evaluator computes for the same protocol, so nothing re-runs.
+beside it. Older records are migrated on read, and nothing re-runs: the first format's
+(``freqbench-record/1``) blocks get the keys the evaluator computes for the same protocol, and
+the second format's single ``frequency`` block becomes the four blocks that replaced it
+(``band_split``, ``long_tail``, ``gradient_spectrum``, ``fourier_heatmap``).
 """
 
 from __future__ import annotations
@@ -18,12 +20,37 @@ from freqbench.errors import UnknownNameError
 from freqbench.metrics import MetricSpec, all_metrics, builtin_metrics, get_metric
 from freqbench.protocol import all_fields, block_key, format_eps, is_standard
 
-RECORD_FORMAT = "freqbench-record/2"
-LEGACY_FORMAT = "freqbench-record/1"
+RECORD_FORMAT = "freqbench-record/3"
+FIRST_FORMAT = "freqbench-record/1"
+#: Before format 3, one ``frequency`` block held every frequency measure.
+SECOND_FORMAT = "freqbench-record/2"
 #: The version every built-in metric had when records were first written.
 LEGACY_VERSION = "1"
 #: Fields that name the record's threat model; every record states them (RobustBench does).
 THREAT_FIELDS = ("norm", "eps")
+#: Metrics no longer registered, as their blocks' keys were computed (for migration only).
+RETIRED = {
+    "frequency": MetricSpec(
+        name="frequency",
+        description="every frequency measure in one block (records before format 3)",
+        version=LEGACY_VERSION,
+        compute="",
+        reads=("n_examples", "heatmap_n_examples", "heatmap_eps", "seed", "q"),
+        images=None,
+    ),
+}
+#: What each metric that replaced ``frequency`` takes of its block.
+FREQUENCY_PARTS = {
+    "band_split": lambda b: {
+        **{
+            k: b[k] for k in ("radii", "headline_radius", "low_pass_accuracy", "high_pass_accuracy")
+        },
+        "n": b["n"],
+    },
+    "long_tail": lambda b: {**b["long_tail"], "n": b["n"]},
+    "gradient_spectrum": lambda b: {**b["gradient"], "n": b["n"]},
+    "fourier_heatmap": lambda b: dict(b["heatmap"]),
+}
 
 
 def model_id(record: Mapping[str, Any]) -> str:
@@ -112,15 +139,26 @@ def _completed(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def migrate(data: dict[str, Any]) -> dict[str, Any]:
-    """A record in the current format. A ``freqbench-record/1`` record is converted, and a
-    protocol that lacks a field added since is completed with the field's neutral value.
+    """A record in the current format: a first-format record is converted, a second-format
+    one has its frequency block split (:func:`_split_frequency`), and a protocol that lacks a
+    field added since is completed with the field's neutral value. Nothing is re-run: every
+    block keeps its numbers and gets the key the evaluator gives such a block."""
+    if data.get("format") == FIRST_FORMAT:
+        data = _from_first_format(data)
+    if data.get("format") == SECOND_FORMAT:
+        data = _split_frequency(data)
+    return _completed(data)
 
-    Each first-format block is keyed as the evaluator keys a block of the same checkpoint,
-    dataset and protocol, with the metric version the first format was written with, and
-    keeps its time.
-    """
-    if data.get("format") != LEGACY_FORMAT:
-        return _completed(data)
+
+def _key_spec(name: str) -> MetricSpec | None:
+    """The spec a block's key is computed with: the registered one, or the retired one."""
+    return spec_or_none(name) or RETIRED.get(name)
+
+
+def _from_first_format(data: dict[str, Any]) -> dict[str, Any]:
+    """A ``freqbench-record/1`` record in the second format. Each block is keyed as the
+    evaluator keyed a block of the same checkpoint, dataset and protocol, with the metric
+    version the first format was written with, and keeps its time."""
     old = data["protocol"]
     values = {
         **_neutral_values(),
@@ -133,7 +171,7 @@ def migrate(data: dict[str, Any]) -> dict[str, Any]:
     metrics = ordered(data["metrics"])
     evaluations = {}
     for name in metrics:
-        spec = spec_or_none(name)
+        spec = _key_spec(name)
         evaluations[name] = {
             "version": LEGACY_VERSION,
             "key": block_key(model_id(data), data["dataset"], spec, values, LEGACY_VERSION)
@@ -146,15 +184,55 @@ def migrate(data: dict[str, Any]) -> dict[str, Any]:
             "executor": "local",
             "shards": 1,
         }
+    read = {**metrics, **dict.fromkeys(FREQUENCY_PARTS if "frequency" in metrics else ())}
     return {
-        "format": RECORD_FORMAT,
+        "format": SECOND_FORMAT,
         "name": data["name"],
         "dataset": data["dataset"],
         "model_info": data.get("model_info", {}),
         "model": data["model"],
-        "protocol": protocol_of(values, metrics, data["dataset"]),
+        "protocol": protocol_of(values, read, data["dataset"]),
         "metrics": metrics,
         "evaluations": evaluations,
         "artifacts": data.get("artifacts", {}),
         "created": data["created"],
+    }
+
+
+def _split_frequency(data: dict[str, Any]) -> dict[str, Any]:
+    """A second-format record in the third: its ``frequency`` block (one block for every
+    frequency measure, version 1) becomes the blocks of the four metrics that replaced it,
+    each with the numbers it held and the key its own fields give. Only a block its record
+    justifies is split so (its stored key is the one its record gives it); any other part
+    gets no key, and is run again. The block's time goes to the heat map, which took it."""
+    metrics, evaluations = data.get("metrics"), data.get("evaluations")
+    if not isinstance(metrics, dict) or not isinstance(evaluations, dict):
+        return {**data, "format": RECORD_FORMAT}
+    block, evaluation = metrics.get("frequency"), evaluations.get("frequency")
+    try:
+        parts = {name: part(block) for name, part in FREQUENCY_PARTS.items()}
+        identity, dataset, protocol = model_id(data), data["dataset"], data["protocol"]
+        version = evaluation["version"]
+        old_key = block_key(identity, dataset, RETIRED["frequency"], protocol, version)
+        justified = evaluation["key"] == old_key and version == LEGACY_VERSION
+    except (KeyError, TypeError, AttributeError):  # no frequency block, or a damaged one
+        return {**data, "format": RECORD_FORMAT}
+    new_evaluations = {}
+    for name in parts:
+        spec = get_metric(name)
+        key = block_key(identity, dataset, spec, protocol, LEGACY_VERSION) if justified else ""
+        new_evaluations[name] = {
+            **evaluation,
+            "version": LEGACY_VERSION,
+            "key": key,
+            "seconds": evaluation.get("seconds", 0.0) if name == "fourier_heatmap" else 0.0,
+            "migrated_from": "frequency",
+        }
+    rest = {k: v for k, v in metrics.items() if k != "frequency"}
+    rest_evaluations = {k: v for k, v in evaluations.items() if k != "frequency"}
+    return {
+        **data,
+        "format": RECORD_FORMAT,
+        "metrics": ordered({**rest, **parts}),
+        "evaluations": ordered({**rest_evaluations, **new_evaluations}),
     }

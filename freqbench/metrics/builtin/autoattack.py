@@ -191,8 +191,10 @@ def robust_flags(
     state_path: Path | None = None,
     version: str = "standard",
     progress: bool = False,
+    predicted: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, int], list[str]]:
-    """Run AutoAttack; return clean and robust flags per image, points broken per attack, warnings."""
+    """Run AutoAttack; return clean and robust flags per image, points broken per attack,
+    warnings. ``predicted``: the model's clean predictions of ``images`` when known already."""
     import torch
     from pyautoattack import AutoAttack, checks
 
@@ -212,9 +214,9 @@ def robust_flags(
         }
         state = _State.open(state_path, settings)
         head_x, head_y = images[:batch_size].to(device), labels[:batch_size].to(device)
-        predicted = None
         if state.flags is None:  # a fresh run: say first when the model has not learned
-            predicted = predict(model, images, batch_size, device)
+            if predicted is None:
+                predicted = predict(model, images, batch_size, device)
             _warn_if_degenerate(predicted, labels, model(head_x[:1]).shape[1])
         with _collect_warnings(adversary.logger) as messages:
             if version != "rand":
@@ -297,11 +299,14 @@ def autoattack_accuracy(
     version: str = "standard",
     progress: bool = True,
     shard: Shard | None = None,
+    clean_predictions: torch.Tensor | None = None,
 ) -> MetricResult:
     """Robust accuracy on ``data`` (the first test images); eps defaults to the dataset's.
 
     With ``shard=(i, n)`` only the i-th of n contiguous image ranges is attacked, seeded from
-    ``seed`` and i (see :func:`shard_seed`); :func:`merge` joins the parts.
+    ``seed`` and i (see :func:`shard_seed`); :func:`merge` joins the parts. The points
+    attacked are those the shared ``clean_predictions`` get right (predicted here when the
+    metric is called on its own).
     """
     if norm not in ("Linf", "L2"):
         raise UserError(f"AutoAttack norm must be Linf or L2, got '{norm}'")
@@ -322,6 +327,7 @@ def autoattack_accuracy(
         version=version,
         progress=progress,
         state_path=Path(state_path) if state_path else None,
+        predicted=None if clean_predictions is None else clean_predictions[part.start : part.stop],
     )
     values = {
         "robust_accuracy": float(flags.float().mean()) if len(flags) else 0.0,
@@ -410,6 +416,7 @@ SPEC = MetricSpec(
         ),
     ),
     images="autoattack_n_examples",
+    needs=("clean_predictions",),
     columns=(
         Column(
             "autoattack",

@@ -9,19 +9,31 @@ from typing import TYPE_CHECKING
 from freqbench.metrics.spec import COUNT, FRACTION, Column, MetricResult, MetricSpec, percent
 
 if TYPE_CHECKING:
+    import torch
     from torch import nn
 
     from freqbench.data import LabeledImages
 
 
 def clean_accuracy(
-    model: nn.Module, data: LabeledImages, *, batch_size: int = 500, device: str = "cpu"
+    model: nn.Module,
+    data: LabeledImages,
+    *,
+    clean_predictions: torch.Tensor | None = None,
+    batch_size: int = 500,
+    device: str = "cpu",
 ) -> MetricResult:
+    """Accuracy and predicted-class counts from the shared clean predictions (made here when
+    the metric is called on its own)."""
     import torch
 
     from freqbench.prediction import predict
 
-    predicted = predict(model, data.images, batch_size, device)
+    predicted = (
+        clean_predictions[: len(data)]
+        if clean_predictions is not None
+        else predict(model, data.images, batch_size, device)
+    )
     acc = float((predicted == data.labels.cpu()).float().mean())
     counts = torch.bincount(predicted, minlength=data.info.num_classes).tolist()
     return MetricResult({"accuracy": acc, "n": len(data), "predicted_classes": counts})
@@ -33,6 +45,7 @@ SPEC = MetricSpec(
     version="2",
     compute=clean_accuracy,
     reads=("n_examples",),
+    needs=("clean_predictions",),
     columns=(
         Column(
             "clean",
