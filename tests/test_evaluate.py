@@ -340,3 +340,43 @@ def test_the_summary_prints_the_filter_shift_from_the_reference(
     line = next(line for line in out.splitlines() if line.startswith("filter shift from"))
     assert line.split()[-5] == "0.000"  # a model against itself: no shift
     assert "(first layer, symmetric KL)" in line
+
+
+def test_a_heat_map_protocol_change_re_runs_the_heat_map_alone(synthetic_checkpoint, tmp_path):
+    kwargs = {"out_dir": tmp_path, "name": "m", "progress": False}
+    first = evaluate(str(synthetic_checkpoint), metrics="clean,frequency", protocol=TINY, **kwargs)
+    assert first.ran == ["clean", "band_split", "long_tail", "gradient_spectrum", "fourier_heatmap"]
+    again = evaluate(
+        str(synthetic_checkpoint), metrics="clean,frequency",
+        protocol=TINY.replace(heatmap_eps=2.0), **kwargs,
+    )  # fmt: skip
+    assert again.ran == ["fourier_heatmap"]
+    assert again.record["metrics"]["fourier_heatmap"]["eps"] == 2.0
+    for name in ("clean", "band_split", "long_tail", "gradient_spectrum"):
+        assert again.record["metrics"][name] == first.record["metrics"][name]
+
+
+def test_clean_predictions_are_made_once_for_every_metric_that_needs_them(
+    synthetic_checkpoint, tmp_path, monkeypatch, small_budget
+):
+    """clean, AutoAttack and the heat map all read the model's clean predictions: one pass."""
+    from freqbench import prediction
+
+    passes = []
+    original = prediction.predict
+    monkeypatch.setattr(
+        prediction, "predict", lambda model, images, *a: passes.append(len(images)) or original(model, images, *a)
+    )  # fmt: skip
+    result = evaluate(str(synthetic_checkpoint), metrics="clean,autoattack,fourier_heatmap",
+                      protocol=TINY, out_dir=tmp_path, progress=False)  # fmt: skip
+    assert passes == [24]  # the n_examples images, once
+    aa = result.record["metrics"]["autoattack"]
+    clean = result.record["metrics"]["clean"]
+    assert aa["n"] == 8 and 0 <= aa["clean_accuracy"] <= 1
+    with torch.no_grad():  # the shared predictions are the model's own, image for image
+        model, _ = load_checkpoint(synthetic_checkpoint)
+        data = load_dataset("synthetic", "test", n_examples=24)
+        own = model(data.images).argmax(1)
+    assert clean["accuracy"] == pytest.approx(float((own == data.labels).float().mean()))
+    assert clean["predicted_classes"] == torch.bincount(own, minlength=10).tolist()
+    assert aa["clean_accuracy"] == pytest.approx(float((own[:8] == data.labels[:8]).float().mean()))
