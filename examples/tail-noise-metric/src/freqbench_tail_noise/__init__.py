@@ -33,11 +33,14 @@ def tail_noise(images, eps: float, seed: int):
 
 
 def compute(
-    model, data, *, tail_noise_eps: float, seed: int, batch_size: int, device: str
+    model, data, *, tail_noise_eps: float, seed: int, batch_size: int, device: str,
+    clean_predictions,
 ) -> MetricResult:
+    """Accuracy on the noisy images; the clean accuracy comes from the predictions freqbench
+    shares between metrics (``needs=("clean_predictions",)``), so it is not computed again."""
     from freqbench.prediction import accuracy
 
-    clean = accuracy(model, data.images, data.labels, batch_size, device)
+    clean = float((clean_predictions[: len(data)] == data.labels).float().mean())
     noisy = tail_noise(data.images, tail_noise_eps, seed)
     values: dict[str, Any] = {
         "accuracy": accuracy(model, noisy, data.labels, batch_size, device),
@@ -55,6 +58,7 @@ SPEC = MetricSpec(
     version="1",
     compute=compute,
     reads=("n_examples", "seed", "tail_noise_eps"),
+    needs=("clean_predictions",),
     fields=(
         ProtocolField(
             "tail_noise_eps",
