@@ -67,7 +67,7 @@ class ModelRef:
 
 @dataclass
 class LoadedModel:
-    model: nn.Module
+    model: nn.Module | None  # None: described from its files, not loaded (describe_model_ref)
     name: str
     source: str
     dataset: str | None  # what it was trained on, when known
@@ -79,9 +79,12 @@ class LoadedModel:
     metadata: dict[str, Any] = field(default_factory=dict)
     weights: str = "checkpoint"  # one of WEIGHTS
     training: dict[str, Any] | None = None  # the resolved training config, when known
+    parameter_count: int | None = None  # known without the model (counted on the meta device)
 
     @property
     def parameters(self) -> int:
+        if self.parameter_count is not None:
+            return self.parameter_count
         return sum(p.numel() for p in self.model.parameters())
 
 
@@ -125,6 +128,50 @@ def load_model_ref(ref: str | ModelRef, dataset: str | None, device: str = "cpu"
         # 1.0-1.1x for resnet18 and for backward passes); logits agree to float rounding.
         # Measured by benchmarks/bench_layout.py.
         loaded.model = loaded.model.to(memory_format=torch.channels_last)
+    return loaded
+
+
+def describe_model_ref(ref: str | ModelRef, dataset: str | None) -> LoadedModel:
+    """What a record says of a model, without loading its weights where its checkpoint's
+    sidecar says enough (a checkpoint file, a zoo entry with local weights): its parameters
+    are counted on torch's meta device, which allocates nothing. The driver of a remote
+    executor plans from this, and the workers load the weights. Any other reference (timm,
+    RobustBench, --weights, --random-init) is loaded on the CPU."""
+    from freqbench.checkpoints import read_sidecar
+
+    ref = ref if isinstance(ref, ModelRef) else ModelRef(ref)
+    path, entry = Path(ref.ref), None
+    plain = ref.weights is None and not ref.random_init
+    external = ref.ref.startswith((TIMM_PREFIX, ROBUSTBENCH_PREFIX))
+    if plain and not external and not path.is_file():
+        from freqbench.zoo import find_entry
+
+        try:
+            entry = find_entry(ref.ref)
+        except UserError:
+            entry = None
+        local = entry is not None and set(entry.weights) >= {"path"} and "url" not in entry.weights
+        path = entry.weights_path if local else path
+    if not plain or external or path is None or not path.is_file():
+        return load_model_ref(ref, dataset, "cpu")
+    info = read_sidecar(path)
+    with torch.device("meta"):
+        count = sum(p.numel() for p in info.build().parameters())
+    loaded = LoadedModel(
+        None,
+        entry.name if entry else _checkpoint_name(path),
+        str(entry.path) if entry else str(ref.ref),
+        info.dataset,
+        info.architecture,
+        info.recipe,
+        info.bass_mode,
+        info.sha256,
+        (entry.transform or None) if entry else None,
+        dict(entry.metadata) if entry else {},
+        training=info.config or None,
+        parameter_count=count,
+    )
+    _check_dataset(loaded, dataset)
     return loaded
 
 

@@ -380,3 +380,20 @@ def test_clean_predictions_are_made_once_for_every_metric_that_needs_them(
     assert clean["accuracy"] == pytest.approx(float((own == data.labels).float().mean()))
     assert clean["predicted_classes"] == torch.bincount(own, minlength=10).tolist()
     assert aa["clean_accuracy"] == pytest.approx(float((own[:8] == data.labels[:8]).float().mean()))
+
+
+def test_a_remote_driver_plans_from_the_checkpoint_s_files_without_loading_the_weights(
+    synthetic_checkpoint, monkeypatch
+):
+    """For Ray, the driver reads the sidecar and counts parameters on the meta device; the
+    plan (keys, model description) is the one a local driver makes."""
+    from freqbench import checkpoints
+    from freqbench.evaluate import plan_evaluation
+
+    local = plan_evaluation(str(synthetic_checkpoint), metrics="clean", protocol=TINY)
+    monkeypatch.setattr(checkpoints, "load_state_dict", lambda path: pytest.fail("weights read"))
+    remote = plan_evaluation(
+        str(synthetic_checkpoint), metrics="clean", protocol=TINY, executor="ray"
+    )
+    assert remote.loaded.model is None
+    assert remote.model == local.model and remote.keys == local.keys

@@ -179,16 +179,18 @@ def plan_evaluation(
     thread counts give equal numbers on both executors.
     """
     from freqbench.data import get_dataset_info
-    from freqbench.loading import ModelRef, load_model_ref
+    from freqbench.loading import ModelRef, describe_model_ref, load_model_ref
 
     model = model if isinstance(model, ModelRef) else ModelRef(model)
     local = executor == "local"
     here = resolve_device(device) if local else "cpu"
-    loaded = load_model_ref(model, dataset, here)
+    # Remote workers load the weights themselves: the driver only reads what it plans from.
+    loaded = load_model_ref(model, dataset, here) if local else describe_model_ref(model, dataset)
     dataset = dataset or loaded.dataset
     if dataset is None:
         raise UserError(f"cannot tell which dataset {model} belongs to: pass --dataset")
-    WORKER.keep_model(model, dataset, here, loaded)  # the local tasks use it as it is
+    if loaded.model is not None:
+        WORKER.keep_model(model, dataset, here, loaded)  # the local tasks use it as it is
     name = check_name(name or loaded.name)
     info = get_dataset_info(dataset)
     n_test = info.test_size or len(WORKER.test_images(dataset, _text(data_dir), None))
@@ -203,13 +205,13 @@ def plan_evaluation(
         figures=figures,
         threads=threads,
     )  # fmt: skip
-    if plan.tasks and any(spec.images is not None for spec in plan.running):
+    if loaded.model is not None and plan.tasks and any(s.images for s in plan.running):
         data = WORKER.test_images(dataset, _text(data_dir), values["n_examples"])
         check_model(loaded.model, data, here)
     fields = all_fields()
     for field_name in sorted({f for spec in plan.running for f in spec.reads}):
         if fields[field_name].model_reference and values[field_name] is not None:
-            load_model_ref(values[field_name], dataset, "cpu")  # a wrong one fails here, not later
+            describe_model_ref(values[field_name], dataset)  # a wrong one fails here, not later
     return plan
 
 
