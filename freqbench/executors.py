@@ -20,7 +20,6 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
 from itertools import count
-from pathlib import Path
 from typing import Any
 
 from freqbench.errors import UserError
@@ -28,9 +27,6 @@ from freqbench.errors import UserError
 EXECUTORS = ("local", "ray")
 #: How often the driver shows what Ray workers report while it waits for a result.
 STATUS_SECONDS = 2.0
-#: Test hook: the first Ray task that sees this file path missing creates it and kills its
-#: own worker process, as a lost worker would; Ray then re-runs the task.
-FAULT_ONCE = "FREQBENCH_FAULT_ONCE"
 
 Task = Callable[[Any], Any]
 
@@ -135,14 +131,9 @@ def check_address(address: str, given: str) -> None:
 
 
 def _run_on_worker(function: Task, argument: Any, channel: Any, handle: int) -> Any:
-    """What a Ray worker runs: the task, after the test hook's one-time crash, telling the
-    driver through ``channel`` that it started and how it progresses."""
+    """What a Ray worker runs: the task, telling the driver through ``channel`` that it
+    started and how it progresses."""
     from freqbench.progress import reporting_to
-
-    marker = os.environ.get(FAULT_ONCE)
-    if marker and not Path(marker).exists():
-        Path(marker).touch()
-        os._exit(1)  # the worker dies mid-task, as when a node is lost
 
     def send(line: str) -> None:
         channel.put_nowait((handle, line))

@@ -338,7 +338,7 @@ def test_runner_trains_evaluates_commits_and_then_skips(tiny_repo, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a done row was run again")
 
-    monkeypatch.setattr("freqbench.grid.runner.run_block", refuse)
+    monkeypatch.setattr("freqbench.evaluate.scheduler.run_block", refuse)
     monkeypatch.setattr("freqbench.grid.runner.train_row", refuse)
     runner.run()
     assert len(_git(tiny_repo, "log", "--format=%s").splitlines()) == 5
@@ -348,7 +348,7 @@ def test_train_only_publishes_and_commits_checkpoints_without_evaluating(tiny_re
     def refuse(*args, **kwargs):
         raise AssertionError("--train-only evaluated a row")
 
-    monkeypatch.setattr("freqbench.grid.runner.run_block", refuse)
+    monkeypatch.setattr("freqbench.evaluate.scheduler.run_block", refuse)
     spec = load_grid(Path("model_zoo/synthetic/grid.toml"))
     paths = GridPaths(runs=Path("runs"), records=Path("leaderboards"))
     runner = GridRunner(
@@ -365,7 +365,7 @@ def test_train_only_publishes_and_commits_checkpoints_without_evaluating(tiny_re
 def _spy_blocks(monkeypatch, stop_after: int | None = None) -> list[tuple[str, str]]:
     """Record each evaluation task the runner hands out; with ``stop_after``, the driver is
     killed (KeyboardInterrupt) when that many have finished."""
-    import freqbench.grid.runner as runner
+    import freqbench.evaluate.scheduler as scheduler
     from freqbench.evaluate.tasks import run_block
 
     ran: list[tuple[str, str]] = []
@@ -376,7 +376,7 @@ def _spy_blocks(monkeypatch, stop_after: int | None = None) -> list[tuple[str, s
         ran.append((task.model.ref, task.metric))
         return run_block(task)
 
-    monkeypatch.setattr(runner, "run_block", spy)
+    monkeypatch.setattr(scheduler, "run_block", spy)
     return ran
 
 

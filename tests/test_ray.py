@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from freqbench.evaluate import evaluate
-from freqbench.executors import FAULT_ONCE, RayExecutor
+from freqbench.executors import RayExecutor
 from freqbench.grid import GridPaths, GridRunner, load_grid
 from freqbench.protocol import Protocol
 from tests.test_grid import TINY, tiny_repo  # noqa: F401  (a fixture)
@@ -31,21 +31,77 @@ METRICS = "clean,autoattack,corruptions,frequency,filters"
 TIMING = ("seconds", "wall_seconds", "created", "executor", "versions")
 
 
+#: A metric plugin that kills the process it runs in, once: a worker lost mid-task. The fault
+#: lives here, in the tests, not in the executor.
+CRASH_ONCE = """\
+import os
+from pathlib import Path
+
+from freqbench.metrics import MetricSpec
+
+
+def compute(model, data, *, clean_predictions):
+    marker = Path(os.environ["FREQBENCH_TEST_CRASH_MARKER"])
+    if not marker.exists():
+        marker.touch()
+        os._exit(1)  # the worker dies mid-task, as when a node is lost
+    right = clean_predictions[: len(data)] == data.labels
+    return {"accuracy": float(right.float().mean()), "n": len(data)}
+
+
+SPEC = MetricSpec(
+    name="crash_once", description="a test metric that kills its process once", version="1",
+    compute=compute, reads=("n_examples",), needs=("clean_predictions",),
+    schema={"type": "object", "required": ["accuracy", "n"]},
+)
+"""
+
+
 @pytest.fixture(scope="module")
 def marker(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("fault") / "crashed-once"
 
 
 @pytest.fixture(scope="module")
-def ray_instance(marker):
-    """One local instance for the module; the first task that runs in it kills its worker."""
+def ray_instance(marker, tmp_path_factory):
+    """One local instance for the module, whose workers (and this driver) have the crash_once
+    plugin installed; the marker file is made by the first run of that metric."""
     import os
 
-    os.environ[FAULT_ONCE] = str(marker)  # read by the workers Ray starts from now on
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-    del os.environ[FAULT_ONCE]
+    from freqbench.metrics import registry
+    from freqbench.records import checks
+
+    site = tmp_path_factory.mktemp("site")
+    (site / "freqbench_crash_once.py").write_text(CRASH_ONCE)
+    info = site / "freqbench_crash_once-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: freqbench-crash-once\nVersion: 0.1\n"
+    )
+    (info / "entry_points.txt").write_text(
+        "[freqbench.metrics]\ncrash_once = freqbench_crash_once:SPEC\n"
+    )
+    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "FREQBENCH_TEST_CRASH_MARKER")}
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), saved["PYTHONPATH"]]))
+    os.environ["FREQBENCH_TEST_CRASH_MARKER"] = str(marker)  # read by the workers Ray starts
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(site))
+        patch.setattr(registry, "_METRICS", {})
+        patch.setattr(registry, "_BUILTIN", set())
+        patch.setattr(registry, "_SOURCES", {})
+        patch.setattr(registry, "_loaded", False)
+        checks.record_schema.cache_clear()
+        checks._record_validator.cache_clear()
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        yield
+        ray.shutdown()
+        checks.record_schema.cache_clear()
+        checks._record_validator.cache_clear()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 def _without_timings(record: dict) -> dict:
@@ -76,10 +132,20 @@ def _both(checkpoint: Path, tmp_path: Path, protocol: Protocol) -> tuple[dict, d
 def test_a_worker_killed_mid_task_is_rerun_and_the_record_is_unchanged(
     ray_instance, marker, synthetic_checkpoint, tmp_path
 ):
-    assert not marker.exists()
-    local, remote = _both(synthetic_checkpoint, tmp_path, FAST)
+    marker.touch()  # the local run must not kill this process
+    local = evaluate(
+        str(synthetic_checkpoint), metrics=f"{METRICS},crash_once", protocol=FAST,
+        out_dir=tmp_path / "local", name="m", progress=False, threads=1,
+    )  # fmt: skip
+    marker.unlink()
+    with RayExecutor() as executor:
+        remote = evaluate(
+            str(synthetic_checkpoint), metrics=f"{METRICS},crash_once", protocol=FAST,
+            out_dir=tmp_path / "ray", name="m", progress=False, executor=executor,
+        )  # fmt: skip
     assert marker.exists()  # a worker did die mid-task, and Ray ran its task again
-    assert _without_timings(remote) == _without_timings(local)
+    assert "crash_once" in remote.record["metrics"] and not remote.failed
+    assert _without_timings(remote.record) == _without_timings(local.record)
 
 
 def test_sharded_evaluation_on_ray_equals_the_local_one(

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from freqbench.errors import UserError
 from freqbench.evaluate.device import resolve_device
 from freqbench.evaluate.plan import Evaluation, RecordPlan
-from freqbench.evaluate.tasks import BlockResult, BlockTask, run_block
+from freqbench.evaluate.scheduler import Scheduler, TaskStatus, task_name
 from freqbench.evaluate.worker import WORKER
 from freqbench.executors import Executor, make_executor
 from freqbench.metrics import parse_metrics
@@ -40,6 +40,7 @@ __all__ = [
     "RECORD_FORMAT",
     "Evaluation",
     "RecordPlan",
+    "Scheduler",
     "TaskStatus",
     "check_model",
     "evaluate",
@@ -96,57 +97,13 @@ def check_name(name: str) -> str:
 def run_plans(plans: list[RecordPlan], executor: Executor, progress: bool = True) -> None:
     """Every task of ``plans`` on ``executor``, each block merged as soon as it is complete;
     one progress bar for the whole job."""
-    tasks = {}
-    for plan in plans:
-        plan.prepare()
-        for task in plan.tasks:
-            tasks[executor.submit(run_block, task, gpu=True)] = (plan, task)
     names = ", ".join(plan.name for plan in plans)
     # Tasks take unequal time (AutoAttack's against clean accuracy's): no time-left estimate.
-    with Progress(
-        len(tasks), f"evaluating {names}", "tasks", enabled=progress, estimate=False
-    ) as bar:
-        running = TaskStatus(bar, {h: task_name(p, t) for h, (p, t) in tasks.items()})
-        executor.on_status = running.hear
-        while executor.pending:
-            handle, result = executor.next_done()
-            plan, task = tasks.pop(handle)
-            finished = plan.accept(task, result)
-            bar.update()
-            running.ended(handle, result, remote=executor.name != "local")
-            failed = plan.failed.get(task.metric)
-            bar.note(
-                f"{task.metric} failed" if failed else f"{finished} done" if finished
-                else f"{task.metric} part done"
-            )  # fmt: skip
-
-
-def task_name(plan: RecordPlan, task: BlockTask) -> str:
-    """``record: metric`` and, for a shard, ``i/n``: how progress lines name a task."""
-    shard = f" {task.shard[0] + 1}/{task.shard[1]}" if task.shard else ""
-    return f"{plan.name}: {task.metric}{shard}"
-
-
-class TaskStatus:
-    """What the driver shows of tasks that run elsewhere: a line when each starts and ends,
-    and the latest progress line of those running beside its own bar."""
-
-    def __init__(self, bar: Progress, names: dict[int, str]) -> None:
-        self.bar, self.names = bar, names
-        self.lines: dict[int, str] = {}
-
-    def hear(self, handle: int, line: str) -> None:
-        name = self.names.get(handle, f"task {handle}")
-        if line == "started":
-            self.bar.event(f"{name}: started")
-        self.lines[handle] = f"{name}: {line}"
-        self.bar.note(" | ".join(self.lines.values()))
-
-    def ended(self, handle: int, result: BlockResult, remote: bool) -> None:
-        self.lines.pop(handle, None)
-        if remote:
-            how = "FAILED" if result.error else f"done in {result.seconds:.0f} s"
-            self.bar.event(f"{self.names.get(handle, f'task {handle}')}: {how}")
+    with Progress(0, f"evaluating {names}", "tasks", enabled=progress, estimate=False) as bar:
+        scheduler = Scheduler(executor, bar)
+        for plan in plans:
+            scheduler.add_plan(plan)
+        scheduler.run()
 
 
 def plan_evaluation(

@@ -20,16 +20,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from freqbench.config import TrainConfig
 from freqbench.errors import UserError
-from freqbench.evaluate import RecordPlan, TaskStatus, plan_evaluation, task_name
-from freqbench.evaluate.tasks import BlockTask, run_block, torch_threads
+from freqbench.evaluate import RecordPlan, Scheduler, plan_evaluation
+from freqbench.evaluate.tasks import BlockTask, torch_threads
 from freqbench.executors import Executor, make_executor
 from freqbench.grid.publish import entry_path, publish_smoothed, publish_trained
 from freqbench.grid.spec import GridRow, GridSpec
 from freqbench.grid.status import GridPaths, RowState, grid_states, record_path, row_protocol
+from freqbench.metrics import all_metrics
 from freqbench.paths import GRID_FILE, display_path
 from freqbench.progress import Progress
 from freqbench.records import load_record, record_files
@@ -65,6 +65,10 @@ class TrainDone:
     row: str
     wall_seconds: float
     cpu_seconds: float
+
+    @property
+    def seconds(self) -> float:
+        return self.wall_seconds
 
 
 def train_row(task: TrainTask) -> TrainDone:
@@ -162,32 +166,16 @@ class _Job:
         self.published = {name for name, s in self.states.items() if s.trained}
         self.training: set[str] = set()  # rows whose training task was handed out
         self.evaluating: set[str] = set()  # rows whose evaluation was planned
-        self.tasks: dict[int, Any] = {}
-        self.names: dict[int, str] = {}  # handle -> how progress lines name the task
         self.spent: dict[str, list[float]] = {}  # row -> [wall, cpu] of its evaluation tasks
-        self.bar = None
+        self.scheduler: Scheduler | None = None
 
     def run(self) -> None:
         progress = self.runner.progress is not False
-        with Progress(0, "grid", "tasks", enabled=progress, estimate=False) as self.bar:
-            self.status = TaskStatus(self.bar, self.names)
-            self.executor.on_status = self.status.hear
+        with Progress(0, "grid", "tasks", enabled=progress, estimate=False) as bar:
+            self.scheduler = Scheduler(self.executor, bar)
             for row in self.spec.rows:
                 self._advance(row)
-            while self.executor.pending:
-                handle, result = self.executor.next_done()
-                item = self.tasks.pop(handle)
-                if isinstance(result, TrainDone):
-                    self._trained(item, result)
-                else:
-                    self._evaluated(*item, result)
-                    self.status.ended(handle, result, remote=self.executor.name != "local")
-                self.bar.update()
-
-    def _submit(self, function: Callable[[Any], Any], task: Any, item: Any, name: str) -> None:
-        handle = self.executor.submit(function, task, gpu=True)
-        self.tasks[handle], self.names[handle] = item, name
-        self.bar.add_total(1)
+            self.scheduler.run()
 
     def _advance(self, row: GridRow) -> None:
         """Do what ``row`` can do now: publish, train or evaluate it."""
@@ -203,7 +191,9 @@ class _Job:
                 self.runner.say(f"{row.name}: training ({display_path(run_dir)})")
                 task = TrainTask(row.name, row.config, str(run_dir.resolve()), os.getcwd(),
                                  self.runner.progress, self.runner.threads)  # fmt: skip
-                self._submit(train_row, task, row, f"{row.name}: training")
+                self.scheduler.submit(
+                    train_row, task, f"{row.name}: training", lambda done: self._trained(row, done)
+                )
             return
         ready = row.reference is None or row.reference in self.published
         if self.runner.train_only or not ready or row.name in self.evaluating:
@@ -213,9 +203,9 @@ class _Job:
         plan.refresh()  # nothing to run: the record may still learn its training config
         if plan.tasks:
             self.runner.say(f"{row.name}: evaluating {', '.join(s.name for s in plan.running)}")
-            plan.prepare()
-            for task in plan.tasks:
-                self._submit(run_block, task, (row, plan, task), task_name(plan, task))
+            self.scheduler.add_plan(
+                plan, lambda plan, task, result: self._evaluated(row, plan, task, result)
+            )
 
     def _plan(self, row: GridRow) -> RecordPlan:
         """The row's evaluation; its record belongs to the grid, so one of other weights (the
@@ -250,8 +240,6 @@ class _Job:
         spent = self.spent.setdefault(row.name, [0.0, 0.0])
         spent[0] += result.seconds
         spent[1] += result.cpu_seconds
-        finished = plan.accept(task, result)
-        self.bar.note(f"{row.name}: {finished or task.metric}")
         if task.metric in plan.failed and f"{row.name}: {task.metric}" not in self.runner.failed:
             self.runner.failed[f"{row.name}: {task.metric}"] = plan.failed[task.metric]
             self.runner.say(f"{row.name}: {task.metric} FAILED: {plan.failed[task.metric]}")
@@ -259,9 +247,10 @@ class _Job:
             plan.close()
             info = plan.record["model_info"]
             summary = ", ".join(
-                f"{key.removesuffix('_acc')} {info[key]:.2f}%"
-                for key in ("clean_acc", "autoattack_acc", "corruptions_acc")
-                if info.get(key) is not None
+                f"{column.title} {info[column.model_info]:.2f}%"
+                for spec in all_metrics()
+                for column in spec.columns
+                if column.model_info and info.get(column.model_info) is not None
             )
             self.runner.say(f"{row.name}: done ({summary})")
             self.runner.ledger(row.name, "evaluate", *self.spent.pop(row.name))
