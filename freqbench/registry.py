@@ -3,14 +3,18 @@
 Modelled on timm's ``register_model`` / ``list_models``: names are found exactly, listed
 with shell-style wildcards, and a miss raises :class:`UnknownNameError` with suggestions.
 Built-in entries name their implementation as ``"module:attribute"`` (:func:`load_object`),
-so that listing names and descriptions never imports torch.
+so that listing names and descriptions never imports torch. Installed packages add entries
+through an entry-point group (:func:`load_plugins`); a broken one is left out with a
+warning, and never stops the rest.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import importlib
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Generic, TypeVar
 
 from freqbench.errors import UnknownNameError
@@ -52,3 +56,26 @@ def load_object(target: str) -> Any:
     """The object a ``"package.module:attribute"`` string names, imported on first use."""
     module_name, _, attribute = target.partition(":")
     return getattr(importlib.import_module(module_name), attribute)
+
+
+def distribution(entry: EntryPoint) -> str:
+    """The package (name and version) an entry point comes from."""
+    dist = entry.dist
+    return f"{dist.name} {dist.version}" if dist is not None else entry.value
+
+
+def load_plugins(group: str, kind: str, register: Callable[[EntryPoint], None]) -> None:
+    """Register every entry point of ``group`` with ``register(entry)``, which loads it,
+    checks it and raises to refuse it. Entry points load in a fixed order (by name), so that
+    of two clashing plugins the same one wins everywhere; one that fails to import or to
+    register (anything raised, ``SystemExit`` and ``KeyboardInterrupt`` included) is left out
+    with one warning naming its package."""
+    for entry in sorted(entry_points(group=group), key=lambda e: (e.name, e.value)):
+        try:
+            register(entry)
+        except BaseException as exc:
+            warnings.warn(
+                f"freqbench: {kind} plugin '{entry.name}' ({entry.value}, package "
+                f"{distribution(entry)}) is left out: {type(exc).__name__}: {exc}",
+                stacklevel=3,
+            )

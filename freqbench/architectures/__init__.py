@@ -4,17 +4,22 @@ Besides the registered names, ``timm:<name>`` builds any timm model and
 ``robustbench:<dataset>/<threat_model>/<Name>`` loads a RobustBench zoo model with
 robustbench's own code. Every model takes images in [0, 1]: normalization is inside it.
 A builder may be named as ``"module:function"``: it is imported when a model is built, so
-listing architectures imports no torch.
+listing architectures imports no torch. Installed packages add architectures through the
+entry-point group ``freqbench.architectures``: the entry point's name is the architecture's,
+its value a builder (or an :class:`ArchitectureSpec`); a clash or a failure while it is
+imported leaves it out with one warning naming its package.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from importlib.metadata import EntryPoint
 from typing import TYPE_CHECKING
 
 from freqbench.architectures.external import ROBUSTBENCH_PREFIX, TIMM_PREFIX
-from freqbench.registry import Registry, load_object
+from freqbench.registry import Registry, load_object, load_plugins
 
 if TYPE_CHECKING:
     from torch import nn
@@ -32,6 +37,33 @@ class ArchitectureSpec:
 
 
 _ARCHITECTURES: Registry[ArchitectureSpec] = Registry("architecture")
+ENTRY_POINT_GROUP = "freqbench.architectures"
+#: An architecture's name: lowercase letters, digits and . _ - (``timm:`` and
+#: ``robustbench:`` are freqbench's own prefixes).
+NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_plugins_loaded = False
+
+
+def _load_plugin(entry: EntryPoint) -> None:
+    """Check one entry point's builder and register it under the entry point's name."""
+    if not NAME.match(entry.name):
+        raise ValueError(f"its name '{entry.name}' must be lowercase letters, digits and . _ -")
+    loaded = entry.load()
+    if isinstance(loaded, ArchitectureSpec):
+        spec = loaded
+    elif callable(loaded):
+        doc = (loaded.__doc__ or "").strip().splitlines()
+        spec = ArchitectureSpec(loaded, doc[0] if doc else "")
+    else:
+        raise TypeError(f"it names a {type(loaded).__name__}, not a builder or an ArchitectureSpec")
+    _ARCHITECTURES.register(entry.name, spec)
+
+
+def _ensure_plugins() -> None:
+    global _plugins_loaded
+    if not _plugins_loaded:
+        _plugins_loaded = True
+        load_plugins(ENTRY_POINT_GROUP, "architecture", _load_plugin)
 
 
 def register_architecture(name: str, description: str = "", build: Builder | str | None = None):
@@ -54,10 +86,12 @@ def register_architecture(name: str, description: str = "", build: Builder | str
 
 
 def list_architectures(pattern: str | None = None) -> list[str]:
+    _ensure_plugins()
     return _ARCHITECTURES.names(pattern)
 
 
 def describe_architecture(name: str) -> str:
+    _ensure_plugins()
     return _ARCHITECTURES.get(name).description
 
 
@@ -80,6 +114,7 @@ def create_model(
     if name.startswith(TIMM_PREFIX):
         net = timm_model(name, num_classes, in_channels)
     else:
+        _ensure_plugins()
         net = _ARCHITECTURES.get(name).builder()(num_classes, in_channels, image_size)
     mean = tuple(mean) if mean is not None else (0.0,) * in_channels
     std = tuple(std) if std is not None else (1.0,) * in_channels

@@ -20,9 +20,8 @@ import fnmatch
 import importlib
 import pkgutil
 import re
-import warnings
 from collections.abc import Iterable
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import EntryPoint
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
@@ -30,6 +29,7 @@ from jsonschema.exceptions import SchemaError
 from freqbench.errors import UnknownNameError, UserError
 from freqbench.metrics.fields import CORE_FIELDS
 from freqbench.metrics.spec import MetricSpec
+from freqbench.registry import distribution, load_plugins
 
 ENTRY_POINT_GROUP = "freqbench.metrics"
 #: Names that stand for several metrics in ``--metrics`` (and in a leaderboard.toml).
@@ -139,7 +139,8 @@ def _distribution(entry: EntryPoint) -> str:
 
 
 def _load_plugin(entry: EntryPoint) -> None:
-    """Register one entry point's metrics, all or none."""
+    """Register one entry point's metrics (a MetricSpec, or those its module registers when
+    imported), all or none: on any failure what it registered is taken out again."""
     before = dict(_METRICS)
     try:
         loaded = entry.load()
@@ -150,17 +151,12 @@ def _load_plugin(entry: EntryPoint) -> None:
                 f"it names a {type(loaded).__name__}, not a MetricSpec, and registers no "
                 f"metric called '{entry.name}'"
             )
-    except BaseException as exc:
+    except BaseException:
         _METRICS.clear()
         _METRICS.update(before)
-        warnings.warn(
-            f"freqbench: metric plugin '{entry.name}' ({entry.value}, package "
-            f"{_distribution(entry)}) is left out: {type(exc).__name__}: {exc}",
-            stacklevel=3,
-        )
-        return
+        raise
     for name in _METRICS.keys() - before.keys():
-        _SOURCES[name] = _distribution(entry)
+        _SOURCES[name] = distribution(entry)
 
 
 def _ensure_loaded() -> None:
@@ -168,9 +164,7 @@ def _ensure_loaded() -> None:
     if not _loaded:
         _loaded = True
         _load_builtin()
-        # In a fixed order, so that of two clashing plugins the same one wins everywhere.
-        for entry in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: (e.name, e.value)):
-            _load_plugin(entry)
+        load_plugins(ENTRY_POINT_GROUP, "metric", _load_plugin)
 
 
 def get_metric(name: str) -> MetricSpec:

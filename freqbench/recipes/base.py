@@ -65,6 +65,7 @@ class Recipe(ABC, Generic[C]):
     config_class: ClassVar[type[RecipeConfig]]
     soft_targets: ClassVar[bool] = True
     bass_mode: ClassVar[str | None] = None  # BassRecipe, the +bass wrapper, has a mode
+    adversarial: ClassVar[bool] = False  # trains on adversarial examples (a plugin says so)
 
     def __init__(self, config: C, eps: float):
         self.config = config

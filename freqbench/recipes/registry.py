@@ -2,23 +2,32 @@
 
 Built-in recipes are declared by ``"module:Class"`` and imported when one is built, so
 listing recipes imports no torch; :func:`register_recipe` registers a class directly.
+Installed packages add recipes through the entry-point group ``freqbench.recipes``, whose
+value names a :class:`~freqbench.recipes.base.Recipe` subclass; each is checked as it loads
+(a new name, a summary, a config class, whether it is adversarial), and one that fails, or
+raises anything while it is imported, is left out with one warning naming its package.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib.metadata import EntryPoint
 from typing import TYPE_CHECKING, Any
 
 from freqbench.config import from_mapping
 from freqbench.errors import UserError
-from freqbench.registry import Registry, load_object
+from freqbench.registry import Registry, distribution, load_object, load_plugins
 
 if TYPE_CHECKING:
     from freqbench.recipes.base import Recipe, RecipeConfig
     from freqbench.recipes.bass import TrainingRecipe
 
 BASS_SUFFIX = "+bass"
+ENTRY_POINT_GROUP = "freqbench.recipes"
+#: A recipe's name: lowercase letters, digits, - and _ (``+bass`` is added by freqbench).
+NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,8 @@ class RecipeSpec:
 
 
 _RECIPES: Registry[RecipeSpec] = Registry("recipe")
+_SOURCES: dict[str, str] = {}  # plugin recipe -> "distribution version"
+_plugins_loaded = False
 
 
 def declare_recipe(
@@ -61,12 +72,51 @@ def register_recipe(cls: type[Recipe]) -> type[Recipe]:
     return cls
 
 
+def _load_plugin(entry: EntryPoint) -> None:
+    """Check one entry point's Recipe class and register it with its ``+bass`` twin."""
+    from freqbench.recipes.base import Recipe, RecipeConfig
+
+    cls = entry.load()
+    if not (isinstance(cls, type) and issubclass(cls, Recipe)):
+        raise TypeError(f"it names a {type(cls).__name__}, not a Recipe subclass")
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not NAME.match(name):
+        raise ValueError(
+            f"its name {name!r} must be lowercase letters, digits, - and _ (freqbench adds "
+            f"'{BASS_SUFFIX}' for the BaSS twin)"
+        )
+    if name in _RECIPES or name + BASS_SUFFIX in _RECIPES:
+        raise ValueError(f"recipe '{name}' is already registered")
+    if not isinstance(getattr(cls, "summary", None), str):
+        raise TypeError("it has no summary (a class attribute: one line for `list recipes`)")
+    config = getattr(cls, "config_class", None)
+    if not (isinstance(config, type) and issubclass(config, RecipeConfig)):
+        raise TypeError("its config_class is not a RecipeConfig subclass")
+    register_recipe(cls)
+    _SOURCES[name] = distribution(entry)
+
+
+def _ensure_plugins() -> None:
+    global _plugins_loaded
+    if not _plugins_loaded:
+        _plugins_loaded = True
+        load_plugins(ENTRY_POINT_GROUP, "recipe", _load_plugin)
+
+
 def get_recipe(name: str) -> RecipeSpec:
+    _ensure_plugins()
     return _RECIPES.get(name)
 
 
 def list_recipes(pattern: str | None = None) -> list[str]:
+    _ensure_plugins()
     return _RECIPES.names(pattern)
+
+
+def recipe_source(name: str) -> str | None:
+    """The package (name and version) a plugin recipe came from; None for a built-in one."""
+    _ensure_plugins()
+    return _SOURCES.get(name.removesuffix(BASS_SUFFIX))
 
 
 def create_recipe(

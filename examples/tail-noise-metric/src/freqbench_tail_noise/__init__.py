@@ -33,7 +33,13 @@ def tail_noise(images, eps: float, seed: int):
 
 
 def compute(
-    model, data, *, tail_noise_eps: float, seed: int, batch_size: int, device: str,
+    model,
+    data,
+    *,
+    tail_noise_eps: float,
+    seed: int,
+    batch_size: int,
+    device: str,
     clean_predictions,
 ) -> MetricResult:
     """Accuracy on the noisy images; the clean accuracy comes from the predictions freqbench
