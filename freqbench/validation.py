@@ -72,7 +72,7 @@ def _walk(path: Path) -> tuple[list[Path], list[Path], list[Path]]:
     found = [path] if not path.is_dir() else sorted(path.rglob("*"))
     files = [p for p in found if p.is_file()]
     tomls = [f for f in files if f.suffix == ".toml" and "configs" not in f.parts[:-1]]
-    entries = [f for f in tomls if f.name != GRID_FILE]
+    entries = [f for f in tomls if f.name not in (GRID_FILE, CONFIG_FILE)]
     grids = [f for f in tomls if f.name == GRID_FILE]
     # Anything named like a record is one, as the leaderboard sees it (a folder or a broken
     # link too: each is reported), but for checkpoint sidecars and the zoo's weights.
@@ -309,7 +309,8 @@ def validate_tree(
         try:
             board_metrics(folder)
         except UserError as exc:
-            checker.add(folder / CONFIG_FILE, str(exc).split(": ", 1)[-1])
+            config = folder / CONFIG_FILE
+            checker.add(config, str(exc).removeprefix(str(config)).removeprefix(":").strip())
     for path in grid_targets:
         checker.check_grid(path)
     return ValidationReport(

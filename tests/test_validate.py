@@ -183,3 +183,16 @@ def test_the_repository_validates(monkeypatch):
     if report.n_entries + report.n_records == 0:
         pytest.skip("the repository has no zoo entries or records yet")
     assert [str(p) for p in report.problems] == []
+
+
+def test_a_leaderboard_config_is_not_a_zoo_entry(tree, capsys):
+    config = Path("leaderboards/fashion-mnist/leaderboard.toml")
+    config.write_text('metrics = ["clean", "autoattack"]\n')
+    assert main(["validate"]) == 0
+    assert capsys.readouterr().out == "checked 2 zoo entries and 2 records: no problems\n"
+
+    config.write_text('metrics = ["clean", "autoatack"]\n')
+    assert main(["validate"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("leaderboards/fashion-mnist/leaderboard.toml: ")
+    assert "autoatack" in out and "autoattack" in out  # the unknown name and a suggestion
