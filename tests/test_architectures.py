@@ -59,3 +59,44 @@ def test_robustbench_model_loads_offline_with_its_own_code(tmp_path):
         assert torch.equal(model(x), reference(x))
     with pytest.raises(UnknownNameError, match="Standard"):
         create_model("robustbench:cifar10/Linf/Standrd", model_dir=str(tmp_path))
+
+
+def _hub_cache_with(tmp_path, repo: str, state: dict) -> None:
+    """A Hugging Face cache holding ``repo``'s weights as ``hf_hub_download`` leaves them."""
+    from safetensors.torch import save_file
+
+    commit = "0" * 40
+    folder = tmp_path / f"models--{repo.replace('/', '--')}"
+    snapshot = folder / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    save_file({k: v.contiguous() for k, v in state.items()}, snapshot / "model.safetensors")
+    (folder / "refs").mkdir()
+    (folder / "refs" / "main").write_text(commit)
+
+
+def test_timm_pretrained_loads_from_a_local_hub_cache(tmp_path, monkeypatch):
+    """timm's own download path, offline: the weights a user placed in the hub cache are the
+    weights evaluated, inside the normalization they were trained with."""
+    import timm
+    from huggingface_hub import constants
+
+    from freqbench.architectures.external import timm_pretrained
+
+    torch.manual_seed(0)
+    published = timm.create_model("test_efficientnet", num_classes=1000).eval()
+    _hub_cache_with(tmp_path, "timm/test_efficientnet.r160_in1k", published.state_dict())
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+
+    model = timm_pretrained("timm:test_efficientnet@r160_in1k", 1000, 3).eval()
+    mean = torch.tensor(published.pretrained_cfg["mean"]).view(1, 3, 1, 1)
+    std = torch.tensor(published.pretrained_cfg["std"]).view(1, 3, 1, 1)
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(model(x), published((x - mean) / std), atol=1e-5)
+
+    with pytest.raises(UserError, match="classify 1000 classes, the dataset has 10"):
+        timm_pretrained("timm:test_efficientnet@r160_in1k", 10, 3)
+    with pytest.raises(UserError, match="could not get the pretrained weights") as missing:
+        timm_pretrained("timm:test_vit@r160_in1k", 1000, 3)
+    assert "not installed" not in str(missing.value)
