@@ -382,6 +382,27 @@ def test_clean_predictions_are_made_once_for_every_metric_that_needs_them(
     assert aa["clean_accuracy"] == pytest.approx(float((own[:8] == data.labels[:8]).float().mean()))
 
 
+def test_the_shared_pass_is_timed_in_the_block_that_made_it(
+    synthetic_checkpoint, tmp_path, monkeypatch, small_budget
+):
+    """The record's seconds add up to the work done: the clean predictions' pass is in the
+    first block that asked for them, not in nobody's."""
+    import time
+
+    from freqbench import prediction
+
+    original = prediction.predict
+
+    def slow_predict(model, images, *args):
+        time.sleep(0.5)
+        return original(model, images, *args)
+
+    monkeypatch.setattr(prediction, "predict", slow_predict)
+    result = evaluate(str(synthetic_checkpoint), metrics="clean,fourier_heatmap",
+                      protocol=TINY, out_dir=tmp_path, progress=False)  # fmt: skip
+    assert result.record["evaluations"]["clean"]["seconds"] >= 0.5
+
+
 def test_a_remote_driver_plans_from_the_checkpoint_s_files_without_loading_the_weights(
     synthetic_checkpoint, monkeypatch
 ):

@@ -163,13 +163,7 @@ def run_block(task: BlockTask) -> BlockResult:
         loaded = WORKER.model(task.model, task.dataset, device, task.model_sha256)
         n = task.values["n_examples"]
         data = WORKER.test_images(task.dataset, task.data_dir, n) if spec.images else None
-        inputs = {}
-        if "clean_predictions" in spec.needs:
-            inputs["clean_predictions"] = WORKER.clean_predictions(
-                loaded, task.dataset, task.data_dir, n, task.values["batch_size"], device
-            )
         options = {
-            **inputs,
             "device": device,
             "progress": task.progress,
             "corruptions_dir": Path(task.corruptions_dir) if task.corruptions_dir else None,
@@ -180,6 +174,12 @@ def run_block(task: BlockTask) -> BlockResult:
         }
         start, cpu, started = time.perf_counter(), time.process_time(), time.time()
         with torch_threads(task.threads) as threads:
+            # Shared inputs are made by the first block that needs them, on its threads and
+            # in its time: the record's seconds add up to the work done.
+            if "clean_predictions" in spec.needs:
+                options["clean_predictions"] = WORKER.clean_predictions(
+                    loaded, task.dataset, task.data_dir, n, task.values["batch_size"], device
+                )
             try:
                 result = checked_result(
                     spec,
