@@ -341,6 +341,48 @@ def test_a_conflicting_protocol_written_meanwhile_fails_only_that_block(
     assert record["protocol"]["n_examples"] == 16
 
 
+def test_a_new_value_of_a_field_several_blocks_read_re_runs_them_all(
+    synthetic_checkpoint, tmp_path
+):
+    """The first re-run block to finish must not conflict with the old blocks this run is
+    about to replace."""
+    for n in (24, 16):
+        result = evaluate(str(synthetic_checkpoint), metrics="clean,band_split",
+                          protocol=TINY.replace(n_examples=n), out_dir=tmp_path, name="m",
+                          progress=False)  # fmt: skip
+        assert sorted(result.ran) == ["band_split", "clean"] and not result.failed
+    record = json.loads((tmp_path / "m.json").read_text())
+    assert record["protocol"]["n_examples"] == 16
+    assert record["metrics"]["clean"]["n"] == 16 and record["metrics"]["band_split"]["n"] == 16
+
+
+def test_a_block_that_fails_to_merge_leaves_the_kept_block_s_files(
+    synthetic_checkpoint, tmp_path, small_budget
+):
+    evaluate(str(synthetic_checkpoint), metrics="fourier_heatmap", protocol=TINY,
+             out_dir=tmp_path, name="m", progress=False)  # fmt: skip
+    heatmap = tmp_path / "m.heatmap.npy"
+    kept = heatmap.read_bytes()
+    later = plan_evaluation(
+        str(synthetic_checkpoint), metrics="fourier_heatmap",
+        protocol=TINY.replace(seed=1, heatmap_eps=0.5), out_dir=tmp_path, name="m",
+        progress=False,
+    )  # fmt: skip
+    evaluate(
+        str(synthetic_checkpoint),
+        metrics="autoattack",
+        protocol=TINY,
+        out_dir=tmp_path,
+        name="m",
+        progress=False,
+    )  # fmt: skip  (seed 0, written meanwhile)
+    run_plans([later], LocalExecutor(), progress=False)
+    later.close()
+    assert "a record holds one protocol" in later.failed["fourier_heatmap"]
+    assert heatmap.read_bytes() == kept
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".m.")) == []
+
+
 # --- state files belong to their run ---------------------------------------------------
 
 
@@ -352,22 +394,28 @@ def _abandon(folder: str, block: str) -> None:
 
 
 def test_a_live_run_s_state_is_kept_and_a_dead_run_s_is_resumed_or_removed(tmp_path):
+    block_a, block_b, block_c = (f".m.autoattack.{c * 16}" for c in "abc")
     live = StateFiles(tmp_path, "m")
-    live_file = live.path_for(".m.autoattack.aaaa")
+    live_file = live.path_for(block_a)
     live_file.write_text('{"live": true}')
     context = multiprocessing.get_context("fork")
-    for block in (".m.autoattack.bbbb", ".m.autoattack.cccc"):
+    for block in (block_b, block_c):
         dead = context.Process(target=_abandon, args=(str(tmp_path), block))
         dead.start()
         dead.join()
+    # Another record whose name extends this one's: its files are never this record's.
+    longer = StateFiles(tmp_path, "m.x")
+    longer_file = longer.path_for(f".m.x.autoattack.{'d' * 16}")
+    longer_file.write_text("{}")
     other = StateFiles(tmp_path, "m")
-    resumed = other.path_for(".m.autoattack.bbbb")  # the same block as a dead run's: taken over
+    resumed = other.path_for(block_b)  # the same block as a dead run's: taken over
     assert resumed.read_text() == "{}"
-    other.clean()  # the other dead state (cccc) goes; the live run's stays
+    other.clean()  # the other dead state (cccc) goes; the live runs' stay
     states = sorted(p.name for p in tmp_path.glob("*.state.json"))
-    assert states == sorted([live_file.name, resumed.name])
+    assert states == sorted([live_file.name, resumed.name, longer_file.name])
     assert live_file.read_text() == '{"live": true}'
-    assert len(list(tmp_path.glob("*.owner"))) == 2  # the live run's and the other's
+    assert len(list(tmp_path.glob("*.owner"))) == 3  # the live runs' and the other's
     other.close()
     live.close()
+    longer.close()
     assert list(tmp_path.glob("*.owner")) == []

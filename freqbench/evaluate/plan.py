@@ -19,7 +19,7 @@ import copy
 import dataclasses
 import glob
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -109,6 +109,16 @@ def _new_record(model: dict[str, Any], name: str, dataset: str) -> dict[str, Any
         "artifacts": {},
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+def _drop_block(record: dict[str, Any], name: str) -> None:
+    """Take metric ``name``'s block, its evaluation and its artifacts' entries out of
+    ``record`` (the files stay until the block's next run replaces them)."""
+    record["metrics"].pop(name, None)
+    record["evaluations"].pop(name, None)
+    spec = spec_or_none(name)
+    for artifact in spec.artifacts if spec else ():
+        record["artifacts"].pop(artifact.key, None)
 
 
 def _describe_identity(model: Any) -> str:
@@ -371,8 +381,8 @@ class RecordPlan:
         try:
             results = [MetricResult(p.values, p.arrays) for p in ordered_parts]
             merged = results[0] if expected == 1 else checked_result(spec, spec.merge(results))
-            artifacts = self._write_artifacts(spec, merged)
-            self._write(spec, merged.values, artifacts, evaluation)
+            with self._staged_artifacts(spec, merged) as artifacts:
+                self._write(spec, merged.values, artifacts, evaluation)
         except UserError as exc:
             self._fail(spec, str(exc), True)
             return None
@@ -407,17 +417,25 @@ class RecordPlan:
         self,
         spec: MetricSpec | None,
         block: dict[str, Any] | None = None,
-        artifacts: dict[str, str] | None = None,
+        artifacts: dict[str, tuple[Path, Path]] | None = None,
         evaluation: dict[str, Any] | None = None,
     ) -> None:
         """Merge one finished block (or, with ``spec`` None, the model description) into the
         record as it is on disk now, under its lock; without a path, into the one in memory."""
-        merge = (spec, block or {}, artifacts or {}, evaluation or {})
+        artifacts = artifacts or {}
+        merge = (spec, block or {}, artifacts, evaluation or {})
+
+        def move_artifacts() -> None:  # the files follow their block, under the record's lock
+            for staged, final in artifacts.values():
+                os.replace(staged, final)
+
         if self.path is None:
             self.record = self._merged(copy.deepcopy(self.record), *merge)
         else:
             self.record = update(
-                self.path, lambda current: self._merged(self._base(current), *merge)
+                self.path,
+                lambda current: self._merged(self._base(current), *merge),
+                move_artifacts,
             )
 
     def _merged(
@@ -425,7 +443,7 @@ class RecordPlan:
         record: dict[str, Any],
         spec: MetricSpec | None,
         block: dict[str, Any],
-        artifacts: dict[str, str],
+        artifacts: dict[str, tuple[Path, Path]],
         evaluation: dict[str, Any],
     ) -> dict[str, Any]:
         """``record`` with one finished block put in; protocol and ``model_info`` follow its
@@ -436,25 +454,27 @@ class RecordPlan:
             if checked is not None and not checked.justified(name):
                 if name not in self.reasons:  # a block this run re-runs is not lost
                     self.dropped.setdefault(name, checked.why_not(name))
-                record["metrics"].pop(name, None)
-                record["evaluations"].pop(name, None)
+                _drop_block(record, name)
         record["model"] = self.model
         kept = {f: v for f, v in record["protocol"].items() if f != "standard"}
         if spec is None:
             values = {**self.values, **kept}
         else:
-            for name in record["metrics"]:
+            pending = {s.name for s in self.running} - set(self.finished) - {spec.name}
+            for name in list(record["metrics"]):
                 conflict = name != spec.name and self._conflict(name, record["protocol"], [spec])
-                if conflict:
+                if conflict and name in pending:  # this run replaces it: its old block goes
+                    _drop_block(record, name)
+                elif conflict:
                     raise UserError(f"{conflict} (written by another run meanwhile)")
             values = {**self.values, **{f: v for f, v in kept.items() if f not in spec.reads}}
             record["metrics"] = ordered({**record["metrics"], spec.name: block})
             record["evaluations"] = ordered({**record["evaluations"], spec.name: evaluation})
             record["artifacts"] = {
                 **{k: v for k, v in record["artifacts"].items() if k not in artifacts},
-                **artifacts,
+                **{key: final.name for key, (_, final) in artifacts.items()},
             }
-        record["protocol"] = protocol_of(values, record["metrics"], self.dataset)
+        record["protocol"] = protocol_of(values, record["metrics"], self.dataset, kept)
         record["model_info"] = model_info(self.base_info, record["protocol"], record["metrics"])
         return record
 
@@ -496,22 +516,34 @@ class RecordPlan:
                 with contextlib.suppress(OSError):
                     (self.path.parent / file_name).unlink()
 
-    def _write_artifacts(self, spec: MetricSpec, result: MetricResult) -> dict[str, str]:
-        """Each declared artifact whose array the result holds, as ``<name>.<suffix>``."""
-        if self.out is None:
-            return {}
-        written = {}
-        for artifact in spec.artifacts:
-            array = result.arrays.get(artifact.array)
-            if array is None:
-                continue
-            write = (
-                load_object(artifact.write) if isinstance(artifact.write, str) else artifact.write
-            )
-            path = self.out / f"{self.name}.{artifact.suffix}"
-            write(array, path, {"name": self.name, "values": result.values, **self.figures})
-            written[artifact.key] = path.name
-        return written
+    @contextlib.contextmanager
+    def _staged_artifacts(
+        self, spec: MetricSpec, result: MetricResult
+    ) -> Iterator[dict[str, tuple[Path, Path]]]:
+        """Each declared artifact whose array the result holds, written under a hidden name
+        beside its final one (``<name>.<suffix>``): the block's merge renames it into place,
+        so a block that fails to merge never replaces the files of the block it kept."""
+        staged: dict[str, tuple[Path, Path]] = {}
+        try:
+            for artifact in spec.artifacts if self.out is not None else ():
+                array = result.arrays.get(artifact.array)
+                if array is None:
+                    continue
+                write = (
+                    load_object(artifact.write)
+                    if isinstance(artifact.write, str)
+                    else artifact.write
+                )
+                final = self.out / f"{self.name}.{artifact.suffix}"
+                # The suffix stays last: writers (matplotlib) choose the format by it.
+                path = final.with_name(f".{self.name}.{os.getpid()}.staged.{artifact.suffix}")
+                write(array, path, {"name": self.name, "values": result.values, **self.figures})
+                staged[artifact.key] = (path, final)
+            yield staged
+        finally:
+            for path, _ in staged.values():
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
 
     @property
     def evaluation(self) -> Evaluation:

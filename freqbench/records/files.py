@@ -133,10 +133,15 @@ class Unreadable:
     problem: str
 
 
-def update(path: Path, change: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+def update(
+    path: Path,
+    change: Callable[[Any], dict[str, Any]],
+    written: Callable[[], None] | None = None,
+) -> dict[str, Any]:
     """Replace the record at ``path`` with ``change(what is on disk now)``, holding its lock
     from the read to the rename; returns what was written. ``change`` gets the parsed JSON,
-    None when there is no file, or :class:`Unreadable` when the file cannot be read."""
+    None when there is no file, or :class:`Unreadable` when the file cannot be read.
+    ``written`` runs once the record is on disk, still under the lock (files that go with it)."""
     with locked(path):
         current: Any = None
         if path.exists() or path.is_symlink():
@@ -152,4 +157,6 @@ def update(path: Path, change: Callable[[Any], dict[str, Any]]) -> dict[str, Any
                 f"{MAX_RECORD_BYTES:,}: a metric returned too many numbers"
             )
         atomic.write_text(path, text)
+        if written is not None:
+            written()
     return data
