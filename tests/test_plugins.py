@@ -60,6 +60,9 @@ def test_installed_plugin_is_listed_and_has_its_protocol_option(installed):
         "tail_noise",
         "frequency",
     ]
+    origins = {line.split()[0]: "plugin" in line for line in listed.stdout.splitlines()}
+    assert [name for name, plugin in origins.items() if plugin] == ["tail_noise"]
+    assert "(version 1, plugin freqbench-tail-noise 0.1.0)" in listed.stdout
     help_text = freqbench(installed, "evaluate", "--help").stdout
     assert "--tail-noise-eps" in help_text
 
@@ -107,6 +110,17 @@ def test_installed_plugin_runs_into_the_record_and_the_leaderboard(
     bare = freqbench(Path("/nonexistent"), *leaderboard)
     assert bare.returncode == 0, bare.stderr
     assert "Tail-noise" not in bare.stdout
+
+    # A run where the plugin is not installed keeps the fields its block was computed with,
+    # so that the block is still reused where it is.
+    evaluate = ("evaluate", "--model", str(synthetic_checkpoint), "--n-examples", "64", "--out",
+                str(out), "--name", "tiny", "--device", "cpu")  # fmt: skip
+    elsewhere = freqbench(Path("/nonexistent"), *evaluate, "--metrics", "band_split")
+    assert elsewhere.returncode == 0, elsewhere.stderr
+    assert json.loads((out / "tiny.json").read_text())["protocol"]["tail_noise_eps"] == 2.0
+    back = freqbench(installed, *evaluate, "--metrics", "clean,tail_noise", "--tail-noise-eps", "2")
+    assert back.returncode == 0, back.stderr
+    assert "reused: clean, tail_noise" in back.stdout
 
 
 @pytest.fixture()

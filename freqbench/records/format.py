@@ -13,7 +13,7 @@ the second format's single ``frequency`` block becomes the four blocks that repl
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from freqbench.errors import UnknownNameError
@@ -81,13 +81,23 @@ def ordered(blocks: Mapping[str, Any]) -> dict[str, Any]:
     return {k: blocks[k] for k in sorted(blocks, key=lambda k: (order.get(k, len(order)), k))}
 
 
-def protocol_of(values: Mapping[str, Any], metrics: Mapping[str, Any], dataset: str) -> dict:
-    """The record's protocol: the threat model and every field a block reads, plus ``standard``."""
+def protocol_of(
+    values: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+    dataset: str,
+    stored: Iterable[str] = (),
+) -> dict:
+    """The record's protocol: the threat model and every field a block reads, plus ``standard``.
+
+    Which fields a block of a metric not installed here reads is unknown, so while there is
+    one, every field of the ``stored`` protocol stays (its block was computed with them)."""
     fields = list(THREAT_FIELDS)
     for name in metrics:
         spec = spec_or_none(name)
-        fields += [f for f in (spec.reads if spec else ()) if f not in fields]
-    protocol = {name: values.get(name) for name in all_fields() if name in fields}
+        fields += [f for f in (spec.reads if spec else stored) if f not in fields]
+    known = all_fields()
+    protocol = {name: values.get(name) for name in known if name in fields}
+    protocol |= {f: values[f] for f in sorted(fields) if f not in known and f != "standard"}
     protocol["standard"] = is_standard(dataset, protocol, list(metrics))
     return protocol
 
