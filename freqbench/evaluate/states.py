@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -25,6 +26,11 @@ except ImportError:  # pragma: no cover - not on POSIX: no file is ever judged a
 
 STATE_SUFFIX = ".state.json"
 OWNER_SUFFIX = ".owner"
+#: What follows ``.<record>.`` in its files' names. Record names may hold dots, so a glob for
+#: record ``m`` also finds record ``m.x``'s files: each name is matched whole.
+_TOKEN = r"[0-9a-f]{12}"
+_OWN_STATE = re.compile(rf"\w+\.[0-9a-f]{{16}}(\.\d+-of-\d+)?\.{_TOKEN}{re.escape(STATE_SUFFIX)}")
+_OWN_OWNER = re.compile(rf"{_TOKEN}{re.escape(OWNER_SUFFIX)}")
 
 
 def _alive(owner_file: Path) -> bool:
@@ -77,10 +83,19 @@ class StateFiles:
             else:
                 os.close(fd)
 
-    def _abandoned(self, pattern: str) -> list[Path]:
+    def _files(self, kind: re.Pattern[str]) -> list[Path]:
+        """This record's state or owner files (not those of a record whose name extends it)."""
+        prefix = f".{self.record}."
         return [
             path
-            for path in sorted(self.folder.glob(pattern))
+            for path in sorted(self.folder.glob(f"{glob.escape(prefix)}*"))
+            if kind.fullmatch(path.name.removeprefix(prefix))
+        ]
+
+    def _abandoned(self, states: list[Path]) -> list[Path]:
+        return [
+            path
+            for path in states
             if self._token_of(path) != self.token
             and not _alive(self._owner_file(self._token_of(path)))
         ]
@@ -90,7 +105,8 @@ class StateFiles:
         abandoned state of the same block is taken over, so the computation resumes."""
         self._hold()
         mine = self.folder / f"{block}.{self.token}{STATE_SUFFIX}"
-        for path in self._abandoned(f"{glob.escape(block)}.*{STATE_SUFFIX}"):
+        same_block = [p for p in self._files(_OWN_STATE) if p.name.startswith(f"{block}.")]
+        for path in self._abandoned(same_block):
             with contextlib.suppress(FileNotFoundError):  # another run took it first
                 os.rename(path, mine)
                 break
@@ -100,10 +116,9 @@ class StateFiles:
         """Delete the state and owner files of this record that no live run owns."""
         if not self.folder.is_dir():
             return
-        record = glob.escape(self.record)
-        for path in self._abandoned(f".{record}.*{STATE_SUFFIX}"):
+        for path in self._abandoned(self._files(_OWN_STATE)):
             path.unlink(missing_ok=True)
-        for path in self.folder.glob(f".{record}.*{OWNER_SUFFIX}"):
+        for path in self._files(_OWN_OWNER):
             token = path.name.removesuffix(OWNER_SUFFIX).rsplit(".", 1)[-1]
             if token != self.token and not _alive(path):
                 path.unlink(missing_ok=True)
