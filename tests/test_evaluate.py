@@ -403,6 +403,21 @@ def test_the_shared_pass_is_timed_in_the_block_that_made_it(
     assert result.record["evaluations"]["clean"]["seconds"] >= 0.5
 
 
+def test_a_failing_shared_pass_fails_the_blocks_that_need_it_only(
+    synthetic_checkpoint, tmp_path, monkeypatch
+):
+    from freqbench.evaluate.worker import WorkerCache
+
+    def broken(*args):
+        raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr(WorkerCache, "clean_predictions", broken)
+    result = evaluate(str(synthetic_checkpoint), metrics="clean,band_split", protocol=TINY,
+                      out_dir=tmp_path, progress=False)  # fmt: skip
+    assert result.ran == ["band_split"]
+    assert "RuntimeError: CUDA out of memory" in result.failed["clean"]
+
+
 def test_a_remote_driver_plans_from_the_checkpoint_s_files_without_loading_the_weights(
     synthetic_checkpoint, monkeypatch
 ):

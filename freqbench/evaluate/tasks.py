@@ -174,13 +174,13 @@ def run_block(task: BlockTask) -> BlockResult:
         }
         start, cpu, started = time.perf_counter(), time.process_time(), time.time()
         with torch_threads(task.threads) as threads:
-            # Shared inputs are made by the first block that needs them, on its threads and
-            # in its time: the record's seconds add up to the work done.
-            if "clean_predictions" in spec.needs:
-                options["clean_predictions"] = WORKER.clean_predictions(
-                    loaded, task.dataset, task.data_dir, n, task.values["batch_size"], device
-                )
             try:
+                # Shared inputs are made by the first block that needs them, on its threads
+                # and in its time: the record's seconds add up to the work done.
+                if "clean_predictions" in spec.needs:
+                    options["clean_predictions"] = WORKER.clean_predictions(
+                        loaded, task.dataset, task.data_dir, n, task.values["batch_size"], device
+                    )
                 result = checked_result(
                     spec,
                     run_metric(spec, loaded.model, data, task.values, options),
