@@ -14,6 +14,7 @@ Where: ``--cache-dir``, else ``$FREQBENCH_CACHE``, else ``~/.cache/freqbench/arr
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -42,7 +43,7 @@ def default_max_bytes() -> int:
         gigabytes = float(text)
     except ValueError:
         raise UserError(f"FREQBENCH_CACHE_MAX_GB must be a number, got '{text}'") from None
-    return int(gigabytes * 1024**3)
+    return int(gigabytes * 1000**3)
 
 
 def content_key(description: Mapping[str, Any]) -> str:
@@ -82,7 +83,8 @@ class ArrayCache:
         if hashlib.sha256(array.tobytes()).hexdigest() != meta.get("sha256"):
             self.remove(key)
             return None
-        os.utime(array_path)  # used now: evicted last
+        with contextlib.suppress(OSError):  # evicted meanwhile, or a cache we only read
+            os.utime(array_path)  # used now: evicted last
         return array
 
     def put(self, key: str, array: np.ndarray, what: str) -> None:
@@ -136,9 +138,16 @@ class ArrayCache:
         return removed
 
     def clear(self) -> int:
-        """Remove every entry; returns the bytes freed."""
+        """Remove every entry, and what killed writes left (never a live write's file);
+        returns the bytes freed."""
         freed = 0
         for entry in self.entries():
             self.remove(entry.key)
             freed += entry.size
+        for folder in self.root.glob("??"):
+            sizes = {}
+            for leftover in folder.glob(".*.tmp"):
+                with contextlib.suppress(OSError):
+                    sizes[leftover] = leftover.stat().st_size
+            freed += sum(sizes.get(p, 0) for p in atomic.clean_temp_files(folder, ".*.tmp"))
         return freed

@@ -83,14 +83,19 @@ def test_the_second_model_reads_the_cells_the_first_made(
     assert len(made) == 150  # another seed is another set
 
 
-def test_cache_info_and_clear(tmp_path, capsys):
-    ArrayCache(tmp_path).put(content_key({"x": 1}), np.zeros(10, np.uint8), "ten zeros")
+def test_cache_info_and_clear(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FREQBENCH_CACHE_MAX_GB", "10")
+    key = content_key({"x": 1})
+    ArrayCache(tmp_path).put(key, np.zeros(10, np.uint8), "ten zeros")
     assert main(["cache", "info", "--cache-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "ten zeros" in out and "1 entries" in out
+    assert "of at most 10.0 GB" in out  # the limit in the unit it is set in
+    (tmp_path / key[:2] / f".{key}.npy.0123abcd.tmp").write_bytes(b"x" * 1000)  # a killed write
     assert main(["cache", "clear", "--cache-dir", str(tmp_path)]) == 0
-    assert "removed" in capsys.readouterr().out
+    assert "removed 1.1 kB" in capsys.readouterr().out  # 1,000 B left over, 138 B of entry
     assert ArrayCache(tmp_path).entries() == []
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
 
 
 def test_a_cell_of_any_size_round_trips(tmp_path):
