@@ -81,13 +81,13 @@ def run(args: argparse.Namespace) -> int:
 
     from freqbench.evaluate import evaluate
     from freqbench.headline import headline_table
-    from freqbench.loading import ModelRef, load_model_ref
+    from freqbench.loading import ModelRef, describe_model_ref
 
     model = ModelRef(
         args.model, str(args.weights) if args.weights else None, args.random_init,
         args.input_normalization,
     )  # fmt: skip
-    dataset = args.dataset or load_model_ref(model, None).dataset  # names the records folder
+    dataset = args.dataset or describe_model_ref(model, None).dataset  # names the folder
     out = args.out or Path(SCRATCH_RECORDS_DIR) / dataset
     start = time.perf_counter()
     with executor_from_args(args) as executor:
