@@ -48,3 +48,30 @@ def test_a_worker_s_lines_go_to_its_reporter_not_to_stderr(capsys):
         bar.update(3)
     assert sent[-1].startswith("corruptions: 3/3 cells (100%), in ")  # the final line
     assert capsys.readouterr().err == ""
+
+
+def test_a_remote_task_s_late_line_does_not_outlive_its_end():
+    """Ray delivers a worker's status lines asynchronously: one sent before the task ended
+    may arrive after its result, and must not stay beside the bar for the rest of the job."""
+    from freqbench.evaluate.scheduler import TaskStatus
+
+    class Bar:
+        def __init__(self):
+            self.notes, self.events = [], []
+
+        def note(self, text):
+            self.notes.append(text)
+
+        def event(self, text):
+            self.events.append(text)
+
+    bar = Bar()
+    status = TaskStatus(bar)
+    status.names = {1: "m: autoattack 1/2", 2: "m: autoattack 2/2"}
+    status.hear(1, "started")
+    status.hear(2, "apgd-ce 3/8 images")
+    status.ended(1, 12.0, failed=False, remote=True)
+    status.hear(1, "apgd-ce 8/8 images")  # sent before the end, heard after it
+    status.hear(2, "apgd-t 4/8 images")
+    assert bar.notes[-1] == "m: autoattack 2/2: apgd-t 4/8 images"
+    assert bar.events == ["m: autoattack 1/2: started", "m: autoattack 1/2: done in 12 s"]

@@ -37,8 +37,11 @@ class TaskStatus:
         self.bar = bar
         self.names: dict[int, str] = {}
         self.lines: dict[int, str] = {}
+        self.over: set[int] = set()
 
     def hear(self, handle: int, line: str) -> None:
+        if handle in self.over:  # a line sent before the task's end can arrive after it
+            return
         name = self.names.get(handle, f"task {handle}")
         if line == "started":
             self.bar.event(f"{name}: started")
@@ -47,6 +50,7 @@ class TaskStatus:
 
     def ended(self, handle: int, seconds: float, failed: bool, remote: bool) -> None:
         self.lines.pop(handle, None)
+        self.over.add(handle)
         if remote:
             how = "FAILED" if failed else f"done in {seconds:.0f} s"
             self.bar.event(f"{self.names.get(handle, f'task {handle}')}: {how}")
