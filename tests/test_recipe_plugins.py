@@ -48,6 +48,7 @@ def test_the_example_recipe_and_its_bass_twin_train_and_evaluate(installed, tmp_
     listed = freqbench(installed, "list", "recipes", "alp*")
     assert listed.returncode == 0, listed.stderr
     assert [line.split()[0] for line in listed.stdout.splitlines()] == ["alp", "alp+bass"]
+    assert all(line.endswith("(plugin freqbench-alp 0.1.0)") for line in listed.stdout.splitlines())
     run = tmp_path / "alp-bass"
     trained = freqbench(installed, "train", "--arch", "smallcnn", "--recipe", "alp+bass",
                         *TINY_TRAIN, "--no-progress", "--out", str(run))  # fmt: skip

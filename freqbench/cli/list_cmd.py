@@ -30,12 +30,13 @@ def _metrics(pattern: str | None) -> list[tuple[str, str]]:
     import fnmatch
 
     from freqbench.metrics import get_metric, list_metrics
-    from freqbench.metrics.registry import GROUPS
+    from freqbench.metrics.registry import GROUPS, plugin_source
 
-    rows = [
-        (n, f"{get_metric(n).description} (version {get_metric(n).version})")
-        for n in list_metrics(pattern)
-    ]
+    rows = []
+    for name in list_metrics(pattern):
+        spec = get_metric(name)
+        details = filter(None, (f"version {spec.version}", _origin(plugin_source(name))))
+        rows.append((name, f"{spec.description} ({', '.join(details)})"))
     return rows + [
         (group, f"group: {', '.join(members)}")
         for group, members in GROUPS.items()
@@ -45,8 +46,18 @@ def _metrics(pattern: str | None) -> list[tuple[str, str]]:
 
 def _recipes(pattern: str | None) -> list[tuple[str, str]]:
     from freqbench.recipes import get_recipe, list_recipes
+    from freqbench.recipes.registry import recipe_source
 
-    return [(n, get_recipe(n).description) for n in list_recipes(pattern)]
+    rows = []
+    for name in list_recipes(pattern):
+        origin = _origin(recipe_source(name))
+        rows.append((name, get_recipe(name).description + (f" ({origin})" if origin else "")))
+    return rows
+
+
+def _origin(source: str | None) -> str:
+    """Where a plugin's entry comes from, as a list shows it; nothing for a built-in one."""
+    return f"plugin {source}" if source else ""
 
 
 KINDS: dict[str, Callable[[str | None], list[tuple[str, str]]]] = {

@@ -133,11 +133,6 @@ def _load_builtin() -> None:
             raise ValueError(f"metric '{name}': {'; '.join(found)}")
 
 
-def _distribution(entry: EntryPoint) -> str:
-    dist = entry.dist
-    return f"{dist.name} {dist.version}" if dist is not None else entry.value
-
-
 def _load_plugin(entry: EntryPoint) -> None:
     """Register one entry point's metrics (a MetricSpec, or those its module registers when
     imported), all or none: on any failure what it registered is taken out again."""
