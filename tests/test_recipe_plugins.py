@@ -6,8 +6,6 @@ while everything else works."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -18,6 +16,7 @@ import torch
 
 from freqbench import architectures
 from freqbench.recipes import registry as recipe_registry
+from tests.test_plugins import freqbench, install_example
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "alp-recipe"
@@ -27,21 +26,7 @@ TINY_TRAIN = ["--dataset", "synthetic", "--epochs", "1", "--batch-size", "32",
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> Path:
-    target = tmp_path_factory.mktemp("site")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--no-index", "--target", str(target), str(EXAMPLE)],
-        check=True, capture_output=True, timeout=300,
-    )  # fmt: skip
-    return target
-
-
-def freqbench(site: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": f"{site}{os.pathsep}{REPO}"}
-    return subprocess.run(
-        [sys.executable, "-m", "freqbench.cli", *args],
-        capture_output=True, text=True, timeout=300, env=env, cwd=cwd,
-    )  # fmt: skip
+    return install_example(EXAMPLE, tmp_path_factory.mktemp("site"))
 
 
 def test_the_example_recipe_and_its_bass_twin_train_and_evaluate(installed, tmp_path):
