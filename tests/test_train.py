@@ -206,15 +206,17 @@ def test_cli_rejects_a_bass_option_without_bass(tmp_path, capsys):
     assert not any(tmp_path.iterdir())
 
 
-@pytest.mark.slow
-def test_one_natural_epoch_on_fashion_mnist_reaches_85_percent(fmnist_dir, tmp_path):
+def test_150_natural_steps_on_fashion_mnist_learn(fmnist_dir, tmp_path):
+    """The zoo's natural recipe on real data, a short schedule (150 steps of 64 images, the
+    cosine schedule run to its end): measured 76.9% on the first 2,000 test images (one
+    epoch reaches 88.6%, as the first hour shows); chance is 10%."""
     config = load_config(CONFIGS / "natural-smallcnn.toml").replace(
-        epochs=1, data_dir=str(fmnist_dir), eval_examples=0
+        epochs=1, max_train_examples=9600, data_dir=str(fmnist_dir), eval_examples=0
     )
     result = train(config, tmp_path, progress=False)
     model, _ = load_checkpoint(result.checkpoint)
-    test = load_dataset("fashion-mnist", "test", data_dir=fmnist_dir)
+    test = load_dataset("fashion-mnist", "test", n_examples=2000, data_dir=fmnist_dir)
     with torch.no_grad():
-        predictions = torch.cat([model(x).argmax(1) for x in test.images.split(1000)])
+        predictions = torch.cat([model(x).argmax(1) for x in test.images.split(500)])
     accuracy = (predictions == test.labels).float().mean().item()
-    assert accuracy >= 0.85, accuracy
+    assert accuracy >= 0.70, accuracy
