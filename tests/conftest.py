@@ -12,12 +12,6 @@ import torch
 
 FMNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 
-# One torch thread, here and in the CLI processes the tests start: CI machines are shared, and
-# on a loaded 2-core machine torch's default (a thread per core) spins threads that wait for
-# each other and runs many times slower. Nothing a test checks depends on the thread count.
-os.environ["OMP_NUM_THREADS"] = "1"
-torch.set_num_threads(1)
-
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_array_cache(tmp_path_factory):
