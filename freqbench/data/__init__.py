@@ -1,7 +1,7 @@
 """Datasets by name: float images in [0, 1], NCHW, with labels and metadata."""
 
 # Importing a loader module registers it; the BaSS variants wrap the bases, so they come last.
-from freqbench.data import cifar, cifar_c, fashion_mnist, synthetic  # noqa: I001, F401
+from freqbench.data import cifar, cifar_c, fashion_mnist, imagenet, synthetic  # noqa: I001, F401
 from freqbench.data import balanced  # noqa: F401
 from freqbench.data.base import (
     DatasetInfo,

@@ -1,8 +1,10 @@
 """Dataset registry: every dataset is a name that yields float images in [0, 1], NCHW, with labels.
 
-Datasets stay small enough (Fashion-MNIST, CIFAR) to hold as tensors in memory, which keeps
-every metric a plain function of ``(model, images, labels)``. Declaring a dataset imports no
-torch; its loader does, when it runs.
+Small datasets (Fashion-MNIST, CIFAR) are held as tensors in memory (:class:`LabeledImages`);
+image-file datasets (ImageNet) are streamed batch by batch through a model's preprocessing
+(:class:`~freqbench.data.stream.ImageStream`). Both offer the same reading interface: ``len``,
+``labels``, ``info``, ``first(n)``, ``batches(batch_size)``, ``take(start, stop)`` and
+``image_shape``. Declaring a dataset imports no torch; its loader does, when it runs.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from freqbench.registry import Registry
 if TYPE_CHECKING:  # torch is imported on first use: listing datasets must stay fast
     import torch
     from torch.utils.data import DataLoader
+
+    from freqbench.data.stream import ImageStream
 
 SPLITS = ("train", "test")
 
@@ -38,6 +42,9 @@ class DatasetInfo:
     class_names: tuple[str, ...] = ()
     description: str = ""
     test_size: int | None = None  # images in the test split, when it is fixed
+    # Streamed from image files through a model's preprocessing (named by the protocol's
+    # ``preprocessing`` field); this is the one used when neither the model nor the user names one.
+    default_preprocessing: str | None = None
 
     def eps(self, norm: str) -> float:
         if norm == "Linf":
@@ -69,25 +76,48 @@ class LabeledImages:
     def __len__(self) -> int:
         return len(self.labels)
 
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.images.shape[1:])
+
     def first(self, n: int | None) -> LabeledImages:
         """The first ``n`` examples, unshuffled, as RobustBench selects its evaluation points."""
         if n is None:
             return self
-        if not 0 < n <= len(self):
-            raise UserError(
-                f"n_examples={n} is out of range: the {self.info.name} {self.split} split has "
-                f"{len(self)} images; pass a number from 1 to {len(self)}"
-            )
+        check_first(n, len(self), self.info.name, self.split)
         return replace(self, images=self.images[:n], labels=self.labels[:n])
+
+    def batches(
+        self, batch_size: int, start: int = 0, stop: int | None = None
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Images ``start:stop`` in order, ``batch_size`` at a time (views, no copies)."""
+        stop = len(self) if stop is None else min(stop, len(self))
+        for first in range(start, stop, batch_size):
+            last = min(first + batch_size, stop)
+            yield self.images[first:last], self.labels[first:last]
+
+    def take(self, start: int, stop: int) -> LabeledImages:
+        """Images ``start:stop`` (a view)."""
+        return replace(self, images=self.images[start:stop], labels=self.labels[start:stop])
+
+
+def check_first(n: int, size: int, name: str, split: str) -> None:
+    if not 0 < n <= size:
+        raise UserError(
+            f"n_examples={n} is out of range: the {name} {split} split has {size} images; "
+            f"pass a number from 1 to {size}"
+        )
 
 
 Loader = Callable[[str, Path | None], "tuple[torch.Tensor, torch.Tensor]"]
+#: ``(split, data_dir, preprocessing) -> ImageStream`` for a dataset read from image files.
+StreamLoader = Callable[[str, Path | None, str], "ImageStream"]
 
 
 @dataclass(frozen=True)
 class DatasetSpec:
     info: DatasetInfo
-    load: Loader
+    load: Loader | StreamLoader
     splits: tuple[str, ...] = SPLITS
 
 
@@ -98,6 +128,19 @@ def register_dataset(info: DatasetInfo, splits: tuple[str, ...] = SPLITS):
     """Decorator for a loader ``(split, data_dir) -> (images uint8/float, labels)``."""
 
     def wrap(load: Loader) -> Loader:
+        _DATASETS.register(info.name, DatasetSpec(info, load, splits))
+        return load
+
+    return wrap
+
+
+def register_stream(info: DatasetInfo, splits: tuple[str, ...] = ("test",)):
+    """Decorator for a loader of an image-file dataset: ``(split, data_dir, preprocessing) ->
+    ImageStream``; ``info.default_preprocessing`` must be set."""
+    if info.default_preprocessing is None:
+        raise ValueError(f"dataset {info.name}: a streamed dataset needs default_preprocessing")
+
+    def wrap(load: StreamLoader) -> StreamLoader:
         _DATASETS.register(info.name, DatasetSpec(info, load, splits))
         return load
 
@@ -123,14 +166,28 @@ def load_dataset(
     split: str = "test",
     n_examples: int | None = None,
     data_dir: str | Path | None = None,
-) -> LabeledImages:
-    """Load a split of a registered dataset as float32 images in [0, 1] (NCHW) and int64 labels."""
+    preprocessing: str | None = None,
+) -> LabeledImages | ImageStream:
+    """Load a split of a registered dataset as float32 images in [0, 1] (NCHW) and int64 labels:
+    in memory, or streamed through ``preprocessing`` (the dataset's default when None) for an
+    image-file dataset."""
     spec = _DATASETS.get(name)
     if spec.splits and split not in spec.splits:  # an empty tuple: the loader parses the split
         raise UserError(f"dataset '{name}' has no split '{split}'; choose one of {spec.splits}")
     folder = Path(data_dir) if data_dir else default_data_dir()
     if folder is not None:
         check_data_dir(folder, "--data-dir" if data_dir else "$FREQBENCH_DATA")
+    if spec.info.default_preprocessing is not None:
+        from freqbench.data.preprocessing import check_preprocessing
+
+        chosen = check_preprocessing(preprocessing or spec.info.default_preprocessing)
+        stream = spec.load(split, folder, chosen)  # its files are checked when taken: first(n)
+        return stream if n_examples is None else stream.first(n_examples)
+    if preprocessing is not None:
+        raise UserError(
+            f"--preprocessing applies to datasets read from image files (ImageNet); {name} "
+            "is used as its files hold it: leave it out"
+        )
     images, labels = spec.load(split, folder)
     if len(images) != len(labels):
         raise UserError(
