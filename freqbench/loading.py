@@ -80,6 +80,9 @@ class LoadedModel:
     weights: str = "checkpoint"  # one of WEIGHTS
     training: dict[str, Any] | None = None  # the resolved training config, when known
     parameter_count: int | None = None  # known without the model (counted on the meta device)
+    # The test-time preprocessing of image files the model was published with (a name of
+    # :mod:`freqbench.data.preprocessing`); None: the dataset's default.
+    preprocessing: str | None = None
 
     @property
     def parameters(self) -> int:
@@ -102,11 +105,13 @@ def load_model_ref(ref: str | ModelRef, dataset: str | None, device: str = "cpu"
     if ref.weights is not None or ref.random_init:
         loaded = _architecture(ref, dataset)
     elif ref.ref.startswith(ROBUSTBENCH_PREFIX):
+        from freqbench.architectures.external import robustbench_preprocessing
+
         rb_dataset = parse_robustbench_name(ref.ref)[0]
         loaded = LoadedModel(
             create_model(ref.ref), ref.ref.removeprefix(ROBUSTBENCH_PREFIX).replace("/", "-"),
             ref.ref, _ROBUSTBENCH_DATASETS.get(rb_dataset, rb_dataset), ref.ref,
-            weights="robustbench",
+            weights="robustbench", preprocessing=robustbench_preprocessing(ref.ref),
         )  # fmt: skip
     elif ref.ref.startswith(TIMM_PREFIX):
         loaded = _pretrained(ref.ref, _dataset_for(ref.ref, dataset))
@@ -120,6 +125,8 @@ def load_model_ref(ref: str | ModelRef, dataset: str | None, device: str = "cpu"
     else:
         loaded = _load_zoo_entry(ref.ref)
     _check_dataset(loaded, dataset)
+    if loaded.preprocessing is None and loaded.architecture.startswith(TIMM_PREFIX):
+        loaded.preprocessing = timm_preprocessing(loaded.model)
     if loaded.bass_mode == "dataset":
         loaded.model = BalancedInput(loaded.model)
     loaded.model = loaded.model.to(device).eval()
@@ -173,6 +180,20 @@ def describe_model_ref(ref: str | ModelRef, dataset: str | None) -> LoadedModel:
     )
     _check_dataset(loaded, dataset)
     return loaded
+
+
+def timm_preprocessing(model: nn.Module) -> str | None:
+    """The test transform timm resolves for a timm model (wrapped in freqbench's normalization
+    or not) as its ``validate.py`` does (the test input size and crop), as a preprocessing
+    name; None for a model timm did not build."""
+    from timm.data import resolve_data_config
+
+    from freqbench.data.preprocessing import timm_config
+
+    net = getattr(model, "net", model)
+    if getattr(net, "pretrained_cfg", None) is None:
+        return None
+    return timm_config(resolve_data_config({}, model=net, use_test_size=True)).name
 
 
 def _dataset_for(ref: str, dataset: str | None) -> str:

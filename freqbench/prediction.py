@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from freqbench.data import LabeledImages
+    from freqbench.data.stream import ImageStream
 
 
 @torch.inference_mode()
@@ -14,6 +20,21 @@ def predict(
     out = [
         model(chunk.to(device, non_blocking=True)).argmax(1).cpu()
         for chunk in images.split(batch_size)
+    ]
+    return torch.cat(out) if out else torch.empty(0, dtype=torch.long)
+
+
+@torch.inference_mode()
+def predict_data(
+    model: nn.Module,
+    data: LabeledImages | ImageStream,
+    batch_size: int,
+    device: str | torch.device,
+) -> torch.Tensor:
+    """Predicted labels, on the CPU, for every image of ``data`` (in memory or streamed)."""
+    out = [
+        model(images.to(device, non_blocking=True)).argmax(1).cpu()
+        for images, _ in data.batches(batch_size)
     ]
     return torch.cat(out) if out else torch.empty(0, dtype=torch.long)
 

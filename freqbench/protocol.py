@@ -93,6 +93,7 @@ class Protocol:
             values[name] = value
         _check_counts(values, fields, self.choices, n_test, dataset)
         _check_eps(values, info)
+        _check_preprocessing(values, info)
         return values
 
 
@@ -118,6 +119,21 @@ def _check_counts(
             )
 
 
+def _check_preprocessing(values: dict[str, Any], info: DatasetInfo) -> None:
+    """Only image-file datasets take a preprocessing; a name is kept in its canonical form."""
+    chosen = values["preprocessing"]
+    if chosen is None:
+        return
+    if info.default_preprocessing is None:
+        raise UserError(
+            f"--preprocessing applies to datasets read from image files (ImageNet); {info.name} "
+            "is used as its files hold it: leave it out"
+        )
+    from freqbench.data.preprocessing import check_preprocessing
+
+    values["preprocessing"] = check_preprocessing(chosen)
+
+
 def _check_eps(values: Mapping[str, Any], info: DatasetInfo) -> None:
     """An eps past the largest possible distance between two images measures nothing."""
     channels, (h, w) = info.channels, info.image_size
@@ -131,14 +147,18 @@ def _check_eps(values: Mapping[str, Any], info: DatasetInfo) -> None:
 
 
 def metric_protocol(spec: MetricSpec, values: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields ``spec`` reads, with their values: what its record block depends on. A field
-    at its neutral value is left out, as in blocks made before the field existed."""
+    """The fields ``spec`` reads, with their values: what its record block depends on. A metric
+    that reads images also depends on how they were made (``preprocessing``). A field at its
+    neutral value is left out, as in blocks made before the field existed."""
     fields = all_fields()
-    return {
+    protocol = {
         name: values.get(name)
         for name in spec.reads
         if fields[name].neutral is None or values.get(name) != fields[name].neutral
     }
+    if spec.images is not None and values.get("preprocessing") is not None:
+        protocol["preprocessing"] = values["preprocessing"]
+    return protocol
 
 
 def block_key(

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from freqbench.data import LabeledImages
+from freqbench.data.stream import ImageStream
 from freqbench.prediction import n_correct
 from freqbench.progress import Progress
 from freqbench.spectral import (
@@ -45,33 +46,30 @@ def radius_map(h: int, w: int, device: torch.device | str = "cpu") -> torch.Tens
 
 def split_accuracy(
     model: nn.Module,
-    data: LabeledImages,
+    data: LabeledImages | ImageStream,
     radii: list[int],
     batch_size: int,
     device,
     progress: bool = False,
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Accuracy on the low- and high-pass parts at each radius, keyed by the radius as text."""
-    low_acc, high_acc = {}, {}
+    low_correct, high_correct = dict.fromkeys(radii, 0), dict.fromkeys(radii, 0)
     with Progress(len(radii) * len(data), "low/high-pass split", "images", progress) as bar:
-        for radius in radii:
-            bar.note(f"radius {radius}")
-            low_correct = high_correct = 0
-            for start in range(0, len(data), batch_size):
-                x = data.images[start : start + batch_size].to(device)
-                y = data.labels[start : start + batch_size]
+        for images, y in data.batches(batch_size):  # one pass: a streamed batch is decoded once
+            x = images.to(device)
+            for radius in radii:
                 low, high = split_frequency(x, radius)
-                low_correct += n_correct(model, low, y, len(y), device)
-                high_correct += n_correct(model, high, y, len(y), device)
+                low_correct[radius] += n_correct(model, low, y, len(y), device)
+                high_correct[radius] += n_correct(model, high, y, len(y), device)
                 bar.update(len(y))
-            low_acc[str(radius)] = low_correct / len(data)
-            high_acc[str(radius)] = high_correct / len(data)
+    low_acc = {str(r): low_correct[r] / len(data) for r in radii}
+    high_acc = {str(r): high_correct[r] / len(data) for r in radii}
     return low_acc, high_acc
 
 
 def long_tail(
     model: nn.Module,
-    data: LabeledImages,
+    data: LabeledImages | ImageStream,
     q: float,
     batch_size: int,
     device,
@@ -81,9 +79,8 @@ def long_tail(
     head_correct = tail_correct = 0
     radii = []
     with Progress(len(data), "long-tail split", "images", progress) as bar:
-        for start in range(0, len(data), batch_size):
-            x = data.images[start : start + batch_size].to(device)
-            y = data.labels[start : start + batch_size]
+        for images, y in data.batches(batch_size):
+            x = images.to(device)
             head, tail = split_long_tail(x, q)
             head_correct += n_correct(model, head, y, len(y), device)
             tail_correct += n_correct(model, tail, y, len(y), device)
@@ -147,7 +144,7 @@ def _ring_means(values: torch.Tensor, ring: torch.Tensor) -> torch.Tensor:
 
 def gradient_metrics(
     model: nn.Module,
-    data: LabeledImages,
+    data: LabeledImages | ImageStream,
     q: float,
     batch_size: int,
     device,
@@ -156,9 +153,7 @@ def gradient_metrics(
     """Where the input gradient's power sits, averaged over the images (Lin et al. 3.2)."""
     parts: dict[str, list[torch.Tensor]] = {}
     with Progress(len(data), "input-gradient spectrum", "images", progress) as bar:
-        for start in range(0, len(data), batch_size):
-            x = data.images[start : start + batch_size]
-            y = data.labels[start : start + batch_size]
+        for x, y in data.batches(batch_size):
             summary = gradient_spectrum_summary(
                 input_gradients(model, x, y, device), energy_radius(x.to(device), q)
             )
@@ -190,7 +185,7 @@ def band_means(heatmap: np.ndarray) -> dict[str, float]:
 @torch.inference_mode()
 def half_plane_errors(
     model: nn.Module,
-    data: LabeledImages,
+    data: LabeledImages | ImageStream,
     *,
     eps: float,
     seed: int = 0,
@@ -207,12 +202,13 @@ def half_plane_errors(
     from a generator seeded with ``seed``, drawn for all bases at once, so an error does not
     depend on the batch size or on which bases are computed together (a shard's range).
     """
-    n, c, h, w = data.images.shape
+    images, labels = data.take(0, len(data)).images, data.labels  # the map's few images, whole
+    n, c, h, w = images.shape
     indices = half_plane_indices(h, w)
     bases = range(len(indices)) if bases is None else bases
     generator = torch.Generator().manual_seed(seed)
     signs = torch.randint(0, 2, (len(indices), n, c, 1, 1), generator=generator).float() * 2 - 1
-    images, labels = data.images.to(device), data.labels.to(device)
+    images, labels = images.to(device), labels.to(device)
     per_forward = max(1, batch_size // n)  # bases per forward pass
     image_step = min(n, batch_size)
     wrong = torch.zeros(len(bases), dtype=torch.long)
@@ -245,7 +241,7 @@ def heatmap_from_errors(h: int, w: int, errors: np.ndarray) -> np.ndarray:
 
 def fourier_heatmap(
     model: nn.Module,
-    data: LabeledImages,
+    data: LabeledImages | ImageStream,
     *,
     eps: float,
     seed: int = 0,
@@ -255,7 +251,7 @@ def fourier_heatmap(
 ) -> np.ndarray:
     """Error rate (H, W) under a Fourier-basis perturbation at every frequency (Yin et al.):
     one half-plane computed (:func:`half_plane_errors`), then mirrored."""
-    h, w = data.images.shape[-2:]
+    h, w = data.image_shape[-2:]
     errors = half_plane_errors(
         model, data, eps=eps, seed=seed, batch_size=batch_size, device=device, progress=progress
     )

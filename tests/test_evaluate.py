@@ -355,9 +355,9 @@ def test_clean_predictions_are_made_once_for_every_metric_that_needs_them(
     from freqbench import prediction
 
     passes = []
-    original = prediction.predict
+    original = prediction.predict_data
     monkeypatch.setattr(
-        prediction, "predict", lambda model, images, *a: passes.append(len(images)) or original(model, images, *a)
+        prediction, "predict_data", lambda model, data, *a: passes.append(len(data)) or original(model, data, *a)
     )  # fmt: skip
     result = evaluate(str(synthetic_checkpoint), metrics="clean,autoattack,fourier_heatmap",
                       protocol=TINY, out_dir=tmp_path, progress=False)  # fmt: skip
@@ -383,13 +383,13 @@ def test_the_shared_pass_is_timed_in_the_block_that_made_it(
 
     from freqbench import prediction
 
-    original = prediction.predict
+    original = prediction.predict_data
 
-    def slow_predict(model, images, *args):
+    def slow_predict(model, data, *args):
         time.sleep(0.5)
-        return original(model, images, *args)
+        return original(model, data, *args)
 
-    monkeypatch.setattr(prediction, "predict", slow_predict)
+    monkeypatch.setattr(prediction, "predict_data", slow_predict)
     result = evaluate(str(synthetic_checkpoint), metrics="clean,fourier_heatmap",
                       protocol=TINY, out_dir=tmp_path, progress=False)  # fmt: skip
     assert result.record["evaluations"]["clean"]["seconds"] >= 0.5

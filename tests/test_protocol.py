@@ -18,7 +18,7 @@ FASHION_MNIST = {
     "norm": "Linf", "eps": 0.1, "n_examples": 10000, "autoattack_n_examples": 1000,
     "corruptions_n_examples": 10000, "heatmap_n_examples": 1000, "heatmap_eps": 3.5,
     "seed": 0, "batch_size": 500, "shards": 1, "q": 0.8, "corruptions_source": "generated",
-    "reference": None,
+    "reference": None, "preprocessing": None,
 }  # fmt: skip
 CIFAR10 = {**FASHION_MNIST, "eps": 8 / 255, "autoattack_n_examples": 10000, "heatmap_eps": 4.0}
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from freqbench.data import LabeledImages
+    from freqbench.data.stream import ImageStream
     from freqbench.loading import ModelRef
 
 __all__ = [
@@ -54,7 +55,7 @@ __all__ = [
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 
-def check_model(model: nn.Module, data: LabeledImages, device: str) -> None:
+def check_model(model: nn.Module, data: LabeledImages | ImageStream, device: str) -> None:
     """Fail early and clearly on a model that cannot be evaluated as a classifier."""
     import torch
 
@@ -63,7 +64,7 @@ def check_model(model: nn.Module, data: LabeledImages, device: str) -> None:
             "the model was in train mode; switched to eval mode (as RobustBench does)", stacklevel=2
         )
         model.eval()
-    x = data.images[:8].to(device)
+    x = data.take(0, min(8, len(data))).images.to(device)
     if x.min() < 0 or x.max() > 1:
         raise UserError("input images must lie in [0, 1]; normalization belongs inside the model")
     try:
@@ -152,7 +153,7 @@ def plan_evaluation(
     info = get_dataset_info(dataset)
     n_test = info.test_size or len(WORKER.test_images(dataset, _text(data_dir), None))
     values = (protocol or Protocol.standard()).resolve(
-        dataset, n_test, {"corruptions_dir": corruptions_dir}
+        dataset, n_test, {"corruptions_dir": corruptions_dir, "preprocessing": loaded.preprocessing}
     )
     plan = RecordPlan(
         model, loaded, name, dataset, parse_metrics(metrics), values,
@@ -163,7 +164,9 @@ def plan_evaluation(
         threads=threads,
     )  # fmt: skip
     if loaded.model is not None and plan.tasks and any(s.images for s in plan.running):
-        data = WORKER.test_images(dataset, _text(data_dir), values["n_examples"])
+        data = WORKER.test_images(
+            dataset, _text(data_dir), values["n_examples"], values["preprocessing"]
+        )
         check_model(loaded.model, data, here)
     fields = all_fields()
     for field_name in sorted({f for spec in plan.running for f in spec.reads}):

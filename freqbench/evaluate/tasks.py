@@ -161,8 +161,12 @@ def run_block(task: BlockTask) -> BlockResult:
         device = resolve_device(task.device)
         spec = get_metric(task.metric)
         loaded = WORKER.model(task.model, task.dataset, device, task.model_sha256)
-        n = task.values["n_examples"]
-        data = WORKER.test_images(task.dataset, task.data_dir, n) if spec.images else None
+        n, preprocessing = task.values["n_examples"], task.values.get("preprocessing")
+        data = (
+            WORKER.test_images(task.dataset, task.data_dir, n, preprocessing)
+            if spec.images
+            else None
+        )
         options = {
             "device": device,
             "progress": task.progress,
@@ -179,8 +183,9 @@ def run_block(task: BlockTask) -> BlockResult:
                 # and in its time: the record's seconds add up to the work done.
                 if "clean_predictions" in spec.needs:
                     options["clean_predictions"] = WORKER.clean_predictions(
-                        loaded, task.dataset, task.data_dir, n, task.values["batch_size"], device
-                    )
+                        loaded, task.dataset, task.data_dir, n, task.values["batch_size"], device,
+                        preprocessing,
+                    )  # fmt: skip
                 result = checked_result(
                     spec,
                     run_metric(spec, loaded.model, data, task.values, options),

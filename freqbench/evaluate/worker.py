@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import torch
 
     from freqbench.data import LabeledImages
+    from freqbench.data.stream import ImageStream
     from freqbench.loading import LoadedModel, ModelRef
 
 #: Loaded models a process keeps for its next tasks (a grid evaluates a few rows at a time).
@@ -31,7 +32,7 @@ class WorkerCache:
 
     def __init__(self) -> None:
         self._models: OrderedDict[tuple[Any, ...], LoadedModel] = OrderedDict()
-        self._images: OrderedDict[tuple[Any, ...], LabeledImages] = OrderedDict()
+        self._images: OrderedDict[tuple[Any, ...], LabeledImages | ImageStream] = OrderedDict()
         self._predictions: dict[tuple[Any, ...], torch.Tensor] = {}
 
     def keep_model(self, ref: ModelRef, dataset: str, device: str, loaded: LoadedModel) -> None:
@@ -58,13 +59,18 @@ class WorkerCache:
         self.keep_model(ref, dataset, device, loaded)
         return loaded
 
-    def test_images(self, dataset: str, data_dir: str | None, n: int | None) -> LabeledImages:
-        """The first ``n`` test images of ``dataset`` (all of them with None)."""
+    def test_images(
+        self, dataset: str, data_dir: str | None, n: int | None, preprocessing: str | None = None
+    ) -> LabeledImages | ImageStream:
+        """The first ``n`` test images of ``dataset`` (all of them with None): in memory, or
+        streamed from image files through ``preprocessing``."""
         from freqbench.data import load_dataset
 
-        key = (dataset, data_dir, n)
+        key = (dataset, data_dir, n, preprocessing)
         if key not in self._images:
-            self._images[key] = load_dataset(dataset, "test", data_dir=data_dir).first(n)
+            self._images[key] = load_dataset(
+                dataset, "test", data_dir=data_dir, preprocessing=preprocessing
+            ).first(n)
             while len(self._images) > KEPT_IMAGES:
                 self._images.popitem(last=False)
         self._images.move_to_end(key)
@@ -78,17 +84,18 @@ class WorkerCache:
         n: int,
         batch_size: int,
         device: str,
+        preprocessing: str | None = None,
     ) -> torch.Tensor:
         """The model's predicted label of each of the first ``n`` test images, computed once
         per model, image set and batch size (float sums, and so a near tie, can depend on
         the batch)."""
-        from freqbench.prediction import predict
+        from freqbench.prediction import predict_data
 
         key = (loaded.sha256 or loaded.source, repr(loaded.transform), dataset, data_dir, n,
-               batch_size, device)  # fmt: skip
+               preprocessing, batch_size, device)  # fmt: skip
         if key not in self._predictions:
-            data = self.test_images(dataset, data_dir, n)
-            self._predictions[key] = predict(loaded.model, data.images, batch_size, device)
+            data = self.test_images(dataset, data_dir, n, preprocessing)
+            self._predictions[key] = predict_data(loaded.model, data, batch_size, device)
         return self._predictions[key]
 
     def clear(self) -> None:

@@ -14,6 +14,14 @@ def _dataset_eps(context: FieldContext) -> float:
     return context.info.eps(context.values["norm"])
 
 
+def _preprocessing(context: FieldContext) -> str | None:
+    """The model's own preprocessing of image files, else the dataset's (None: a dataset held
+    as tensors, which is used as it is)."""
+    if context.info.default_preprocessing is None:
+        return None
+    return context.options.get("preprocessing") or context.info.default_preprocessing
+
+
 CORE_FIELDS = (
     ProtocolField("norm", str, "threat model", default="Linf", choices=("Linf", "L2"), standard="any"),
     ProtocolField(
@@ -31,5 +39,11 @@ CORE_FIELDS = (
         "shards", int, "parts each shardable metric is split into (AutoAttack by images, the "
         "heat map by bases, corruptions by cells); AutoAttack's result depends on the layout",
         default=1, minimum=1, standard="any", neutral=1,
+    ),
+    ProtocolField(
+        "preprocessing", str, "how image files become model inputs (ImageNet): a RobustBench "
+        "name (Res256Crop224, BicubicRes256Crop224, Crop288, Res224) or "
+        "timm:size=S,crop_pct=P,crop_mode=M,interpolation=I", default=_preprocessing,
+        standard="any", default_help="the model's published preprocessing, else Res256Crop224",
     ),
 )  # fmt: skip

@@ -95,6 +95,9 @@ def protocol_of(
     for name in metrics:
         spec = spec_or_none(name)
         fields += [f for f in (spec.reads if spec else stored) if f not in fields]
+        image_file_input = spec and spec.images and values.get("preprocessing") is not None
+        if image_file_input and "preprocessing" not in fields:  # see metric_protocol
+            fields.append("preprocessing")
     known = all_fields()
     protocol = {name: values.get(name) for name in known if name in fields}
     protocol |= {f: values[f] for f in sorted(fields) if f not in known and f != "standard"}

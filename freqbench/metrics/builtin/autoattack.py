@@ -314,7 +314,8 @@ def autoattack_accuracy(
     if eps < 0:
         raise UserError(f"eps must be >= 0, got {eps}")
     part = shard_range(len(data), shard)
-    images, labels = data.images[part.start : part.stop], data.labels[part.start : part.stop]
+    attacked = data.take(part.start, part.stop)  # a streamed set: only this shard's images
+    images, labels = attacked.images, attacked.labels
     clean, flags, broken, messages = robust_flags(
         model,
         images,
@@ -375,11 +376,13 @@ def merge(parts: list[MetricResult]) -> MetricResult:
 
 
 def _headline(block: dict[str, Any]) -> list[tuple[str, str]]:
+    from freqbench.protocol import format_eps  # the one form of eps every page uses
+
     flag = "  UNRELIABLE" if block["unreliable"] else ""
     broken = ", ".join(f"{k} {v}" for k, v in block["broken_by"].items())
     return [
         (
-            f"AutoAttack {block['norm']} eps={block['eps']:g}",
+            f"AutoAttack {block['norm']} eps={format_eps(block['eps'])}",
             f"{percent(block['robust_accuracy'])}  (n={block['n']}){flag}",
         ),
         ("  points broken by", broken),

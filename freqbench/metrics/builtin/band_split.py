@@ -37,7 +37,7 @@ def band_split(
     from freqbench.sensitivity import split_accuracy
     from freqbench.spectral import scaled_radii
 
-    radii = radii or scaled_radii(data.images.shape[-2])
+    radii = radii or scaled_radii(data.image_shape[-2])
     low, high = split_accuracy(model, data, radii, batch_size, device, progress)
     return MetricResult({
         "radii": list(radii),

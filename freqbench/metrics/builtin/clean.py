@@ -27,12 +27,12 @@ def clean_accuracy(
     the metric is called on its own)."""
     import torch
 
-    from freqbench.prediction import predict
+    from freqbench.prediction import predict_data
 
     predicted = (
         clean_predictions[: len(data)]
         if clean_predictions is not None
-        else predict(model, data.images, batch_size, device)
+        else predict_data(model, data, batch_size, device)
     )
     acc = float((predicted == data.labels.cpu()).float().mean())
     counts = torch.bincount(predicted, minlength=data.info.num_classes).tolist()

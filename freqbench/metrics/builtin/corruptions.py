@@ -140,6 +140,11 @@ def corruption_accuracy(
     from freqbench.prediction import n_correct
     from freqbench.progress import Progress
 
+    if data.info.default_preprocessing is not None:
+        raise UserError(
+            f"corruptions on {data.info.name} (ImageNet-C, from its release files or generated "
+            "at its parameters) are not supported yet; leave corruptions out of --metrics"
+        )
     source = "files" if corruptions_dir else "generated"
     cells = [CELLS[i] for i in shard_range(len(CELLS), shard)]
     stream = (

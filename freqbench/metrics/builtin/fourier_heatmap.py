@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from freqbench.errors import UserError
 from freqbench.metrics.spec import (
     COUNT,
     FRACTION,
@@ -36,6 +37,10 @@ STANDARD_HEATMAP_N = 1000
 QUICK_HEATMAP_N = 200
 
 
+#: Beyond this side the full map is too costly to compute (ImageNet needs a windowed protocol).
+LARGEST_SIDE = 64
+
+
 def default_heatmap_eps(height: int) -> float:
     """Yin et al.'s eps = 4 at 32 x 32, scaled by H / 32 so the per-pixel amplitude is kept."""
     return HEATMAP_EPS_32 * height / 32
@@ -60,7 +65,14 @@ def fourier_heatmap(
     from freqbench.sensitivity import half_plane_errors
     from freqbench.spectral import half_plane_indices
 
-    h, w = data.images.shape[-2:]
+    h, w = data.image_shape[-2:]
+    if max(h, w) > LARGEST_SIDE:
+        raise UserError(
+            f"the Fourier heat map of {h}x{w} images would take {h * w // 2} bases x "
+            f"{len(data)} images forward passes; the heat-map protocol at ImageNet resolution "
+            f"(a central window of low frequencies) is not implemented yet: leave "
+            "fourier_heatmap out of --metrics"
+        )
     eps = heatmap_eps if heatmap_eps is not None else default_heatmap_eps(h)
     bases = shard_range(len(half_plane_indices(h, w)), shard)
     errors = half_plane_errors(

@@ -1,0 +1,267 @@
+"""ImageNet without the real data: a small ImageFolder of the first images RobustBench lists,
+written here (RGB, greyscale and CMYK JPEGs, a PNG named .JPEG, sizes above and below the
+crop), read through freqbench's stream and compared pixel for pixel with robustbench's and
+timm's own transforms."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from freqbench.data import load_dataset
+from freqbench.data.imagenet import robustbench_subset
+from freqbench.data.preprocessing import ROBUSTBENCH, build_transform, timm_config
+from freqbench.errors import UnknownNameError, UserError
+
+N_IMAGES = 8
+MODES = ["RGB", "L", "CMYK", "RGB"]  # the 4th is saved as PNG under a .JPEG name
+SIZES = [
+    (300, 400),
+    (180, 500),
+    (256, 256),
+    (120, 90),
+    (333, 297),
+    (500, 375),
+    (224, 224),
+    (64, 640),
+]
+
+
+def _helper(name: str) -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("robustbench")
+    return Path(next(iter(spec.submodule_search_locations))) / "helper_files" / name
+
+
+@pytest.fixture(scope="module")
+def imagenet_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("imagenet")
+    rng = np.random.default_rng(0)
+    for k, name in enumerate(robustbench_subset()[:N_IMAGES]):
+        path = root / "val" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        h, w = SIZES[k]
+        smooth = rng.integers(0, 255, (h // 8 + 1, w // 8 + 1, 3), dtype=np.uint8)
+        pixels = np.kron(smooth, np.ones((8, 8, 1), dtype=np.uint8))[:h, :w]  # JPEG-like content
+        image = Image.fromarray(pixels).convert(MODES[k % len(MODES)])
+        image.save(path, format="PNG" if k == 3 else "JPEG", quality=90)
+    return root
+
+
+def _files(root: Path) -> list[Path]:
+    return [root / "val" / name for name in robustbench_subset()[:N_IMAGES]]
+
+
+def test_the_standard_set_is_robustbench_s_list_in_its_order_with_its_labels(imagenet_root):
+    lines = _helper("imagenet_test_image_ids.txt").read_text().split()
+    classes = json.loads(_helper("imagenet_class_to_id_map.json").read_text())
+    data = load_dataset("imagenet", n_examples=N_IMAGES, data_dir=imagenet_root)
+    assert [f"{p.parent.name}/{p.name}" for p in data.files] == lines[:N_IMAGES]
+    assert data.labels.tolist() == [classes[line.split("/")[0]] for line in lines[:N_IMAGES]]
+    assert len(load_dataset("imagenet", data_dir=imagenet_root)) == 5000
+    assert sorted(classes.values()) == list(range(1000))
+
+
+@pytest.mark.parametrize("name", sorted(ROBUSTBENCH))
+def test_named_preprocessing_equals_robustbench_s_own_transform(imagenet_root, name):
+    from freqbench.compat import import_robustbench
+
+    import_robustbench()
+    from robustbench.data import PREPROCESSINGS
+    from robustbench.loaders import pil_loader
+
+    ours = build_transform(name)
+    for path in _files(imagenet_root):
+        assert torch.equal(
+            ours(Image.open(path).convert("RGB")), PREPROCESSINGS[name](pil_loader(path))
+        )
+
+
+@pytest.mark.parametrize(
+    "timm_name", ["resnet18", "resnet10t", "vit_tiny_patch16_224", "convnext_atto"]
+)
+def test_timm_preprocessing_equals_timm_s_own_transform_before_normalisation(
+    imagenet_root, timm_name
+):
+    import timm
+    from timm.data import create_transform, resolve_data_config
+
+    net = timm.create_model(timm_name, pretrained=False)
+    config = resolve_data_config({}, model=net, use_test_size=True)
+    theirs = create_transform(**config)  # with normalization: ours leaves it to the model
+    mean, std = (
+        torch.tensor(config["mean"])[:, None, None],
+        torch.tensor(config["std"])[:, None, None],
+    )
+    ours = build_transform(timm_config(config).name)
+    for path in _files(imagenet_root):
+        image = Image.open(path).convert("RGB")
+        x = ours(image)
+        assert x.min() >= 0 and x.max() <= 1
+        assert torch.allclose((x - mean) / std, theirs(image), atol=1e-5)
+
+
+def test_a_robustbench_timm_entry_gets_the_transform_robustbench_gives_it(imagenet_root):
+    from freqbench.architectures.external import robustbench_preprocessing
+    from freqbench.compat import import_robustbench
+
+    import_robustbench()
+    from robustbench.data import get_timm_model_preprocessing
+    from robustbench.loaders import pil_loader
+
+    name = robustbench_preprocessing("robustbench:imagenet/Linf/Debenedetti2022Light_XCiT-S12")
+    theirs = get_timm_model_preprocessing("debenedetti2022light_xcit_s12_imagenet_linf")
+    for path in _files(imagenet_root)[:3]:
+        assert torch.equal(build_transform(name)(pil_loader(path)), theirs(pil_loader(path)))
+    assert (
+        robustbench_preprocessing("robustbench:imagenet/Linf/Singh2023Revisiting_ViT-S-ConvStem")
+        == "BicubicRes256Crop224"
+    )
+    assert robustbench_preprocessing("robustbench:cifar10/Linf/Standard") is None
+
+
+def test_batches_are_decoded_by_workers_in_order_and_take_decodes_only_its_range(
+    imagenet_root, monkeypatch
+):
+    from freqbench.data import stream
+
+    data = load_dataset("imagenet", n_examples=N_IMAGES, data_dir=imagenet_root)
+    transform = build_transform("Res256Crop224")
+    expected = torch.stack([transform(Image.open(p).convert("RGB")) for p in _files(imagenet_root)])
+    monkeypatch.setenv("FREQBENCH_DATA_WORKERS", "2")
+    batches = list(data.batches(3))
+    assert [len(y) for _, y in batches] == [3, 3, 2]
+    assert torch.equal(torch.cat([x for x, _ in batches]), expected)
+    monkeypatch.setenv("FREQBENCH_DATA_WORKERS", "0")  # in-process: decodes can be counted
+    decoded = []
+    original = stream._Files.__getitem__
+    monkeypatch.setattr(
+        stream._Files, "__getitem__", lambda self, i: decoded.append(i) or original(self, i)
+    )
+    part = data.take(5, 7)
+    assert len(decoded) == 2 and torch.equal(part.images, expected[5:7])
+    assert torch.equal(part.labels, data.labels[5:7])
+    with pytest.raises(UserError, match="streamed from image files"):
+        data.images  # noqa: B018
+
+
+def test_missing_and_damaged_files_and_wrong_layouts_are_named(imagenet_root, tmp_path):
+    with pytest.raises(UserError, match=r"1 of the 9 imagenet images .* missing.*ILSVRC2012_val"):
+        load_dataset("imagenet", n_examples=N_IMAGES + 1, data_dir=imagenet_root)
+    with pytest.raises(UserError, match=r"no ImageNet validation folder.*image-net\.org"):
+        load_dataset("imagenet", n_examples=2, data_dir=tmp_path)
+    (tmp_path / "val" / "cats").mkdir(parents=True)
+    (tmp_path / "val" / "cats" / "a.jpg").write_bytes(b"not an image")
+    with pytest.raises(UserError, match="not ImageNet wnids: cats"):
+        load_dataset("imagenet-val", data_dir=tmp_path)
+    broken = tmp_path / "broken"
+    (broken / "val" / "n01440764").mkdir(parents=True)
+    (broken / "val" / "n01440764" / "x.JPEG").write_bytes(b"\xff\xd8 truncated")
+    data = load_dataset("imagenet-val", data_dir=broken)
+    assert data.labels.tolist() == [0]
+    with pytest.raises(UserError, match=r"cannot decode .*x\.JPEG"):
+        list(data.batches(1))
+
+
+def test_preprocessing_names_are_checked():
+    with pytest.raises(UnknownNameError, match="Res256Crop224"):
+        build_transform("Res265Crop224")
+    with pytest.raises(UserError, match="crop_mode one of center"):
+        build_transform("timm:size=224,crop_pct=0.9,crop_mode=middle,interpolation=bicubic")
+    with pytest.raises(UserError, match="applies to datasets read from image files"):
+        load_dataset("synthetic", preprocessing="Res224")
+
+
+def freqbench(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "freqbench.cli", *args], cwd=cwd, capture_output=True, text=True,
+        env={**__import__("os").environ, "FREQBENCH_DATA_WORKERS": "0"}, timeout=300,
+    )  # fmt: skip
+
+
+def test_a_timm_model_evaluates_on_imagenet_with_its_own_preprocessing(imagenet_root, tmp_path):
+    """The card on the synthetic folder; the clean predictions equal timm's own pipeline's
+    (timm's transform with its normalization, the same random weights) image for image."""
+    import timm
+    from timm.data import create_transform, resolve_data_config
+
+    done = freqbench(
+        "evaluate", "--model", "timm:resnet10t", "--random-init", "--dataset", "imagenet",
+        "--data-dir", str(imagenet_root), "--n-examples", "4", "--autoattack-n-examples", "2",
+        "--metrics", "clean,band_split,gradient_spectrum,filters,autoattack",
+        "--out", str(tmp_path), cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    record = json.loads((tmp_path / "resnet10t-random.json").read_text())
+    torch.manual_seed(0)  # freqbench's --random-init seed
+    net = timm.create_model("resnet10t", pretrained=False, num_classes=1000).eval()
+    config = resolve_data_config({}, model=net, use_test_size=True)  # as timm's validate.py
+    transform = create_transform(**config)
+    x = torch.stack([transform(Image.open(p).convert("RGB")) for p in _files(imagenet_root)[:4]])
+    with torch.no_grad():
+        predicted = net(x).argmax(1)
+    labels = load_dataset("imagenet", n_examples=4, data_dir=imagenet_root).labels
+    assert record["protocol"]["preprocessing"] == timm_config(config).name
+    assert record["protocol"]["eps"] == pytest.approx(4 / 255)
+    clean = record["metrics"]["clean"]
+    assert clean["predicted_classes"] == torch.bincount(predicted, minlength=1000).tolist()
+    assert clean["accuracy"] == float((predicted == labels).float().mean())
+    assert record["metrics"]["autoattack"]["n"] == 2
+    assert set(record["metrics"]["band_split"]["low_pass_accuracy"]) == {"28", "56", "84", "112"}
+    assert record["metrics"]["filters"]["first_layer"]["k"] == 3  # resnet10t's 3x3 stem
+
+
+def test_a_robustbench_imagenet_entry_loads_from_its_files_and_uses_its_preprocessing(
+    imagenet_root, tmp_path, monkeypatch
+):
+    from freqbench.compat import import_robustbench
+
+    import_robustbench()
+    from robustbench.data import PREPROCESSINGS
+    from robustbench.model_zoo import model_dicts
+    from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
+
+    entry = model_dicts[BenchmarkDataset.imagenet][ThreatModel.Linf]["Salman2020Do_R18"]
+    torch.manual_seed(1)
+    reference = entry["model"]().eval()
+    folder = tmp_path / "models" / "imagenet" / "Linf"
+    folder.mkdir(parents=True)
+    torch.save(reference.model.state_dict(), folder / "Salman2020Do_R18.pt")  # robustbench's layout
+    monkeypatch.setenv("FREQBENCH_MODEL_DIR", str(tmp_path / "models"))
+    done = freqbench(
+        "evaluate", "--model", "robustbench:imagenet/Linf/Salman2020Do_R18", "--dataset",
+        "imagenet", "--data-dir", str(imagenet_root), "--n-examples", "4", "--metrics", "clean",
+        "--out", str(tmp_path), cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    record = json.loads(next(tmp_path.glob("*.json")).read_text())
+    x = torch.stack(
+        [
+            PREPROCESSINGS["Res256Crop224"](Image.open(p).convert("RGB"))
+            for p in _files(imagenet_root)[:4]
+        ]
+    )
+    with torch.no_grad():
+        predicted = reference(x).argmax(1)
+    assert record["protocol"]["preprocessing"] == "Res256Crop224"
+    assert (
+        record["metrics"]["clean"]["predicted_classes"]
+        == torch.bincount(predicted, minlength=1000).tolist()
+    )
+
+
+def test_imagenet_data_errors_reach_the_cli_as_one_line(tmp_path):
+    done = freqbench(
+        "evaluate", "--model", "timm:resnet10t", "--random-init", "--dataset", "imagenet",
+        "--data-dir", str(tmp_path), "--n-examples", "2", "--metrics", "clean", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "no ImageNet validation folder" in done.stderr and "Traceback" not in done.stderr
