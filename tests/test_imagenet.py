@@ -236,13 +236,15 @@ def test_a_robustbench_imagenet_entry_loads_from_its_files_and_uses_its_preproce
     folder.mkdir(parents=True)
     torch.save(reference.model.state_dict(), folder / "Salman2020Do_R18.pt")  # robustbench's layout
     monkeypatch.setenv("FREQBENCH_MODEL_DIR", str(tmp_path / "models"))
+    board = tmp_path / "boards" / "imagenet"
     done = freqbench(
         "evaluate", "--model", "robustbench:imagenet/Linf/Salman2020Do_R18", "--dataset",
-        "imagenet", "--data-dir", str(imagenet_root), "--n-examples", "4", "--metrics", "clean",
-        "--out", str(tmp_path), cwd=tmp_path,
+        "imagenet", "--data-dir", str(imagenet_root), "--n-examples", "4",
+        "--autoattack-n-examples", "2", "--metrics", "clean,autoattack", "--out", str(board),
+        cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    record = json.loads(next(tmp_path.glob("*.json")).read_text())
+    record = json.loads(next(board.glob("*.json")).read_text())
     x = torch.stack(
         [
             PREPROCESSINGS["Res256Crop224"](Image.open(p).convert("RGB"))
@@ -265,3 +267,53 @@ def test_imagenet_data_errors_reach_the_cli_as_one_line(tmp_path):
     )  # fmt: skip
     assert done.returncode == 2
     assert "no ImageNet validation folder" in done.stderr and "Traceback" not in done.stderr
+
+
+class _BrightIsClass979(torch.nn.Module):
+    """Predicts class 979 for an image brighter than mid-grey, class 0 otherwise."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bright = (x.mean(dim=(1, 2, 3)) > 0.5).float()
+        logits = torch.zeros(len(x), 1000)
+        logits[:, 979], logits[:, 0] = bright, 1 - bright
+        return logits
+
+
+def test_imagenet_c_release_files_are_read_per_cell_for_the_same_images(imagenet_root, tmp_path):
+    """Each cell's accuracy from ImageNet-C's layout; image 0 (class 979) is written bright in
+    some cells and dark in others, so every cell's count is known by hand."""
+    from freqbench.corruptions.params import CORRUPTIONS, SEVERITIES
+    from freqbench.metrics.builtin.corruptions import corruption_accuracy
+
+    data = load_dataset("imagenet", n_examples=2, data_dir=imagenet_root)
+    assert data.labels.tolist()[0] == 979
+    rng = np.random.default_rng(1)
+    expected = {}
+    for name in CORRUPTIONS:
+        for severity in SEVERITIES:
+            bright = bool(rng.integers(2))
+            for k, path in enumerate(data.files):
+                target = (
+                    tmp_path / "ImageNet-C" / name / str(severity) / path.parent.name / path.name
+                )
+                target.parent.mkdir(parents=True, exist_ok=True)
+                value = 230 if (k == 0 and bright) else 20
+                Image.fromarray(np.full((224, 224, 3), value, np.uint8)).save(target, "JPEG")
+            expected[name, severity] = (1 if bright else 0) / 2  # image 1 (class 441): never
+    block = corruption_accuracy(_BrightIsClass979(), data, corruptions_dir=tmp_path, progress=False)
+    cells = block.values["cells"]
+    for (name, severity), accuracy in expected.items():
+        assert cells[name][severity - 1] == accuracy
+    assert block.values["source"] == "files"
+    assert block.values["mean"] == pytest.approx(sum(expected.values()) / 75)
+    (
+        tmp_path / "ImageNet-C" / "fog" / "3" / data.files[1].parent.name / data.files[1].name
+    ).unlink()
+    with pytest.raises(UserError, match=r"1 of the 2 imagenet images .* missing.*fog/3"):
+        corruption_accuracy(_BrightIsClass979(), data, corruptions_dir=tmp_path, progress=False)
+    with pytest.raises(UserError, match="release layout"):
+        corruption_accuracy(
+            _BrightIsClass979(), data, corruptions_dir=imagenet_root, progress=False
+        )
+    with pytest.raises(UserError, match="generating ImageNet-C style corruptions"):
+        corruption_accuracy(_BrightIsClass979(), data, progress=False)

@@ -1,6 +1,7 @@
 """Corruption accuracy, CIFAR-10-C style (Hendrycks and Dietterich, ICLR 2019).
 
-With ``corruptions_dir`` the official CIFAR-10-C / CIFAR-100-C files are read; otherwise the
+With ``corruptions_dir`` the official CIFAR-10-C / CIFAR-100-C files, or ImageNet-C's release
+JPEGs for ImageNet, are read; otherwise the
 15 corruptions are generated at 5 severities by :mod:`freqbench.corruptions` and stored as
 uint8, as the reference saves its sets (``np.uint8`` of the 0-255 image: truncation). A
 generated cell depends only on the images, the seed and the generator, so it is made once
@@ -40,8 +41,17 @@ if TYPE_CHECKING:
 
     from freqbench.cache import ArrayCache
     from freqbench.data import LabeledImages
+    from freqbench.data.stream import ImageStream
 
 OFFICIAL_FILES = {"cifar10": "cifar10-c", "cifar100": "cifar100-c"}
+#: ImageNet-C's release JPEGs are 224 x 224 already; RobustBench feeds them through Res224 only
+#: (a second Resize(256) + CenterCrop(224) changed its ranking: robustbench issue 59).
+RELEASE_PREPROCESSING = "Res224"
+RELEASE_LAYOUT = (
+    "ImageNet-C's release layout is <dir>/<corruption>/<severity>/<wnid>/<file>.JPEG (the "
+    "tars of https://zenodo.org/records/2235448 unpacked into one folder; <dir>/ImageNet-C/... "
+    "is found too)"
+)
 GENERATION_CHUNK = 1000  # images corrupted per call: fixes the random streams and bounds memory
 #: What a cached cell was made by: a change to any corruption makes every cell anew.
 GENERATOR = "freqbench-corruptions/3"
@@ -64,6 +74,26 @@ def _official(
     for name, severity in cells:
         part = load_corruption(OFFICIAL_FILES[data.info.name], name, severity, directory, len(data))
         yield name, severity, part.images, part.labels
+
+
+def _release_files(
+    data: ImageStream, directory: Path, cells: list[Cell], batch_size: int
+) -> Iterator[tuple[str, int, torch.Tensor, torch.Tensor]]:
+    """ImageNet-C's JPEGs of the same images as ``data`` (the same wnid/file names), batch
+    by batch: RobustBench's subset restricted as for the clean images."""
+    from dataclasses import replace
+
+    root = directory / "ImageNet-C" if (directory / "ImageNet-C").is_dir() else directory
+    for name, severity in cells:
+        folder = root / name / str(severity)
+        if not folder.is_dir():
+            raise UserError(f"no folder {folder}: {RELEASE_LAYOUT}")
+        corrupted = replace(
+            data, files=tuple(folder / f.parent.name / f.name for f in data.files),
+            preprocessing=RELEASE_PREPROCESSING, missing_hint=RELEASE_LAYOUT,
+        ).first(None)  # fmt: skip
+        for images, labels in corrupted.batches(batch_size):
+            yield name, severity, images, labels
 
 
 def quantize(images: torch.Tensor) -> np.ndarray:
@@ -122,7 +152,7 @@ def _generated(
 
 def corruption_accuracy(
     model: nn.Module,
-    data: LabeledImages,
+    data: LabeledImages | ImageStream,
     *,
     corruptions_dir: str | Path | None = None,
     cache_dir: str | Path | None = None,
@@ -140,19 +170,24 @@ def corruption_accuracy(
     from freqbench.prediction import n_correct
     from freqbench.progress import Progress
 
-    if data.info.default_preprocessing is not None:
+    streamed = data.info.default_preprocessing is not None
+    if streamed and not corruptions_dir:
         raise UserError(
-            f"corruptions on {data.info.name} (ImageNet-C, from its release files or generated "
-            "at its parameters) are not supported yet; leave corruptions out of --metrics"
+            f"generating ImageNet-C style corruptions for {data.info.name} is not supported "
+            f"yet: pass ImageNet-C's release files with --corruptions-dir ({RELEASE_LAYOUT}), "
+            "or leave corruptions out of --metrics"
         )
     source = "files" if corruptions_dir else "generated"
     cells = [CELLS[i] for i in shard_range(len(CELLS), shard)]
-    stream = (
-        _official(data, Path(corruptions_dir), cells)
-        if corruptions_dir
-        else _generated(data, seed, cells, ArrayCache(Path(cache_dir) if cache_dir else None))
-    )
-    chunks = len(cells) * (1 if corruptions_dir else -(-len(data) // GENERATION_CHUNK))
+    if streamed:
+        stream = _release_files(data, Path(corruptions_dir), cells, batch_size)
+        chunks = len(cells) * -(-len(data) // batch_size)
+    elif corruptions_dir:
+        stream, chunks = _official(data, Path(corruptions_dir), cells), len(cells)
+    else:
+        cache = ArrayCache(Path(cache_dir) if cache_dir else None)
+        stream = _generated(data, seed, cells, cache)
+        chunks = len(cells) * -(-len(data) // GENERATION_CHUNK)
     correct = {f"{name}:{s}": [0, 0] for name, s in cells}  # cell -> [correct, counted]
     with Progress(chunks, "corruptions", "chunks", enabled=progress) as bar:
         for name, severity, images, labels in stream:
