@@ -26,7 +26,7 @@ from freqbench.metrics.spec import FieldContext, ProtocolField
 
 PRESETS = ("standard", "quick")
 #: Datasets with a standard protocol; a BaSS "-b" test set shares its base's.
-STANDARD_DATASETS = ("fashion-mnist", "cifar10", "cifar100")
+STANDARD_DATASETS = ("fashion-mnist", "cifar10", "cifar100", "imagenet")
 
 
 def all_fields() -> dict[str, ProtocolField]:

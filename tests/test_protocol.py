@@ -21,15 +21,28 @@ FASHION_MNIST = {
     "reference": None, "preprocessing": None,
 }  # fmt: skip
 CIFAR10 = {**FASHION_MNIST, "eps": 8 / 255, "autoattack_n_examples": 10000, "heatmap_eps": 4.0}
+# RobustBench's ImageNet Linf board: its 5000 images, all attacked at 4/255; a model without
+# its own preprocessing gets RobustBench's default one.
+IMAGENET = {
+    **FASHION_MNIST, "eps": 4 / 255, "n_examples": 5000, "autoattack_n_examples": 5000,
+    "corruptions_n_examples": 5000, "heatmap_eps": 28.0, "preprocessing": "Res256Crop224",
+}  # fmt: skip
 
 
 @pytest.mark.parametrize(
     ("dataset", "expected"),
-    [("fashion-mnist", FASHION_MNIST), ("cifar10", CIFAR10), ("cifar100-b", CIFAR10)],
+    [
+        ("fashion-mnist", FASHION_MNIST),
+        ("cifar10", CIFAR10),
+        ("cifar100-b", CIFAR10),
+        ("imagenet", IMAGENET),
+    ],  # fmt: skip
 )
 def test_standard_values_per_dataset(dataset, expected):
     assert standard_values(dataset) == pytest.approx(expected)
-    assert standard_values(dataset, "L2")["eps"] == {"fashion-mnist": 1.5}.get(dataset, 0.5)
+    # L2: DESIGN.md section 4; ImageNet has no RobustBench L2 board: 3.0 (see freqbench.data.imagenet)
+    l2 = {"fashion-mnist": 1.5, "imagenet": 3.0}.get(dataset, 0.5)
+    assert standard_values(dataset, "L2")["eps"] == l2
 
 
 def test_more_images_than_the_minimum_is_still_standard():

@@ -38,6 +38,8 @@ LAYOUT = (
     "soumith/imagenetloader.torch), then pass the folder that holds val/ with --data-dir"
 )
 
+# Linf 4/255: RobustBench's ImageNet threat model. L2 3.0: RobustBench has no ImageNet L2 board;
+# 3.0 is the L2 radius of the robust ImageNet ResNet-50s of Engstrom et al.'s robustness library.
 IMAGENET = DatasetInfo(
     "imagenet", 1000, 3, (224, 224), _MEAN, _STD, 4 / 255, 3.0, (),
     "ILSVRC2012 validation, RobustBench's 5000-image subset, streamed from JPEG files", 5000,

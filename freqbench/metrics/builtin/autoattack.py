@@ -389,9 +389,9 @@ def _headline(block: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
-#: AutoAttack images of the standard protocol: the whole CIFAR test set, as RobustBench does;
-#: 1000 on Fashion-MNIST, the first 1000 test images.
-STANDARD_N = {"fashion-mnist": 1000, "cifar10": 10000, "cifar100": 10000}
+#: AutoAttack images of the standard protocol: the whole CIFAR test set and RobustBench's 5000
+#: ImageNet images, as RobustBench does; 1000 on Fashion-MNIST, the first 1000 test images.
+STANDARD_N = {"fashion-mnist": 1000, "cifar10": 10000, "cifar100": 10000, "imagenet": 5000}
 QUICK_N = 200
 
 
@@ -412,7 +412,7 @@ SPEC = MetricSpec(
             "first N test images attacked",
             default=_standard_n,
             quick=QUICK_N,
-            default_help=f"1000 on Fashion-MNIST, the whole test set on CIFAR; quick: {QUICK_N}",
+            default_help=f"1000 on Fashion-MNIST, the whole test set on CIFAR and ImageNet; quick: {QUICK_N}",
             standard="at_least",
             minimum=1,
             count=True,
