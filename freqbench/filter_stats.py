@@ -9,8 +9,11 @@ Choices where the papers are silent, shared by every function below:
 
 - Only ``nn.Conv2d`` layers with square k x k kernels and k >= 3 count (1x1 convolutions have
   no spatial structure to describe). The references take 3x3 kernels only (CNN-Filter-DB holds
-  3x3 filters; torchconvquality's ``measure_quality`` keeps ``kernel_size == (3, 3)``); larger
-  square kernels are measured the same way here, with k * k in place of 9.
+  3x3 filters; torchconvquality's ``measure_quality`` keeps ``kernel_size == (3, 3)``); the
+  per-layer statistics of larger square kernels (a 7x7 stem) are measured the same way here,
+  with k * k in place of 9. The distribution shift compares a layer with a database of
+  filters, and CNN-Filter-DB's is of 3x3 filters: it is computed on 3x3 layers only
+  (:data:`SHIFT_KERNEL`), and the record says so.
 - Weights are converted to float64 numpy arrays; grouped and depthwise convolutions are taken
   as stored, shape (out, in / groups, k, k).
 - A statistic that has no meaning for the given weights is NaN, never an exception: variance
@@ -337,6 +340,10 @@ def _check_reference(
             )
 
 
+#: The kernel size the distribution shift is defined on (CNN-Filter-DB's 3x3 filters).
+SHIFT_KERNEL = 3
+
+
 def filter_statistics(model: nn.Module, reference: nn.Module | None = None) -> dict[str, Any]:
     """Filter statistics of a model: first layer, per depth decile and per layer.
 
@@ -345,7 +352,8 @@ def filter_statistics(model: nn.Module, reference: nn.Module | None = None) -> d
     by filter count (out * in), skipping NaN values, and deciles with no layer are omitted
     (each entry carries its ``decile``). With ``reference`` (the same architecture, e.g. the
     natural model) a ``distribution_shift`` block compares every layer with its counterpart,
-    as Gavrikov and Keuper compare robust with natural filters.
+    as Gavrikov and Keuper compare robust with natural filters: every 3x3 layer
+    (:data:`SHIFT_KERNEL`); its ``first_layer`` is None when the first layer is not 3x3.
     """
     layers = conv_layers(model)
     if not layers:
@@ -376,9 +384,12 @@ def filter_statistics(model: nn.Module, reference: nn.Module | None = None) -> d
                 "distribution_shift": distribution_shift(w, ref_w),
             }
             for stats, (_, w), (_, ref_w) in zip(per_layer, layers, ref_layers, strict=True)
+            if w.shape[-1] == SHIFT_KERNEL
         ]
+        first_is_3x3 = layers[0][1].shape[-1] == SHIFT_KERNEL
         result["distribution_shift"] = {
-            "first_layer": shifts[0]["distribution_shift"],
+            "kernel_size": SHIFT_KERNEL,
+            "first_layer": shifts[0]["distribution_shift"] if first_is_3x3 else None,
             "deciles": _decile_summaries(shifts, ("distribution_shift",)),
             "layers": shifts,
         }

@@ -531,3 +531,26 @@ def test_plot_rejects_bad_input(tmp_path):
     with pytest.raises(UserError, match="cannot write"):
         plot_first_layer_filters(SmallCNN(), tmp_path / "f.xyz")
     assert not list(tmp_path.iterdir())
+
+
+def test_the_shift_is_defined_on_3x3_layers_only_and_the_record_says_so():
+    """A 7x7 stem (ImageNet models) has statistics of its own but no shift: CNN-Filter-DB, the
+    shift's database, holds 3x3 filters. The 3x3 layers keep their shift."""
+    from freqbench.metrics.builtin.filters import SPEC
+
+    def stem_model(seed: int) -> nn.Module:
+        torch.manual_seed(seed)
+        return nn.Sequential(nn.Conv2d(3, 8, 7), nn.ReLU(), nn.Conv2d(8, 8, 3), nn.Conv2d(8, 4, 5))
+
+    model, reference = stem_model(0), stem_model(1)
+    stats = filter_statistics(model, reference)
+    shift = stats["distribution_shift"]
+    assert stats["first_layer"]["k"] == 7 and shift["first_layer"] is None
+    assert shift["kernel_size"] == 3 and [layer["name"] for layer in shift["layers"]] == ["2"]
+    w, ref_w = (
+        model[2].weight.detach().double().numpy(),
+        reference[2].weight.detach().double().numpy(),
+    )
+    assert shift["layers"][0]["distribution_shift"] == distribution_shift(w, ref_w)
+    rows = dict(SPEC.headline({**stats, "distribution_shift": {**shift, "reference": "nat"}}))
+    assert rows["filter shift from nat"].startswith("n/a: the first layer is 7x7")

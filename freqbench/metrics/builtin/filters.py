@@ -78,12 +78,12 @@ def _headline(block: Mapping[str, Any]) -> list[tuple[str, str]]:
     )]  # fmt: skip
     shift = block.get("distribution_shift")
     if shift is not None:
-        rows.append(
-            (
-                f"filter shift from {shift['reference']}",
-                f"{shift['first_layer']:.3f} (first layer, symmetric KL)",
-            )
+        value = (
+            f"{shift['first_layer']:.3f} (first layer, symmetric KL)"
+            if shift["first_layer"] is not None
+            else f"n/a: the first layer is {first['k']}x{first['k']}, the shift is defined on 3x3"
         )
+        rows.append((f"filter shift from {shift['reference']}", value))
     return rows
 
 
@@ -181,7 +181,10 @@ SPEC = MetricSpec(
                 "type": "object",
                 "required": ["first_layer", "deciles", "layers", "reference"],
                 "properties": {
-                    "first_layer": {"type": "number"},
+                    # null: the first layer is not 3x3 (CNN-Filter-DB's kernel size)
+                    "first_layer": {"type": ["number", "null"]},
+                    # version 2 blocks before it have 3x3 kernels only
+                    "kernel_size": {"const": 3},
                     "deciles": {
                         "type": "array",
                         "items": {
