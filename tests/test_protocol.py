@@ -36,7 +36,7 @@ IMAGENET = {
         ("cifar10", CIFAR10),
         ("cifar100-b", CIFAR10),
         ("imagenet", IMAGENET),
-    ],  # fmt: skip
+    ],
 )
 def test_standard_values_per_dataset(dataset, expected):
     assert standard_values(dataset) == pytest.approx(expected)
