@@ -20,11 +20,12 @@ def run(args: argparse.Namespace) -> int:
     from freqbench.spectral import scaled_radii
 
     data = load_dataset(args.dataset, args.split, args.n_examples, args.data_dir)
-    fit = plot_radial_spectrum(data.images, args.out / "radial_spectrum.png")
+    images = data.take(0, len(data)).images  # a streamed dataset: decoded here, --n-examples of it
+    fit = plot_radial_spectrum(images, args.out / "radial_spectrum.png")
     plot_frequency_splits(
-        data.images[0], scaled_radii(data.images.shape[-2]), args.out / "frequency_splits.png"
+        images[0], scaled_radii(images.shape[-2]), args.out / "frequency_splits.png"
     )
-    plot_bass(data.images[0], args.out / "bass.png")
+    plot_bass(images[0], args.out / "bass.png")
     print(f"{args.dataset} ({args.split}, {len(data)} images)")
     print(f"power-law slope of the radial power spectrum: {fit['slope']:.3f}")
     print(f"mean R80 (rings holding 80% of the non-DC power): {fit['mean_r80']:.3f}")
