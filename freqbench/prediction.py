@@ -9,7 +9,7 @@ from torch import nn
 
 if TYPE_CHECKING:
     from freqbench.data import LabeledImages
-    from freqbench.data.stream import ImageStream
+    from freqbench.data.base import ImageStream
 
 
 @torch.inference_mode()

@@ -6,7 +6,8 @@ here (:data:`CORE_FIELDS`), the others by the metric that introduces them (e.g.
 module resolves a user's choices into numbers, keys each metric's record block by exactly the
 fields it reads, judges whether a record follows its dataset's standard protocol (a count
 above the standard minimum still does, one below does not), and formats eps one way for every
-page. The evaluator, the leaderboard, the grid and the findings all ask it.
+page (:func:`~freqbench.metrics.spec.format_eps`, declared beside the metric declarations that
+print eps too). The evaluator, the leaderboard, the grid and the findings all ask it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from freqbench.data import DatasetInfo, get_dataset_info
 from freqbench.errors import UnknownNameError, UserError
 from freqbench.metrics import MetricSpec, all_metrics
 from freqbench.metrics.fields import CORE_FIELDS
-from freqbench.metrics.spec import FieldContext, ProtocolField
+from freqbench.metrics.spec import FieldContext, ProtocolField, format_eps
 
 PRESETS = ("standard", "quick")
 #: Datasets with a standard protocol; a BaSS "-b" test set shares its base's.
@@ -247,13 +248,3 @@ def describe_standard(dataset: str) -> str | None:
         f"{linf['autoattack_n_examples']} of them at Linf eps {format_eps(linf['eps'])} "
         f"(L2 {format_eps(l2['eps'])} for L2 records)"
     )
-
-
-def format_eps(eps: float) -> str:
-    """eps as papers write it: a short decimal as is (0.1, 1.5, 0.2), and a long one that is
-    k/255 as "8/255". RobustBench's ``model_info`` and every page use this one form."""
-    text = f"{eps:g}"
-    k = eps * 255
-    if len(text) > 5 and abs(k - round(k)) < 1e-6 and round(k) >= 1:
-        return f"{round(k)}/255"
-    return text

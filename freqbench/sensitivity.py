@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from freqbench.data import LabeledImages
-from freqbench.data.stream import ImageStream
+from freqbench.data.base import ImageStream
 from freqbench.prediction import n_correct
 from freqbench.progress import Progress
 from freqbench.spectral import (

@@ -5,6 +5,7 @@ from freqbench.data import cifar, cifar_c, fashion_mnist, imagenet, synthetic  #
 from freqbench.data import balanced  # noqa: F401
 from freqbench.data.base import (
     DatasetInfo,
+    ImageStream,
     LabeledImages,
     get_dataset_info,
     iterate_batches,
@@ -18,6 +19,7 @@ from freqbench.data.synthetic import make_synthetic
 
 __all__ = [
     "DatasetInfo",
+    "ImageStream",
     "LabeledImages",
     "get_dataset_info",
     "iterate_batches",

@@ -22,8 +22,6 @@ if TYPE_CHECKING:  # torch is imported on first use: listing datasets must stay 
     import torch
     from torch.utils.data import DataLoader
 
-    from freqbench.data.stream import ImageStream
-
 SPLITS = ("train", "test")
 
 
@@ -107,6 +105,70 @@ def check_first(n: int, size: int, name: str, split: str) -> None:
             f"n_examples={n} is out of range: the {name} {split} split has {size} images; "
             f"pass a number from 1 to {size}"
         )
+
+
+@dataclass
+class ImageStream:
+    """A split streamed from ``files`` through ``preprocessing`` (labels int64, in memory)."""
+
+    files: tuple[Path, ...]
+    labels: torch.Tensor
+    info: DatasetInfo
+    preprocessing: str
+    split: str = "test"
+    missing_hint: str = ""  # what the dataset's layout is and where its files come from
+
+    def __post_init__(self) -> None:
+        if len(self.files) != len(self.labels):
+            raise ValueError(f"{len(self.files)} files but {len(self.labels)} labels")
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    @property
+    def images(self) -> torch.Tensor:
+        raise UserError(
+            f"{self.info.name} is streamed from image files, not held in memory: iterate "
+            "data.batches(batch_size), or take a bounded part with data.take(start, stop)"
+        )
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        from freqbench.data.preprocessing import output_size
+
+        side = output_size(self.preprocessing)
+        return (self.info.channels, side, side)
+
+    def first(self, n: int | None) -> ImageStream:
+        """The first ``n`` images (all with None), whose files must all be there."""
+        if n is not None:
+            check_first(n, len(self), self.info.name, self.split)
+        part = self if n is None else replace(self, files=self.files[:n], labels=self.labels[:n])
+        missing = [path for path in part.files if not path.is_file()]
+        if missing:
+            raise UserError(
+                f"{len(missing)} of the {len(part)} {self.info.name} images evaluated are "
+                f"missing, the first {missing[0]}: {self.missing_hint}"
+            )
+        return part
+
+    def batches(
+        self, batch_size: int, start: int = 0, stop: int | None = None
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Images ``start:stop`` in order, ``batch_size`` at a time, decoded by worker processes."""
+        from freqbench.data.stream import decoded_batches
+
+        stop = len(self) if stop is None else min(stop, len(self))
+        labels = self.labels[start:stop].tolist()
+        yield from decoded_batches(self.files[start:stop], labels, self.preprocessing, batch_size)
+
+    def take(self, start: int, stop: int) -> LabeledImages:
+        """Images ``start:stop`` decoded into memory: for a part a metric needs whole."""
+        import torch
+
+        parts = list(self.batches(max(1, min(stop - start, 256)), start, stop))
+        images = torch.cat([x for x, _ in parts]) if parts else torch.empty(0, *self.image_shape)
+        return LabeledImages(images, self.labels[start:stop], self.info, self.split)
 
 
 Loader = Callable[[str, Path | None], "tuple[torch.Tensor, torch.Tensor]"]

@@ -17,9 +17,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from freqbench.data.base import DatasetInfo, register_stream
+from freqbench.data.base import DatasetInfo, ImageStream, register_stream
 from freqbench.data.preprocessing import DEFAULT
-from freqbench.data.stream import ImageStream
 from freqbench.errors import UserError
 
 if TYPE_CHECKING:

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from freqbench.data import LabeledImages
-    from freqbench.data.stream import ImageStream
+    from freqbench.data.base import ImageStream
     from freqbench.loading import ModelRef
 
 __all__ = [

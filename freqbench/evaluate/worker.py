@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import torch
 
     from freqbench.data import LabeledImages
-    from freqbench.data.stream import ImageStream
+    from freqbench.data.base import ImageStream
     from freqbench.loading import LoadedModel, ModelRef
 
 #: Loaded models a process keeps for its next tasks (a grid evaluates a few rows at a time).

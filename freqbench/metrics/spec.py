@@ -307,3 +307,13 @@ BY_RADIUS: dict[str, Any] = {
 def percent(value: float | None) -> str:
     """A fraction as the printed summaries show it: ``0.8143`` -> ``81.43%``."""
     return "-" if value is None else f"{100 * value:.2f}%"
+
+
+def format_eps(eps: float) -> str:
+    """eps as papers write it: a short decimal as is (0.1, 1.5, 0.2), and a long one that is
+    k/255 as "8/255". RobustBench's ``model_info`` and every page use this one form."""
+    text = f"{eps:g}"
+    k = eps * 255
+    if len(text) > 5 and abs(k - round(k)) < 1e-6 and round(k) >= 1:
+        return f"{round(k)}/255"
+    return text

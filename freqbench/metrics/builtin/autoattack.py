@@ -37,6 +37,7 @@ from freqbench.metrics.spec import (
     MetricSpec,
     ProtocolField,
     Shard,
+    format_eps,
     percent,
     shard_range,
 )
@@ -376,8 +377,6 @@ def merge(parts: list[MetricResult]) -> MetricResult:
 
 
 def _headline(block: dict[str, Any]) -> list[tuple[str, str]]:
-    from freqbench.protocol import format_eps  # the one form of eps every page uses
-
     flag = "  UNRELIABLE" if block["unreliable"] else ""
     broken = ", ".join(f"{k} {v}" for k, v in block["broken_by"].items())
     return [

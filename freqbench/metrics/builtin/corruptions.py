@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
     from freqbench.cache import ArrayCache
     from freqbench.data import LabeledImages
-    from freqbench.data.stream import ImageStream
+    from freqbench.data.base import ImageStream
 
 OFFICIAL_FILES = {"cifar10": "cifar10-c", "cifar100": "cifar100-c"}
 #: ImageNet-C's release JPEGs are 224 x 224 already; RobustBench feeds them through Res224 only
