@@ -21,6 +21,7 @@ from freqbench.executors import RayExecutor
 from freqbench.grid import GridPaths, GridRunner, load_grid
 from freqbench.protocol import Protocol
 from tests.test_grid import TINY, tiny_repo  # noqa: F401  (a fixture)
+from tests.test_imagenet import imagenet_root  # noqa: F401  (a fixture)
 
 ray = pytest.importorskip("ray", reason='Ray is installed with pip install "freqbench[ray]"')
 
@@ -252,3 +253,26 @@ def test_ray_tasks_report_their_start_progress_and_end(
     line = next(line for line in out.splitlines() if line.startswith("  autoattack"))
     wall, task = (float(x) for x in re.findall(r"([\d.]+) s (?:wall|task time)", line))
     assert "in 2 shards" in line and wall > 0 and task > 0
+
+
+def test_a_streamed_imagenet_evaluation_on_ray_equals_the_local_one(
+    ray_instance,
+    imagenet_root,  # noqa: F811
+    tmp_path,
+):
+    """Ray's workers stream the JPEGs themselves, through the preprocessing the driver
+    resolved (timm's, recorded in the protocol): the record is the local run's."""
+    from freqbench.loading import ModelRef
+
+    model = ModelRef("timm:resnet10t", random_init=True)
+    options = {
+        "dataset": "imagenet", "data_dir": imagenet_root, "metrics": "clean,autoattack,band_split",
+        "protocol": Protocol(n_examples=4, autoattack_n_examples=2, shards=2, eps=0.25),
+        "name": "m", "progress": False,
+    }  # fmt: skip
+    local = evaluate(model, out_dir=tmp_path / "local", threads=1, **options)
+    with RayExecutor() as executor:
+        remote = evaluate(model, out_dir=tmp_path / "ray", executor=executor, **options)
+    assert remote.record["protocol"]["preprocessing"].startswith("timm:size=224")
+    assert {e["executor"] for e in remote.record["evaluations"].values()} == {"ray"}
+    assert _without_timings(remote.record) == _without_timings(local.record)
