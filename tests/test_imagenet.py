@@ -67,6 +67,10 @@ def test_the_standard_set_is_robustbench_s_list_in_its_order_with_its_labels(ima
     assert [f"{p.parent.name}/{p.name}" for p in data.files] == lines[:N_IMAGES]
     assert data.labels.tolist() == [classes[line.split("/")[0]] for line in lines[:N_IMAGES]]
     assert len(load_dataset("imagenet", data_dir=imagenet_root)) == 5000
+    assert (
+        load_dataset("imagenet", n_examples=2, data_dir=imagenet_root / "val").files
+        == data.files[:2]
+    )
     assert sorted(classes.values()) == list(range(1000))
 
 
@@ -158,6 +162,10 @@ def test_missing_and_damaged_files_and_wrong_layouts_are_named(imagenet_root, tm
         load_dataset("imagenet", n_examples=N_IMAGES + 1, data_dir=imagenet_root)
     with pytest.raises(UserError, match=r"no ImageNet validation folder.*image-net\.org"):
         load_dataset("imagenet", n_examples=2, data_dir=tmp_path)
+    shared = tmp_path / "shared"  # a data folder of several datasets: imagenet/val in it
+    (shared / "imagenet").mkdir(parents=True)
+    (shared / "imagenet" / "val").symlink_to(imagenet_root / "val")
+    assert len(load_dataset("imagenet", n_examples=2, data_dir=shared)) == 2
     (tmp_path / "val" / "cats").mkdir(parents=True)
     (tmp_path / "val" / "cats" / "a.jpg").write_bytes(b"not an image")
     with pytest.raises(UserError, match="not ImageNet wnids: cats"):

@@ -75,9 +75,12 @@ def robustbench_subset() -> tuple[str, ...]:
 
 
 def val_folder(data_dir: Path | None) -> Path:
-    root = data_dir or Path.home() / ".cache" / "freqbench" / "data" / "imagenet"
-    if (root / "val").is_dir():
-        return root / "val"
+    """``<data_dir>/val``, ``<data_dir>/imagenet/val`` (a data folder shared with other
+    datasets, as ``$FREQBENCH_DATA`` is) or the val folder itself."""
+    root = data_dir or Path.home() / ".cache" / "freqbench" / "data"
+    for folder in (root / "val", root / "imagenet" / "val"):
+        if folder.is_dir():
+            return folder
     if root.is_dir() and any(_WNID.match(p.name) for p in root.iterdir() if p.is_dir()):
         return root  # the val folder itself
     raise UserError(f"no ImageNet validation folder under {root}: {LAYOUT}")
