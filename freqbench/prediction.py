@@ -32,10 +32,7 @@ def predict_data(
     device: str | torch.device,
 ) -> torch.Tensor:
     """Predicted labels, on the CPU, for every image of ``data`` (in memory or streamed)."""
-    out = [
-        model(images.to(device, non_blocking=True)).argmax(1).cpu()
-        for images, _ in data.batches(batch_size)
-    ]
+    out = [predict(model, images, batch_size, device) for images, _ in data.batches(batch_size)]
     return torch.cat(out) if out else torch.empty(0, dtype=torch.long)
 
 

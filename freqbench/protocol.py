@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from freqbench.data import DatasetInfo, get_dataset_info
+from freqbench.data.base import resolve_preprocessing
 from freqbench.errors import UnknownNameError, UserError
 from freqbench.metrics import MetricSpec, all_metrics
 from freqbench.metrics.fields import CORE_FIELDS
@@ -122,17 +123,7 @@ def _check_counts(
 
 def _check_preprocessing(values: dict[str, Any], info: DatasetInfo) -> None:
     """Only image-file datasets take a preprocessing; a name is kept in its canonical form."""
-    chosen = values["preprocessing"]
-    if chosen is None:
-        return
-    if info.default_preprocessing is None:
-        raise UserError(
-            f"--preprocessing applies to datasets read from image files (ImageNet); {info.name} "
-            "is used as its files hold it: leave it out"
-        )
-    from freqbench.data.preprocessing import check_preprocessing
-
-    values["preprocessing"] = check_preprocessing(chosen)
+    values["preprocessing"] = resolve_preprocessing(info, values["preprocessing"])
 
 
 def _check_eps(values: Mapping[str, Any], info: DatasetInfo) -> None:

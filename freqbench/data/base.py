@@ -2,7 +2,7 @@
 
 Small datasets (Fashion-MNIST, CIFAR) are held as tensors in memory (:class:`LabeledImages`);
 image-file datasets (ImageNet) are streamed batch by batch through a model's preprocessing
-(:class:`~freqbench.data.stream.ImageStream`). Both offer the same reading interface: ``len``,
+(:class:`ImageStream`, decoded by :mod:`freqbench.data.stream`). Both offer the same reading interface: ``len``,
 ``labels``, ``info``, ``first(n)``, ``batches(batch_size)``, ``take(start, stop)`` and
 ``image_shape``. Declaring a dataset imports no torch; its loader does, when it runs.
 """
@@ -239,17 +239,10 @@ def load_dataset(
     folder = Path(data_dir) if data_dir else default_data_dir()
     if folder is not None:
         check_data_dir(folder, "--data-dir" if data_dir else "$FREQBENCH_DATA")
-    if spec.info.default_preprocessing is not None:
-        from freqbench.data.preprocessing import check_preprocessing
-
-        chosen = check_preprocessing(preprocessing or spec.info.default_preprocessing)
+    chosen = resolve_preprocessing(spec.info, preprocessing)
+    if chosen is not None:
         stream = spec.load(split, folder, chosen)  # its files are checked when taken: first(n)
         return stream if n_examples is None else stream.first(n_examples)
-    if preprocessing is not None:
-        raise UserError(
-            f"--preprocessing applies to datasets read from image files (ImageNet); {name} "
-            "is used as its files hold it: leave it out"
-        )
     images, labels = spec.load(split, folder)
     if len(images) != len(labels):
         raise UserError(
@@ -257,6 +250,22 @@ def load_dataset(
             "image and label files do not belong together"
         )
     return LabeledImages(as_float_images(images), labels.long(), spec.info, split).first(n_examples)
+
+
+def resolve_preprocessing(info: DatasetInfo, chosen: str | None) -> str | None:
+    """The preprocessing a split of ``info`` is read with: ``chosen`` (canonical spelling) or
+    the dataset's default for an image-file dataset; None for a dataset held as tensors, which
+    takes none."""
+    if info.default_preprocessing is None:
+        if chosen is not None:
+            raise UserError(
+                f"--preprocessing applies to datasets read from image files (ImageNet); "
+                f"{info.name} is used as its files hold it: leave it out"
+            )
+        return None
+    from freqbench.data.preprocessing import check_preprocessing
+
+    return check_preprocessing(chosen or info.default_preprocessing)
 
 
 def check_data_dir(folder: Path, source: str) -> None:
