@@ -141,12 +141,14 @@ def _check_eps(values: Mapping[str, Any], info: DatasetInfo) -> None:
 def metric_protocol(spec: MetricSpec, values: Mapping[str, Any]) -> dict[str, Any]:
     """The fields ``spec`` reads, with their values: what its record block depends on. A metric
     that reads images also depends on how they were made (``preprocessing``). A field at its
-    neutral value is left out, as in blocks made before the field existed."""
+    neutral value is left out, as in blocks made before the field existed (a protocol written
+    then, which lacks the field, is at that value)."""
     fields = all_fields()
     protocol = {
         name: values.get(name)
         for name in spec.reads
-        if fields[name].neutral is None or values.get(name) != fields[name].neutral
+        if fields[name].neutral is None
+        or values.get(name, fields[name].neutral) != fields[name].neutral
     }
     if spec.images is not None and values.get("preprocessing") is not None:
         protocol["preprocessing"] = values["preprocessing"]

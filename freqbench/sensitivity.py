@@ -170,16 +170,29 @@ def gradient_metrics(
     }
 
 
-def band_means(heatmap: np.ndarray) -> dict[str, float]:
-    """Mean error in the low (d < H/6), middle and high (d >= H/3) bands of the heat map."""
+def band_means(heatmap: np.ndarray) -> dict[str, float | None]:
+    """Mean error in the low (d < H/6), middle and high (d >= H/3) bands of the heat map, over
+    the cells measured (a windowed map is NaN outside its window); None for a band it misses."""
     h, w = heatmap.shape
     d = radius_map(h, w).numpy()
     low, high = d < h / 6, d >= h / 3
     middle = ~low & ~high
+    measured = ~np.isnan(heatmap)
     return {
-        name: float(heatmap[mask].mean())
+        name: float(heatmap[mask & measured].mean()) if (mask & measured).any() else None
         for name, mask in (("low", low), ("middle", middle), ("high", high))
     }
+
+
+def heatmap_bases(h: int, w: int, band_limit: int = 0) -> torch.Tensor:
+    """Positions in :func:`half_plane_indices` of the bases a heat map measures: every one, or
+    with ``band_limit`` L > 0 those of the central (2L+1) x (2L+1) window, where the vertical
+    and horizontal frequencies are at most L cycles per image."""
+    indices = half_plane_indices(h, w)
+    if band_limit <= 0:
+        return torch.arange(len(indices))
+    a, b = indices[:, 0] - h // 2, indices[:, 1] - w // 2
+    return torch.nonzero((a.abs() <= band_limit) & (b.abs() <= band_limit)).flatten()
 
 
 @torch.inference_mode()
@@ -192,46 +205,51 @@ def half_plane_errors(
     batch_size: int = 500,
     device: str | torch.device = "cpu",
     progress: bool = True,
-    bases: range | None = None,
+    bases: torch.Tensor | None = None,
 ) -> np.ndarray:
     """Error rate under clip(x + eps * s * U_ij, 0, 1), s a random sign per image and channel,
-    for each basis of one half-plane (:func:`half_plane_indices` order) in ``bases`` (all).
+    for each basis of one half-plane (:func:`half_plane_indices` order) at positions ``bases``
+    (all of them by default).
 
-    Each forward holds up to ``batch_size`` perturbed images: one basis over an image batch,
-    or several bases over all images when there are fewer images than that. The signs come
-    from a generator seeded with ``seed``, drawn for all bases at once, so an error does not
-    depend on the batch size or on which bases are computed together (a shard's range).
+    Images are read one batch at a time (decoded once, whatever the number of bases). Each
+    forward holds up to ``batch_size`` perturbed images: one basis over an image batch, or
+    several bases over a batch smaller than that. The signs come from a generator seeded with
+    ``seed``, drawn for every basis of the half-plane at once, so an error depends neither on
+    the batch size nor on which bases are computed (a shard's range, a window).
     """
-    images, labels = data.take(0, len(data)).images, data.labels  # the map's few images, whole
-    n, c, h, w = images.shape
+    n, (c, h, w) = len(data), data.image_shape
     indices = half_plane_indices(h, w)
-    bases = range(len(indices)) if bases is None else bases
+    bases = torch.arange(len(indices)) if bases is None else bases
     generator = torch.Generator().manual_seed(seed)
-    signs = torch.randint(0, 2, (len(indices), n, c, 1, 1), generator=generator).float() * 2 - 1
-    images, labels = images.to(device), labels.to(device)
-    per_forward = max(1, batch_size // n)  # bases per forward pass
+    signs = torch.randint(0, 2, (len(indices), n, c, 1, 1), generator=generator, dtype=torch.int8)
     image_step = min(n, batch_size)
+    per_forward = max(1, batch_size // image_step)  # bases per forward pass
     wrong = torch.zeros(len(bases), dtype=torch.long)
-    bar = Progress(len(bases), "Fourier heat map", "bases", enabled=progress)
-    for first in range(bases.start, bases.stop, per_forward):
-        chunk = slice(first, min(first + per_forward, bases.stop))
-        basis = fourier_basis_batch(h, w, indices[chunk], device=device)  # (b, H, W)
-        for start in range(0, n, image_step):
-            x = images[start : start + image_step]
-            s = signs[chunk, start : start + image_step].to(device)  # (b, m, C, 1, 1)
+    bar = Progress(len(bases) * n, "Fourier heat map", "images", enabled=progress)
+    start = 0
+    for x, y in data.batches(image_step):
+        x, y, m = x.to(device), y.to(device), len(y)
+        for first in range(0, len(bases), per_forward):
+            chunk = bases[first : first + per_forward]
+            basis = fourier_basis_batch(h, w, indices[chunk], device=device)  # (b, H, W)
+            s = signs[chunk, start : start + m].to(device=device, dtype=x.dtype) * 2 - 1
             perturbed = (x[None] + eps * s * basis[:, None, None]).clamp_(0, 1)
-            predicted = model(perturbed.flatten(0, 1)).argmax(1).view(len(basis), -1)
-            errors = (predicted != labels[start : start + image_step]).sum(1).cpu()
-            wrong[chunk.start - bases.start : chunk.stop - bases.start] += errors
-        bar.update(chunk.stop - chunk.start)
+            predicted = model(perturbed.flatten(0, 1)).argmax(1).view(len(chunk), -1)
+            wrong[first : first + len(chunk)] += (predicted != y).sum(1).cpu()
+            bar.update(len(chunk) * m)
+        start += m
     bar.close()
     return (wrong.double() / n).numpy()
 
 
-def heatmap_from_errors(h: int, w: int, errors: np.ndarray) -> np.ndarray:
-    """The (H, W) map from every half-plane basis's error, mirrored (U_ij equals its mirror's)."""
+def heatmap_from_errors(
+    h: int, w: int, errors: np.ndarray, bases: torch.Tensor | None = None
+) -> np.ndarray:
+    """The (H, W) map from the errors of the half-plane bases at positions ``bases`` (all),
+    mirrored (U_ij equals its mirror's); cells not measured are NaN."""
     indices = half_plane_indices(h, w)
-    heatmap = torch.empty(h, w, dtype=torch.float64)
+    indices = indices if bases is None else indices[bases]
+    heatmap = torch.full((h, w), float("nan"), dtype=torch.float64)
     values = torch.as_tensor(errors, dtype=torch.float64)
     heatmap[indices[:, 0], indices[:, 1]] = values
     mirrored = mirror_indices(h, w, indices)

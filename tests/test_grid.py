@@ -211,7 +211,8 @@ def test_dry_run_lists_the_rows_and_which_are_done(tmp_path, capsys):
 STANDARD_FASHION_MNIST = {
     "norm": "Linf", "eps": 0.1, "n_examples": 10000, "autoattack_n_examples": 1000,
     "heatmap_n_examples": 1000, "corruptions_n_examples": 10000, "heatmap_eps": 3.5,
-    "seed": 0, "batch_size": 500, "q": 0.8, "corruptions_source": "generated", "shards": 1,
+    "heatmap_band_limit": 0, "seed": 0, "batch_size": 500, "q": 0.8,
+    "corruptions_source": "generated", "shards": 1,
 }  # fmt: skip
 
 
@@ -237,7 +238,8 @@ def _first_format_record(sha: str, protocol: dict, metrics: tuple[str, ...] | No
                         ("corruptions_acc", "corruptions")):  # fmt: skip
         if metric not in names:
             record["model_info"][key] = None
-    fields = {k: v for k, v in protocol.items() if k != "shards"}  # the first format had none
+    later = ("shards", "heatmap_band_limit")  # fields the first format did not have
+    fields = {k: v for k, v in protocol.items() if k not in later}
     record["protocol"] = {**fields, "device": "cpu", "metrics": list(names), "standard": True}
     return record
 

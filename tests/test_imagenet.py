@@ -204,8 +204,9 @@ def test_a_timm_model_evaluates_on_imagenet_with_its_own_preprocessing(imagenet_
     done = freqbench(
         "evaluate", "--model", "timm:resnet10t", "--random-init", "--dataset", "imagenet",
         "--data-dir", str(imagenet_root), "--n-examples", "4", "--autoattack-n-examples", "2",
-        "--metrics", "clean,band_split,gradient_spectrum,filters,autoattack",
-        "--out", str(tmp_path), cwd=tmp_path,
+        "--heatmap-n-examples", "2", "--heatmap-band-limit", "1",
+        "--metrics", "clean,band_split,long_tail,gradient_spectrum,fourier_heatmap,filters,"
+        "autoattack", "--out", str(tmp_path), cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     record = json.loads((tmp_path / "resnet10t-random.json").read_text())
@@ -225,6 +226,12 @@ def test_a_timm_model_evaluates_on_imagenet_with_its_own_preprocessing(imagenet_
     assert record["metrics"]["autoattack"]["n"] == 2
     assert set(record["metrics"]["band_split"]["low_pass_accuracy"]) == {"28", "56", "84", "112"}
     assert record["metrics"]["filters"]["first_layer"]["k"] == 3  # resnet10t's 3x3 stem
+    heat = record["metrics"]["fourier_heatmap"]
+    assert (heat["eps"], heat["n"], heat["band_limit"]) == (15.7, 2, 1)  # ImageNet's eps
+    assert heat["bands"]["middle"] is heat["bands"]["high"] is None  # 3 x 3: low ones only
+    heatmap = np.load(tmp_path / "resnet10t-random.heatmap.npy")
+    assert heatmap.shape == (224, 224)
+    assert (~np.isnan(heatmap)).sum() == 9 and not np.isnan(heatmap[111:114, 111:114]).any()
 
 
 def test_a_robustbench_imagenet_entry_loads_from_its_files_and_uses_its_preprocessing(

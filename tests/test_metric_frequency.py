@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from freqbench.data import make_synthetic
+from freqbench.errors import UserError
 from freqbench.metrics import get_metric
 from freqbench.sensitivity import input_gradients
 
@@ -123,3 +124,72 @@ def test_long_tail_head_and_tail(setup):
     r80 = np.mean([_r80_numpy(im.astype(np.float64)) for im in test.images.numpy()])
     assert tail["mean_r80"] == pytest.approx(r80)
     assert 0 <= tail["tail_accuracy"] <= 1 and tail["head_accuracy"] > tail["tail_accuracy"]
+
+
+def _heatmap_by_hand(model, images, labels, eps, seed, limit):
+    """Yin et al.'s map, one image and one basis at a time in numpy: for each shifted index
+    (i, j) of one half-plane with |i - H//2|, |j - W//2| <= limit, the error rate under
+    clip(x + eps * s * U_ij, 0, 1), U_ij = cos(2 pi (a m / H + b n / W)) / its norm; the
+    signs s (one per basis, image and channel) are the protocol's: drawn for the whole
+    half-plane from torch's generator seeded with ``seed``, in row-major half-plane order."""
+    n, c, h, w = images.shape
+    pairs = [(i, j) for i in range(h) for j in range(w)]
+    mirror = {(i, j): ((2 * (h // 2) - i) % h, (2 * (w // 2) - j) % w) for i, j in pairs}
+    half = [p for p in pairs if p[0] * w + p[1] <= mirror[p][0] * w + mirror[p][1]]
+    generator = torch.Generator().manual_seed(seed)
+    signs = torch.randint(0, 2, (len(half), n, c), generator=generator).numpy() * 2 - 1
+    m, k = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    heat = np.full((h, w), np.nan)
+    for index, (i, j) in enumerate(half):
+        a, b = i - h // 2, j - w // 2
+        if max(abs(a), abs(b)) > limit:
+            continue
+        basis = np.cos(2 * np.pi * (a * m / h + b * k / w))
+        basis /= np.linalg.norm(basis)
+        wrong = 0
+        for image in range(n):
+            x = images[image].numpy().astype(np.float64)
+            perturbed = np.clip(x + eps * signs[index, image][:, None, None] * basis, 0, 1)
+            with torch.no_grad():
+                logits = model(torch.from_numpy(perturbed[None]).float())
+            wrong += int(logits.argmax(1).item() != labels[image].item())
+        heat[i, j] = heat[mirror[i, j]] = wrong / n
+    return heat
+
+
+def test_a_band_limited_heatmap_is_the_full_map_s_window_by_hand():
+    """A band limit measures the central window only: the same numbers as the whole map there
+    (the signs do not depend on which bases run), NaN elsewhere, each checked against a plain
+    loop; its bands are the measured cells' means, None where it measured nothing."""
+    train = make_synthetic(200, size=12, channels=3, num_classes=3, split="train")
+    test = make_synthetic(6, size=12, channels=3, num_classes=3)
+    model = _nearest_mean_model(train)
+    heatmap = get_metric("fourier_heatmap").compute
+    full = heatmap(model, test, heatmap_eps=2.0, seed=3, batch_size=4, progress=False)
+    window = heatmap(
+        model, test, heatmap_eps=2.0, heatmap_band_limit=2, seed=3, batch_size=7, progress=False
+    )
+    by_hand = _heatmap_by_hand(model, test.images, test.labels, 2.0, 3, limit=2)
+    measured = ~np.isnan(by_hand)
+    assert measured.sum() == 25 and measured[4:9, 4:9].all()
+    np.testing.assert_array_equal(np.isnan(window.arrays["heatmap"]), ~measured)
+    np.testing.assert_allclose(window.arrays["heatmap"][measured], by_hand[measured])
+    np.testing.assert_allclose(full.arrays["heatmap"][measured], by_hand[measured])
+    assert window.values["band_limit"] == 2 and "band_limit" not in full.values
+    spec = get_metric("fourier_heatmap")
+    parts = [
+        heatmap(model, test, heatmap_eps=2.0, heatmap_band_limit=2, seed=3, shard=(k, 3),
+                progress=False)
+        for k in range(3)
+    ]  # fmt: skip
+    np.testing.assert_array_equal(spec.merge(parts).arrays["heatmap"], window.arrays["heatmap"])
+    values = {"heatmap_band_limit": 2, "preprocessing": None}
+    assert spec.units(values, test.info) == 13  # the window's half: (25 - 1) / 2 + DC
+    # d < 12 / 6 = 2 is low, d >= 4 high: a 5 x 5 window reaches d = 2.83, no high cell.
+    d = np.hypot(*np.meshgrid(np.arange(12) - 6, np.arange(12) - 6, indexing="ij"))
+    assert window.values["bands"]["low"] == pytest.approx(by_hand[measured & (d < 2)].mean())
+    assert window.values["bands"]["middle"] == pytest.approx(by_hand[measured & (d >= 2)].mean())
+    assert window.values["bands"]["high"] is None
+    assert full.values["bands"]["high"] is not None
+    with pytest.raises(UserError, match="past the highest frequency"):
+        heatmap(model, test, heatmap_band_limit=7, progress=False)

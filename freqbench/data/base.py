@@ -134,10 +134,7 @@ class ImageStream:
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
-        from freqbench.data.preprocessing import output_size
-
-        side = output_size(self.preprocessing)
-        return (self.info.channels, side, side)
+        return (self.info.channels, *input_size(self.info, self.preprocessing))
 
     def first(self, n: int | None) -> ImageStream:
         """The first ``n`` images (all with None), whose files must all be there."""
@@ -266,6 +263,17 @@ def resolve_preprocessing(info: DatasetInfo, chosen: str | None) -> str | None:
     from freqbench.data.preprocessing import check_preprocessing
 
     return check_preprocessing(chosen or info.default_preprocessing)
+
+
+def input_size(info: DatasetInfo, preprocessing: str | None) -> tuple[int, int]:
+    """The (H, W) of the images a model receives: the preprocessing's output for an image-file
+    dataset, else the dataset's own size."""
+    if preprocessing is None:
+        return info.image_size
+    from freqbench.data.preprocessing import output_size
+
+    side = output_size(preprocessing)
+    return (side, side)
 
 
 def check_data_dir(folder: Path, source: str) -> None:

@@ -55,6 +55,16 @@ def _subtitle(eps: float | None, n: int | None, scale: str, clean_error: float |
     return ", ".join(parts)
 
 
+def measured_window(heatmap: np.ndarray) -> np.ndarray:
+    """The central window a band-limited map measured (NaN outside it); the whole map if it
+    has no NaN. The window is centred, so its axes keep reading 0 at index size // 2."""
+    measured = ~np.isnan(heatmap)
+    if measured.all() or not measured.any():
+        return heatmap
+    rows, cols = np.flatnonzero(measured.any(1)), np.flatnonzero(measured.any(0))
+    return heatmap[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
 def heatmap_figure(
     heatmap: np.ndarray,
     *,
@@ -68,13 +78,15 @@ def heatmap_figure(
     """The heat map as a matplotlib Figure (not saved): frequency axes, a title with the
     model's ``name``, ``eps`` (L2) and ``n`` (images), and a colour bar.
 
-    ``scale="relative"`` shows ``heatmap - clean_error``, which it then needs.
+    ``scale="relative"`` shows ``heatmap - clean_error``, which it then needs. A band-limited
+    map shows its measured window (:func:`measured_window`).
     """
     if scale not in SCALES:
         raise UnknownNameError("heat-map colour scale", scale, SCALES)
     heatmap = np.asarray(heatmap, dtype=float)
     if heatmap.ndim != 2:
         raise UserError(f"a Fourier heat map is a 2-D array, got shape {heatmap.shape}")
+    heatmap = measured_window(heatmap)
     if scale == "relative":
         if clean_error is None:
             raise UserError("the relative heat-map scale needs the model's clean error")
