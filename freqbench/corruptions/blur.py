@@ -18,21 +18,26 @@ from freqbench.corruptions.ops import Images
 
 @lru_cache(maxsize=16)
 def disk_kernel(radius: float, alias_blur: float) -> NDArray[np.float64]:
-    """The reference's anti-aliased disk: a normalised 0/1 disk, then a 3x3 Gaussian.
+    """The reference's anti-aliased disk: a normalised 0/1 disk, then a Gaussian.
 
-    The reference draws the disk on a 17x17 grid (its branch for radii up to 8, which covers
-    every CIFAR severity) and blurs it with OpenCV's 3x3 Gaussian; only the centre
-    ``2 * floor(radius) + 3`` pixels can be non-zero, so the kernel is cropped to them.
+    For radii up to 8 (every CIFAR severity, ImageNet's first four) the reference draws the
+    disk on a 17x17 grid and blurs it with OpenCV's 3x3 Gaussian; only the centre
+    ``2 * floor(radius) + 3`` pixels (at most the grid) can be non-zero, so the kernel is
+    cropped to them. A larger radius (ImageNet's 10) gets a ``2 radius + 1`` grid and a 5x5
+    Gaussian.
     """
-    grid = np.arange(-8, 9)
+    small = radius <= 8
+    half = 8 if small else int(radius)
+    grid = np.arange(-half, half + 1)
     xx, yy = np.meshgrid(grid, grid)
     disk = (xx**2 + yy**2 <= radius**2).astype(np.float64)
     disk /= disk.sum()
-    g = np.exp(-(np.arange(-1, 2) ** 2) / (2 * alias_blur**2))
+    reach = 1 if small else 2
+    g = np.exp(-(np.arange(-reach, reach + 1) ** 2) / (2 * alias_blur**2))
     g /= g.sum()
     kernel = ndimage.convolve(disk, np.outer(g, g), mode="mirror")
-    half = math.floor(radius) + 1
-    return ops.read_only(kernel[8 - half : 9 + half, 8 - half : 9 + half])
+    keep = min(math.floor(radius) + 1, half)  # the whole grid for radii from 7 up
+    return ops.read_only(kernel[half - keep : half + 1 + keep, half - keep : half + 1 + keep])
 
 
 def defocus_blur(x: Images, c: tuple[float, float], rng: np.random.Generator) -> Images:

@@ -1,4 +1,5 @@
-"""The CIFAR-10-C catalogue: names, families and severity parameters.
+"""The corruption catalogue: names, families, and the severity parameters of CIFAR-10-C and of
+ImageNet-C.
 
 Every value comes from Hendrycks' CIFAR generator (Hendrycks & Dietterich, ICLR 2019),
 ``ImageNet-C/create_c/make_cifar_c.py`` in github.com/hendrycks/robustness, the script that
@@ -82,4 +83,41 @@ SEVERITY_PARAMS: dict[str, tuple[float | tuple[float, ...], ...]] = {
     "pixelate": (0.95, 0.9, 0.85, 0.75, 0.65),
     # JPEG quality
     "jpeg_compression": (80, 65, 58, 50, 40),
+}
+
+#: ImageNet-C's parameters: Hendrycks' ImageNet generator, ``ImageNet-C/create_c/
+#: make_imagenet_c.py`` in github.com/hendrycks/robustness, the script that made the released
+#: ImageNet-C from Resize(256) + CenterCrop(224) of each validation image, for 224 x 224
+#: images. Where a parameter's form differs from the CIFAR table it is said.
+IMAGENET_C_PARAMS: dict[str, tuple[float | tuple[float, ...], ...]] = {
+    "gaussian_noise": (0.08, 0.12, 0.18, 0.26, 0.38),
+    "shot_noise": (60, 25, 12, 5, 3),
+    "impulse_noise": (0.03, 0.06, 0.09, 0.17, 0.27),
+    "defocus_blur": ((3, 0.1), (4, 0.5), (6, 0.5), (8, 0.5), (10, 0.5)),
+    "glass_blur": ((0.7, 1, 2), (0.9, 2, 1), (1, 2, 3), (1.1, 3, 2), (1.5, 4, 2)),
+    "motion_blur": ((10, 3), (15, 5), (15, 8), (15, 12), (20, 15)),
+    # (stop, step) of the zoom factors np.arange(1, stop, step)
+    "zoom_blur": ((1.11, 0.01), (1.16, 0.01), (1.21, 0.02), (1.26, 0.02), (1.31, 0.03)),
+    "snow": (
+        (0.1, 0.3, 3, 0.5, 10, 4, 0.8),
+        (0.2, 0.3, 2, 0.5, 12, 4, 0.7),
+        (0.55, 0.3, 4, 0.9, 12, 8, 0.7),
+        (0.55, 0.3, 4.5, 0.85, 12, 8, 0.65),
+        (0.55, 0.3, 2.5, 0.85, 12, 12, 0.55),
+    ),
+    "frost": ((1, 0.4), (0.8, 0.6), (0.7, 0.7), (0.65, 0.7), (0.6, 0.75)),
+    "fog": ((1.5, 2), (2, 2), (2.5, 1.7), (2.5, 1.5), (3, 1.4)),
+    "brightness": (0.1, 0.2, 0.3, 0.4, 0.5),
+    "contrast": (0.4, 0.3, 0.2, 0.1, 0.05),
+    # (alpha, sigma, affine jitter) in pixels; the reference writes 244 where it meant 224
+    # ("ultimately nothing is incorrect", its comment says): kept, the release was made so.
+    "elastic_transform": (
+        (244 * 2, 244 * 0.7, 244 * 0.1),
+        (244 * 2, 244 * 0.08, 244 * 0.2),
+        (244 * 0.05, 244 * 0.01, 244 * 0.02),
+        (244 * 0.07, 244 * 0.01, 244 * 0.02),
+        (244 * 0.12, 244 * 0.01, 244 * 0.02),
+    ),
+    "pixelate": (0.6, 0.5, 0.4, 0.3, 0.25),
+    "jpeg_compression": (25, 18, 15, 10, 7),
 }

@@ -1,4 +1,5 @@
-"""Hendrycks' frost photographs: checked, decoded, resized as his CIFAR generator does, cached.
+"""Hendrycks' frost photographs: checked, decoded, resized as his CIFAR generator does (his
+ImageNet generator crops them at full size), cached.
 
 The six files ship with freqbench in ``freqbench/corruptions/frost/`` (Apache-2.0, Hendrycks &
 Dietterich; see the README there), byte-identical to ``ImageNet-C/create_c/`` of
@@ -53,7 +54,8 @@ SCALE_STEP, SCALE_START = 5, 2
 
 
 class FrostPhotographs(NamedTuple):
-    """The ``CHOICES`` photographs the reference draws from, resized and padded to one array."""
+    """The ``CHOICES`` photographs the reference draws from, resized (or not) and padded to one
+    array."""
 
     rgb: NDArray[np.float32]
     """(CHOICES, 3, H, W) RGB in [0, 1]; photograph k fills ``[:heights[k], :widths[k]]``."""
@@ -61,9 +63,10 @@ class FrostPhotographs(NamedTuple):
     widths: NDArray[np.intp]
 
 
-def frost_photographs() -> FrostPhotographs:
-    """The resized photographs, loaded and checked once per process (read-only arrays)."""
-    return _load(DIRECTORY)
+def frost_photographs(full_size: bool = False) -> FrostPhotographs:
+    """The photographs shrunk by 0.2 as the CIFAR generator reads them, or at ``full_size`` as
+    the ImageNet generator does; loaded and checked once per process (read-only arrays)."""
+    return _load(DIRECTORY, full_size)
 
 
 def read_photograph(name: str, directory: Path | None = None) -> bytes:
@@ -95,14 +98,15 @@ def resize_like_reference(photo: NDArray[np.uint8]) -> NDArray[np.uint8]:
     return photo[rows[:, None], cols[None, :]]
 
 
-@lru_cache(maxsize=2)
-def _load(directory: Path) -> FrostPhotographs:
+@lru_cache(maxsize=4)
+def _load(directory: Path, full_size: bool) -> FrostPhotographs:
     data = {name: read_photograph(name, directory) for name in SHA256}  # all six are checked
     photos = []
     for name in list(SHA256)[:CHOICES]:
         with Image.open(io.BytesIO(data[name])) as image:
             rgb = np.asarray(image.convert("RGB"))  # drops the PNGs' alpha, as cv2.imread
-        photos.append(resize_like_reference(rgb).transpose(2, 0, 1) / np.float32(255))
+        rgb = rgb if full_size else resize_like_reference(rgb)
+        photos.append(rgb.transpose(2, 0, 1) / np.float32(255))
     heights = np.array([p.shape[1] for p in photos], dtype=np.intp)
     widths = np.array([p.shape[2] for p in photos], dtype=np.intp)
     rgb = np.zeros((CHOICES, 3, heights.max(), widths.max()), dtype=np.float32)

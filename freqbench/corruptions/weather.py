@@ -57,56 +57,66 @@ class FrostCrops(NamedTuple):
     """First column (the reference's ``y_start``)."""
 
 
-def check_frost_size(height: int, width: int) -> None:
+def check_frost_size(height: int, width: int, full_size: bool = False) -> None:
     """Frost crops the image's size from every photograph it may draw: it must fit."""
-    photos = frost_photographs()
+    photos = frost_photographs(full_size)
     max_h, max_w = int(photos.heights.min()) - 1, int(photos.widths.min()) - 1
     if height > max_h or width > max_w:
+        how = "at full size" if full_size else "shrunk by 0.2"
         raise UserError(
-            f"frost crops its layer from the reference's photographs shrunk by 0.2, which have"
-            f" at least {max_h + 1} rows and {max_w + 1} columns: images can be at most"
-            f" {max_h}x{max_w} pixels for it, got {height}x{width}"
+            f"frost crops its layer from the reference's photographs {how}, which have at "
+            f"least {max_h + 1} rows and {max_w + 1} columns: images can be at most "
+            f"{max_h}x{max_w} pixels for it, got {height}x{width}"
         )
 
 
-def draw_frost_crops(rng: np.random.Generator, n: int, height: int, width: int) -> FrostCrops:
+def draw_frost_crops(
+    rng: np.random.Generator, n: int, height: int, width: int, full_size: bool = False
+) -> FrostCrops:
     """The reference's draws for ``n`` images of ``height`` x ``width``.
 
     Per image, as the reference: a photograph from the first ``CHOICES`` (5) of its six
     (``np.random.randint(5)``, so frost6.jpg is never drawn), then a crop whose top left
-    corner is uniform in ``[0, rows - height) x [0, cols - width)`` of the resized
-    photograph (upper bounds excluded, as ``np.random.randint``'s). The photographs for the
-    whole batch are drawn first, then the rows, then the columns.
+    corner is uniform in ``[0, rows - height) x [0, cols - width)`` of the photograph, shrunk
+    by 0.2 (CIFAR) or at ``full_size`` (ImageNet), upper bounds excluded as
+    ``np.random.randint``'s. The photographs for the whole batch are drawn first, then the
+    rows, then the columns.
     """
-    check_frost_size(height, width)
-    photos = frost_photographs()
+    check_frost_size(height, width, full_size)
+    photos = frost_photographs(full_size)
     photo = rng.integers(CHOICES, size=n)
     top = rng.integers(0, photos.heights[photo] - height)
     left = rng.integers(0, photos.widths[photo] - width)
     return FrostCrops(photo, top, left)
 
 
-def frost_layer(crops: FrostCrops, height: int, width: int, channels: int) -> Images:
+def frost_layer(
+    crops: FrostCrops, height: int, width: int, channels: int, full_size: bool = False
+) -> Images:
     """The (N, channels, height, width) crops in [0, 1]: RGB, or their luma for one channel."""
     # Every height x width window of every photograph, as a view; indexing it copies the
     # n chosen windows, a contiguous block each.
     windows = np.lib.stride_tricks.sliding_window_view(
-        frost_photographs().rgb, (height, width), axis=(2, 3)
+        frost_photographs(full_size).rgb, (height, width), axis=(2, 3)
     )
     layer = windows[crops.photo, :, crops.top, crops.left]
     return layer if channels == 3 else _luminance(layer)
 
 
-def frost(x: Images, c: tuple[float, float], rng: np.random.Generator) -> Images:
-    """``image_weight * x + frost_weight * photo``: Hendrycks' CIFAR frost, on [0, 1].
+def frost(
+    x: Images, c: tuple[float, float], rng: np.random.Generator, full_size: bool = False
+) -> Images:
+    """``image_weight * x + frost_weight * photo``: Hendrycks' frost, on [0, 1].
 
     ``photo`` is a random crop of the image's size from one of the reference's frost
-    photographs, shrunk by 0.2 (:func:`draw_frost_crops`, :func:`frost_layer`); the
-    reference computes the same sum on the 0-255 scale and clips it.
+    photographs, shrunk by 0.2 for CIFAR, at ``full_size`` for ImageNet
+    (:func:`draw_frost_crops`, :func:`frost_layer`); the reference computes the same sum on
+    the 0-255 scale and clips it.
     """
     image_weight, frost_weight = c
     n, channels, h, w = x.shape
-    layer = frost_layer(draw_frost_crops(rng, n, h, w), h, w, channels)
+    crops = draw_frost_crops(rng, n, h, w, full_size)
+    layer = frost_layer(crops, h, w, channels, full_size)
     return np.float32(image_weight) * x + np.float32(frost_weight) * layer
 
 
