@@ -195,18 +195,23 @@ def freqbench(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
+#: Every metric of the card, on few images: a heat map of the 3 x 3 lowest frequencies.
+SMALL_CARD = (
+    "--heatmap-n-examples", "2", "--heatmap-band-limit", "1", "--corruptions-n-examples", "2",
+)  # fmt: skip
+
+
 def test_a_timm_model_evaluates_on_imagenet_with_its_own_preprocessing(imagenet_root, tmp_path):
-    """The card on the synthetic folder; the clean predictions equal timm's own pipeline's
-    (timm's transform with its normalization, the same random weights) image for image."""
+    """The whole card on the synthetic folder; the clean predictions equal timm's own
+    pipeline's (timm's transform with its normalization, the same random weights) image for
+    image."""
     import timm
     from timm.data import create_transform, resolve_data_config
 
     done = freqbench(
         "evaluate", "--model", "timm:resnet10t", "--random-init", "--dataset", "imagenet",
         "--data-dir", str(imagenet_root), "--n-examples", "4", "--autoattack-n-examples", "2",
-        "--heatmap-n-examples", "2", "--heatmap-band-limit", "1",
-        "--metrics", "clean,band_split,long_tail,gradient_spectrum,fourier_heatmap,filters,"
-        "autoattack", "--out", str(tmp_path), cwd=tmp_path,
+        *SMALL_CARD, "--out", str(tmp_path), cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     record = json.loads((tmp_path / "resnet10t-random.json").read_text())
@@ -226,6 +231,12 @@ def test_a_timm_model_evaluates_on_imagenet_with_its_own_preprocessing(imagenet_
     assert record["metrics"]["autoattack"]["n"] == 2
     assert set(record["metrics"]["band_split"]["low_pass_accuracy"]) == {"28", "56", "84", "112"}
     assert record["metrics"]["filters"]["first_layer"]["k"] == 3  # resnet10t's 3x3 stem
+    assert set(record["metrics"]) == {
+        "clean", "autoattack", "corruptions", "band_split", "long_tail", "gradient_spectrum",
+        "fourier_heatmap", "filters",
+    }  # fmt: skip
+    corruptions = record["metrics"]["corruptions"]
+    assert (corruptions["source"], corruptions["n"]) == ("generated", 2) and "mce" in corruptions
     heat = record["metrics"]["fourier_heatmap"]
     assert (heat["eps"], heat["n"], heat["band_limit"]) == (15.7, 2, 1)  # ImageNet's eps
     assert heat["bands"]["middle"] is heat["bands"]["high"] is None  # 3 x 3: low ones only
@@ -255,8 +266,7 @@ def test_a_robustbench_imagenet_entry_loads_from_its_files_and_uses_its_preproce
     done = freqbench(
         "evaluate", "--model", "robustbench:imagenet/Linf/Salman2020Do_R18", "--dataset",
         "imagenet", "--data-dir", str(imagenet_root), "--n-examples", "4",
-        "--autoattack-n-examples", "2", "--metrics", "clean,autoattack", "--out", str(board),
-        cwd=tmp_path,
+        "--autoattack-n-examples", "2", *SMALL_CARD, "--out", str(board), cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     record = json.loads(next(board.glob("*.json")).read_text())
@@ -273,6 +283,14 @@ def test_a_robustbench_imagenet_entry_loads_from_its_files_and_uses_its_preproce
         record["metrics"]["clean"]["predicted_classes"]
         == torch.bincount(predicted, minlength=1000).tolist()
     )
+    # The corruption view of an ImageNet board shows the mCE (no Fashion-MNIST page does).
+    done = freqbench(
+        "leaderboard", "--dataset", "imagenet", "--records-dir", str(board.parent),
+        "--threat-model", "corruptions", "--table", "unranked", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    mce = record["metrics"]["corruptions"]["mce"]
+    assert "mCE" in done.stdout and f"{100 * mce:.2f}" in done.stdout
 
 
 def test_imagenet_data_errors_reach_the_cli_as_one_line(tmp_path):
@@ -330,5 +348,61 @@ def test_imagenet_c_release_files_are_read_per_cell_for_the_same_images(imagenet
         corruption_accuracy(
             _BrightIsClass979(), data, corruptions_dir=imagenet_root, progress=False
         )
-    with pytest.raises(UserError, match="generating ImageNet-C style corruptions"):
-        corruption_accuracy(_BrightIsClass979(), data, progress=False)
+
+
+class _Recording(torch.nn.Module):
+    """Predicts class 0 and keeps every batch it is given."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append(x.clone())
+        logits = torch.zeros(len(x), 1000)
+        logits[:, 0] = 1
+        return logits
+
+
+def test_generated_imagenet_c_is_made_as_the_release_was_and_made_once(
+    imagenet_root, tmp_path, monkeypatch
+):
+    """Without --corruptions-dir, ImageNet-C is made from the same files as make_imagenet_c.py
+    made the release: Resize(256) + CenterCrop(224), the corruption, np.uint8, a JPEG of
+    quality 85 (optimize=True), read back as a 224 x 224 image. Checked by hand for contrast
+    (no randomness); a second evaluation reads every cell from the cache."""
+    from torchvision import transforms
+
+    from freqbench.corruptions.params import ALEXNET_ERRORS, CORRUPTIONS, SEVERITIES
+    from freqbench.metrics.builtin import corruptions as metric
+
+    data = load_dataset("imagenet", n_examples=2, data_dir=imagenet_root)
+    model = _Recording()
+    block = metric.corruption_accuracy(model, data, cache_dir=tmp_path, progress=False)
+    seen = dict(zip(metric.CELLS, model.seen, strict=True))  # one batch per cell
+
+    crop = transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224)])
+    for k, path in enumerate(data.files):
+        pixels = np.asarray(crop(Image.open(path).convert("RGB"))) / 255.0
+        means = pixels.mean(axis=(0, 1), keepdims=True)
+        contrasted = np.clip((pixels - means) * 0.3 + means, 0, 1) * 255  # severity 2
+        buffer = __import__("io").BytesIO()
+        Image.fromarray(np.uint8(contrasted)).save(buffer, "JPEG", quality=85, optimize=True)
+        expected = np.asarray(Image.open(buffer)).transpose(2, 0, 1) / np.float32(255)
+        torch.testing.assert_close(seen["contrast", 2][k], torch.from_numpy(expected))
+    assert all(batch.shape == (2, 3, 224, 224) for batch in model.seen)
+
+    # class 0 is right for neither image (979, 441): every cell 0%, the mCE 1 / AlexNet's
+    values = block.values
+    assert values["source"] == "generated" and values["mean"] == 0
+    assert values["mce"] == pytest.approx(np.mean([1 / ALEXNET_ERRORS[c] for c in CORRUPTIONS]))
+
+    def no_generation(*args, **kwargs):
+        raise AssertionError("a cached cell was generated again")
+
+    monkeypatch.setattr("freqbench.corruptions.corrupt", no_generation)
+    again = _Recording()
+    metric.corruption_accuracy(again, data, cache_dir=tmp_path, progress=False)
+    assert len(again.seen) == len(CORRUPTIONS) * len(SEVERITIES)
+    for before, after in zip(model.seen, again.seen, strict=True):
+        assert torch.equal(before, after)

@@ -92,7 +92,12 @@ class CorruptedBatch(NamedTuple):
 
 
 def corrupt(
-    images: torch.Tensor, name: str, severity: int, seed: int = 0, profile: str = "cifar"
+    images: torch.Tensor,
+    name: str,
+    severity: int,
+    seed: int = 0,
+    profile: str = "cifar",
+    stream: int = 0,
 ) -> torch.Tensor:
     """Corrupt a batch (float NCHW in [0, 1], 1 or 3 channels) at a severity from 1 to 5, with
     the ``profile``'s generator (``cifar`` or ``imagenet``).
@@ -100,7 +105,9 @@ def corrupt(
     Returns a tensor of the same shape, dtype and device, values in [0, 1]. The randomness
     comes from one stream seeded by (seed, name, severity) and drawn for the whole batch,
     so the same call gives the same result, and each image gets its own noise; the result
-    for an image depends on the batch it came in (see :func:`corrupted_batches`).
+    for an image depends on the batch it came in (see :func:`corrupted_batches`). ``stream``
+    k draws from stream (seed, name, severity, k): chunk k of :func:`corrupted_batches` is
+    ``corrupt`` of its images with ``stream=k``.
     """
     REGISTRY.get(name)  # an unknown name is refused with suggestions
     generator = _profile(profile)
@@ -108,7 +115,8 @@ def corrupt(
     _check_seed(seed)
     _check_images(images)
     params = generator.params[name][severity - 1]
-    rng = make_rng(seed, name, severity)
+    _check_seed(stream, "stream")
+    rng = make_rng(seed, name, severity, stream)
     return _apply(images, generator.functions[name], params, rng)
 
 
@@ -185,9 +193,9 @@ def _check_severity(severity: object) -> None:
         raise UserError(f"severity must be an integer from 1 to 5, got {severity}")
 
 
-def _check_seed(seed: object) -> None:
+def _check_seed(seed: object, what: str = "seed") -> None:
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise UserError(f"seed must be a non-negative integer, got {seed!r}")
+        raise UserError(f"{what} must be a non-negative integer, got {seed!r}")
 
 
 def _check_images(images: object) -> None:

@@ -121,3 +121,25 @@ IMAGENET_C_PARAMS: dict[str, tuple[float | tuple[float, ...], ...]] = {
     "pixelate": (0.6, 0.5, 0.4, 0.3, 0.25),
     "jpeg_compression": (25, 18, 15, 10, 7),
 }
+
+#: AlexNet's ImageNet-C error per corruption, averaged over the five severities: what the mean
+#: Corruption Error (mCE) divides by (Hendrycks & Dietterich, ICLR 2019). The values of
+#: ``ALEXNET_ERR`` in google-research/augmix ``imagenet.py`` ("Raw AlexNet errors taken from
+#: https://github.com/hendrycks/robustness").
+ALEXNET_ERRORS: dict[str, float] = {
+    "gaussian_noise": 0.886428,
+    "shot_noise": 0.894468,
+    "impulse_noise": 0.922640,
+    "defocus_blur": 0.819880,
+    "glass_blur": 0.826268,
+    "motion_blur": 0.785948,
+    "zoom_blur": 0.798360,
+    "snow": 0.866816,
+    "frost": 0.826572,
+    "fog": 0.819324,
+    "brightness": 0.564592,
+    "contrast": 0.853204,
+    "elastic_transform": 0.646056,
+    "pixelate": 0.717840,
+    "jpeg_compression": 0.606500,
+}

@@ -159,6 +159,17 @@ class ImageStream:
         labels = self.labels[start:stop].tolist()
         yield from decoded_batches(self.files[start:stop], labels, self.preprocessing, batch_size)
 
+    def content_sha256(self) -> str:
+        """SHA-256 of the files' names (``<folder>/<file>``) and bytes, in order: what a set
+        made from them (a corruption cache entry) depends on, whatever the root folder."""
+        import hashlib
+
+        digest = hashlib.sha256()
+        for path in self.files:
+            digest.update(f"{path.parent.name}/{path.name}\n".encode())
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+        return digest.hexdigest()
+
     def take(self, start: int, stop: int) -> LabeledImages:
         """Images ``start:stop`` decoded into memory: for a part a metric needs whole."""
         import torch

@@ -258,7 +258,11 @@ def main_tables(
     """The ranked table of the ``records`` (already selected for ``threat_model``) evaluated
     with the standard protocol and not degenerate, and the table of the others (None when
     there are none); the columns are those of the board's metrics ``specs``."""
-    metric_columns = _main_columns(specs)
+    metric_columns = [
+        bound
+        for bound in _main_columns(specs)
+        if not bound.column.optional or any(bound.value(r) is not None for r in records)
+    ]
     ranking = rank_column(threat_model, specs)
     groups = ranking.column.main and ranking.has_interval
     ranked = [r for r in records if not why_not_ranked(r, specs)]

@@ -169,6 +169,8 @@ class Column:
     # e.g. ``("n",)``): with it the leaderboard shows the accuracy's 95% (Wilson) interval,
     # and a view ranked by the column groups the rows whose intervals overlap.
     count: tuple[str, ...] = ()
+    # Shown only in tables where some record has it (a number only some datasets report).
+    optional: bool = False
 
     def value(self, block: Mapping[str, Any] | None) -> float | None:
         """The number in ``block``; None when missing, not a number, or NaN."""

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from freqbench.corruptions.params import CORRUPTIONS, FAMILIES, SEVERITIES
+from freqbench.corruptions.params import ALEXNET_ERRORS, CORRUPTIONS, FAMILIES, SEVERITIES
 from freqbench.errors import UserError
 from freqbench.metrics.spec import (
     COUNT,
@@ -44,6 +44,8 @@ if TYPE_CHECKING:
     from freqbench.data.base import ImageStream
 
 OFFICIAL_FILES = {"cifar10": "cifar10-c", "cifar100": "cifar100-c"}
+#: Datasets whose corruption sets are ImageNet-C's (released or generated): they get an mCE.
+IMAGENET_C_DATASETS = ("imagenet", "imagenet-val")
 #: ImageNet-C's release JPEGs are 224 x 224 already; RobustBench feeds them through Res224 only
 #: (a second Resize(256) + CenterCrop(224) changed its ranking: robustbench issue 59).
 RELEASE_PREPROCESSING = "Res224"
@@ -55,6 +57,12 @@ RELEASE_LAYOUT = (
 GENERATION_CHUNK = 1000  # images corrupted per call: fixes the random streams and bounds memory
 #: What a cached cell was made by: a change to any corruption makes every cell anew.
 GENERATOR = "freqbench-corruptions/3"
+#: ImageNet-C as make_imagenet_c.py made it: Resize(256) + CenterCrop(224) of each image
+#: (RobustBench's Res256Crop224), the ImageNet-C generator, np.uint8, a JPEG of quality 85.
+IMAGENET_C_PREPROCESSING = "Res256Crop224"
+IMAGENET_C_GENERATOR = "freqbench-imagenet-c/1"
+IMAGENET_C_CHUNK = 100  # 224 x 224 images corrupted per call (60 MB as float32)
+IMAGENET_C_QUALITY = 85
 
 
 Cell = tuple[str, int]  # (corruption, severity)
@@ -101,13 +109,20 @@ def quantize(images: torch.Tensor) -> np.ndarray:
     return (images.detach().cpu().numpy() * 255).astype(np.uint8)
 
 
-def cell_key(images_sha256: str, seed: int, name: str, severity: int) -> str:
+def cell_key(
+    images_sha256: str,
+    seed: int,
+    name: str,
+    severity: int,
+    generator: str = GENERATOR,
+    chunk: int = GENERATION_CHUNK,
+) -> str:
     """The cache key of one generated cell: the images, the seed, the cell and the generator."""
     from freqbench.cache import content_key
 
     return content_key({
-        "kind": "corruption-cell", "generator": GENERATOR, "images": images_sha256,
-        "seed": seed, "corruption": name, "severity": severity, "chunk": GENERATION_CHUNK,
+        "kind": "corruption-cell", "generator": generator, "images": images_sha256,
+        "seed": seed, "corruption": name, "severity": severity, "chunk": chunk,
     })  # fmt: skip
 
 
@@ -150,6 +165,69 @@ def _generated(
             yield name, severity, part, data.labels[start : start + GENERATION_CHUNK]
 
 
+def _generated_imagenet_c(
+    data: ImageStream, seed: int, cells: list[Cell], cache: ArrayCache, batch_size: int
+) -> Iterator[tuple[str, int, torch.Tensor, torch.Tensor]]:
+    """Each cell of ImageNet-C made from ``data``'s files as make_imagenet_c.py made the
+    release (:data:`IMAGENET_C_PREPROCESSING`, the ``imagenet`` generator, np.uint8, JPEG
+    quality 85 with ``optimize=True``), chunk k drawing from stream (seed, corruption,
+    severity, k). A cell's JPEGs are kept in ``cache`` (one uint8 array: the n + 1 byte
+    offsets as int64, then the files), so it is made once; each model decodes them, as the
+    release's 224 x 224 JPEGs are read (Res224 leaves them as they are)."""
+    from dataclasses import replace
+
+    from freqbench.corruptions import corrupt
+
+    source = replace(data, preprocessing=IMAGENET_C_PREPROCESSING)
+    shared = data.content_sha256()
+    n = len(data)
+    for name, severity in cells:
+        key = cell_key(shared, seed, name, severity, IMAGENET_C_GENERATOR, IMAGENET_C_CHUNK)
+        stored = cache.get(key)
+        if stored is None:
+            files = []
+            for k, (images, _) in enumerate(source.batches(IMAGENET_C_CHUNK)):
+                corrupted = corrupt(images, name, severity, seed, profile="imagenet", stream=k)
+                files += [_jpeg(image) for image in quantize(corrupted)]
+            offsets = np.cumsum([0] + [len(f) for f in files], dtype=np.int64)
+            stored = np.concatenate([np.frombuffer(offsets.tobytes(), np.uint8), *files])
+            cache.put(key, stored, f"{data.info.name} {n} images: ImageNet-C {name} {severity}")
+        offsets = stored[: 8 * (n + 1)].view(np.int64)
+        body = stored[8 * (n + 1) :]
+        for start in range(0, n, batch_size):
+            stop = min(start + batch_size, n)
+            images = [_decoded(body[offsets[i] : offsets[i + 1]]) for i in range(start, stop)]
+            yield name, severity, _as_batch(images), data.labels[start:stop]
+
+
+def _jpeg(image: np.ndarray) -> np.ndarray:
+    """A (C, H, W) uint8 image as the release saved it: PIL JPEG, quality 85, optimized."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    buffer = BytesIO()
+    Image.fromarray(image.transpose(1, 2, 0)).save(
+        buffer, format="JPEG", quality=IMAGENET_C_QUALITY, optimize=True
+    )
+    return np.frombuffer(buffer.getvalue(), dtype=np.uint8)
+
+
+def _decoded(jpeg: np.ndarray) -> np.ndarray:
+    from io import BytesIO
+
+    from PIL import Image
+
+    with Image.open(BytesIO(jpeg.tobytes())) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def _as_batch(images: list[np.ndarray]) -> torch.Tensor:
+    import torch
+
+    return torch.from_numpy(np.stack(images).transpose(0, 3, 1, 2)).float() / 255
+
+
 def corruption_accuracy(
     model: nn.Module,
     data: LabeledImages | ImageStream,
@@ -171,21 +249,19 @@ def corruption_accuracy(
     from freqbench.progress import Progress
 
     streamed = data.info.default_preprocessing is not None
-    if streamed and not corruptions_dir:
-        raise UserError(
-            f"generating ImageNet-C style corruptions for {data.info.name} is not supported "
-            f"yet: pass ImageNet-C's release files with --corruptions-dir ({RELEASE_LAYOUT}), "
-            "or leave corruptions out of --metrics"
-        )
     source = "files" if corruptions_dir else "generated"
     cells = [CELLS[i] for i in shard_range(len(CELLS), shard)]
+    cache = ArrayCache(Path(cache_dir) if cache_dir else None)
     if streamed:
-        stream = _release_files(data, Path(corruptions_dir), cells, batch_size)
+        stream = (
+            _release_files(data, Path(corruptions_dir), cells, batch_size)
+            if corruptions_dir
+            else _generated_imagenet_c(data, seed, cells, cache, batch_size)
+        )
         chunks = len(cells) * -(-len(data) // batch_size)
     elif corruptions_dir:
         stream, chunks = _official(data, Path(corruptions_dir), cells), len(cells)
     else:
-        cache = ArrayCache(Path(cache_dir) if cache_dir else None)
         stream = _generated(data, seed, cells, cache)
         chunks = len(cells) * -(-len(data) // GENERATION_CHUNK)
     correct = {f"{name}:{s}": [0, 0] for name, s in cells}  # cell -> [correct, counted]
@@ -202,6 +278,7 @@ def corruption_accuracy(
         "frost_source": FROST_SOURCE if source == "generated" else "files",
         "seed": seed if source == "generated" else None,
         "n": len(data),
+        "mce_baseline": "alexnet" if data.info.name in IMAGENET_C_DATASETS else None,
     }
     part = MetricResult(values)
     return part if shard is not None else merge([part])
@@ -227,12 +304,24 @@ def merge(parts: list[MetricResult]) -> MetricResult:
         "cells": table,
         **{key: first[key] for key in ("source", "frost_source", "seed", "n")},
     }
+    if first.get("mce_baseline") == "alexnet":
+        values["mce"] = mean_corruption_error(per_corruption)
     return MetricResult(values)
+
+
+def mean_corruption_error(per_corruption: dict[str, float]) -> float:
+    """ImageNet-C's mCE (Hendrycks & Dietterich): each corruption's error, averaged over the
+    severities, over AlexNet's; the mean of those ratios (1.0: as robust as AlexNet)."""
+    ratios = [(1 - per_corruption[name]) / ALEXNET_ERRORS[name] for name in CORRUPTIONS]
+    return sum(ratios) / len(ratios)
 
 
 def _headline(block: dict[str, Any]) -> list[tuple[str, str]]:
     families = ", ".join(f"{k} {percent(v)}" for k, v in block["per_family"].items())
-    return [(f"corruptions ({block['source']})", f"{percent(block['mean'])}  [{families}]")]
+    lines = [(f"corruptions ({block['source']})", f"{percent(block['mean'])}  [{families}]")]
+    if "mce" in block:
+        lines.append(("mCE (AlexNet = 100%)", percent(block["mce"])))
+    return lines
 
 
 def _source(context: FieldContext) -> str:
@@ -309,6 +398,17 @@ SPEC = MetricSpec(
             ),
         ),
         *(_family_column(family) for family in FAMILIES),
+        Column(
+            "mce",
+            "mCE",
+            "ImageNet-C's mean Corruption Error: each corruption's error over AlexNet's "
+            "(100%: as robust as AlexNet; lower is better)",
+            ("mce",),
+            percent=True,
+            higher_is_better=False,
+            main=True,
+            optional=True,
+        ),
     ),
     schema={
         "type": "object",
@@ -342,6 +442,7 @@ SPEC = MetricSpec(
                 "description": "version 1 blocks: frost blended a procedural ice texture",
             },
             "n": COUNT,
+            "mce": {"type": "number", "minimum": 0},  # ImageNet-C only
         },
     },
     flags=(
