@@ -52,6 +52,33 @@ def test_every_attack_runs_and_flags_equal_direct_call(model_and_data, small_bud
     assert result.values["clean_accuracy"] == pytest.approx(clean_correct / 32)
     assert list(result.values["broken_by"]) == ["apgd-ce", "apgd-t", "fab-t", "square"]
     assert 0 < flags.sum() < clean_correct  # some points broken, some survive every attack
+    assert result.values["batch_size"] == 8  # on the CPU: the batch asked for
+
+
+@pytest.mark.parametrize(
+    ("per_image", "free", "requested", "expected"),
+    [
+        (100e6, 80e9, 500, 400),  # half of 80 GB holds 400 images of 100 MB
+        (100e6, 200e9, 500, 500),  # room for more: the batch asked for
+        (100e6, 50e6, 500, 1),  # room for none: one at a time
+        (0.0, 1e9, 64, 64),  # a model that needs nothing measurable
+    ],
+)
+def test_the_attack_batch_is_what_half_the_free_gpu_memory_holds(
+    per_image, free, requested, expected
+):
+    assert aa_metric.fitted_batch_size(per_image, int(free), requested) == expected
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="no CUDA device")
+def test_the_attack_batch_on_a_gpu_fits_its_memory(model_and_data):
+    import torch
+
+    model, data = model_and_data
+    model = model.to("cuda")
+    used = aa_metric.attack_batch_size(model, data.images, 10**9, "cuda")
+    free, _ = torch.cuda.mem_get_info()
+    assert 1 <= used < 10**9 and used * data.images[0].numel() * 4 < free
 
 
 def test_resume_after_kill_mid_attack(model_and_data, small_budget, tmp_path, monkeypatch):

@@ -287,6 +287,41 @@ def robust_flags(
         return clean, flags, broken_by, messages
 
 
+#: Share of the GPU's free memory AutoAttack's batch may fill: APGD keeps several copies of a
+#: batch (best points, momentum, gradients) beside the model's activations.
+MEMORY_SHARE = 0.5
+
+
+def fitted_batch_size(bytes_per_image: float, free_bytes: int, requested: int) -> int:
+    """The requested batch, or fewer images when ``requested`` x ``bytes_per_image`` would
+    not fit in :data:`MEMORY_SHARE` of ``free_bytes`` (at least 1)."""
+    fits = int(MEMORY_SHARE * free_bytes // max(bytes_per_image, 1.0))
+    return max(1, min(requested, fits))
+
+
+def attack_batch_size(model: nn.Module, images: torch.Tensor, requested: int, device: str) -> int:
+    """AutoAttack's batch on ``device``: on a GPU, the largest up to ``requested`` that fits
+    its free memory, from the peak memory of one forward and input-gradient pass over two
+    images (an overestimate per image: it includes the pass's fixed workspace); elsewhere
+    ``requested``. A batch too large for the GPU would stop the run with an out-of-memory
+    error; a smaller one changes which images share a random start, so the block says which
+    batch size was used."""
+    import torch
+
+    if torch.device(device).type != "cuda" or len(images) == 0:
+        return requested
+    probe = images[:2].to(device).requires_grad_(True)
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    before = torch.cuda.memory_allocated(device)
+    with torch.enable_grad():
+        (gradient,) = torch.autograd.grad(model(probe).sum(), probe)
+    del gradient
+    per_image = (torch.cuda.max_memory_allocated(device) - before) / len(probe)
+    free, _ = torch.cuda.mem_get_info(device)
+    return fitted_batch_size(per_image, free, requested)
+
+
 def autoattack_accuracy(
     model: nn.Module,
     data: LabeledImages,
@@ -317,6 +352,13 @@ def autoattack_accuracy(
     part = shard_range(len(data), shard)
     attacked = data.take(part.start, part.stop)  # a streamed set: only this shard's images
     images, labels = attacked.images, attacked.labels
+    used = attack_batch_size(model, images, batch_size, device)
+    if used < batch_size:
+        warnings.warn(
+            f"AutoAttack runs {used} images at a time, not --batch-size {batch_size}: more "
+            f"would not fit the memory of {device}",
+            stacklevel=2,
+        )
     clean, flags, broken, messages = robust_flags(
         model,
         images,
@@ -324,7 +366,7 @@ def autoattack_accuracy(
         norm=norm,
         eps=eps,
         seed=shard_seed(seed, shard),
-        batch_size=batch_size,
+        batch_size=used,
         device=device,
         version=version,
         progress=progress,
@@ -339,6 +381,7 @@ def autoattack_accuracy(
         "eps": eps,
         "version": version,
         "seed": seed,
+        "batch_size": used,
         "broken_by": broken,
         "warnings": messages,
         "unreliable": any(sign in m.lower() for m in messages for sign in _UNRELIABLE_SIGNS),
@@ -464,6 +507,9 @@ SPEC = MetricSpec(
             "norm": {"enum": ["Linf", "L2"]},
             "eps": {"type": "number", "exclusiveMinimum": 0},
             "version": {"type": "string"},
+            # the images attacked at a time: the protocol's batch_size, or fewer on a GPU
+            # whose memory could not hold it (blocks before this field: the protocol's)
+            "batch_size": {"type": "integer", "minimum": 1},
             "broken_by": {"type": "object", "additionalProperties": COUNT},
             "warnings": {"type": "array", "items": {"type": "string"}},
             "unreliable": {"type": "boolean"},
