@@ -107,3 +107,14 @@ def test_unknown_fields_and_presets_get_suggestions():
         Protocol(autoatack_n_examples=5).resolve("fashion-mnist")
     with pytest.raises(UserError, match="Did you mean: quick"):
         Protocol("quik")
+
+
+def test_the_quick_imagenet_heat_map_is_band_limited_and_not_standard():
+    """The whole spectrum at 224 px is 25,090 bases: the quick preset measures the central
+    31 x 31 window there (and the whole map at 28-32 px), and says it is not the standard."""
+    assert Protocol("quick").resolve("fashion-mnist")["heatmap_band_limit"] == 0
+    values = Protocol("quick").resolve("imagenet")
+    assert values["heatmap_band_limit"] == 15
+    assert "heatmap_band_limit 15 (standard 0)" in deviations(
+        "imagenet", values, ("fourier_heatmap",)
+    )
