@@ -246,7 +246,7 @@ def test_a_timm_model_evaluates_on_imagenet_with_its_own_preprocessing(imagenet_
 
 
 def test_a_robustbench_imagenet_entry_loads_from_its_files_and_uses_its_preprocessing(
-    imagenet_root, tmp_path, monkeypatch
+    imagenet_root, tmp_path, monkeypatch, capsys
 ):
     from freqbench.compat import import_robustbench
 
@@ -283,14 +283,17 @@ def test_a_robustbench_imagenet_entry_loads_from_its_files_and_uses_its_preproce
         record["metrics"]["clean"]["predicted_classes"]
         == torch.bincount(predicted, minlength=1000).tolist()
     )
+    assert len(record["metrics"]) == 8  # the whole card
+    assert record["metrics"]["filters"]["first_layer"]["k"] == 7  # ResNet-18's 7x7 stem
     # The corruption view of an ImageNet board shows the mCE (no Fashion-MNIST page does).
-    done = freqbench(
+    from freqbench.cli import main
+
+    assert main([
         "leaderboard", "--dataset", "imagenet", "--records-dir", str(board.parent),
-        "--threat-model", "corruptions", "--table", "unranked", cwd=tmp_path,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    mce = record["metrics"]["corruptions"]["mce"]
-    assert "mCE" in done.stdout and f"{100 * mce:.2f}" in done.stdout
+        "--threat-model", "corruptions", "--table", "unranked",
+    ]) == 0  # fmt: skip
+    page, mce = capsys.readouterr().out, record["metrics"]["corruptions"]["mce"]
+    assert "mCE" in page and f"{100 * mce:.2f}" in page
 
 
 def test_imagenet_data_errors_reach_the_cli_as_one_line(tmp_path):
