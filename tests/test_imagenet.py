@@ -195,9 +195,10 @@ def freqbench(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
-#: Every metric of the card, on few images: a heat map of the 3 x 3 lowest frequencies.
+#: Every metric of the card, on few images: a heat map of the 3 x 3 lowest frequencies, the
+#: 75 ImageNet-C cells of the first image (made once, then read from the session's cache).
 SMALL_CARD = (
-    "--heatmap-n-examples", "2", "--heatmap-band-limit", "1", "--corruptions-n-examples", "2",
+    "--heatmap-n-examples", "2", "--heatmap-band-limit", "1", "--corruptions-n-examples", "1",
 )  # fmt: skip
 
 
@@ -236,13 +237,33 @@ def test_a_timm_model_evaluates_on_imagenet_with_its_own_preprocessing(imagenet_
         "fourier_heatmap", "filters",
     }  # fmt: skip
     corruptions = record["metrics"]["corruptions"]
-    assert (corruptions["source"], corruptions["n"]) == ("generated", 2) and "mce" in corruptions
+    assert (corruptions["source"], corruptions["n"]) == ("generated", 1) and "mce" in corruptions
     heat = record["metrics"]["fourier_heatmap"]
     assert (heat["eps"], heat["n"], heat["band_limit"]) == (15.7, 2, 1)  # ImageNet's eps
     assert heat["bands"]["middle"] is heat["bands"]["high"] is None  # 3 x 3: low ones only
     heatmap = np.load(tmp_path / "resnet10t-random.heatmap.npy")
     assert heatmap.shape == (224, 224)
     assert (~np.isnan(heatmap)).sum() == 9 and not np.isnan(heatmap[111:114, 111:114]).any()
+
+
+def test_timm_resnet50_runs_the_whole_card(imagenet_root, tmp_path):
+    """The issue's own command, on one image: every block, timm's resnet50 test transform
+    (bicubic, crop 0.95 at 224: its timm config), its 7x7 stem in the filter statistics."""
+    import timm
+    from timm.data import resolve_data_config
+
+    done = freqbench(
+        "evaluate", "--model", "timm:resnet50", "--random-init", "--dataset", "imagenet",
+        "--data-dir", str(imagenet_root), "--n-examples", "1", "--autoattack-n-examples", "1",
+        *SMALL_CARD, "--heatmap-n-examples", "1", "--out", str(tmp_path), cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    record = json.loads((tmp_path / "resnet50-random.json").read_text())
+    assert len(record["metrics"]) == 8
+    net = timm.create_model("resnet50", pretrained=False)
+    config = resolve_data_config({}, model=net, use_test_size=True)
+    assert record["protocol"]["preprocessing"] == timm_config(config).name
+    assert record["metrics"]["filters"]["first_layer"]["k"] == 7
 
 
 def test_a_robustbench_imagenet_entry_loads_from_its_files_and_uses_its_preprocessing(

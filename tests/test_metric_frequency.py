@@ -193,3 +193,12 @@ def test_a_band_limited_heatmap_is_the_full_map_s_window_by_hand():
     assert full.values["bands"]["high"] is not None
     with pytest.raises(UserError, match="past the highest frequency"):
         heatmap(model, test, heatmap_band_limit=7, progress=False)
+
+
+def test_the_default_heatmap_eps_is_the_published_one_or_scaled_from_the_nearest():
+    from freqbench.metrics.builtin.fourier_heatmap import default_heatmap_eps
+
+    assert default_heatmap_eps(32) == 4.0 and default_heatmap_eps(224) == 15.7  # published
+    assert default_heatmap_eps(28) == pytest.approx(3.5)  # Fashion-MNIST: 4 x 28 / 32
+    assert default_heatmap_eps(64) == pytest.approx(8.0)  # nearer 32 than 224 by ratio
+    assert default_heatmap_eps(288) == pytest.approx(15.7 * 288 / 224)  # a 288 px test size

@@ -6,6 +6,7 @@ a change to its protocol fields re-runs it alone. Sharded by bases."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,9 +48,11 @@ PUBLISHED_EPS = {32: 4.0, 224: 15.7}
 
 
 def default_heatmap_eps(height: int) -> float:
-    """The published eps for the side (:data:`PUBLISHED_EPS`), else 4 at 32 x 32 scaled by
-    H / 32, which keeps the per-pixel amplitude of Yin et al.'s CIFAR perturbation."""
-    return PUBLISHED_EPS.get(height, PUBLISHED_EPS[32] * height / 32)
+    """The published eps for the side (:data:`PUBLISHED_EPS`), else the one of the nearest
+    published side (by ratio) scaled by H / side, which keeps its per-pixel amplitude:
+    3.5 at 28 (Fashion-MNIST), 15.7 x 288 / 224 at 288 (a model tested at 288 px)."""
+    side = min(PUBLISHED_EPS, key=lambda s: abs(math.log(height / s)))
+    return PUBLISHED_EPS[side] * height / side
 
 
 def fourier_heatmap(
@@ -202,8 +205,8 @@ SPEC = MetricSpec(
             default=_eps,
             minimum=0,
             exclusive_minimum=True,
-            default_help="the published one: 4 at 32 px (CIFAR), 15.7 at 224 px (ImageNet), "
-            "else 4 H / 32",
+            default_help="the published one: 4 at 32 px (CIFAR), 15.7 at 224 px (ImageNet); "
+            "other sizes scale the nearest one by H / its side",
         ),
         ProtocolField(
             "heatmap_band_limit",
