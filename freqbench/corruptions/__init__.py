@@ -1,7 +1,9 @@
 """The 15 CIFAR-10-C corruptions at five severities (Hendrycks & Dietterich, ICLR 2019).
 
 Batched reimplementations of Hendrycks' CIFAR generator with its parameters (see
-:mod:`freqbench.corruptions.params`), for float NCHW images in [0, 1] with 1 or 3 channels.
+:mod:`freqbench.corruptions.params`), for float NCHW images in [0, 1] with 1 or 3 channels;
+``profile="imagenet"`` selects his ImageNet generator instead (ImageNet-C's parameters, and
+the differences :mod:`freqbench.corruptions.imagenet_c` lists).
 Where the result differs from the reference, its tools are unavailable or its uint8 steps
 do not apply:
 

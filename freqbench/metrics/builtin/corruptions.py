@@ -1,9 +1,10 @@
-"""Corruption accuracy, CIFAR-10-C style (Hendrycks and Dietterich, ICLR 2019).
+"""Corruption accuracy, CIFAR-10-C and ImageNet-C style (Hendrycks and Dietterich, ICLR 2019).
 
 With ``corruptions_dir`` the official CIFAR-10-C / CIFAR-100-C files, or ImageNet-C's release
-JPEGs for ImageNet, are read; otherwise the
-15 corruptions are generated at 5 severities by :mod:`freqbench.corruptions` and stored as
-uint8, as the reference saves its sets (``np.uint8`` of the 0-255 image: truncation). A
+JPEGs for ImageNet, are read; otherwise the 15 corruptions are generated at 5 severities by
+:mod:`freqbench.corruptions` (ImageNet's as the release was made, see
+:func:`_generated_imagenet_c`) and stored as uint8, as the references save their sets
+(``np.uint8`` of the 0-255 image: truncation). A
 generated cell depends only on the images, the seed and the generator, so it is made once
 and kept in the array cache (:mod:`freqbench.cache`): every other model evaluated on the same
 images reads it back. The score is the plain mean over the 75 cells, with means per
@@ -345,7 +346,7 @@ def _family_column(family: str) -> Column:
 
 SPEC = MetricSpec(
     name="corruptions",
-    description="accuracy under 15 corruptions x 5 severities (CIFAR-10-C style)",
+    description="accuracy under 15 corruptions x 5 severities (CIFAR-10-C / ImageNet-C style)",
     # 2: frost blends Hendrycks' photographs (version 1 blended a procedural ice texture).
     # 3: generated cells are uint8, as the reference saves them (and are cached).
     version="3",
