@@ -172,13 +172,16 @@ def block_key(
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def standard_values(dataset: str, norm: str = "Linf") -> dict[str, Any] | None:
+def standard_values(
+    dataset: str, norm: str = "Linf", preprocessing: str | None = None
+) -> dict[str, Any] | None:
     """The standard protocol's value of every field for ``dataset`` and ``norm``, or None when
-    the dataset has none."""
+    the dataset has none. A field whose standard depends on the model's input size (the heat
+    map's eps) follows ``preprocessing``, the model's own."""
     base = base_dataset(dataset)
     if base not in STANDARD_DATASETS:
         return None
-    return Protocol(norm=norm).resolve(base)
+    return Protocol(norm=norm).resolve(base, options={"preprocessing": preprocessing})
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -201,7 +204,8 @@ def deviations(dataset: str, values: Mapping[str, Any], metrics: Iterable[str]) 
     Only the fields those metrics read are judged; an empty list means standard.
     """
     norm = values.get("norm", "Linf")
-    standard = standard_values(dataset, norm if norm in ("Linf", "L2") else "Linf")
+    norm = norm if norm in ("Linf", "L2") else "Linf"
+    standard = standard_values(dataset, norm, values.get("preprocessing"))
     if standard is None:
         return [f"no standard protocol is defined for {dataset}"]
     fields = all_fields()

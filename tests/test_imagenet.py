@@ -430,3 +430,40 @@ def test_generated_imagenet_c_is_made_as_the_release_was_and_made_once(
     assert len(again.seen) == len(CORRUPTIONS) * len(SEVERITIES)
     for before, after in zip(model.seen, again.seen, strict=True):
         assert torch.equal(before, after)
+
+
+def test_generated_imagenet_c_chunks_draw_their_own_streams_and_are_shared(
+    imagenet_root, tmp_path, monkeypatch
+):
+    """Chunk k of a cell draws from stream k, and a chunk is kept under its own files, so an
+    image set that starts with the same images reads it back."""
+    import io
+
+    from freqbench.cache import ArrayCache
+    from freqbench.corruptions import corrupt
+    from freqbench.metrics.builtin import corruptions as metric
+
+    monkeypatch.setattr(metric, "IMAGENET_C_CHUNK", 1)
+    cache, cell = ArrayCache(tmp_path), [("gaussian_noise", 3)]
+    two = load_dataset("imagenet", n_examples=2, data_dir=imagenet_root)
+    made = [images for _, _, images, _ in metric._generated_imagenet_c(two, 0, cell, cache)]
+    assert len(made) == 2  # one chunk per image
+    clean = load_dataset(
+        "imagenet", n_examples=2, data_dir=imagenet_root, preprocessing="Res256Crop224"
+    ).take(0, 2)
+    for k in range(2):
+        noisy = corrupt(clean.images[k : k + 1], "gaussian_noise", 3, 0, "imagenet", stream=k)
+        pixels = (noisy[0].numpy() * 255).astype(np.uint8).transpose(1, 2, 0)
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, "JPEG", quality=85, optimize=True)
+        expected = np.asarray(Image.open(buffer)).transpose(2, 0, 1) / np.float32(255)
+        torch.testing.assert_close(made[k][0], torch.from_numpy(expected))
+    assert not torch.equal(made[0], made[1])
+
+    def no_generation(*args, **kwargs):
+        raise AssertionError("a cached chunk was generated again")
+
+    monkeypatch.setattr("freqbench.corruptions.corrupt", no_generation)
+    one = load_dataset("imagenet", n_examples=1, data_dir=imagenet_root)
+    [(_, _, again, _)] = metric._generated_imagenet_c(one, 0, cell, cache)
+    assert torch.equal(again, made[0])

@@ -118,3 +118,19 @@ def test_the_quick_imagenet_heat_map_is_band_limited_and_not_standard():
     assert "heatmap_band_limit 15 (standard 0)" in deviations(
         "imagenet", values, ("fourier_heatmap",)
     )
+
+
+@pytest.mark.parametrize(
+    "preprocessing",
+    ["Crop288", "timm:size=288,crop_pct=1.0,crop_mode=center,interpolation=bicubic"],
+)
+def test_a_model_tested_at_288_px_is_standard_with_its_default_heat_map_eps(preprocessing):
+    """The heat map's eps follows the model's input size (15.7 x 288 / 224 at 288 px): the
+    standard it is judged by follows it too."""
+    values = Protocol().resolve("imagenet", options={"preprocessing": preprocessing})
+    assert values["heatmap_eps"] == pytest.approx(15.7 * 288 / 224)
+    assert deviations("imagenet", values, ALL) == []
+    other = {**values, "heatmap_eps": 15.7}
+    assert deviations("imagenet", other, ("fourier_heatmap",)) == [
+        "heatmap_eps 15.7 (standard 20.185714285714283)"
+    ]

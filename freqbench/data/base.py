@@ -159,13 +159,14 @@ class ImageStream:
         labels = self.labels[start:stop].tolist()
         yield from decoded_batches(self.files[start:stop], labels, self.preprocessing, batch_size)
 
-    def content_sha256(self) -> str:
-        """SHA-256 of the files' names (``<folder>/<file>``) and bytes, in order: what a set
-        made from them (a corruption cache entry) depends on, whatever the root folder."""
+    def content_sha256(self, start: int = 0, stop: int | None = None) -> str:
+        """SHA-256 of the names (``<folder>/<file>``) and bytes of files ``start:stop``, in
+        order: what a set made from them (a corruption cache entry) depends on, whatever the
+        root folder."""
         import hashlib
 
         digest = hashlib.sha256()
-        for path in self.files:
+        for path in self.files[start:stop]:
             digest.update(f"{path.parent.name}/{path.name}\n".encode())
             digest.update(hashlib.sha256(path.read_bytes()).digest())
         return digest.hexdigest()

@@ -131,6 +131,17 @@ class _State:
             setattr(state, key, saved[key])
         return state
 
+    @staticmethod
+    def saved_batch_size(path: Path | None) -> int | None:
+        """The batch size a saved run attacked with, so that a resumed run keeps it."""
+        if path is None or not path.exists():
+            return None
+        try:
+            size = json.loads(path.read_text())["settings"]["batch_size"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # unreadable: _State.open says what is wrong with it
+        return size if isinstance(size, int) and size >= 1 else None
+
     def save(self) -> None:
         if self.path is not None:
             atomic.write_json(self.path, {"format": STATE_FORMAT, "settings": self.settings, **{
@@ -310,6 +321,7 @@ def attack_batch_size(model: nn.Module, images: torch.Tensor, requested: int, de
 
     if torch.device(device).type != "cuda" or len(images) == 0:
         return requested
+    torch.cuda.empty_cache()  # memory cached for earlier blocks counts as used otherwise
     probe = images[:2].to(device).requires_grad_(True)
     torch.cuda.synchronize(device)
     torch.cuda.reset_peak_memory_stats(device)
@@ -352,11 +364,12 @@ def autoattack_accuracy(
     part = shard_range(len(data), shard)
     attacked = data.take(part.start, part.stop)  # a streamed set: only this shard's images
     images, labels = attacked.images, attacked.labels
-    used = attack_batch_size(model, images, batch_size, device)
+    state = Path(state_path) if state_path else None
+    used = _State.saved_batch_size(state) or attack_batch_size(model, images, batch_size, device)
     if used < batch_size:
         warnings.warn(
             f"AutoAttack runs {used} images at a time, not --batch-size {batch_size}: more "
-            f"would not fit the memory of {device}",
+            "did not fit the GPU's free memory",
             stacklevel=2,
         )
     clean, flags, broken, messages = robust_flags(
@@ -370,7 +383,7 @@ def autoattack_accuracy(
         device=device,
         version=version,
         progress=progress,
-        state_path=Path(state_path) if state_path else None,
+        state_path=state,
         predicted=None if clean_predictions is None else clean_predictions[part.start : part.stop],
     )
     values = {
@@ -407,8 +420,11 @@ def merge(parts: list[MetricResult]) -> MetricResult:
     clean = np.concatenate([p.arrays["clean_flags"] for p in parts])
     first = parts[0].values
     messages = list(dict.fromkeys(m for p in parts for m in p.values["warnings"]))
+    sizes = [p.values["batch_size"] for p in parts]
     values = {
         **first,
+        # one number when every shard attacked with the same batch, else each shard's
+        "batch_size": sizes[0] if len(set(sizes)) == 1 else sizes,
         "robust_accuracy": float(np.mean(flags, dtype=np.float32)),
         "clean_accuracy": float(np.mean(clean, dtype=np.float32)),
         "n": len(flags),
@@ -509,7 +525,12 @@ SPEC = MetricSpec(
             "version": {"type": "string"},
             # the images attacked at a time: the protocol's batch_size, or fewer on a GPU
             # whose memory could not hold it (blocks before this field: the protocol's)
-            "batch_size": {"type": "integer", "minimum": 1},
+            "batch_size": {
+                "anyOf": [
+                    {"type": "integer", "minimum": 1},
+                    {"type": "array", "items": {"type": "integer", "minimum": 1}},  # per shard
+                ]
+            },
             "broken_by": {"type": "object", "additionalProperties": COUNT},
             "warnings": {"type": "array", "items": {"type": "string"}},
             "unreliable": {"type": "boolean"},

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from freqbench.cache import content_key
 from freqbench.corruptions.params import ALEXNET_ERRORS, CORRUPTIONS, FAMILIES, SEVERITIES
 from freqbench.errors import UserError
 from freqbench.metrics.spec import (
@@ -110,20 +111,11 @@ def quantize(images: torch.Tensor) -> np.ndarray:
     return (images.detach().cpu().numpy() * 255).astype(np.uint8)
 
 
-def cell_key(
-    images_sha256: str,
-    seed: int,
-    name: str,
-    severity: int,
-    generator: str = GENERATOR,
-    chunk: int = GENERATION_CHUNK,
-) -> str:
+def cell_key(images_sha256: str, seed: int, name: str, severity: int) -> str:
     """The cache key of one generated cell: the images, the seed, the cell and the generator."""
-    from freqbench.cache import content_key
-
     return content_key({
-        "kind": "corruption-cell", "generator": generator, "images": images_sha256,
-        "seed": seed, "corruption": name, "severity": severity, "chunk": chunk,
+        "kind": "corruption-cell", "generator": GENERATOR, "images": images_sha256,
+        "seed": seed, "corruption": name, "severity": severity, "chunk": GENERATION_CHUNK,
     })  # fmt: skip
 
 
@@ -167,38 +159,52 @@ def _generated(
 
 
 def _generated_imagenet_c(
-    data: ImageStream, seed: int, cells: list[Cell], cache: ArrayCache, batch_size: int
+    data: ImageStream, seed: int, cells: list[Cell], cache: ArrayCache
 ) -> Iterator[tuple[str, int, torch.Tensor, torch.Tensor]]:
     """Each cell of ImageNet-C made from ``data``'s files as make_imagenet_c.py made the
     release (:data:`IMAGENET_C_PREPROCESSING`, the ``imagenet`` generator, np.uint8, JPEG
-    quality 85 with ``optimize=True``), chunk k drawing from stream (seed, corruption,
-    severity, k). A cell's JPEGs are kept in ``cache`` (one uint8 array: the n + 1 byte
-    offsets as int64, then the files), so it is made once; each model decodes them, as the
-    release's 224 x 224 JPEGs are read (Res224 leaves them as they are)."""
+    quality 85 with ``optimize=True``), chunk by chunk of :data:`IMAGENET_C_CHUNK` images,
+    chunk k drawing from stream (seed, corruption, severity, k). A chunk's JPEGs are one
+    ``cache`` entry (the byte offsets as int64, then the files), keyed by its own files, so
+    memory holds one chunk and a chunk is made once for every image set that starts with
+    it; each model decodes them, as the release's 224 x 224 JPEGs are read (Res224 leaves
+    them as they are)."""
     from dataclasses import replace
 
+    source = replace(data, preprocessing=IMAGENET_C_PREPROCESSING)
+    chunks = range(0, len(data), IMAGENET_C_CHUNK)
+    shared = [data.content_sha256(k, k + IMAGENET_C_CHUNK) for k in chunks]
+    for name, severity in cells:
+        for k, start in enumerate(chunks):
+            stop = min(start + IMAGENET_C_CHUNK, len(data))
+            key = content_key({
+                "kind": "imagenet-c-chunk", "generator": IMAGENET_C_GENERATOR,
+                "images": shared[k], "seed": seed, "corruption": name, "severity": severity,
+                "chunk": IMAGENET_C_CHUNK, "stream": k,
+            })  # fmt: skip
+            stored = cache.get(key)
+            if stored is None:
+                stored = _corrupted_jpegs(source, start, stop, name, severity, seed, k)
+                what = f"{data.info.name} images {start}-{stop - 1}: ImageNet-C {name} {severity}"
+                cache.put(key, stored, what)
+            offsets = stored[: 8 * (stop - start + 1)].view(np.int64)
+            body = stored[8 * (stop - start + 1) :]
+            images = [_decoded(body[offsets[i] : offsets[i + 1]]) for i in range(stop - start)]
+            yield name, severity, _as_batch(images), data.labels[start:stop]
+
+
+def _corrupted_jpegs(
+    source: ImageStream, start: int, stop: int, name: str, severity: int, seed: int, stream: int
+) -> np.ndarray:
+    """Images ``start:stop`` corrupted and saved as JPEGs: the byte offsets (int64), then the
+    files, as one uint8 array."""
     from freqbench.corruptions import corrupt
 
-    source = replace(data, preprocessing=IMAGENET_C_PREPROCESSING)
-    shared = data.content_sha256()
-    n = len(data)
-    for name, severity in cells:
-        key = cell_key(shared, seed, name, severity, IMAGENET_C_GENERATOR, IMAGENET_C_CHUNK)
-        stored = cache.get(key)
-        if stored is None:
-            files = []
-            for k, (images, _) in enumerate(source.batches(IMAGENET_C_CHUNK)):
-                corrupted = corrupt(images, name, severity, seed, profile="imagenet", stream=k)
-                files += [_jpeg(image) for image in quantize(corrupted)]
-            offsets = np.cumsum([0] + [len(f) for f in files], dtype=np.int64)
-            stored = np.concatenate([np.frombuffer(offsets.tobytes(), np.uint8), *files])
-            cache.put(key, stored, f"{data.info.name} {n} images: ImageNet-C {name} {severity}")
-        offsets = stored[: 8 * (n + 1)].view(np.int64)
-        body = stored[8 * (n + 1) :]
-        for start in range(0, n, batch_size):
-            stop = min(start + batch_size, n)
-            images = [_decoded(body[offsets[i] : offsets[i + 1]]) for i in range(start, stop)]
-            yield name, severity, _as_batch(images), data.labels[start:stop]
+    [(images, _)] = list(source.batches(stop - start, start, stop))
+    corrupted = corrupt(images, name, severity, seed, profile="imagenet", stream=stream)
+    files = [_jpeg(image) for image in quantize(corrupted)]
+    offsets = np.cumsum([0] + [len(f) for f in files], dtype=np.int64)
+    return np.concatenate([np.frombuffer(offsets.tobytes(), np.uint8), *files])
 
 
 def _jpeg(image: np.ndarray) -> np.ndarray:
@@ -254,12 +260,12 @@ def corruption_accuracy(
     cells = [CELLS[i] for i in shard_range(len(CELLS), shard)]
     cache = ArrayCache(Path(cache_dir) if cache_dir else None)
     if streamed:
-        stream = (
-            _release_files(data, Path(corruptions_dir), cells, batch_size)
-            if corruptions_dir
-            else _generated_imagenet_c(data, seed, cells, cache, batch_size)
-        )
-        chunks = len(cells) * -(-len(data) // batch_size)
+        if corruptions_dir:
+            stream = _release_files(data, Path(corruptions_dir), cells, batch_size)
+            chunks = len(cells) * -(-len(data) // batch_size)
+        else:
+            stream = _generated_imagenet_c(data, seed, cells, cache)
+            chunks = len(cells) * -(-len(data) // IMAGENET_C_CHUNK)
     elif corruptions_dir:
         stream, chunks = _official(data, Path(corruptions_dir), cells), len(cells)
     else:
