@@ -171,15 +171,15 @@ def gradient_metrics(
 
 
 def band_means(heatmap: np.ndarray) -> dict[str, float | None]:
-    """Mean error in the low (d < H/6), middle and high (d >= H/3) bands of the heat map, over
-    the cells measured (a windowed map is NaN outside its window); None for a band it misses."""
+    """Mean error in the low (d < H/6), middle and high (d >= H/3) bands of the heat map; None
+    for a band the map did not measure whole (a band-limited map is NaN outside its window),
+    so that a band's number always averages the same cells."""
     h, w = heatmap.shape
     d = radius_map(h, w).numpy()
     low, high = d < h / 6, d >= h / 3
     middle = ~low & ~high
-    measured = ~np.isnan(heatmap)
     return {
-        name: float(heatmap[mask & measured].mean()) if (mask & measured).any() else None
+        name: None if np.isnan(heatmap[mask]).any() else float(heatmap[mask].mean())
         for name, mask in (("low", low), ("middle", middle), ("high", high))
     }
 
@@ -195,6 +195,28 @@ def heatmap_bases(h: int, w: int, band_limit: int = 0) -> torch.Tensor:
     return torch.nonzero((a.abs() <= band_limit) & (b.abs() <= band_limit)).flatten()
 
 
+#: Bases whose signs are drawn at once: what :func:`heatmap_signs` holds beyond the kept rows.
+SIGN_BLOCK = 1024
+
+
+def heatmap_signs(
+    seed: int, total: int, bases: torch.Tensor, shape: tuple[int, ...]
+) -> torch.Tensor:
+    """The 0/1 sign draws (int8) of the bases at increasing positions ``bases``: one
+    ``shape`` draw per basis of the half-plane's ``total``, in order, from a generator seeded
+    with ``seed``, as one draw of (total, *shape) would give them; drawn :data:`SIGN_BLOCK`
+    bases at a time, keeping only the rows of ``bases``."""
+    generator = torch.Generator().manual_seed(seed)
+    keep = torch.zeros(total, dtype=torch.bool)
+    keep[bases] = True
+    rows = []
+    for first in range(0, total, SIGN_BLOCK):
+        size = min(SIGN_BLOCK, total - first)
+        drawn = torch.randint(0, 2, (size, *shape), generator=generator, dtype=torch.int8)
+        rows.append(drawn[keep[first : first + size]])
+    return torch.cat(rows)
+
+
 @torch.inference_mode()
 def half_plane_errors(
     model: nn.Module,
@@ -208,20 +230,20 @@ def half_plane_errors(
     bases: torch.Tensor | None = None,
 ) -> np.ndarray:
     """Error rate under clip(x + eps * s * U_ij, 0, 1), s a random sign per image and channel,
-    for each basis of one half-plane (:func:`half_plane_indices` order) at positions ``bases``
-    (all of them by default).
+    for each basis of one half-plane (:func:`half_plane_indices` order) at the increasing
+    positions ``bases`` (all of them by default).
 
     Images are read one batch at a time (decoded once, whatever the number of bases). Each
     forward holds up to ``batch_size`` perturbed images: one basis over an image batch, or
     several bases over a batch smaller than that. The signs come from a generator seeded with
-    ``seed``, drawn for every basis of the half-plane at once, so an error depends neither on
-    the batch size nor on which bases are computed (a shard's range, a window).
+    ``seed`` for every basis of the half-plane in order (:func:`heatmap_signs`), so an error
+    depends neither on the batch size nor on which bases are computed (a shard's range, a
+    window).
     """
     n, (c, h, w) = len(data), data.image_shape
     indices = half_plane_indices(h, w)
     bases = torch.arange(len(indices)) if bases is None else bases
-    generator = torch.Generator().manual_seed(seed)
-    signs = torch.randint(0, 2, (len(indices), n, c, 1, 1), generator=generator, dtype=torch.int8)
+    signs = heatmap_signs(seed, len(indices), bases, (n, c, 1, 1))
     image_step = min(n, batch_size)
     per_forward = max(1, batch_size // image_step)  # bases per forward pass
     wrong = torch.zeros(len(bases), dtype=torch.long)
@@ -232,7 +254,8 @@ def half_plane_errors(
         for first in range(0, len(bases), per_forward):
             chunk = bases[first : first + per_forward]
             basis = fourier_basis_batch(h, w, indices[chunk], device=device)  # (b, H, W)
-            s = signs[chunk, start : start + m].to(device=device, dtype=x.dtype) * 2 - 1
+            rows = slice(first, first + len(chunk))
+            s = signs[rows, start : start + m].to(device=device, dtype=x.dtype) * 2 - 1
             perturbed = (x[None] + eps * s * basis[:, None, None]).clamp_(0, 1)
             predicted = model(perturbed.flatten(0, 1)).argmax(1).view(len(chunk), -1)
             wrong[first : first + len(chunk)] += (predicted != y).sum(1).cpu()

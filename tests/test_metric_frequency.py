@@ -157,14 +157,16 @@ def _heatmap_by_hand(model, images, labels, eps, seed, limit):
     return heat
 
 
-def test_a_band_limited_heatmap_is_the_full_map_s_window_by_hand():
+def test_a_band_limited_heatmap_is_the_full_map_s_window_by_hand(monkeypatch):
     """A band limit measures the central window only: the same numbers as the whole map there
     (the signs do not depend on which bases run), NaN elsewhere, each checked against a plain
-    loop; its bands are the measured cells' means, None where it measured nothing."""
+    loop, with the signs drawn a few bases at a time; a band is averaged only where the map
+    measured it whole."""
     train = make_synthetic(200, size=12, channels=3, num_classes=3, split="train")
     test = make_synthetic(6, size=12, channels=3, num_classes=3)
     model = _nearest_mean_model(train)
     heatmap = get_metric("fourier_heatmap").compute
+    monkeypatch.setattr("freqbench.sensitivity.SIGN_BLOCK", 5)  # signs drawn in 15 blocks
     full = heatmap(model, test, heatmap_eps=2.0, seed=3, batch_size=4, progress=False)
     window = heatmap(
         model, test, heatmap_eps=2.0, heatmap_band_limit=2, seed=3, batch_size=7, progress=False
@@ -185,12 +187,15 @@ def test_a_band_limited_heatmap_is_the_full_map_s_window_by_hand():
     np.testing.assert_array_equal(spec.merge(parts).arrays["heatmap"], window.arrays["heatmap"])
     values = {"heatmap_band_limit": 2, "preprocessing": None}
     assert spec.units(values, test.info) == 13  # the window's half: (25 - 1) / 2 + DC
-    # d < 12 / 6 = 2 is low, d >= 4 high: a 5 x 5 window reaches d = 2.83, no high cell.
+    # d < 12 / 6 = 2 is low, d >= 4 high: the 5 x 5 window holds the whole low band only.
     d = np.hypot(*np.meshgrid(np.arange(12) - 6, np.arange(12) - 6, indexing="ij"))
-    assert window.values["bands"]["low"] == pytest.approx(by_hand[measured & (d < 2)].mean())
-    assert window.values["bands"]["middle"] == pytest.approx(by_hand[measured & (d >= 2)].mean())
-    assert window.values["bands"]["high"] is None
-    assert full.values["bands"]["high"] is not None
+    assert window.values["bands"]["low"] == pytest.approx(by_hand[d < 2].mean())
+    assert window.values["bands"]["middle"] is window.values["bands"]["high"] is None
+    full_map = full.arrays["heatmap"]
+    assert full.values["bands"] == pytest.approx(
+        {"low": full_map[d < 2].mean(), "middle": full_map[(d >= 2) & (d < 4)].mean(),
+         "high": full_map[d >= 4].mean()}
+    )  # fmt: skip
     with pytest.raises(UserError, match="past the highest frequency"):
         heatmap(model, test, heatmap_band_limit=7, progress=False)
 
