@@ -166,7 +166,10 @@ def robustbench_preprocessing(name: str) -> str | None:
     """The preprocessing RobustBench applies to an ImageNet entry's inputs, as a freqbench
     name (None for 32 px datasets, which it feeds as they are). Follows
     ``robustbench.data.get_preprocessing``: a timm-registered entry gets Resize(floor(size /
-    crop_pct)) and a centre crop from its timm config, any other the zoo's named one."""
+    crop_pct)) and a centre crop from its timm config (read from timm's registry, where
+    robustbench builds the model to read it: the same values for all six such entries,
+    without building a second copy of a model the loader builds already), any other the
+    zoo's named one."""
     from freqbench.compat import import_robustbench
 
     dataset, threat_model, model_name = parse_robustbench_name(name)
@@ -181,11 +184,8 @@ def robustbench_preprocessing(name: str) -> str | None:
 
     timm_name = f"{model_name.lower().replace('-', '_')}_{dataset}_{threat_model.lower()}"
     if timm.is_model(timm_name):
-        built = timm.create_model(timm_name, pretrained=False)
-        cfg = getattr(built, "model", built).default_cfg  # a Sequential holds its normalization
-        return TimmConfig(
-            cfg["input_size"][1], cfg["crop_pct"], "center", cfg["interpolation"]
-        ).name
+        cfg = timm.models.get_pretrained_cfg(timm_name)
+        return TimmConfig(cfg.input_size[1], cfg.crop_pct, "center", cfg.interpolation).name
     threat = ThreatModel(threat_model.replace("_3d", ""))
     entry = model_dicts[BenchmarkDataset(dataset)][threat].get(model_name, {})
     return entry.get("preprocessing") or DEFAULT  # robustbench's load_imagenet default

@@ -15,14 +15,10 @@ import json
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from freqbench.data.base import DatasetInfo, ImageStream, register_stream
 from freqbench.data.preprocessing import DEFAULT
 from freqbench.errors import UserError
-
-if TYPE_CHECKING:
-    pass
 
 _MEAN, _STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 _WNID = re.compile(r"^n\d{8}$")
