@@ -7,6 +7,9 @@ ZOO_DIR = "model_zoo"  # model_zoo/<dataset>/<name>.toml, weights/, configs/, gr
 GRID_FILE = "grid.toml"
 RECORDS_DIR = "leaderboards"  # leaderboards/<dataset>/<name>.json and the generated pages
 SCRATCH_RECORDS_DIR = "runs/records"  # where `freqbench evaluate` writes by default
+#: A records folder holding this file is a published leaderboard (its page's metric list):
+#: `submit` and `grid` write records there, `evaluate` does not.
+LEADERBOARD_FILE = "leaderboard.toml"
 
 
 def display_path(path: Path) -> str:

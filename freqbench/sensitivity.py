@@ -51,8 +51,9 @@ def split_accuracy(
     batch_size: int,
     device,
     progress: bool = False,
-) -> tuple[dict[str, float], dict[str, float]]:
-    """Accuracy on the low- and high-pass parts at each radius, keyed by the radius as text."""
+) -> tuple[dict[str, int], dict[str, int]]:
+    """How many low- and high-pass parts are classified correctly at each radius, keyed by
+    the radius as text."""
     low_correct, high_correct = dict.fromkeys(radii, 0), dict.fromkeys(radii, 0)
     with Progress(len(radii) * len(data), "low/high-pass split", "images", progress) as bar:
         for images, y in data.batches(batch_size):  # one pass: a streamed batch is decoded once
@@ -62,9 +63,7 @@ def split_accuracy(
                 low_correct[radius] += n_correct(model, low, y, len(y), device)
                 high_correct[radius] += n_correct(model, high, y, len(y), device)
                 bar.update(len(y))
-    low_acc = {str(r): low_correct[r] / len(data) for r in radii}
-    high_acc = {str(r): high_correct[r] / len(data) for r in radii}
-    return low_acc, high_acc
+    return {str(r): low_correct[r] for r in radii}, {str(r): high_correct[r] for r in radii}
 
 
 def long_tail(
@@ -91,6 +90,8 @@ def long_tail(
         f"mean_r{round(q * 100)}": float(torch.cat(radii).double().mean()),
         "head_accuracy": head_correct / len(data),
         "tail_accuracy": tail_correct / len(data),
+        "head_correct": head_correct,
+        "tail_correct": tail_correct,
     }
 
 

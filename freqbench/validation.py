@@ -16,6 +16,7 @@ from freqbench.data import list_datasets
 from freqbench.errors import UnknownNameError, UserError
 from freqbench.grid.spec import load_grid
 from freqbench.leaderboard import CONFIG_FILE, board_metrics
+from freqbench.metrics import all_metrics
 from freqbench.paths import GRID_FILE, RECORDS_DIR, display_path
 from freqbench.recipes import list_recipes
 from freqbench.records import (
@@ -26,6 +27,7 @@ from freqbench.records import (
     read_json,
     record_files,
     review,
+    with_artifacts,
 )
 from freqbench.schemas import schema_problems
 from freqbench.zoo import (
@@ -188,7 +190,7 @@ class _Checker:
     def check_record(self, path: Path, entries: dict[str, ZooEntry]) -> Record | None:
         """Check one record file; the record when its frame holds, for the duplicate checks."""
         try:
-            checked = review(read_json(path))
+            checked = with_artifacts(review(read_json(path)), path.parent)
         except UserError as exc:
             self.add(path, str(exc).removeprefix(str(path)).lstrip(": "))
             return None
@@ -209,8 +211,9 @@ class _Checker:
                 path,
                 "model.weights: random (--random-init): a leaderboard holds trained models only",
             )
-        for key, name in record.data["artifacts"].items():
-            if not (path.parent / name).is_file():
+        checked_files = {a.key for spec in all_metrics() for a in spec.artifacts}
+        for key, name in record.data["artifacts"].items():  # those of plugins not installed
+            if key not in checked_files and not (path.parent / name).is_file():
                 self.add(path, f"artifacts.{key}: '{name}' does not exist beside the record")
         entry = entries.get(record.name)
         if entry is None:

@@ -27,7 +27,7 @@ from freqbench.grid import load_grid
 from freqbench.metrics import get_metric
 from freqbench.protocol import Protocol, block_key
 from freqbench.records import migrate, model_info, protocol_of, review
-from tests.test_leaderboard import make_record
+from tests.test_leaderboard import CORRUPTIONS, make_record
 
 GRID = Path(__file__).resolve().parent.parent / "model_zoo" / "fashion-mnist" / "grid.toml"
 RADII = ("4", "7", "11", "14")
@@ -272,7 +272,17 @@ def _publish(zoo: Path, records_dir: Path, data: dict) -> None:
         f'name = "{name}"\ndataset = "fashion-mnist"\narchitecture = "smallcnn"\n'
         f'[weights]\npath = "weights/{name}.safetensors"\nsha256 = "{sha}"\n'
     )
-    full = migrate(make_record(name, recipe=data["model"]["recipe"], sha256=sha))
+    # The numbers that others are derived from go through make_record, which derives them
+    # (AutoAttack's broken points, the corruption means), so that the record proves its counts.
+    attack = data["metrics"].get("autoattack", {})
+    families = data["metrics"].get("corruptions", {}).get("per_family", {})
+    derived = make_record(
+        name, recipe=data["model"]["recipe"], sha256=sha,
+        autoattack=attack.get("robust_accuracy", 0.3),
+        autoattack_n_examples=attack.get("n", 1_000),
+        corruptions={family: families.get(family, 0.7) for family in CORRUPTIONS},
+    )  # fmt: skip
+    full = migrate(derived)
     _deep_update(full["metrics"], data["metrics"])
     shift = full["metrics"]["filters"].get("distribution_shift")
     if shift is not None:  # the claims read the per-layer shifts; the rest as the metric writes it
@@ -301,7 +311,8 @@ def _publish(zoo: Path, records_dir: Path, data: dict) -> None:
     path = records_dir / "fashion-mnist" / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(full))
-    assert review(full).problems == []
+    problems = review(full).problems
+    assert problems == [], problems
 
 
 def test_findings_report_and_cli_check(tmp_path, capsys):

@@ -110,7 +110,13 @@ def make_record(
             "norm": norm,
             "eps": eps,
             "version": "standard",
-            "broken_by": {"apgd-ce": 880, "apgd-t": 15, "fab-t": 0, "square": 0},
+            "broken_by": {  # the clean points that are not robust
+                "apgd-ce": round(clean * autoattack_n_examples)
+                - round(autoattack * autoattack_n_examples),
+                "apgd-t": 0,
+                "fab-t": 0,
+                "square": 0,
+            },
             "warnings": [],
             "unreliable": unreliable,
         }

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -22,9 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from freqbench.cli import main
+from freqbench.errors import UserError
 from freqbench.evaluate import evaluate, plan_evaluation, run_plans
 from freqbench.evaluate.states import StateFiles
 from freqbench.executors import LocalExecutor
@@ -77,6 +80,15 @@ def _delete(*path: Any) -> Callable[[dict], Any]:
     return change
 
 
+def _both(*changes: Callable[[dict], Any]) -> Callable[[dict], Any]:
+    def change(data: dict) -> Any:
+        for one in changes:
+            data = one(data)
+        return data
+
+    return change
+
+
 @dataclass(frozen=True)
 class BlockDamage:
     """Damage inside one block: evaluate re-runs it, saying ``why`` in its line."""
@@ -94,6 +106,18 @@ BLOCK_CASES = [
                 "not a finite number"),
     BlockDamage("accuracy-0.99-by-hand", _set(("metrics", "clean", "accuracy"), 0.99), ("clean",),
                 "model_info.clean_acc"),
+    # 0.99 of 24 images is 23.76 images: with model_info agreeing, only the count says so.
+    BlockDamage("accuracy-0.99-not-its-count",
+                _both(_set(("metrics", "clean", "accuracy"), 0.99),
+                      _set(("model_info", "clean_acc"), 99.0)), ("clean",),
+                "0.99 is not its count"),
+    BlockDamage("accuracy-0.99-no-count-stored",
+                _both(_set(("metrics", "clean", "accuracy"), 0.99),
+                      _set(("model_info", "clean_acc"), 99.0),
+                      _delete("metrics", "clean", "correct")), ("clean",),
+                "23.76 images, not a whole number"),
+    BlockDamage("count-above-n", _set(("metrics", "clean", "correct"), 25), ("clean",),
+                "not a whole number of images in 0..24"),
     BlockDamage("accuracy-string", _set(("metrics", "clean", "accuracy"), "high"), ("clean",),
                 "metrics.clean.accuracy"),
     BlockDamage("n-1e30", _set(("metrics", "clean", "n"), 1e30), ("clean",), "metrics.clean.n"),
@@ -241,9 +265,11 @@ def test_validate_reports_a_folder_and_a_looping_link_named_like_records(tmp_pat
 def test_two_records_of_one_checkpoint_and_implausible_counts_are_refused(
     good_record, tmp_path, capsys
 ):
-    _, good = good_record
+    path, good = good_record
     folder = tmp_path / "synthetic"
     folder.mkdir()
+    for file_name in good["artifacts"].values():  # the figure the records refer to
+        shutil.copy(path.parent / file_name, folder / file_name)
     for name in ("a", "b"):
         data = {**good, "name": name, "model_info": {**good["model_info"], "name": name}}
         (folder / f"{name}.json").write_text(json.dumps(data))
@@ -419,3 +445,186 @@ def test_a_live_run_s_state_is_kept_and_a_dead_run_s_is_resumed_or_removed(tmp_p
     live.close()
     longer.close()
     assert list(tmp_path.glob("*.owner")) == []
+
+
+# --- a block's files are the ones it wrote ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def heatmap_record(synthetic_checkpoint, tmp_path_factory) -> Path:
+    """A real record of the Fourier heat map (its .npy and its figure beside it)."""
+    out = tmp_path_factory.mktemp("heatmap")
+    result = evaluate(str(synthetic_checkpoint), metrics="fourier_heatmap", protocol=TINY,
+                      out_dir=out, name="m", progress=False)  # fmt: skip
+    return result.path
+
+
+def _reversed_map(path: Path) -> None:
+    """Another model's map: the same shape and dtype, other numbers."""
+    np.save(path, np.load(path)[::-1].copy())
+
+
+ARTIFACT_CASES = {
+    "a-3x3-array": lambda path: np.save(path, np.zeros((3, 3))),
+    "another-model-s-map": _reversed_map,
+    "an-object-array": lambda path: np.save(path, np.array([{}], dtype=object), allow_pickle=True),
+    "text": lambda path: path.write_text("0.1 0.2 0.3\n"),
+    "a-fifo": lambda path: (path.unlink(), os.mkfifo(path)),
+    "deleted": lambda path: path.unlink(),
+}
+
+
+def _copy_record(source: Path, folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    data = json.loads(source.read_text())
+    for file_name in data["artifacts"].values():
+        shutil.copy(source.parent / file_name, folder / file_name)
+    shutil.copy(source, folder / source.name)
+    return folder / source.name
+
+
+@pytest.mark.parametrize("case", list(ARTIFACT_CASES))
+def test_a_block_whose_file_was_swapped_is_run_again_and_refused_by_the_pages(
+    case, heatmap_record, synthetic_checkpoint, tmp_path, capsys
+):
+    record = _copy_record(heatmap_record, tmp_path / "records" / "synthetic")
+    written = json.loads(record.read_text())["evaluations"]["fourier_heatmap"]["artifacts"]
+    assert set(written) == {"heatmap_npy", "heatmap_png"}
+    npy = record.with_name("m.heatmap.npy")
+    assert written["heatmap_npy"]["shape"] == [32, 32]  # the synthetic images' size
+    ARTIFACT_CASES[case](npy)
+
+    leaderboard = [
+        "leaderboard",
+        "--dataset",
+        "synthetic",
+        "--records-dir",
+        str(tmp_path / "records"),
+    ]
+    assert main(leaderboard) == 2
+    err = capsys.readouterr().err
+    assert "m.heatmap.npy" in err and "Traceback" not in err and len(err.splitlines()) == 1
+
+    code = main(_evaluate(synthetic_checkpoint, record.parent, metrics="fourier_heatmap"))
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    line = next(line for line in out.splitlines() if line.startswith("  fourier_heatmap "))
+    assert (
+        "its stored block cannot be trusted: artifacts.heatmap_npy: " in line
+        and "m.heatmap.npy" in line
+    )
+    assert np.load(npy).shape == (32, 32)  # the map is written again, and proves itself
+    assert main(leaderboard) == 0
+    capsys.readouterr()
+
+
+def test_a_block_written_before_digests_has_its_files_checked_for_form(heatmap_record, tmp_path):
+    """Without a digest, a map must still be numbers at the images' size; another model's map
+    of that size cannot be told (the limit of records made before digests)."""
+    from freqbench.records import load_record
+
+    record = _copy_record(heatmap_record, tmp_path / "synthetic")
+    data = json.loads(record.read_text())
+    del data["evaluations"]["fourier_heatmap"]["artifacts"]
+    record.write_text(json.dumps(data))
+    npy = record.with_name("m.heatmap.npy")
+    _reversed_map(npy)
+    load_record(record)  # of the right form: trusted
+    for damage, words in (
+        (ARTIFACT_CASES["a-3x3-array"], "holds a (3, 3) array, not the block's (32, 32)"),
+        (ARTIFACT_CASES["an-object-array"], "is not an .npy array of numbers"),
+        (ARTIFACT_CASES["text"], "is not an .npy array of numbers"),
+    ):
+        damage(npy)
+        with pytest.raises(UserError, match=re.escape(words)):
+            load_record(record)
+
+
+# --- nothing is lost silently ----------------------------------------------------------
+
+
+def test_two_runs_of_one_block_with_other_settings_the_second_fails_naming_both(
+    synthetic_checkpoint, tmp_path
+):
+    """Two terminals run ``--metrics clean`` on one record with 20 and 24 images, planned
+    before either writes: the second to merge must not replace the first's block silently."""
+    plans = [
+        plan_evaluation(
+            str(synthetic_checkpoint),
+            metrics="clean",
+            protocol=TINY.replace(n_examples=n),
+            out_dir=tmp_path,
+            name="m",
+            progress=False,
+        )
+        for n in (20, 24)
+    ]
+    for plan in plans:
+        run_plans([plan], LocalExecutor(), progress=False)
+        plan.close()
+    first, second = (plan.evaluation for plan in plans)
+    assert first.ran == ["clean"] and not first.failed
+    assert second.user_error and "n_examples = 20 there and 24 here" in second.failed["clean"]
+    record = json.loads((tmp_path / "m.json").read_text())
+    assert record["metrics"]["clean"]["n"] == 20  # the first run's block is kept
+
+    on_purpose = evaluate(str(synthetic_checkpoint), metrics="clean", protocol=TINY, out_dir=tmp_path,
+                          name="m", progress=False)  # fmt: skip
+    assert on_purpose.ran == ["clean"] and not on_purpose.failed
+    assert on_purpose.reasons["clean"] == "replaces the stored block: n_examples 20 -> 24"
+    assert json.loads((tmp_path / "m.json").read_text())["metrics"]["clean"]["n"] == 24
+
+
+def test_replace_sets_the_old_record_and_its_files_aside(
+    good_record, synthetic_checkpoint, tmp_path, capsys
+):
+    path, _ = good_record
+    records = tmp_path / "records"
+    _copy_record(path, records)
+    before = {p.name: p.read_bytes() for p in records.iterdir()}
+    other = _other_checkpoint(synthetic_checkpoint, tmp_path / "other")
+    code = main(["evaluate", "--model", str(other), "--metrics", "clean", "--out", str(records),
+                 "--name", "m", "--replace", *TINY_ARGS])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    (aside,) = (records / ".replaced").iterdir()
+    assert aside.name.startswith("m-") and aside.name.endswith("Z")
+    assert f"the record it replaced (--replace) and its files are in {aside}" in out
+    assert {p.name: p.read_bytes() for p in aside.iterdir()} == before  # every byte kept
+    assert sorted(p.name for p in records.iterdir()) == [".replaced", "m.json"]
+
+
+def _other_checkpoint(checkpoint: Path, folder: Path) -> Path:
+    import torch
+
+    from freqbench.checkpoints import load_checkpoint, save_checkpoint
+
+    model, info = load_checkpoint(checkpoint)
+    with torch.no_grad():
+        next(model.parameters()).add_(0.01)
+    return save_checkpoint(model, folder / "model.safetensors", info)
+
+
+def test_evaluate_never_writes_into_a_published_leaderboard(synthetic_checkpoint, tmp_path, capsys):
+    board = tmp_path / "leaderboards" / "synthetic"
+    board.mkdir(parents=True)
+    (board / "leaderboard.toml").write_text('metrics = ["clean"]\n')
+    for extra in ((), ("--replace",)):
+        code = main(_evaluate(synthetic_checkpoint, board, *extra))
+        err = capsys.readouterr().err
+        assert code == 2 and "is a published leaderboard" in err and "freqbench submit" in err
+    assert sorted(p.name for p in board.iterdir()) == ["leaderboard.toml"]
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [("nat.json", "pass --name nat"), ("", "must start with a letter or digit"),
+     ("a/b", "no folder"), ("../m", "no folder")],
+)  # fmt: skip
+def test_a_record_name_is_a_plain_name(name, words, synthetic_checkpoint, tmp_path, capsys):
+    argv = _evaluate(synthetic_checkpoint, tmp_path)
+    argv[argv.index("--name") + 1] = name
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert words in err and len(err.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []

@@ -65,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--replace", action="store_true",
         help="the record --name names holds another model, or is too damaged to use: start it "
-        "afresh (its artifacts are removed)",
+        "afresh (the old record and its artifacts move to <out>/.replaced/<name>-<UTC time>/)",
     )  # fmt: skip
     parser.add_argument(
         "--heatmap-scale", choices=("absolute", "relative"), default="absolute",
@@ -145,6 +145,8 @@ def time_summary(result) -> str:
     if result.reused:
         out.append(f"reused: {', '.join(result.reused)}")
     out += [f"dropped {name}: {why}" for name, why in result.dropped.items()]
+    if result.set_aside is not None:
+        out.append(f"the record it replaced (--replace) and its files are in {result.set_aside}")
     out += [f"FAILED {name}: {why}" for name, why in result.failed.items()]
     if result.failed:
         n = len(result.failed)

@@ -108,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         corruptions_dir=args.corruptions_dir,
         cache_dir=args.cache_dir,
+        publish=True,
     )
     print(headline_table(result.record))
     print(f"\nrecord: {display_path(result.path)}")

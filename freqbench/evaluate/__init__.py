@@ -26,6 +26,7 @@ from freqbench.evaluate.scheduler import Scheduler, TaskStatus, task_name
 from freqbench.evaluate.worker import WORKER
 from freqbench.executors import Executor, make_executor
 from freqbench.metrics import parse_metrics
+from freqbench.paths import LEADERBOARD_FILE
 from freqbench.progress import Progress
 from freqbench.protocol import Protocol, all_fields
 from freqbench.records import RECORD_FORMAT
@@ -87,12 +88,29 @@ def check_model(model: nn.Module, data: LabeledImages | ImageStream, device: str
 
 
 def check_name(name: str) -> str:
+    """A plain record name: the record is ``<name>.json`` in the records folder."""
     if not NAME_PATTERN.match(name):
         raise UserError(
             f"record name '{name}' must start with a letter or digit and hold only letters, "
-            "digits and . _ + - (it is a file name); pass another with --name"
+            "digits and . _ + - (no folder: the record folder is --out); pass another with --name"
+        )
+    if name.lower().endswith(".json"):
+        raise UserError(
+            f"record name '{name}' ends in .json: the record is written as <name>.json; pass "
+            f"--name {name[: -len('.json')]}"
         )
     return name
+
+
+def check_unpublished(out: Path) -> None:
+    """Refuse to write a record into a leaderboard's folder: publishing goes through
+    ``freqbench submit`` (or ``grid``), which validates the zoo entry and regenerates the pages."""
+    if (out / LEADERBOARD_FILE).exists():
+        raise UserError(
+            f"{out} is a published leaderboard (it holds {LEADERBOARD_FILE}): evaluate writes "
+            "experiments elsewhere (--out, default runs/records/<dataset>); publish a model with "
+            "`freqbench submit model_zoo/<dataset>/<name>.toml`"
+        )
 
 
 def run_plans(plans: list[RecordPlan], executor: Executor, progress: bool = True) -> None:
@@ -125,6 +143,7 @@ def plan_evaluation(
     executor: str = "local",
     figures: dict[str, Any] | None = None,
     threads: int | None = None,
+    publish: bool = False,
 ) -> RecordPlan:
     """The blocks ``model``'s record still needs, as tasks for an ``executor`` of that name.
 
@@ -134,12 +153,17 @@ def plan_evaluation(
     another model, or one too damaged to use, under the same name. ``figures`` are options
     of the artifact writers (``heatmap_scale``: ``absolute`` or ``relative``). ``threads``:
     torch threads per task (None: the process's own locally, one per task on Ray); equal
-    thread counts give equal numbers on both executors.
+    thread counts give equal numbers on both executors. ``publish`` allows ``out_dir`` to be a
+    leaderboard's folder (``submit`` and ``grid`` set it; see :func:`check_unpublished`).
     """
     from freqbench.data import get_dataset_info
     from freqbench.loading import ModelRef, describe_model_ref, load_model_ref
 
     model = model if isinstance(model, ModelRef) else ModelRef(model)
+    if name is not None:
+        check_name(name)
+    if out_dir is not None and not publish:
+        check_unpublished(Path(out_dir))
     local = executor == "local"
     here = resolve_device(device) if local else "cpu"
     # Remote workers load the weights themselves: the driver only reads what it plans from.
@@ -149,7 +173,7 @@ def plan_evaluation(
         raise UserError(f"cannot tell which dataset {model} belongs to: pass --dataset")
     if loaded.model is not None:
         WORKER.keep_model(model, dataset, here, loaded)  # the local tasks use it as it is
-    name = check_name(name or loaded.name)
+    name = check_name(loaded.name if name is None else name)
     info = get_dataset_info(dataset)
     n_test = info.test_size or len(WORKER.test_images(dataset, _text(data_dir), None))
     values = (protocol or Protocol.standard()).resolve(

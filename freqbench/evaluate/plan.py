@@ -45,8 +45,13 @@ from freqbench.records import (
     review,
     spec_or_none,
     update,
+    with_artifacts,
 )
+from freqbench.records.artifacts import digest
 from freqbench.registry import load_object
+
+#: Where ``--replace`` moves the record it replaces (a hidden folder beside the records).
+REPLACED_DIR = ".replaced"
 
 if TYPE_CHECKING:
     from freqbench.loading import LoadedModel, ModelRef
@@ -64,6 +69,7 @@ class Evaluation:
     failed: dict[str, str] = field(default_factory=dict)  # metric -> why it failed
     dropped: dict[str, str] = field(default_factory=dict)  # blocks removed: not justified
     user_error: bool = False  # a failure was the input's (exit 2), not a metric's bug
+    set_aside: Path | None = None  # where --replace moved the record it replaced
 
 
 def _model_info_base(loaded: LoadedModel, name: str, dataset: str) -> dict[str, Any]:
@@ -144,7 +150,7 @@ def _stale_reason(existing: Review, spec: MetricSpec, values: dict[str, Any]) ->
         for name in spec.reads
         if protocol.get(name) != values.get(name)
     ]
-    return "stale: " + (", ".join(changes) or "its key differs")
+    return "replaces the stored block: " + (", ".join(changes) or "its key differs")
 
 
 class RecordPlan:
@@ -190,6 +196,14 @@ class RecordPlan:
                 self.reasons[spec.name] = why
         self.running = [s for s in specs if s.name in self.reasons]
         self.reused = [s.name for s in specs if s.name not in self.reasons]
+        # The key of each block this run replaces, as it was when the run was planned: a
+        # block found under another key at merge time was written by another run meanwhile.
+        stored = existing.data["evaluations"] if existing is not None else {}
+        self.planned_over = {
+            s.name: stored[s.name].get("key")
+            for s in self.running
+            if isinstance(stored.get(s.name), dict)
+        }
         if existing is not None:
             self._check_kept(existing)
         self.record = (
@@ -203,6 +217,7 @@ class RecordPlan:
         self.finished: list[str] = []
         self.failed: dict[str, str] = {}
         self.user_error = False
+        self.set_aside: Path | None = None
         self.states = StateFiles(out, name) if out is not None and executor == "local" else None
         task = BlockTask(
             model=ref,
@@ -232,7 +247,7 @@ class RecordPlan:
         if self.path is None or not (self.path.exists() or self.path.is_symlink()):
             return None
         try:
-            checked = review(read_json(self.path))
+            checked = with_artifacts(review(read_json(self.path)), self.path.parent)
         except UserError as exc:
             return self._refuse(f"{exc}")
         if not checked.usable:
@@ -382,6 +397,8 @@ class RecordPlan:
             results = [MetricResult(p.values, p.arrays) for p in ordered_parts]
             merged = results[0] if expected == 1 else checked_result(spec, spec.merge(results))
             with self._staged_artifacts(spec, merged) as artifacts:
+                if artifacts:  # what every reader checks the files against
+                    evaluation["artifacts"] = {k: digest(p) for k, (p, _) in artifacts.items()}
                 self._write(spec, merged.values, artifacts, evaluation)
         except UserError as exc:
             self._fail(spec, str(exc), True)
@@ -450,6 +467,8 @@ class RecordPlan:
         blocks, and blocks the record cannot justify are dropped."""
         names = set(record["metrics"]) | set(record["evaluations"])
         checked = review(record) if names else None
+        if checked is not None and self.path is not None:
+            checked = with_artifacts(checked, self.path.parent)
         for name in sorted(names - {getattr(spec, "name", None)}):
             if checked is not None and not checked.justified(name):
                 if name not in self.reasons:  # a block this run re-runs is not lost
@@ -467,6 +486,7 @@ class RecordPlan:
                     _drop_block(record, name)
                 elif conflict:
                     raise UserError(f"{conflict} (written by another run meanwhile)")
+            self._check_not_overtaken(record, spec)
             values = {**self.values, **{f: v for f, v in kept.items() if f not in spec.reads}}
             record["metrics"] = ordered({**record["metrics"], spec.name: block})
             record["evaluations"] = ordered({**record["evaluations"], spec.name: evaluation})
@@ -478,14 +498,36 @@ class RecordPlan:
         record["model_info"] = model_info(self.base_info, record["protocol"], record["metrics"])
         return record
 
+    def _check_not_overtaken(self, record: dict[str, Any], spec: MetricSpec) -> None:
+        """Refuse to replace a block of ``spec`` that another run wrote since this one was
+        planned, with other settings: the two runs disagree, and neither may win silently."""
+        stored = record["evaluations"].get(spec.name)
+        key = stored.get("key") if isinstance(stored, dict) else None
+        if key is None or key in (self.planned_over.get(spec.name), self.keys[spec.name]):
+            return
+        protocol = record["protocol"]
+        changes = [
+            f"{f} = {protocol.get(f)} there and {self.values.get(f)} here"
+            for f in spec.reads
+            if protocol.get(f) != self.values.get(f)
+        ]
+        if stored.get("version") != spec.version:
+            changes.append(f"version {stored.get('version')} there and {spec.version} here")
+        raise UserError(
+            f"{self.path}: another run wrote its {spec.name} block meanwhile with other settings "
+            f"({'; '.join(changes) or 'another key'}); this run's block is not written. Run "
+            "again to replace it on purpose, or write another record (--name or --out)"
+        )
+
     def _base(self, current: Any) -> dict[str, Any]:
         """The record to merge into: the one on disk when it is this model's, else a new one
-        (when ``replace`` allows it, with the old record's artifacts removed)."""
+        (when ``replace`` allows it: the old record and its artifacts are set aside first)."""
         if current is None:
             return _new_record(self.model, self.name, self.dataset)
         if isinstance(current, Unreadable):
             if not self.replace:
                 raise UserError(f"{current.problem}; pass --replace to evaluate afresh into it")
+            self._set_aside(None)
             return _new_record(self.model, self.name, self.dataset)
         checked = review(current)
         ours = (
@@ -501,20 +543,32 @@ class RecordPlan:
                 f"({_describe_identity(current.get('model') if isinstance(current, dict) else None)})"
                 "; run again with --replace to replace it, or with another --name"
             )
-        self._remove_artifacts(current)
+        self._set_aside(current)
         return _new_record(self.model, self.name, self.dataset)
 
-    def _remove_artifacts(self, old: Any) -> None:
-        """The files an old record names beside it (plain file names only)."""
+    def _set_aside(self, old: Any) -> None:
+        """Move the record being replaced, and the files it names beside it (plain file names
+        only), to ``<records>/.replaced/<name>-<UTC time>/``: --replace never deletes."""
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        folder = self.path.parent / REPLACED_DIR / f"{self.name}-{stamp}"
+        for n in range(1, 1000):
+            if not folder.exists():
+                break
+            folder = folder.with_name(f"{self.name}-{stamp}-{n}")
+        folder.mkdir(parents=True)
         named = old.get("artifacts") if isinstance(old, dict) else None
-        for file_name in named.values() if isinstance(named, dict) else ():
-            if (
-                isinstance(file_name, str)
-                and file_name == Path(file_name).name
-                and not file_name.startswith(".")
-            ):
-                with contextlib.suppress(OSError):
-                    (self.path.parent / file_name).unlink()
+        files = [
+            self.path.parent / file_name
+            for file_name in (named.values() if isinstance(named, dict) else ())
+            if isinstance(file_name, str)
+            and file_name == Path(file_name).name
+            and not file_name.startswith(".")
+            and file_name != self.path.name
+        ]
+        for path in [self.path, *files]:
+            if path.exists() or path.is_symlink():
+                os.replace(path, folder / path.name)
+        self.set_aside = folder
 
     @contextlib.contextmanager
     def _staged_artifacts(
@@ -551,5 +605,5 @@ class RecordPlan:
         reasons = {n: why for n, why in self.reasons.items() if why and n in ran}
         return Evaluation(
             self.record, self.path, ran, self.reused, reasons, dict(self.failed),
-            dict(self.dropped), self.user_error,
+            dict(self.dropped), self.user_error, self.set_aside,
         )  # fmt: skip

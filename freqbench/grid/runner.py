@@ -215,7 +215,7 @@ class _Job:
             row.name, dataset=self.spec.dataset, protocol=protocol,
             out_dir=self.paths.records / self.spec.dataset, device=self.runner.device,
             executor=self.executor.name, progress=self.runner.progress is True, replace=True,
-            threads=self.runner.threads, cache_dir=self.runner.cache_dir,
+            threads=self.runner.threads, cache_dir=self.runner.cache_dir, publish=True,
         )  # fmt: skip
 
     def _on_published(self, row: GridRow) -> None:

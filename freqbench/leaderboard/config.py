@@ -17,8 +17,9 @@ from pathlib import Path
 from freqbench.errors import UnknownNameError, UserError
 from freqbench.metrics import MetricSpec, all_metrics, builtin_metrics, get_metric
 from freqbench.metrics.registry import expand
+from freqbench.paths import LEADERBOARD_FILE
 
-CONFIG_FILE = "leaderboard.toml"
+CONFIG_FILE = LEADERBOARD_FILE
 
 
 def board_metrics(folder: Path) -> list[MetricSpec]:

@@ -209,6 +209,8 @@ class Artifact:
     caption: str = ""  # card figure caption; empty: not a figure
     alt: str = ""  # alt text, followed by the model's name
     missing: str = ""  # shown on a card when the file is absent
+    # An (H, W) array, one value per pixel of the model's input: readers check its shape.
+    pixel_map: bool = False
 
 
 @dataclass(frozen=True)
@@ -271,6 +273,10 @@ class MetricSpec:
     # (see INPUTS): ``compute`` gets them as keyword arguments of the same name.
     needs: tuple[str, ...] = ()
     flags: tuple[Flag, ...] = ()
+    # What a stored block's numbers must satisfy beyond its schema, as a list of problems
+    # (e.g. accuracies that are their counts over n: :mod:`freqbench.metrics.counts`); a
+    # block with a problem is not reused, and validate and the leaderboard name it.
+    check: Callable[[Mapping[str, Any]], list[str]] | None = None
     correlation_note: str = ""  # a sentence under the rank-correlation table
     nan_allowed: bool = False  # NaN marks a number with no meaning (else a record is refused)
     order: int = 1000  # position among metrics: built-ins 10..50, plugins after

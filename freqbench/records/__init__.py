@@ -6,6 +6,7 @@ every reader trusts the same blocks (:mod:`freqbench.records.checks`), and concu
 never lose one (:func:`freqbench.records.files.update`).
 """
 
+from freqbench.records.artifacts import with_artifacts
 from freqbench.records.checks import Review, record_problems, record_schema, review
 from freqbench.records.files import (
     MAX_RECORD_BYTES,
@@ -53,4 +54,5 @@ __all__ = [
     "review",
     "spec_or_none",
     "update",
+    "with_artifacts",
 ]

@@ -199,7 +199,20 @@ def _block_problems(data: dict[str, Any], name: str) -> list[str]:
                 f"evaluations.{name}.key: differs from the key of the record's own checkpoint "
                 "and protocol: the block was computed for other settings"
             )
-    return found + _column_problems(data, spec, block)
+    return found + _column_problems(data, spec, block) + _own_problems(spec, block)
+
+
+def _own_problems(spec: MetricSpec, block: Mapping) -> list[str]:
+    """What the metric's own ``check`` finds (counts over n), located in the record."""
+    if spec.check is None:
+        return []
+    try:
+        found = spec.check(block)
+    except Exception as exc:  # a plugin's check that fails on a block it did not expect
+        return [
+            f"metrics.{spec.name}: its metric's check failed on it ({type(exc).__name__}: {exc})"
+        ]
+    return [f"metrics.{spec.name}.{line}" for line in found]
 
 
 def _at(data: Any, where: tuple[Any, ...]) -> Any:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from freqbench.errors import UserError
+from freqbench.records.artifacts import with_artifacts
 from freqbench.records.checks import review
 from freqbench.records.files import read_json, record_files
 from freqbench.records.format import model_identity
@@ -56,7 +57,7 @@ def load_record(path: str | Path) -> Record:
     """Read and check one record (migrated when in the first format); a UserError names the
     file and every problem."""
     path = Path(path)
-    checked = review(read_json(path))
+    checked = with_artifacts(review(read_json(path)), path.parent)
     if checked.problems:
         raise UserError(f"{path}: " + "; ".join(checked.problems))
     return Record(checked.data, path)

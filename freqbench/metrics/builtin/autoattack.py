@@ -20,12 +20,13 @@ import hashlib
 import json
 import logging
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from freqbench import atomic
 from freqbench.errors import UserError
+from freqbench.metrics.counts import fraction_problems
 from freqbench.metrics.health import prediction_problems
 from freqbench.metrics.spec import (
     COUNT,
@@ -389,6 +390,8 @@ def autoattack_accuracy(
     values = {
         "robust_accuracy": float(flags.float().mean()) if len(flags) else 0.0,
         "clean_accuracy": float(clean.float().mean()) if len(clean) else 0.0,
+        "robust_correct": int(flags.sum()),
+        "clean_correct": int(clean.sum()),
         "n": len(labels),
         "norm": norm,
         "eps": eps,
@@ -427,12 +430,34 @@ def merge(parts: list[MetricResult]) -> MetricResult:
         "batch_size": sizes[0] if len(set(sizes)) == 1 else sizes,
         "robust_accuracy": float(np.mean(flags, dtype=np.float32)),
         "clean_accuracy": float(np.mean(clean, dtype=np.float32)),
+        "robust_correct": int(flags.sum()),
+        "clean_correct": int(clean.sum()),
         "n": len(flags),
         "broken_by": {k: sum(p.values["broken_by"][k] for p in parts) for k in first["broken_by"]},
         "warnings": messages,
         "unreliable": any(p.values["unreliable"] for p in parts),
     }
     return MetricResult(values, {"robust_flags": flags, "clean_flags": clean})
+
+
+def _check(block: Mapping[str, Any]) -> list[str]:
+    """Both accuracies are their counts over ``n``, and the points each attack broke are the
+    clean points it did not leave robust."""
+    n = block.get("n")
+    found = [
+        *fraction_problems("robust_accuracy", block.get("robust_accuracy"), n, block.get("robust_correct")),
+        *fraction_problems("clean_accuracy", block.get("clean_accuracy"), n, block.get("clean_correct")),
+    ]  # fmt: skip
+    broken = block.get("broken_by")
+    if found or not isinstance(broken, Mapping) or not isinstance(n, int):
+        return found
+    clean, robust = round(block["clean_accuracy"] * n), round(block["robust_accuracy"] * n)
+    if sum(broken.values()) != clean - robust:
+        found.append(
+            f"broken_by: the attacks broke {sum(broken.values())} points, but {clean} clean "
+            f"and {robust} robust of n = {n} make {clean - robust}"
+        )
+    return found
 
 
 def _headline(block: dict[str, Any]) -> list[tuple[str, str]]:
@@ -519,6 +544,9 @@ SPEC = MetricSpec(
         "properties": {
             "robust_accuracy": FRACTION,
             "clean_accuracy": FRACTION,
+            # the points robust and correct (absent from blocks made before)
+            "robust_correct": COUNT,
+            "clean_correct": COUNT,
             "n": COUNT,
             "norm": {"enum": ["Linf", "L2"]},
             "eps": {"type": "number", "exclusiveMinimum": 0},
@@ -537,6 +565,7 @@ SPEC = MetricSpec(
         },
     },
     headline=_headline,
+    check=_check,
     merge=merge,
     units=lambda values, info: values["autoattack_n_examples"],  # images
     order=20,

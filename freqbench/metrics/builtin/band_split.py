@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from freqbench.metrics.counts import keyed_problems
 from freqbench.metrics.spec import (
     BY_RADIUS,
     COUNT,
@@ -39,13 +40,25 @@ def band_split(
 
     radii = radii or scaled_radii(data.image_shape[-2])
     low, high = split_accuracy(model, data, radii, batch_size, device, progress)
+    n = len(data)
     return MetricResult({
         "radii": list(radii),
         "headline_radius": radii[len(radii) // 2 - 1] if len(radii) > 1 else radii[0],
-        "low_pass_accuracy": low,
-        "high_pass_accuracy": high,
-        "n": len(data),
+        "low_pass_accuracy": {r: count / n for r, count in low.items()},
+        "high_pass_accuracy": {r: count / n for r, count in high.items()},
+        "low_pass_correct": low,
+        "high_pass_correct": high,
+        "n": n,
     })  # fmt: skip
+
+
+def _check(block: Mapping[str, Any]) -> list[str]:
+    """Each radius's accuracies are its counts over ``n``."""
+    n = block.get("n")
+    return [
+        *keyed_problems("low_pass_accuracy", block.get("low_pass_accuracy"), n, block.get("low_pass_correct")),
+        *keyed_problems("high_pass_accuracy", block.get("high_pass_accuracy"), n, block.get("high_pass_correct")),
+    ]  # fmt: skip
 
 
 def _at_headline_radius(part: str):
@@ -115,10 +128,14 @@ SPEC = MetricSpec(
             "headline_radius": {"type": "number", "exclusiveMinimum": 0},
             "low_pass_accuracy": {**BY_RADIUS, "additionalProperties": FRACTION},
             "high_pass_accuracy": {**BY_RADIUS, "additionalProperties": FRACTION},
+            # the images classified correctly (absent from blocks made before)
+            "low_pass_correct": {**BY_RADIUS, "additionalProperties": COUNT},
+            "high_pass_correct": {**BY_RADIUS, "additionalProperties": COUNT},
             "n": COUNT,
         },
     },
     headline=_headline,
     table_context=_table_context,
+    check=_check,
     order=40,
 )

@@ -4,8 +4,10 @@ whatever its other numbers say)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
+from freqbench.metrics.counts import fraction_problems
 from freqbench.metrics.spec import COUNT, FRACTION, Column, MetricResult, MetricSpec, percent
 
 if TYPE_CHECKING:
@@ -34,9 +36,26 @@ def clean_accuracy(
         if clean_predictions is not None
         else predict_data(model, data, batch_size, device)
     )
-    acc = float((predicted == data.labels.cpu()).float().mean())
+    hits = predicted == data.labels.cpu()
     counts = torch.bincount(predicted, minlength=data.info.num_classes).tolist()
-    return MetricResult({"accuracy": acc, "n": len(data), "predicted_classes": counts})
+    return MetricResult({
+        "accuracy": float(hits.float().mean()),
+        "correct": int(hits.sum()),
+        "n": len(data),
+        "predicted_classes": counts,
+    })  # fmt: skip
+
+
+def _check(block: Mapping[str, Any]) -> list[str]:
+    """Accuracy is ``correct`` of ``n``; the predicted classes count the ``n`` images."""
+    found = fraction_problems(
+        "accuracy", block.get("accuracy"), block.get("n"), block.get("correct")
+    )
+    predicted = block.get("predicted_classes")
+    counted = isinstance(predicted, list) and all(isinstance(c, int) for c in predicted)
+    if counted and sum(predicted) != block.get("n"):
+        found.append(f"predicted_classes: count {sum(predicted)} images, not n = {block.get('n')}")
+    return found
 
 
 SPEC = MetricSpec(
@@ -66,11 +85,13 @@ SPEC = MetricSpec(
         "required": ["accuracy", "n"],
         "properties": {
             "accuracy": FRACTION,
+            "correct": COUNT,  # images classified correctly (absent from blocks made before)
             "n": COUNT,
             # version 2: how many images were predicted as each class
             "predicted_classes": {"type": "array", "items": COUNT},
         },
     },
     headline=lambda block: [("clean accuracy", f"{percent(block['accuracy'])}  (n={block['n']})")],
+    check=_check,
     order=10,
 )

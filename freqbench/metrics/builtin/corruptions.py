@@ -14,7 +14,7 @@ corruption and per family beside it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,7 @@ import numpy as np
 from freqbench.cache import content_key
 from freqbench.corruptions.params import ALEXNET_ERRORS, CORRUPTIONS, FAMILIES, SEVERITIES
 from freqbench.errors import UserError
+from freqbench.metrics.counts import keyed_problems, mean_problems
 from freqbench.metrics.spec import (
     COUNT,
     FRACTION,
@@ -294,26 +295,56 @@ def corruption_accuracy(
 def merge(parts: list[MetricResult]) -> MetricResult:
     """The block from groups of cells: accuracy per cell, corruption and family, and the mean."""
     counts = {cell: count for part in parts for cell, count in part.values["counts"].items()}
-    table = {
-        name: [counts[f"{name}:{s}"][0] / counts[f"{name}:{s}"][1] for s in SEVERITIES]
-        for name in CORRUPTIONS
-    }
+    first = parts[0].values
+    short = [cell for cell, (_, counted) in counts.items() if counted != first["n"]]
+    if short:
+        cell, counted = short[0], counts[short[0]][1]
+        raise UserError(
+            f"corruption cell {cell} holds {counted} images, not the n = {first['n']} evaluated"
+        )
+    correct = {name: [counts[f"{name}:{s}"][0] for s in SEVERITIES] for name in CORRUPTIONS}
+    table = {name: [c / first["n"] for c in row] for name, row in correct.items()}
     per_corruption = {name: sum(row) / len(row) for name, row in table.items()}
     per_family = {
         family: sum(per_corruption[n] for n in names) / len(names)
         for family, names in FAMILIES.items()
     }
-    first = parts[0].values
     values = {
         "mean": sum(sum(row) for row in table.values()) / (len(CORRUPTIONS) * len(SEVERITIES)),
         "per_corruption": per_corruption,
         "per_family": per_family,
         "cells": table,
+        "correct": correct,
         **{key: first[key] for key in ("source", "frost_source", "seed", "n")},
     }
     if first.get("mce_baseline") == "alexnet":
         values["mce"] = mean_corruption_error(per_corruption)
     return MetricResult(values)
+
+
+def _check(block: Mapping[str, Any]) -> list[str]:
+    """Each cell is its count over ``n``; each corruption, family and the score are the plain
+    means of their cells."""
+    cells, n, correct = block.get("cells"), block.get("n"), block.get("correct")
+    if not isinstance(cells, Mapping):
+        return []
+    if correct is not None and not (isinstance(correct, Mapping) and set(correct) == set(cells)):
+        return ["correct: its corruptions are not those of cells"]
+    found = [
+        problem
+        for name, row in cells.items()
+        for problem in keyed_problems(
+            f"cells.{name}", row, n, None if correct is None else correct[name]
+        )
+    ]
+    per_corruption, per_family = block.get("per_corruption", {}), block.get("per_family", {})
+    for name, row in cells.items():
+        found += mean_problems(f"per_corruption.{name}", per_corruption.get(name), row)
+    for family, names in FAMILIES.items():
+        parts = [per_corruption.get(name) for name in names]
+        found += mean_problems(f"per_family.{family}", per_family.get(family), parts)
+    found += mean_problems("mean", block.get("mean"), [a for row in cells.values() for a in row])
+    return found
 
 
 def mean_corruption_error(per_corruption: dict[str, float]) -> float:
@@ -442,6 +473,16 @@ SPEC = MetricSpec(
                     "maxItems": 5,
                 },
             },
+            # correct images per cell (absent from blocks made before)
+            "correct": {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "array",
+                    "items": COUNT,
+                    "minItems": 5,
+                    "maxItems": 5,
+                },
+            },
             "source": {"enum": ["generated", "files"]},
             "frost_source": {"enum": ["hendrycks-photographs", "files"]},
             "frost_procedural": {
@@ -461,6 +502,7 @@ SPEC = MetricSpec(
         ),
     ),
     headline=_headline,
+    check=_check,
     merge=merge,
     units=lambda values, info: len(CELLS),
     order=30,

@@ -234,7 +234,7 @@ SPEC = MetricSpec(
         for band in ("low", "middle", "high")
     ),
     artifacts=(
-        Artifact("heatmap_npy", "heatmap.npy", "heatmap", _save_npy),
+        Artifact("heatmap_npy", "heatmap.npy", "heatmap", _save_npy, pixel_map=True),
         Artifact(
             "heatmap_png",
             "heatmap.png",

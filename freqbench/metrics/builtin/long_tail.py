@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from freqbench.metrics.counts import fraction_problems
 from freqbench.metrics.spec import (
     COUNT,
     FRACTION,
@@ -42,6 +43,15 @@ def _headline(block: Mapping[str, Any]) -> list[tuple[str, str]]:
         "head / tail (mean R80)",
         f"{percent(block['head_accuracy'])} / {percent(block['tail_accuracy'])}  ({block['mean_r80']:.2f})",
     )]  # fmt: skip
+
+
+def _check(block: Mapping[str, Any]) -> list[str]:
+    """Head and tail accuracies are their counts over ``n``."""
+    n = block.get("n")
+    return [
+        *fraction_problems("head_accuracy", block.get("head_accuracy"), n, block.get("head_correct")),
+        *fraction_problems("tail_accuracy", block.get("tail_accuracy"), n, block.get("tail_correct")),
+    ]  # fmt: skip
 
 
 #: The power share of the head, read by the long-tail split and the gradient spectrum.
@@ -89,9 +99,13 @@ SPEC = MetricSpec(
             "mean_r80": {"type": "number", "minimum": 0},
             "head_accuracy": FRACTION,
             "tail_accuracy": FRACTION,
+            # the images classified correctly (absent from blocks made before)
+            "head_correct": COUNT,
+            "tail_correct": COUNT,
             "n": COUNT,
         },
     },
     headline=_headline,
+    check=_check,
     order=41,
 )
