@@ -1,7 +1,9 @@
-"""Errors that mean "the user asked for something wrong", as opposed to bugs.
+"""Errors that mean "the user asked for something wrong" or "a plugin misbehaved", as opposed
+to freqbench's own bugs.
 
-The CLI turns a :class:`UserError` into a one-line message and exit code 2, with no
-traceback. They subclass ``ValueError`` so that Python callers can catch them the usual way.
+The CLI turns a :class:`UserError` into a one-line message and exit code 2, and a
+:class:`PluginError` into one line and exit code 1, with no traceback. A UserError subclasses
+``ValueError`` so that Python callers can catch it the usual way.
 """
 
 from __future__ import annotations
@@ -14,6 +16,11 @@ LISTABLE = ("architecture", "dataset", "recipe", "metric")
 
 class UserError(ValueError):
     """Bad input from the user: a wrong name, option, file or tensor."""
+
+
+class PluginError(RuntimeError):
+    """An installed plugin's code failed or broke its contract (raised, exited, returned the
+    wrong thing): the message names the plugin, its package and what it did."""
 
 
 class UnknownNameError(UserError, KeyError):

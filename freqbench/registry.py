@@ -10,6 +10,7 @@ warning, and never stops the rest.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import importlib
 import warnings
@@ -17,7 +18,7 @@ from collections.abc import Callable, Iterator
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Generic, TypeVar
 
-from freqbench.errors import UnknownNameError
+from freqbench.errors import PluginError, UnknownNameError, UserError
 
 T = TypeVar("T")
 
@@ -52,6 +53,30 @@ class Registry(Generic[T]):
         return iter(self.names())
 
 
+# The command line's option names as field names (``--cache-dir`` -> ``cache_dir``), handed
+# over by the CLI from its own parsers: a plugin's protocol field must not take one.
+_option_names: Callable[[], frozenset[str]] | None = None
+_on_reserved: list[Callable[[], None]] = []
+
+
+def reserve_option_names(provider: Callable[[], frozenset[str]]) -> None:
+    """Take the CLI's option names (``provider`` is called when a plugin's fields are
+    checked); registries that loaded plugins already check them now."""
+    global _option_names
+    _option_names = provider
+    for check in _on_reserved:
+        check()
+
+
+def reserved_option_names() -> frozenset[str]:
+    return _option_names() if _option_names is not None else frozenset()
+
+
+def when_reserved(check: Callable[[], None]) -> None:
+    """Call ``check`` whenever the CLI hands its option names over."""
+    _on_reserved.append(check)
+
+
 def load_object(target: str) -> Any:
     """The object a ``"package.module:attribute"`` string names, imported on first use."""
     module_name, _, attribute = target.partition(":")
@@ -79,3 +104,47 @@ def load_plugins(group: str, kind: str, register: Callable[[EntryPoint], None]) 
                 f"{distribution(entry)}) is left out: {type(exc).__name__}: {exc}",
                 stacklevel=3,
             )
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` says that memory could not be allocated (Python's, torch's CPU
+    allocator's or CUDA's)."""
+    text = str(exc)
+    return (
+        isinstance(exc, MemoryError)
+        or type(exc).__name__ == "OutOfMemoryError"
+        or "can't allocate memory" in text
+        or "out of memory" in text.lower()
+    )
+
+
+@contextlib.contextmanager
+def plugin_code(what: str, source: str | None) -> Iterator[None]:
+    """Run code of a plugin (``source``: its package; None for freqbench's own code, which is
+    not wrapped: its failures are freqbench's bugs). Whatever the plugin raises, ``sys.exit``
+    included, becomes one :class:`PluginError` that names ``what`` and the package; memory it
+    cannot allocate is the user's choice of model and machine (a UserError). Interrupts pass."""
+    if source is None:
+        yield
+        return
+    try:
+        yield
+    except (KeyboardInterrupt, UserError, PluginError):
+        raise
+    except BaseException as exc:
+        if out_of_memory(exc):
+            raise UserError(
+                f"{what} (plugin package {source}) could not allocate memory: "
+                f"{_first_line(exc)}; choose a smaller model or a machine with more memory"
+            ) from None
+        did = (
+            f"called sys.exit({exc.code!r})"
+            if isinstance(exc, SystemExit)
+            else f"raised {type(exc).__name__}: {_first_line(exc)}"
+        )
+        raise PluginError(f"{what} (plugin package {source}) {did}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else "(no message)"

@@ -22,9 +22,11 @@ from pathlib import Path
 
 import pytest
 
-from freqbench.cli import main
+from freqbench.cli import build_parser, main, reserved_option_names
 from freqbench.metrics import registry
+from freqbench.protocol import all_fields
 from freqbench.records import checks, record_problems
+from freqbench.registry import reserve_option_names
 
 BUILTIN = [
     "clean",
@@ -72,6 +74,7 @@ def site(monkeypatch, tmp_path):
     monkeypatch.setattr(registry, "_SOURCES", {})
     monkeypatch.setattr(registry, "_loaded", False)
     monkeypatch.syspath_prepend(str(tmp_path))
+    reserve_option_names(reserved_option_names)  # as every command does first
     checks.record_schema.cache_clear()
     checks._record_validator.cache_clear()
     yield tmp_path
@@ -118,12 +121,49 @@ LOAD_CASES = [
              "protocol field 'heatmap_eps' is declared already"),
     LoadCase("field-out", HEADER + spec("x", reads='("n_examples", "out")', fields='(ProtocolField("out", str, "o"),)'),
              "would take the option --out"),
+    # Options that a hand-kept list once missed: every evaluate then died in argparse.
+    LoadCase("field-cache-dir", HEADER + spec("x", reads='("n_examples", "cache_dir")', fields='(ProtocolField("cache_dir", str, "o"),)'),
+             "would take the option --cache-dir"),
+    LoadCase("field-input-normalization", HEADER + spec("x", reads='("n_examples", "input_normalization")', fields='(ProtocolField("input_normalization", str, "o"),)'),
+             "would take the option --input-normalization"),
+    LoadCase("field-epochs", HEADER + spec("x", reads='("n_examples", "epochs")', fields='(ProtocolField("epochs", int, "o"),)'),
+             "would take the option --epochs"),
     LoadCase("reads-undeclared", HEADER + spec("x", reads='("n_examples", "nowhere")'), "undeclared protocol field 'nowhere'"),
     LoadCase("schema-not-a-schema", HEADER + spec("x", schema='{"type": 5}'), "not a JSON Schema"),
     LoadCase("artifact-json", HEADER + spec("x", artifacts='(Artifact("a", "data.json", "a", print),)'),
              "must not end in json"),
     LoadCase("images-unread", HEADER + spec("x", reads="()"), "images field 'n_examples' is not read"),
 ]  # fmt: skip
+
+
+def test_every_option_of_every_command_is_reserved():
+    """Read from the parsers themselves: no protocol field may take a command's option."""
+    reserved, fields = reserved_option_names(), {f.option for f in all_fields().values()}
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    seen = 0
+    for name, command in commands.items():
+        for action in command._actions:
+            for option in action.option_strings:
+                if option in fields:
+                    continue
+                seen += 1
+                assert option.lstrip("-").replace("-", "_") in reserved, (name, option)
+    assert seen > 80  # every command's options, not a few
+    assert {"cache_dir", "input_normalization", "out", "records_dir", "epochs"} <= reserved
+
+
+def test_a_plugin_loaded_before_the_cli_reserved_its_options_is_left_out_then(site):
+    reserve_option_names(frozenset)  # a library user's process: no command line yet
+    install(site, "hostile-late", HEADER + spec("late", reads='("n_examples", "out")',
+                                                fields='(ProtocolField("out", str, "o"),)'))  # fmt: skip
+    assert "late" in registry.list_metrics()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reserve_option_names(reserved_option_names)
+    assert "late" not in registry.list_metrics()
+    (message,) = [str(w.message) for w in caught]
+    assert "package hostile-late 0.1" in message and "would take the option --out" in message
 
 
 @pytest.mark.parametrize("case", LOAD_CASES, ids=lambda c: c.id)

@@ -176,5 +176,79 @@ def test_an_architecture_plugin_builds_and_a_clashing_one_is_left_out(site):
     messages = [str(w.message) for w in caught if "architecture plugin" in str(w.message)]
     assert len(messages) == 1 and "package hostile-clash 0.1" in messages[0]
     assert architectures.describe_architecture("linear") == "a linear classifier on the pixels"
+    assert architectures.architecture_source("linear") == "hostile-linear 0.1"
+    assert architectures.architecture_source("smallcnn") is None
     model = architectures.create_model("linear", 10, 3, image_size=8)
     assert model(torch.rand(2, 3, 8, 8)).shape == (2, 10)
+
+
+# --- plugins that misbehave at use: one line naming the package, nothing written ----------
+
+
+BUILDERS = {
+    "raises": ("raise RuntimeError('no such layer')", 1, "raised RuntimeError: no such layer"),
+    "returns-a-str": ("return 'resnet'", 1, "returned a str, not a torch.nn.Module"),
+    "returns-none": ("return None", 1, "returned None, not a torch.nn.Module"),
+    "returns-a-lambda": ("return lambda x: x", 1, "returned a function, not a torch.nn.Module"),
+    "calls-sys-exit": ("import sys; sys.exit(7)", 1, "called sys.exit(7)"),
+    "too-large": ("return nn.Linear(10**6, 10**6)", 2, "could not allocate memory"),
+}
+
+
+@pytest.mark.parametrize("case", list(BUILDERS))
+def test_an_architecture_plugin_that_fails_to_build_is_one_line(case, site, tmp_path, capsys):
+    from freqbench.cli import main
+
+    body, code, words = BUILDERS[case]
+    _install(site, "hostile-arch", "freqbench.architectures", "broken = hostile_arch:build",
+             f"from torch import nn\n\ndef build(num_classes, in_channels, image_size):\n    {body}\n")  # fmt: skip
+    records, run = tmp_path / "records", tmp_path / "run"
+    commands = (
+        ["evaluate", "--model", "broken", "--random-init", "--dataset", "synthetic",
+         "--metrics", "clean", "--n-examples", "8", "--device", "cpu", "--out", str(records)],
+        ["train", "--arch", "broken", "--recipe", "natural", *TINY_TRAIN, "--no-progress",
+         "--out", str(run)],
+    )  # fmt: skip
+    for argv in commands:
+        assert main(argv) == code
+        err = capsys.readouterr().err
+        assert len(err.splitlines()) == 1, err
+        assert "architecture 'broken' (plugin package hostile-arch 0.1)" in err and words in err
+    assert not records.exists() and not run.exists()
+
+
+LOSSES = {
+    "raises": ("raise ValueError('bad batch')", "raised ValueError: bad batch"),
+    "returns-none": ("return None", "returned None from loss(), not a RecipeOutput"),
+    "not-a-scalar": (
+        "return RecipeOutput(F.cross_entropy(model(x), y, reduction='none'), model(x))",
+        "its loss is a tensor of shape (32,), not a scalar tensor",
+    ),
+    "no-gradient": (
+        "return RecipeOutput(torch.tensor(1.0), model(x).detach())",
+        "its loss has no gradient",
+    ),
+    "not-finite": (
+        "return RecipeOutput(model(x).sum() * float('nan'), model(x))",
+        "its loss is nan at the first step",
+    ),
+    "calls-sys-exit": ("import sys; sys.exit(6)", "called sys.exit(6)"),
+}
+
+
+@pytest.mark.parametrize("case", list(LOSSES))
+def test_a_recipe_plugin_whose_loss_breaks_the_contract_is_one_line(case, site, tmp_path, capsys):
+    from freqbench.cli import main
+
+    body, words = LOSSES[case]
+    text = RECIPE.format(name="broken").replace("raise NotImplementedError", body)
+    header = "import torch\nimport torch.nn.functional as F\nfrom freqbench.recipes.base import RecipeOutput\n"
+    _install(site, "hostile-loss", "freqbench.recipes", "r = hostile_loss:R", header + text)
+    run = tmp_path / "run"
+    argv = ["train", "--arch", "smallcnn", "--recipe", "broken", *TINY_TRAIN, "--no-progress",
+            "--out", str(run)]  # fmt: skip
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1, err
+    assert "recipe 'broken' (plugin package hostile-loss 0.1)" in err and words in err
+    assert not run.exists()

@@ -7,7 +7,8 @@ A builder may be named as ``"module:function"``: it is imported when a model is 
 listing architectures imports no torch. Installed packages add architectures through the
 entry-point group ``freqbench.architectures``: the entry point's name is the architecture's,
 its value a builder (or an :class:`ArchitectureSpec`); a clash or a failure while it is
-imported leaves it out with one warning naming its package.
+imported leaves it out with one warning naming its package, and a builder that raises, exits
+or returns no ``nn.Module`` is one clear error naming its package (exit code 1).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from importlib.metadata import EntryPoint
 from typing import TYPE_CHECKING
 
 from freqbench.architectures.external import ROBUSTBENCH_PREFIX, TIMM_PREFIX
-from freqbench.registry import Registry, load_object, load_plugins
+from freqbench.errors import PluginError
+from freqbench.registry import Registry, distribution, load_object, load_plugins, plugin_code
 
 if TYPE_CHECKING:
     from torch import nn
@@ -37,6 +39,7 @@ class ArchitectureSpec:
 
 
 _ARCHITECTURES: Registry[ArchitectureSpec] = Registry("architecture")
+_SOURCES: dict[str, str] = {}  # plugin architecture -> "distribution version"
 ENTRY_POINT_GROUP = "freqbench.architectures"
 #: An architecture's name: lowercase letters, digits and . _ - (``timm:`` and
 #: ``robustbench:`` are freqbench's own prefixes).
@@ -57,6 +60,7 @@ def _load_plugin(entry: EntryPoint) -> None:
     else:
         raise TypeError(f"it names a {type(loaded).__name__}, not a builder or an ArchitectureSpec")
     _ARCHITECTURES.register(entry.name, spec)
+    _SOURCES[entry.name] = distribution(entry)
 
 
 def _ensure_plugins() -> None:
@@ -95,6 +99,31 @@ def describe_architecture(name: str) -> str:
     return _ARCHITECTURES.get(name).description
 
 
+def architecture_source(name: str) -> str | None:
+    """The package (name and version) a plugin architecture came from; None for a built-in."""
+    _ensure_plugins()
+    return _SOURCES.get(name)
+
+
+def _build(name: str, num_classes: int, in_channels: int, image_size: int) -> nn.Module:
+    """The registered builder's model; a plugin that raises, exits or returns anything but an
+    ``nn.Module`` is one clear error naming its package (:func:`plugin_code`)."""
+    from torch import nn
+
+    _ensure_plugins()
+    spec, source = _ARCHITECTURES.get(name), _SOURCES.get(name)
+    what = f"architecture '{name}'"
+    with plugin_code(what, source):
+        net = spec.builder()(num_classes, in_channels, image_size)
+    if not isinstance(net, nn.Module):
+        package = f" (plugin package {source})" if source else ""
+        raise PluginError(
+            f"{what}{package} returned {'None' if net is None else 'a ' + type(net).__name__}, "
+            "not a torch.nn.Module"
+        )
+    return net
+
+
 def create_model(
     name: str,
     num_classes: int = 10,
@@ -114,8 +143,7 @@ def create_model(
     if name.startswith(TIMM_PREFIX):
         net = timm_model(name, num_classes, in_channels)
     else:
-        _ensure_plugins()
-        net = _ARCHITECTURES.get(name).builder()(num_classes, in_channels, image_size)
+        net = _build(name, num_classes, in_channels, image_size)
     mean = tuple(mean) if mean is not None else (0.0,) * in_channels
     std = tuple(std) if std is not None else (1.0,) * in_channels
     return NormalizedModel(net, mean, std)
@@ -141,6 +169,7 @@ for _name, _description, _target in _BUILTIN:
     register_architecture(_name, _description, f"{__name__}.{_target}")
 
 __all__ = [
+    "architecture_source",
     "create_model",
     "describe_architecture",
     "list_architectures",

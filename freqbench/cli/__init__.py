@@ -4,18 +4,21 @@ Each subcommand is a module with ``add_arguments(parser)`` and ``run(args) -> in
 command being run is imported, and command modules import torch inside ``run``: ``--help``
 and ``list`` stay instant. A :class:`~freqbench.errors.UserError` becomes one line on stderr
 and exit code 2, never a traceback; so does an OSError (a folder that cannot be written, a full
-disk), named by its path.
+disk), named by its path. A :class:`~freqbench.errors.PluginError` (a plugin that raised,
+exited or returned the wrong thing) is one line and exit code 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import sys
 import warnings
 
 import freqbench
-from freqbench.errors import UserError
+from freqbench.errors import PluginError, UserError
+from freqbench.registry import reserve_option_names
 
 # name -> (module in freqbench.cli, one-line help).
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -74,11 +77,36 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _error(argv: list[str], message: str) -> int:
-    """One line on stderr, exit code 2: what was wrong, and how to fix it."""
+@functools.cache
+def reserved_option_names() -> frozenset[str]:
+    """Every option of every command (protocol fields apart), as the field name that would
+    take it (``--cache-dir`` -> ``cache_dir``): a plugin's protocol field may take none."""
+    from freqbench.cli.options import protocol_fields_left_out
+
+    with protocol_fields_left_out():
+        parser = build_parser()
+    names = set()
+    for command in _subparsers(parser):
+        for action in command._actions:  # argparse keeps no public list of a parser's options
+            names.add(action.dest)
+            names.update(o.lstrip("-").replace("-", "_") for o in action.option_strings)
+    return frozenset(names - {argparse.SUPPRESS})
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """The parser and the parser of every command."""
+    commands = [
+        action for action in parser._actions if isinstance(action, argparse._SubParsersAction)
+    ]
+    return [parser, *(p for action in commands for p in action.choices.values())]
+
+
+def _error(argv: list[str], message: str, code: int = 2) -> int:
+    """One line on stderr and the exit code (2: what was wrong with the input, and how to fix
+    it; 1: a plugin's failure)."""
     command = _chosen(argv)
     print(f"freqbench{' ' + command if command else ''}: error: {message}", file=sys.stderr)
-    return 2
+    return code
 
 
 def _format_warning(message, category, filename, lineno, line=None) -> str:
@@ -95,11 +123,14 @@ _PYTHON_FORMAT = warnings.formatwarning
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     warnings.formatwarning = _format_warning
+    reserve_option_names(reserved_option_names)
     try:
         args = build_parser(argv).parse_args(argv)
         return int(args.run(args) or 0)
     except UserError as exc:
         return _error(argv, str(exc))
+    except PluginError as exc:  # a plugin's bug: the user can report it, not fix the input
+        return _error(argv, str(exc), code=1)
     except OSError as exc:  # a folder that cannot be written, a disk that is full, ...
         from freqbench.atomic import describe_os_error
 

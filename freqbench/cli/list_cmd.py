@@ -9,9 +9,16 @@ from freqbench.errors import UnknownNameError
 
 
 def _architectures(pattern: str | None) -> list[tuple[str, str]]:
-    from freqbench.architectures import describe_architecture, list_architectures
+    from freqbench.architectures import (
+        architecture_source,
+        describe_architecture,
+        list_architectures,
+    )
 
-    rows = [(n, describe_architecture(n)) for n in list_architectures(pattern)]
+    rows = []
+    for name in list_architectures(pattern):
+        origin = _origin(architecture_source(name))
+        rows.append((name, describe_architecture(name) + (f" ({origin})" if origin else "")))
     if pattern is None:
         rows += [
             ("timm:<name>", "any timm model, e.g. timm:resnet18"),

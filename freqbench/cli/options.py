@@ -7,6 +7,8 @@ so a plugin's field gets its option too. Nothing here imports torch.
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from freqbench.protocol import Protocol, all_fields
@@ -27,6 +29,21 @@ def add_cache_argument(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
+#: While True, :func:`add_protocol_arguments` adds ``--protocol`` only: the parsers are built
+#: to read the command line's own option names, which the protocol fields must not take.
+_fields_left_out = False
+
+
+@contextlib.contextmanager
+def protocol_fields_left_out() -> Iterator[None]:
+    global _fields_left_out
+    _fields_left_out = True
+    try:
+        yield
+    finally:
+        _fields_left_out = False
+
+
 def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
     """``--protocol`` and one option per protocol field (defaults: the dataset's standard)."""
     group = parser.add_argument_group("protocol (defaults: the dataset's standard protocol)")
@@ -34,6 +51,8 @@ def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
         "--protocol", choices=("standard", "quick"), default="standard",
         help="quick: 200 AutoAttack and heat-map images, 1000 corrupted ones",
     )  # fmt: skip
+    if _fields_left_out:
+        return
     for field in all_fields().values():
         if field.cli:
             default = field.describe_default()
@@ -42,6 +61,16 @@ def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
                 field.option, dest=field.name, type=field.kind, choices=field.choices,
                 help=field.help if stated else f"{field.help} (default: {default})",
             )  # fmt: skip
+
+
+def add_field_arguments(parser: argparse.ArgumentParser, names: tuple[str, ...]) -> None:
+    """The options of the protocol fields ``names`` only, as their declarations make them."""
+    if _fields_left_out:
+        return
+    fields = all_fields()
+    for name in names:
+        field = fields[name]
+        parser.add_argument(field.option, dest=field.name, type=field.kind, help=field.help)
 
 
 def protocol_from_args(args: argparse.Namespace) -> Protocol:

@@ -15,7 +15,7 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from freqbench.cli.options import add_cache_argument, add_device_argument
+from freqbench.cli.options import add_cache_argument, add_device_argument, add_field_arguments
 from freqbench.errors import UserError
 from freqbench.paths import RECORDS_DIR
 
@@ -24,15 +24,17 @@ if TYPE_CHECKING:
     from freqbench.zoo import ZooEntry
 
 
+#: The protocol counts a submission may lower, for a smaller run on a small machine.
+SMALLER_RUN = ("n_examples", "autoattack_n_examples", "heatmap_n_examples")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("entry", type=Path, help="model_zoo/<dataset>/<name>.toml")
     parser.add_argument(
         "--protocol", choices=("standard", "quick"), default="standard",
         help="standard (default) or quick (fewer AutoAttack and heat-map images)",
     )  # fmt: skip
-    parser.add_argument("--n-examples", type=int, help="test images for every metric")
-    parser.add_argument("--autoattack-n-examples", type=int, help="images attacked by AutoAttack")
-    parser.add_argument("--heatmap-n-examples", type=int, help="images per Fourier basis")
+    add_field_arguments(parser, SMALLER_RUN)
     add_device_argument(parser)
     parser.add_argument(
         "--force", action="store_true", help="re-run every metric even if its block is done"
@@ -48,8 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _protocol(args: argparse.Namespace) -> Protocol:
     from freqbench.protocol import Protocol
 
-    chosen = ("n_examples", "autoattack_n_examples", "heatmap_n_examples")
-    return Protocol(args.protocol, **{key: getattr(args, key) for key in chosen})
+    return Protocol(args.protocol, **{key: getattr(args, key, None) for key in SMALLER_RUN})
 
 
 def _entry_in_zoo(path: Path) -> ZooEntry:

@@ -7,8 +7,9 @@ whose value (``module:object``) is a :class:`MetricSpec`, or anything registered
 
 Every metric is checked as it registers (:func:`register_metric`): its name, column keys,
 RobustBench ``model_info`` keys, leaderboard views, artifact files and protocol fields must
-not collide with what is registered already (nor a field with the evaluate command's own
-options), the fields it reads must be declared, and its block schema must be a schema. A
+not collide with what is registered already (nor a field with an option of any command:
+the CLI hands its parsers' option names over, :func:`freqbench.registry.reserve_option_names`), the fields it
+reads must be declared, and its block schema must be a schema. A
 plugin that fails any check, or raises anything while it loads (``SystemExit`` and
 ``KeyboardInterrupt`` included), is left out with one warning that names its package; every
 other metric and command still works.
@@ -20,32 +21,27 @@ import fnmatch
 import importlib
 import pkgutil
 import re
+import warnings
 from collections.abc import Iterable
 from importlib.metadata import EntryPoint
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
 
 from freqbench.errors import UnknownNameError, UserError
 from freqbench.metrics.fields import CORE_FIELDS
 from freqbench.metrics.spec import MetricSpec
-from freqbench.registry import distribution, load_plugins
+from freqbench.registry import (
+    distribution,
+    load_plugins,
+    reserved_option_names,
+    when_reserved,
+)
 
 ENTRY_POINT_GROUP = "freqbench.metrics"
 #: Names that stand for several metrics in ``--metrics`` (and in a leaderboard.toml).
 GROUPS: dict[str, tuple[str, ...]] = {
     "frequency": ("band_split", "long_tail", "gradient_spectrum", "fourier_heatmap"),
 }
-#: Options of the commands that evaluate, as protocol field names: a metric's field may not
-#: take one (``--out`` from a plugin would shadow the record folder).
-RESERVED_FIELD_NAMES = frozenset(
-    {
-        "model", "dataset", "weights", "random_init", "metrics", "out", "name", "device",
-        "data_dir", "corruptions_dir", "force", "replace", "heatmap_scale", "protocol",
-        "executor", "ray_address", "gpus_per_task", "threads", "records_dir", "help", "version",
-        "entry", "standard",
-    }
-)  # fmt: skip
+#: Names no protocol field may take whatever the command line: the record's own protocol key.
+INTRINSIC_RESERVED = frozenset({"standard"})
 #: An artifact is ``<record>.<suffix>``: a suffix ending in json would be read as a record.
 ARTIFACT_SUFFIX = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
@@ -89,16 +85,43 @@ def _collisions(spec: MetricSpec, others: Iterable[MetricSpec], reads: bool = Tr
     for field in spec.fields:
         if field.name in declared:
             found.append(f"its protocol field '{field.name}' is declared already")
-        elif field.name in RESERVED_FIELD_NAMES:
+        elif field.name in reserved_field_names():
             found.append(f"its protocol field '{field.name}' would take the option {field.option}")
     for name in spec.reads if reads else ():
         if name not in declared | {f.name for f in spec.fields}:
             found.append(f"it reads the undeclared protocol field '{name}'")
+    from jsonschema import Draft202012Validator  # here: listing and --help stay instant
+    from jsonschema.exceptions import SchemaError
+
     try:
         Draft202012Validator.check_schema(spec.block_schema())
     except SchemaError as exc:
         found.append(f"its block schema is not a JSON Schema: {exc.message}")
     return found
+
+
+def reserved_field_names() -> frozenset[str]:
+    """Names a protocol field may not take: the record's own key, and every option of the
+    command line (:func:`freqbench.registry.reserve_option_names`)."""
+    return INTRINSIC_RESERVED | reserved_option_names()
+
+
+def _leave_out_clashing() -> None:
+    """Plugins loaded before the CLI handed its option names over, whose fields take one,
+    are left out now with one warning each, as they would have been at load."""
+    for name, source in sorted(_SOURCES.items()):
+        spec = _METRICS.get(name)
+        taken = [f for f in (spec.fields if spec else ()) if f.name in reserved_field_names()]
+        if taken:
+            del _METRICS[name], _SOURCES[name]
+            warnings.warn(
+                f"freqbench: metric plugin '{name}' (package {source}) is left out: its "
+                f"protocol field '{taken[0].name}' would take the option {taken[0].option}",
+                stacklevel=2,
+            )
+
+
+when_reserved(_leave_out_clashing)
 
 
 def register_metric(spec: MetricSpec, *, check_reads: bool = True) -> MetricSpec:

@@ -12,6 +12,7 @@ from freqbench.recipes.registry import (
     declare_recipe,
     get_recipe,
     list_recipes,
+    recipe_source,
     register_recipe,
 )
 
@@ -33,5 +34,6 @@ __all__ = [
     "declare_recipe",
     "get_recipe",
     "list_recipes",
+    "recipe_source",
     "register_recipe",
 ]

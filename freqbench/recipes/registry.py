@@ -5,7 +5,9 @@ listing recipes imports no torch; :func:`register_recipe` registers a class dire
 Installed packages add recipes through the entry-point group ``freqbench.recipes``, whose
 value names a :class:`~freqbench.recipes.base.Recipe` subclass; each is checked as it loads
 (a new name, a summary, a config class, whether it is adversarial), and one that fails, or
-raises anything while it is imported, is left out with one warning naming its package.
+raises anything while it is imported, is left out with one warning naming its package. A
+plugin recipe that fails while it trains is one clear error naming its package (the
+trainer checks each loss: :mod:`freqbench.training.loop`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from freqbench.config import from_mapping
 from freqbench.errors import UserError
-from freqbench.registry import Registry, distribution, load_object, load_plugins
+from freqbench.registry import Registry, distribution, load_object, load_plugins, plugin_code
 
 if TYPE_CHECKING:
     from freqbench.recipes.base import Recipe, RecipeConfig
@@ -146,7 +148,8 @@ def create_recipe(
         config = options
     else:
         config = from_mapping(recipe_class.config_class, options or {}, source)
-    recipe = recipe_class(config.resolve(RecipeContext(eps, architecture)), eps)
+    with plugin_code(f"recipe '{spec.name}'", recipe_source(spec.name)):
+        recipe = recipe_class(config.resolve(RecipeContext(eps, architecture)), eps)
     if spec.bass:
         return BassRecipe(recipe, mode=bass_mode or "augment", p=bass_p)
     if bass_mode is not None or bass_p is not None:

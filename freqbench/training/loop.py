@@ -23,10 +23,13 @@ from freqbench import atomic
 from freqbench.checkpoints import CheckpointInfo, save_checkpoint
 from freqbench.config import TrainConfig
 from freqbench.data import iterate_batches
-from freqbench.errors import UserError
+from freqbench.errors import PluginError, UserError
 from freqbench.prediction import n_correct
 from freqbench.progress import Progress
+from freqbench.recipes import recipe_source
 from freqbench.recipes.attacks import cross_entropy_objective, pgd_linf
+from freqbench.recipes.base import RecipeOutput
+from freqbench.registry import plugin_code
 from freqbench.training.data import TrainingData, load_training_data, mixup
 from freqbench.training.schedule import learning_rate
 from freqbench.training.setup import RunSpec, resolve
@@ -129,7 +132,7 @@ class _Trainer:
 
     def train_epoch(self, progress: bool | None, callback: StepCallback | None) -> dict[str, Any]:
         config, data, model, optimizer = self.spec.config, self.data, self.model, self.optimizer
-        recipe, generators = self.spec.recipe, self.generators
+        generators = self.generators
         total_steps = config.epochs * self.steps_per_epoch
         num_classes = self.info.num_classes
         epoch = self.epoch + 1
@@ -154,7 +157,7 @@ class _Trainer:
             lr = learning_rate(config.schedule, config.lr, self.step, total_steps)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            out = recipe.loss(model, x, targets, generators.step)
+            out = self._loss(x, targets)
             optimizer.zero_grad(set_to_none=True)
             out.loss.backward()
             optimizer.step()
@@ -193,6 +196,41 @@ class _Trainer:
             "seconds": round(seconds, 3),
             "images_per_second": round(n / seconds, 1),
         }
+
+    def _loss(self, x: Tensor, targets: Tensor) -> RecipeOutput:
+        """The recipe's loss of one batch, checked against the recipe contract: a plugin that
+        raises, exits, or returns anything but a finite scalar loss with a gradient and one
+        row of logits per image is a :class:`PluginError` naming its package (the loss is
+        synchronised to check it is finite at the run's first step only)."""
+        name = self.spec.config.recipe
+        source = recipe_source(name)
+        what = f"recipe '{name}'" + (f" (plugin package {source})" if source else "")
+        with plugin_code(f"recipe '{name}'", source):
+            out = self.spec.recipe.loss(self.model, x, targets, self.generators.step)
+        if not isinstance(out, RecipeOutput):
+            got = "None" if out is None else f"a {type(out).__name__}"
+            raise PluginError(f"{what} returned {got} from loss(), not a RecipeOutput")
+        loss, logits = out.loss, out.logits
+        if not isinstance(loss, Tensor) or loss.ndim != 0:
+            shape = (
+                f"a tensor of shape {tuple(loss.shape)}"
+                if isinstance(loss, Tensor)
+                else (f"a {type(loss).__name__}")
+            )
+            raise PluginError(f"{what}: its loss is {shape}, not a scalar tensor")
+        if not loss.requires_grad:
+            raise PluginError(
+                f"{what}: its loss has no gradient (it does not depend on the model's weights)"
+            )
+        expected = (len(x), self.info.num_classes)
+        if not isinstance(logits, Tensor) or tuple(logits.shape) != expected:
+            shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
+            raise PluginError(f"{what}: its logits are {shape}, expected {expected}")
+        if self.step == 0 and not bool(torch.isfinite(loss)):
+            raise PluginError(
+                f"{what}: its loss is {float(loss.detach())} at the first step, before any update"
+            )
+        return out
 
     def _check_finite(
         self, losses: list[Tensor], epoch: int, first_step: int, lr: float, bar: Progress
@@ -294,6 +332,10 @@ def _train(
             record.update(trainer.evaluate())
             run.append_log(record)
             trainer.save()
+    except PluginError:
+        if saved is None and not run.state.exists():  # nothing worth keeping was written
+            _remove_run(run, created)
+        raise
     except TrainingDiverged as exc:
         if saved is None and not run.state.exists():  # nothing worth keeping was written
             _remove_run(run, created)
