@@ -93,3 +93,26 @@ def test_evaluate_help_lists_every_protocol_field():
     for field in all_fields().values():
         assert (field.option in help_text) == field.cli
     assert "--device DEVICE" in help_text and "auto (default" in help_text
+
+
+def test_third_party_import_noise_is_filtered_unless_verbose(tmp_path):
+    """Importing timm warns about torch.jit.interface (a torch deprecation, nothing the user
+    can act on): freqbench's commands filter it, --verbose shows it."""
+    command = [sys.executable, "-m", "freqbench.cli", "evaluate", "--model", "timm:resnet18",
+               "--random-init", "--dataset", "synthetic", "--metrics", "filters",
+               "--device", "cpu"]  # fmt: skip
+    quiet = subprocess.run([*command, "--out", str(tmp_path / "a")], capture_output=True, text=True)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "Warning" not in quiet.stderr
+    loud = subprocess.run([*command, "--out", str(tmp_path / "b"), "--verbose"],
+                          capture_output=True, text=True)  # fmt: skip
+    assert loud.returncode == 0, loud.stderr
+    assert "FutureWarning: `torch.jit.interface` is deprecated" in loud.stderr
+
+
+def test_robustbench_imports_in_freqbench_s_environment():
+    """robustbench 1.1.1 imports `autoattack`, which PyPI ships as pyautoattack: the alias
+    freqbench installs makes `import robustbench` work in a fresh interpreter."""
+    done = subprocess.run([sys.executable, "-c", "import robustbench.eval, autoattack.state"],
+                          capture_output=True, text=True, cwd="/")  # fmt: skip
+    assert done.returncode == 0, done.stderr

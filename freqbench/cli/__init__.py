@@ -69,6 +69,10 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     chosen = _chosen(argv) if argv is not None else None
     for name, (module_name, help_text) in COMMANDS.items():
         command = sub.add_parser(name, help=help_text, formatter_class=_HelpFormatter)
+        command.add_argument(
+            "--verbose", action="store_true",
+            help="also show third-party warnings that freqbench filters (freqbench.compat)",
+        )  # fmt: skip
         if argv is None or name == chosen:
             module = importlib.import_module(f"freqbench.cli.{module_name}")
             command.description = module.__doc__
@@ -126,6 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     reserve_option_names(reserved_option_names)
     try:
         args = build_parser(argv).parse_args(argv)
+        if not args.verbose:
+            from freqbench.compat import quiet_third_party_warnings
+
+            quiet_third_party_warnings()
         return int(args.run(args) or 0)
     except UserError as exc:
         return _error(argv, str(exc))
