@@ -92,8 +92,9 @@ def _walk(path: Path) -> tuple[list[Path], list[Path], list[Path]]:
 class _Checker:
     """One validation run: parsed entries by name and file hashes are computed once."""
 
-    def __init__(self, zoo_root: Path):
+    def __init__(self, zoo_root: Path, records_dir: Path):
         self.zoo_root = zoo_root
+        self.records_dir = records_dir  # the published records: each must have a zoo entry
         self.problems: list[Problem] = []
         self._hashes: dict[Path, str] = {}
 
@@ -201,6 +202,12 @@ class _Checker:
         record = Record(checked.data, path)
         if record.name != path.stem:
             self.add(path, f"name: '{record.name}' must equal the file stem '{path.stem}'")
+        checked_files = {a.key for spec in all_metrics() for a in spec.artifacts}
+        for key, name in record.data["artifacts"].items():  # those of plugins not installed
+            if key not in checked_files and not (path.parent / name).is_file():
+                self.add(path, f"artifacts.{key}: '{name}' does not exist beside the record")
+        if self.records_dir not in path.parents:
+            return record  # an experiment's record (evaluate --out): it needs no zoo entry
         if record.dataset != path.parent.name:
             self.add(
                 path,
@@ -211,10 +218,6 @@ class _Checker:
                 path,
                 "model.weights: random (--random-init): a leaderboard holds trained models only",
             )
-        checked_files = {a.key for spec in all_metrics() for a in spec.artifacts}
-        for key, name in record.data["artifacts"].items():  # those of plugins not installed
-            if key not in checked_files and not (path.parent / name).is_file():
-                self.add(path, f"artifacts.{key}: '{name}' does not exist beside the record")
         entry = entries.get(record.name)
         if entry is None:
             hint = str(UnknownNameError("zoo entry", record.name, sorted(entries)))
@@ -282,7 +285,7 @@ def validate_tree(
             f"nothing to validate: neither {zoo_root} nor {records_dir} exists. Run from the "
             "repository root or pass the files and folders to check"
         )
-    checker = _Checker(zoo_root)
+    checker = _Checker(zoo_root, records_dir)
     targets = set(entry_targets)
     entries: dict[Path, ZooEntry] = {}
     for path in sorted(set(all_entry_files) | targets):
@@ -302,7 +305,7 @@ def validate_tree(
             name = record.name if record is not None else None
         else:
             name = dig(_quiet_json(path), "name")
-        if isinstance(name, str):
+        if isinstance(name, str) and records_dir in path.parents:  # names of published ones
             record_names[path] = name
     _duplicates(checker, record_names, set(record_targets), "record")
     for folder in sorted({p.parent for p in record_targets}):

@@ -196,3 +196,24 @@ def test_a_leaderboard_config_is_not_a_zoo_entry(tree, capsys):
     out = capsys.readouterr().out
     assert out.startswith("leaderboards/fashion-mnist/leaderboard.toml: ")
     assert "autoatack" in out and "autoattack" in out  # the unknown name and a suggestion
+
+
+def test_an_experiment_s_records_need_no_zoo_entry(tree, capsys):
+    """The folder `evaluate --out` wrote (records directly in it, named as the published
+    ones or not) is checked as records; a damaged one is still named."""
+    scratch = Path("runs/records")
+    scratch.mkdir(parents=True)
+    for name in (
+        "cnn-natural",
+        "mine",
+    ):  # one shares a published name: no clash outside leaderboards/
+        (scratch / f"{name}.json").write_text(json.dumps(make_record(name)))
+    assert main(["validate", str(scratch)]) == 0
+    assert capsys.readouterr().out == "checked 0 zoo entries and 2 records: no problems\n"
+    broken = make_record("broken")
+    broken["metrics"]["clean"]["accuracy"] = 0.12345  # 1234.5 of the 10000 images
+    broken["model_info"]["clean_acc"] = 12.35
+    (scratch / "broken.json").write_text(json.dumps(broken))
+    assert main(["validate", str(scratch)]) == 1
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line.startswith("runs/records/broken.json: metrics.clean.accuracy: 0.12345 of n = 10000")

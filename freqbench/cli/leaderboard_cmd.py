@@ -16,7 +16,11 @@ from freqbench.paths import RECORDS_DIR
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", help="dataset folder under --records-dir, e.g. fashion-mnist")
+    parser.add_argument(
+        "--dataset",
+        help="e.g. fashion-mnist: the records of <records-dir>/<dataset>/, or of --records-dir "
+        "itself when it holds them (the folder `freqbench evaluate --out` wrote)",
+    )
     parser.add_argument(
         "--threat-model", default="Linf",
         help="Linf or L2 (records of that norm, ranked by AutoAttack) or corruptions (every record, ranked by corruption accuracy); default Linf",
@@ -30,8 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sort-by", metavar="COLUMN", help="reorder the main table by a column")
     parser.add_argument("--out", type=Path, help="write here instead of stdout")
     parser.add_argument(
-        "--records-dir", type=Path, default=Path(RECORDS_DIR), help=f"default {RECORDS_DIR}"
-    )
+        "--records-dir", type=Path, default=Path(RECORDS_DIR),
+        help=f"a folder of per-dataset record folders, or of records (default {RECORDS_DIR})",
+    )  # fmt: skip
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
         "--write", action="store_true", help="regenerate README.md and index.html of the dataset"
@@ -75,9 +80,9 @@ def _write(records_dir: Path, dataset: str | None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from freqbench import atomic
-    from freqbench.leaderboard import board_metrics, build_leaderboard, dataset_folder, render_view
+    from freqbench.leaderboard import board_metrics, build_leaderboard, render_view
     from freqbench.paths import display_path
-    from freqbench.records import load_records
+    from freqbench.records import dataset_records_folder, load_dataset_records
 
     if args.check:
         return _check(args.records_dir)
@@ -85,8 +90,8 @@ def run(args: argparse.Namespace) -> int:
         return _write(args.records_dir, args.dataset)
     if not args.dataset:
         raise UserError("pass --dataset (or --write / --check for the generated files)")
-    folder = dataset_folder(args.records_dir, args.dataset)
-    records = load_records(folder)
+    records = load_dataset_records(args.records_dir, args.dataset)
+    folder = dataset_records_folder(args.records_dir, args.dataset)
     board = build_leaderboard(
         records, args.dataset, args.threat_model, args.sort_by, board_metrics(folder)
     )

@@ -1,8 +1,10 @@
 """Check model-zoo entries and records: schema, agreement, checkpoint hashes, unique names.
 
-With no PATHS, everything under model_zoo/ and leaderboards/ is checked. Prints one line per
-problem (`path: problem`) and exits 1 when there is any; exits 0 with a one-line summary
-when there is none. CI runs it.
+With no PATHS, everything under model_zoo/ and leaderboards/ is checked. PATHS may also be
+an experiment's records (the folder `freqbench evaluate --out` wrote): those are checked as
+records (schema, counts, files, keys), without the zoo entry a published record needs.
+Prints one line per problem (`path: problem`) and exits 1 when there is any; exits 0 with a
+one-line summary when there is none. CI runs it.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from freqbench.grid.spec import GridSpec, row_name
 from freqbench.grid.status import GridPaths, finished_record
 from freqbench.metrics import get_metric
 from freqbench.paths import display_path
+from freqbench.records import dataset_records_folder
 
 FINDINGS = "FINDINGS.md"
 #: The metrics the claims read: a row counts once these blocks are done (installed plugins
@@ -89,7 +90,7 @@ def _setup(spec: GridSpec, records: dict[str, dict], command: str) -> list[str]:
 
 def findings_text(spec: GridSpec, records_dir: Path) -> tuple[str, list[Finding]]:
     """FINDINGS.md of the grid's rows whose records count as their results (see grid.status)."""
-    paths = GridPaths(records=Path(records_dir))
+    paths = GridPaths(Path(records_dir), folder=dataset_records_folder(records_dir, spec.dataset))
     needed = [get_metric(name) for name in CLAIM_METRICS]
     found = {row.name: finished_record(spec, paths, row, needed) for row in spec.rows}
     records = {name: record for name, record in found.items() if record is not None}
@@ -100,7 +101,8 @@ def findings_text(spec: GridSpec, records_dir: Path) -> tuple[str, list[Finding]
 
 
 def findings_path(records_dir: Path, dataset: str) -> Path:
-    return Path(records_dir) / dataset / FINDINGS
+    """Beside the dataset's records, in either layout (``dataset_records_folder``)."""
+    return dataset_records_folder(records_dir, dataset) / FINDINGS
 
 
 def write_findings(spec: GridSpec, records_dir: Path) -> Path:

@@ -26,6 +26,9 @@ from freqbench.zoo import load_entry
 class GridPaths:
     records: Path  # leaderboards/, records go to <records>/<dataset>/
     runs: Path = Path("runs/grid")  # training runs and the ledger (not committed)
+    # Where the dataset's records are read from when not <records>/<dataset>/ (the folder
+    # `freqbench evaluate --out` wrote, for `findings`).
+    folder: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ class RowState:
 
 
 def record_path(spec: GridSpec, paths: GridPaths, row: GridRow) -> Path:
-    return paths.records / spec.dataset / f"{row.name}.json"
+    return (paths.folder or paths.records / spec.dataset) / f"{row.name}.json"
 
 
 def _trained(spec: GridSpec, row: GridRow) -> str | None:

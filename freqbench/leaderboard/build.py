@@ -82,12 +82,6 @@ def build_leaderboard(
     others = sorted({r.dataset for r in records} - {dataset})
     if others:
         raise UserError(f"records of {', '.join(others)} cannot enter the {dataset} leaderboard")
-    untrained = sorted(r.name for r in records if r.get("model", "weights") == "random")
-    if untrained:
-        raise UserError(
-            f"{', '.join(untrained)}: randomly initialised (--random-init); a leaderboard ranks "
-            "trained models only: move the record out of the records folder"
-        )
     chosen = select(records, threat_model, specs)
     if not chosen:
         raise _nothing_for(records, dataset, threat_model)

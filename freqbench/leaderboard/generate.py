@@ -68,7 +68,8 @@ def dataset_folder(records_dir: Path, dataset: str) -> Path:
     known = [f.name for f in dataset_folders(records_dir)]
     if not known:
         raise UserError(
-            f"{records_dir} holds no records yet: evaluate a model into it with `freqbench submit`"
+            f"{records_dir} has no dataset folder with records: the pages are made from "
+            f"{records_dir}/<dataset>/*.json (`freqbench submit` writes them for leaderboards/)"
         )
     raise UnknownNameError(f"dataset with records in {records_dir}", dataset, known)
 

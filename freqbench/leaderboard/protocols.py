@@ -25,6 +25,12 @@ def deviations(record: Record, specs: Sequence[MetricSpec]) -> list[str]:
 
 
 def why_not_ranked(record: Record, specs: Sequence[MetricSpec]) -> list[str]:
-    """Why the record's row stays out of the ranking: how its protocol deviates, and why its
-    model looks degenerate; empty when it is ranked."""
-    return deviations(record, specs) + [f"degenerate: {d}" for d in degeneracies(record.data)]
+    """Why the record's row stays out of the ranking: random weights, how its protocol
+    deviates, and why its model looks degenerate; empty when it is ranked."""
+    untrained = (
+        ["random weights (--random-init): only trained models are ranked"]
+        if record.get("model", "weights") == "random"
+        else []
+    )
+    degenerate = [f"degenerate: {d}" for d in degeneracies(record.data)]
+    return untrained + deviations(record, specs) + degenerate

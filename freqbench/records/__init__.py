@@ -12,6 +12,7 @@ from freqbench.records.files import (
     MAX_RECORD_BYTES,
     Unreadable,
     dataset_folders,
+    dataset_records_folder,
     read_json,
     record_files,
     update,
@@ -27,7 +28,14 @@ from freqbench.records.format import (
     protocol_of,
     spec_or_none,
 )
-from freqbench.records.record import Record, dig, duplicate_problems, load_record, load_records
+from freqbench.records.record import (
+    Record,
+    dig,
+    duplicate_problems,
+    load_dataset_records,
+    load_record,
+    load_records,
+)
 
 __all__ = [
     "FIRST_FORMAT",
@@ -37,8 +45,10 @@ __all__ = [
     "Review",
     "Unreadable",
     "dataset_folders",
+    "dataset_records_folder",
     "dig",
     "duplicate_problems",
+    "load_dataset_records",
     "load_record",
     "load_records",
     "migrate",

@@ -101,6 +101,18 @@ def record_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.glob("*.json") if not p.name.startswith("."))
 
 
+def dataset_records_folder(records_dir: str | Path, dataset: str) -> Path:
+    """Where ``dataset``'s records lie under ``records_dir``: its per-dataset folder
+    (``leaderboards/<dataset>/``, where ``submit`` writes), else ``records_dir`` itself when
+    it holds records (the folder ``freqbench evaluate --out`` wrote). Without either, the
+    per-dataset folder, for the caller to report."""
+    root = Path(records_dir)
+    folder = root / dataset
+    if record_files(folder) or not record_files(root):
+        return folder
+    return root
+
+
 def dataset_folders(records_dir: str | Path) -> list[Path]:
     """The dataset folders of ``records_dir`` that hold at least one record."""
     root = Path(records_dir)

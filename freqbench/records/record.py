@@ -7,10 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from freqbench.errors import UserError
+from freqbench.errors import UnknownNameError, UserError
 from freqbench.records.artifacts import with_artifacts
 from freqbench.records.checks import review
-from freqbench.records.files import read_json, record_files
+from freqbench.records.files import (
+    dataset_folders,
+    dataset_records_folder,
+    read_json,
+    record_files,
+)
 from freqbench.records.format import model_identity
 
 
@@ -71,14 +76,37 @@ def load_records(folder: str | Path) -> list[Record]:
     if not files:
         why = "does not exist" if not folder.is_dir() else "holds no records (*.json)"
         raise UserError(
-            f"{folder} {why}: evaluate a model into it first, e.g. `freqbench submit "
-            f"model_zoo/{folder.name}/<name>.toml`"
+            f"{folder} {why}: evaluate a model into it with `freqbench evaluate --model MODEL "
+            f"--out {folder}` (or publish one to leaderboards/ with `freqbench submit "
+            "model_zoo/<dataset>/<name>.toml`)"
         )
     records = [load_record(f) for f in files]
     twice = duplicate_problems(records)
     if twice:
         raise UserError("; ".join(f"{record.path}: {problem}" for record, problem in twice))
     return records
+
+
+def load_dataset_records(records_dir: str | Path, dataset: str) -> list[Record]:
+    """The records of ``dataset`` under ``records_dir``, in either layout
+    (:func:`~freqbench.records.files.dataset_records_folder`); records of other datasets
+    lying beside them are left aside, and a folder with none of ``dataset``'s says which it
+    has."""
+    folder = dataset_records_folder(records_dir, dataset)
+    known = [f.name for f in dataset_folders(records_dir)]
+    if not folder.exists() and known:  # a typo of a dataset folder's name
+        raise UnknownNameError(f"dataset with records in {records_dir}", dataset, known)
+    records = load_records(folder)
+    if folder.name == dataset and folder != Path(records_dir):
+        return records
+    chosen = [r for r in records if r.dataset == dataset]
+    if not chosen:
+        others = sorted({r.dataset for r in records})
+        raise UserError(
+            f"{folder} holds records of {', '.join(others)}, none of {dataset}: pass "
+            f"--dataset {others[0]}" + ("" if len(others) == 1 else " (or another of those)")
+        )
+    return chosen
 
 
 def duplicate_problems(records: list[Record]) -> list[tuple[Record, str]]:
