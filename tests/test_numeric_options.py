@@ -144,6 +144,7 @@ def test_each_numeric_option_refuses_a_value_outside_its_range(capsys, command, 
         ("FREQBENCH_DATA_WORKERS", "9" * 5000, "an integer in [0, 8192]"),
         ("FREQBENCH_LOG_SECONDS", "nan", "a finite number >= 0"),
         ("FREQBENCH_LOG_SECONDS", "soon", "a finite number >= 0"),
+        ("FREQBENCH_CACHE_MAX_GB", "1e308", "a finite number in [0, 9223372036]"),
     ],
 )
 def test_numeric_environment_variables_are_checked_before_any_command(
