@@ -137,7 +137,8 @@ def _check_environment() -> None:
     from freqbench.data.stream import data_workers
     from freqbench.progress import log_seconds
 
-    default_max_bytes(), data_workers(), log_seconds()
+    for read in (default_max_bytes, data_workers, log_seconds):
+        read()  # a UserError names the variable and its range
 
 
 def main(argv: list[str] | None = None) -> int:
