@@ -17,6 +17,7 @@ import glob
 import json
 import os
 import secrets
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -85,23 +86,28 @@ def clean_temp_files(folder: Path, pattern: str) -> list[Path]:
     for leftover in folder.glob(pattern):
         if not leftover.name.endswith(".tmp"):
             continue
-        try:
-            fd = os.open(leftover, os.O_RDONLY)
-        except OSError:
-            continue
+        with contextlib.suppress(OSError):
+            if remove_unheld(leftover):
+                removed.append(leftover)
+    return removed
+
+
+def remove_unheld(path: Path) -> bool:
+    """Delete the regular temporary file ``path`` unless a live writer holds it (False then,
+    and for anything that is not a regular file, which a writer never leaves: it is never
+    opened, so a FIFO cannot block). An OSError when it cannot be removed."""
+    if fcntl is None or not stat.S_ISREG(path.lstat().st_mode):
+        return False
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:  # held: a live writer's file
-            os.close(fd)
-            continue
-        try:
-            leftover.unlink(missing_ok=True)
-            removed.append(leftover)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)  # closing releases the lock
-    return removed
+            return False
+        path.unlink(missing_ok=True)
+        return True
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def check_folder(folder: Path, what: str = "", option: str = "path") -> None:

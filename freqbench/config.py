@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 import tomllib
 import types
 import typing
@@ -25,11 +24,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from freqbench.bounds import FRACTION, INT64_MAX, PROBABILITY, NumberRange
 from freqbench.errors import UserError
 
 SCHEDULES = ("cosine", "piecewise")
-# Float options: NaN and infinity are refused for every one of them.
-_FLOAT_OPTIONS = ("lr", "momentum", "weight_decay", "eps", "bass_p", "label_shuffle", "mixup_alpha")
+#: The range of each numeric option (NaN and infinity are refused for every float); the
+#: ``train`` command's flags are parsed with the same.
+RANGES: dict[str, NumberRange] = {
+    "epochs": NumberRange(int, 1, INT64_MAX),
+    "batch_size": NumberRange(int, 1, INT64_MAX),
+    "lr": NumberRange(float, 0, exclusive_minimum=True),
+    "momentum": NumberRange(float, 0, 1, exclusive_maximum=True),
+    "weight_decay": NumberRange(float, 0),
+    "seed": NumberRange(int, 0, INT64_MAX),
+    # An Linf budget: images are in [0, 1], so no two are further apart than 1.
+    "eps": NumberRange(float, 0, 1),
+    "bass_p": PROBABILITY,
+    "label_shuffle": FRACTION,
+    "mixup_alpha": NumberRange(float, 0),
+    "max_train_examples": NumberRange(int, 1, INT64_MAX),
+    "eval_examples": NumberRange(int, 0, INT64_MAX),
+}
 T = TypeVar("T")
 
 
@@ -76,27 +91,11 @@ class TrainConfig:
     )
 
     def __post_init__(self) -> None:
-        for name in _FLOAT_OPTIONS:
-            value = getattr(self, name)
-            if isinstance(value, float) and not math.isfinite(value):
-                raise UserError(f"{name} must be a finite number, got {value}")
-        checks = [
-            (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
-            (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
-            (self.lr > 0, f"lr must be > 0, got {self.lr}"),
-            (0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}"),
-            (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
-            (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}, got '{self.schedule}'"),
-            (self.eps is None or self.eps >= 0, f"eps must be >= 0, got {self.eps}"),
-            (0 <= self.label_shuffle <= 1, f"label_shuffle must be a fraction in [0, 1], got {self.label_shuffle}"),
-            (self.mixup_alpha >= 0, f"mixup_alpha must be >= 0 (0 = off), got {self.mixup_alpha}"),
-            (self.max_train_examples is None or self.max_train_examples >= 1,
-             f"max_train_examples must be >= 1, got {self.max_train_examples}"),
-            (self.eval_examples >= 0, f"eval_examples must be >= 0, got {self.eval_examples}"),
-        ]  # fmt: skip
-        for ok, message in checks:
-            if not ok:
-                raise UserError(message)
+        for name, allowed in RANGES.items():
+            if getattr(self, name) is not None:
+                allowed.check(getattr(self, name), name)
+        if self.schedule not in SCHEDULES:
+            raise UserError(f"schedule must be one of {SCHEDULES}, got '{self.schedule}'")
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with ``changes`` applied (validated again), e.g. CLI flags over a file."""

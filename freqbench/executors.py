@@ -22,9 +22,14 @@ from collections.abc import Callable
 from itertools import count
 from typing import Any
 
+from freqbench.bounds import MAX_CPUS, NumberRange
 from freqbench.errors import UserError
 
 EXECUTORS = ("local", "ray")
+#: torch threads (and the CPUs a Ray task asks for) per task: no machine has more CPUs.
+THREADS = NumberRange(int, 1, MAX_CPUS)
+#: The share of a GPU a Ray task asks for: a task runs on one GPU, or on a part of one.
+GPUS_PER_TASK = NumberRange(float, 0, 1, exclusive_minimum=True)
 #: How often the driver shows what Ray workers report while it waits for a result.
 STATUS_SECONDS = 2.0
 
@@ -162,8 +167,8 @@ class RayExecutor(Executor):
                 '--executor ray needs Ray: pip install "freqbench[ray]" (or use the default '
                 "--executor local)"
             ) from None
-        if gpus_per_task is not None and not 0 < gpus_per_task <= 1:
-            raise UserError(f"--gpus-per-task must be in (0, 1], got {gpus_per_task}")
+        if gpus_per_task is not None:
+            GPUS_PER_TASK.check(gpus_per_task, "--gpus-per-task")
         self._ray = ray
         self._cpus = threads or 1
         self._started = not ray.is_initialized()
@@ -245,8 +250,8 @@ def make_executor(
 ) -> Executor:
     """The executor called ``name``: ``local`` (default) or ``ray``. ``threads``: the CPUs a
     Ray task asks for (the tasks themselves set torch's threads)."""
-    if threads is not None and threads < 1:
-        raise UserError(f"--threads must be >= 1, got {threads}")
+    if threads is not None:
+        THREADS.check(threads, "--threads")
     if name == "local":
         if address or gpus_per_task:
             raise UserError("--ray-address and --gpus-per-task apply to --executor ray only")

@@ -12,12 +12,13 @@ silent.
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+
+from freqbench.bounds import NumberRange, from_environment
 
 #: Seconds between the lines a worker sends to the driver (see :func:`reporting_to`).
 REPORT_SECONDS = 2.0
@@ -37,8 +38,8 @@ def reporting_to(send: Callable[[str], None]) -> Iterator[None]:
 
 
 def log_seconds() -> float:
-    """Seconds between log lines: ``FREQBENCH_LOG_SECONDS``, else 30."""
-    return float(os.environ.get("FREQBENCH_LOG_SECONDS", 30))
+    """Seconds between log lines: ``FREQBENCH_LOG_SECONDS`` (a finite number >= 0), else 30."""
+    return float(from_environment("FREQBENCH_LOG_SECONDS", 30, NumberRange(float, 0)))
 
 
 def _duration(seconds: float) -> str:

@@ -126,7 +126,7 @@ rho = 1.0
         ('reference = "natural"', 'reference = "naturall"', "Did you mean 'natural'?"),
         ("rho = 1.0", "rho = 0", "'rho' must be a number > 0"),
         ("rho = 1.0", 'rho = 1.0\nlayers = "last"', "'layers' must be"),
-        ("epochs = 1", "epochs = 0", "epochs must be >= 1"),
+        ("epochs = 1", "epochs = 0", "epochs must be an integer in [1, 2**63 - 1], got 0"),
         ('bass = [false, true]', 'bass = "yes"', "'bass' must be a list"),
     ],
 )  # fmt: skip

@@ -380,9 +380,9 @@ CASES = [
          ("t10k-images-idx3-ubyte.gz", "not fashion-mnist images")),
     # Training options that are nonsense.
     Case("train-lr-inf", lambda ws: train_args("run", "--lr", "inf"),
-         ("lr must be a finite number",)),
+         ("argument --lr: must be a finite number > 0, got 'inf'",)),
     Case("train-eps-nan", lambda ws: train_args("run", "--eps", "nan"),
-         ("eps must be a finite number",)),
+         ("argument --eps: must be a finite number in [0, 1], got 'nan'",)),
     Case("train-lr-1e9-diverges", lambda ws: train_args("run", "--lr", "1e9"),
          ("training diverged in epoch 1", "step 2 of 2", "no model was written", "lower --lr")),
     # Evaluation options (checked by the evaluator and the protocol).
@@ -417,7 +417,7 @@ CASES = [
          lambda ws: evaluate_args(ws.synthetic, "--executor", "ray", "--ray-address", "ray://127.0.0.1:10001"),
          ('pip install "ray[client]"',)),
     Case("evaluate-threads-zero", lambda ws: evaluate_args(ws.synthetic, "--threads", "0"),
-         ("--threads must be >= 1",)),
+         ("argument --threads: must be an integer in [1, 8192], got '0'",)),
     # State dicts that do not fit, and links that lead nowhere.
     Case("evaluate-weights-that-do-not-fit", _mismatched_weights,
          ("does not fit architecture 'smallcnn'", "11 missing keys: features.0.bias",

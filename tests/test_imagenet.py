@@ -468,3 +468,26 @@ def test_generated_imagenet_c_chunks_draw_their_own_streams_and_are_shared(
     one = load_dataset("imagenet", n_examples=1, data_dir=imagenet_root)
     [(_, _, again, _)] = metric._generated_imagenet_c(one, 0, cell, cache)
     assert torch.equal(again, made[0])
+
+
+def test_a_cached_imagenet_c_chunk_whose_offsets_do_not_split_it_is_made_again(
+    imagenet_root, tmp_path, monkeypatch
+):
+    """A chunk of another length (its sidecar's key, sha256, shape and dtype all agreeing)
+    is checked before its files are cut out of it: a miss, one warning, made again."""
+    from freqbench.cache import ArrayCache
+    from freqbench.metrics.builtin import corruptions as metric
+
+    monkeypatch.setattr(metric, "IMAGENET_C_CHUNK", 2)
+    cache, cell = ArrayCache(tmp_path), [("contrast", 1)]
+    two = load_dataset("imagenet", n_examples=2, data_dir=imagenet_root)
+    [(_, _, made, _)] = metric._generated_imagenet_c(two, 0, cell, cache)
+    [entry] = cache.entries()
+    stored = cache.get(entry.key)
+    offsets = stored[:24].view(np.int64)
+    cut = np.concatenate([np.array([0, offsets[1]], np.int64).view(np.uint8), stored[24:]])
+    cache.put(entry.key, cut, entry.what)  # the offsets of one file over the bytes of two
+    with pytest.warns(UserWarning, match="offsets do not split it into 2 JPEG files"):
+        [(_, _, again, _)] = metric._generated_imagenet_c(two, 0, cell, cache)
+    assert torch.equal(again, made)
+    assert np.array_equal(cache.get(entry.key), stored)  # stored again as it was made

@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("training", "recipes"),
     ("data", "spectral", "corruptions", "sensitivity", "filter_stats", "prediction", "plots",
      "architectures", "checkpoints", "zoo"),
-    ("errors", "atomic", "registry", "provenance", "compat", "schemas", "config", "paths",
+    ("errors", "bounds", "atomic", "registry", "provenance", "compat", "schemas", "config", "paths",
      "executors", "progress", "weights", "cache", "published"),
 ]  # fmt: skip
 LEVEL = {name: len(LAYERS) - i for i, names in enumerate(LAYERS) for name in names}

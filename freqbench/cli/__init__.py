@@ -4,8 +4,11 @@ Each subcommand is a module with ``add_arguments(parser)`` and ``run(args) -> in
 command being run is imported, and command modules import torch inside ``run``: ``--help``
 and ``list`` stay instant. A :class:`~freqbench.errors.UserError` becomes one line on stderr
 and exit code 2, never a traceback; so does an OSError (a folder that cannot be written, a full
-disk), named by its path. A :class:`~freqbench.errors.PluginError` (a plugin that raised,
-exited or returned the wrong thing) is one line and exit code 1.
+disk), named by its path, and so does a command line argparse refuses (an unknown option, a
+number out of its range). A :class:`~freqbench.errors.PluginError` (a plugin that raised,
+exited or returned the wrong thing) is one line and exit code 1. freqbench's numeric
+environment variables are read before any command runs, so a bad one is said at once, not
+hours into a run.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import functools
 import importlib
 import sys
 import warnings
+from typing import NoReturn
 
 import freqbench
 from freqbench.errors import PluginError, UserError
@@ -52,6 +56,13 @@ class _HelpFormatter(argparse.HelpFormatter):
         return text
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors said as freqbench's: one line, exit code 2 (see ``main``)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UserError(message)
+
+
 def _chosen(argv: list[str]) -> str | None:
     """The command named on the command line, if any (its module is the only one imported)."""
     return next((arg for arg in argv if arg in COMMANDS), None)
@@ -59,7 +70,7 @@ def _chosen(argv: list[str]) -> str | None:
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The parser; the chosen command's options are added (all commands' when ``argv`` is None)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="freqbench",
         description="Robustness benchmark of image classifiers with a frequency-domain view.",
         formatter_class=_HelpFormatter,
@@ -124,12 +135,23 @@ def _format_warning(message, category, filename, lineno, line=None) -> str:
 _PYTHON_FORMAT = warnings.formatwarning
 
 
+def _check_environment() -> None:
+    """Each numeric environment variable freqbench reads, checked against its range."""
+    from freqbench.cache import default_max_bytes
+    from freqbench.data.stream import data_workers
+    from freqbench.progress import log_seconds
+
+    for read in (default_max_bytes, data_workers, log_seconds):
+        read()  # a UserError names the variable and its range
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     warnings.formatwarning = _format_warning
     reserve_option_names(reserved_option_names)
     try:
         args = build_parser(argv).parse_args(argv)
+        _check_environment()
         if not args.verbose:
             from freqbench.compat import quiet_third_party_warnings
 

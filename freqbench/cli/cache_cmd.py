@@ -3,8 +3,10 @@
 Each generated (corruption, severity) cell of a test set is made once and kept, so that the
 next model evaluated on the same images reads it instead of making it again. `info` lists
 what is kept and how much room it takes (the least recently used go first once it holds
-more than FREQBENCH_CACHE_MAX_GB, 10 by default); `clear` removes everything (it is made
-again when needed).
+more than FREQBENCH_CACHE_MAX_GB, a number of gigabytes >= 0, 10 by default); `clear`
+removes everything of the cache's layout (it is made again when needed): the entries, what
+killed writes left, and anything else named like them, and exits 1 naming what it could not
+remove.
 """
 
 from __future__ import annotations
@@ -33,8 +35,11 @@ def run(args: argparse.Namespace) -> int:
 
     cache = ArrayCache(args.cache_dir)
     if args.action == "clear":
-        print(f"removed {_size(cache.clear())} from {cache.root}")
-        return 0
+        cleared = cache.clear()
+        print(f"removed {_size(cleared.freed)} from {cache.root}")
+        for path, why in cleared.left:
+            print(f"left {path}: {why}")
+        return 1 if cleared.left else 0
     entries = cache.entries()
     for entry in entries:
         print(f"{_size(entry.size):>9}  {entry.what}")

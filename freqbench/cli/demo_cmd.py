@@ -10,14 +10,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from freqbench.cli.options import add_device_argument
+from freqbench.cli.options import add_device_argument, bounded
+from freqbench.config import RANGES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", type=Path, default=Path("demo"), help="where the run and record go"
     )
-    parser.add_argument("--epochs", type=int, default=1, help="natural-training epochs")
+    parser.add_argument(
+        "--epochs", type=bounded(RANGES["epochs"]), default=1, help="natural-training epochs"
+    )
     add_device_argument(parser)
     parser.add_argument("--data-dir", type=Path, help="folder with the Fashion-MNIST IDX files")
 

@@ -23,9 +23,10 @@ from freqbench.cli.options import (
     add_device_argument,
     add_executor_arguments,
     executor_from_args,
+    field_type,
 )
-from freqbench.errors import UserError
 from freqbench.paths import RECORDS_DIR
+from freqbench.protocol import all_fields
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_cache_argument(parser)
     parser.add_argument(
-        "--shards", type=int, default=1,
+        "--shards", type=field_type(all_fields()["shards"]), default=1,
         help="tasks per shardable metric block (AutoAttack, heat map, corruptions); default 1",
     )  # fmt: skip
     add_executor_arguments(parser)
@@ -95,8 +96,6 @@ def run(args: argparse.Namespace) -> int:
     def say(message: str) -> None:
         print(message, flush=True)
 
-    if args.shards < 1:
-        raise UserError(f"--shards must be at least 1, got {args.shards}")
     start = time.perf_counter()
     with executor_from_args(args) as executor:
         runner = GridRunner(

@@ -1,19 +1,44 @@
-"""Options shared by the commands that evaluate: the device, and the protocol's fields.
+"""Options shared by the commands that evaluate: the device, and the protocol's fields; and
+:func:`bounded`, the type of every numeric option.
 
 The protocol options are generated from the declared protocol fields (core and per metric),
-so a plugin's field gets its option too. Nothing here imports torch.
+so a plugin's field gets its option too, checked against the field's own bounds. Nothing
+here imports torch.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from freqbench.bounds import MAX_CPUS, NumberRange
+from freqbench.executors import GPUS_PER_TASK, THREADS
+from freqbench.metrics.spec import ProtocolField
 from freqbench.protocol import Protocol, all_fields
 
 DEVICE_HELP = "auto (default: CUDA when torch sees a GPU, else the CPU), cpu, cuda or cuda:N"
+
+
+def bounded(allowed: NumberRange) -> Callable[[str], int | float]:
+    """The argparse type of a number in ``allowed``: a value outside it (or no number) is
+    refused while the command line is parsed, in one line that states the range."""
+
+    def number(text: str) -> int | float:
+        value = allowed.read(text)
+        if value is None:
+            raise argparse.ArgumentTypeError(allowed.refusal(text))
+        return value
+
+    number.allowed = allowed  # type: ignore[attr-defined]  # for --help and the tests
+    return number
+
+
+def field_type(field: ProtocolField) -> Callable[[str], object]:
+    """The argparse type of a protocol field's option: its declared bounds (``field.allowed``,
+    which ``field.check`` applies too), or its kind."""
+    return bounded(field.allowed) if field.allowed is not None else field.kind
 
 
 def add_device_argument(parser: argparse.ArgumentParser, help_text: str = DEVICE_HELP) -> None:
@@ -58,7 +83,7 @@ def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
             default = field.describe_default()
             stated = "default" in field.help.lower() or not default
             group.add_argument(
-                field.option, dest=field.name, type=field.kind, choices=field.choices,
+                field.option, dest=field.name, type=field_type(field), choices=field.choices,
                 help=field.help if stated else f"{field.help} (default: {default})",
             )  # fmt: skip
 
@@ -70,7 +95,7 @@ def add_field_arguments(parser: argparse.ArgumentParser, names: tuple[str, ...])
     fields = all_fields()
     for name in names:
         field = fields[name]
-        parser.add_argument(field.option, dest=field.name, type=field.kind, help=field.help)
+        parser.add_argument(field.option, dest=field.name, type=field_type(field), help=field.help)
 
 
 def protocol_from_args(args: argparse.Namespace) -> Protocol:
@@ -92,13 +117,14 @@ def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
         "--ray-address", help="Ray cluster to join (default $RAY_ADDRESS, else a local instance)"
     )
     group.add_argument(
-        "--gpus-per-task", type=float,
-        help="GPU share of each task on Ray (default 1; 0.25 packs four small models per GPU)",
+        "--gpus-per-task", type=bounded(GPUS_PER_TASK),
+        help="GPU share of each task on Ray, in (0, 1] (default 1; 0.25 packs four small models "
+        "per GPU)",
     )  # fmt: skip
     group.add_argument(
-        "--threads", type=int,
-        help="torch threads per task (default: every core locally, 1 per task on Ray); each "
-        "block records it, and equal counts give equal numbers on both executors",
+        "--threads", type=bounded(THREADS),
+        help=f"torch threads per task, 1 to {MAX_CPUS} (default: every core locally, 1 per task "
+        "on Ray); each block records it, and equal counts give equal numbers on both executors",
     )  # fmt: skip
 
 

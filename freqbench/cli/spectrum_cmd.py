@@ -5,11 +5,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from freqbench.bounds import INT64_MAX, NumberRange
+from freqbench.cli.options import bounded
+
+IMAGES = NumberRange(int, 1, INT64_MAX)  # at most the split: load_dataset says so
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", default="fashion-mnist", help="`freqbench list datasets`")
     parser.add_argument("--split", default="test", choices=("train", "test"))
-    parser.add_argument("--n-examples", type=int, help="first N images (default: the whole split)")
+    parser.add_argument(
+        "--n-examples", type=bounded(IMAGES), help="first N images (default: the whole split)"
+    )
     parser.add_argument("--out", type=Path, required=True, help="folder for the PNG files")
     parser.add_argument("--data-dir", type=Path, help="where the dataset files are")
 

@@ -11,6 +11,9 @@ import argparse
 import dataclasses
 from typing import TYPE_CHECKING
 
+from freqbench.cli.options import bounded
+from freqbench.config import RANGES
+
 if TYPE_CHECKING:
     from freqbench.training import TrainResult
 
@@ -24,20 +27,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--recipe", help="recipe (freqbench list recipes), e.g. trades+bass")
     parser.add_argument("--dataset", help="dataset (freqbench list datasets)")
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--lr", type=float, help="base learning rate of SGD")
+    parser.add_argument("--epochs", type=bounded(RANGES["epochs"]))
+    parser.add_argument("--batch-size", type=bounded(RANGES["batch_size"]))
+    parser.add_argument("--lr", type=bounded(RANGES["lr"]), help="base learning rate of SGD")
     parser.add_argument("--schedule", choices=["cosine", "piecewise"], help="per-step schedule")
-    parser.add_argument("--seed", type=int)
+    parser.add_argument("--seed", type=bounded(RANGES["seed"]), help="0 to 2**63 - 1")
     parser.add_argument("--device", help="auto (default: CUDA when torch sees a GPU), cpu or cuda")
-    parser.add_argument("--eps", type=float, help="Linf budget (default: the dataset's)")
+    parser.add_argument("--eps", type=bounded(RANGES["eps"]),
+                        help="Linf budget, in [0, 1] (default: the dataset's)")  # fmt: skip
     parser.add_argument("--bass-mode", choices=["augment", "dataset"], help="+bass recipes only")
-    parser.add_argument("--bass-p", type=float, help="BaSS probability in augment mode (0.5)")
-    parser.add_argument("--label-shuffle", type=float, help="fraction of labels permuted")
-    parser.add_argument("--mixup-alpha", type=float, help="mixup Beta parameter (0 = off)")
+    parser.add_argument("--bass-p", type=bounded(RANGES["bass_p"]),
+                        help="BaSS probability in augment mode, in [0, 1] (0.5)")  # fmt: skip
+    parser.add_argument("--label-shuffle", type=bounded(RANGES["label_shuffle"]),
+                        help="fraction of labels permuted, in [0, 1]")  # fmt: skip
+    parser.add_argument("--mixup-alpha", type=bounded(RANGES["mixup_alpha"]),
+                        help="mixup Beta parameter (0 = off)")  # fmt: skip
     parser.add_argument("--data-dir", help="where the dataset files are")
-    parser.add_argument("--max-train-examples", type=int, help="train on the first N only")
-    parser.add_argument("--eval-examples", type=int, help="test images evaluated per epoch")
+    parser.add_argument("--max-train-examples", type=bounded(RANGES["max_train_examples"]),
+                        help="train on the first N only")  # fmt: skip
+    parser.add_argument("--eval-examples", type=bounded(RANGES["eval_examples"]),
+                        help="test images evaluated per epoch")  # fmt: skip
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--resume", action="store_true", help="continue the run in --out")
     group.add_argument("--overwrite", action="store_true", help="replace the run in --out")

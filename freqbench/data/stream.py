@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from freqbench.bounds import MAX_CPUS, NumberRange, from_environment
 from freqbench.data.preprocessing import build_transform
 from freqbench.errors import UserError
 
@@ -19,15 +20,12 @@ if TYPE_CHECKING:
 
 #: Decoding processes per stream; ``$FREQBENCH_DATA_WORKERS`` overrides (0: decode in-process).
 DEFAULT_WORKERS = min(8, os.cpu_count() or 1)
+#: Its range: 0 (in-process) up to as many processes as any machine has CPUs.
+WORKERS = NumberRange(int, 0, MAX_CPUS)
 
 
 def data_workers() -> int:
-    text = os.environ.get("FREQBENCH_DATA_WORKERS")
-    if text is None:
-        return DEFAULT_WORKERS
-    if not text.isdigit():
-        raise UserError(f"$FREQBENCH_DATA_WORKERS must be a whole number >= 0, got '{text}'")
-    return int(text)
+    return int(from_environment("FREQBENCH_DATA_WORKERS", DEFAULT_WORKERS, WORKERS))
 
 
 @functools.cache

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from freqbench.bounds import INT64_MAX, NumberRange
 from freqbench.errors import UserError
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ class ProtocolField:
     standard: str = "equal"  # see STANDARD_RULES
     minimum: float | None = None
     exclusive_minimum: bool = False
-    maximum: float | None = None
+    maximum: float | None = None  # None: none (INT64_MAX for an int: what torch and TOML hold)
     choices: tuple[str, ...] | None = None
     count: bool = False  # a number of test images: at most the test set, the default capped to it
     cli: bool = True  # `freqbench evaluate` has an option for it
@@ -98,29 +99,29 @@ class ProtocolField:
         chosen = self.quick if quick and self.quick is not None else self.default
         return chosen(context) if callable(chosen) else chosen
 
+    @property
+    def allowed(self) -> NumberRange | None:
+        """A numeric field's type and bounds (None for a str field): what ``check`` and the
+        field's ``freqbench evaluate`` option accept."""
+        if self.kind not in (int, float):
+            return None
+        maximum = INT64_MAX if self.kind is int and self.maximum is None else self.maximum
+        return NumberRange(self.kind, self.minimum, maximum, self.exclusive_minimum)
+
     def check(self, value: Any) -> Any:
         """The value with its type checked; a UserError says what is wrong and what is allowed."""
         if value is None:
             if self.kind is str and not self.choices:
                 return None
             raise UserError(f"{self.option} needs a value")
-        if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, self.kind) or isinstance(value, bool):
+        if self.allowed is not None:
+            return self.allowed.check(value, self.option)
+        if not isinstance(value, self.kind):
             raise UserError(f"{self.option} must be {self.kind.__name__}, got {value!r}")
-        if self.kind is float and not math.isfinite(value):
-            raise UserError(f"{self.option} must be a finite number, got {value}")
         if self.choices and value not in self.choices:
             raise UserError(
                 f"{self.option} must be one of {', '.join(self.choices)}, got '{value}'"
             )
-        if self.minimum is not None:
-            low = value <= self.minimum if self.exclusive_minimum else value < self.minimum
-            if low:
-                relation = ">" if self.exclusive_minimum else ">="
-                raise UserError(f"{self.option} must be {relation} {self.minimum:g}, got {value}")
-        if self.maximum is not None and value > self.maximum:
-            raise UserError(f"{self.option} must be <= {self.maximum:g}, got {value}")
         return value
 
     def json_schema(self) -> dict[str, Any]:

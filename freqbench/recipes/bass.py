@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from freqbench.bounds import PROBABILITY
 from freqbench.errors import UserError
 from freqbench.recipes.base import Recipe, RecipeOutput
 from freqbench.spectral import BaSS
@@ -31,8 +32,8 @@ class BassRecipe:
             raise UserError(f"bass_mode must be one of {', '.join(BASS_MODES)}, got '{mode}'")
         if mode == "dataset" and p is not None:
             raise UserError("bass_p applies to bass_mode 'augment' only, not to 'dataset'")
-        if p is not None and not 0 <= p <= 1:
-            raise UserError(f"bass_p must be a probability in [0, 1], got {p}")
+        if p is not None:
+            PROBABILITY.check(p, "bass_p")
         self.inner = inner
         self.bass_mode = mode
         self.p = DEFAULT_P if mode == "augment" and p is None else p

@@ -139,7 +139,7 @@ def _generated(
     shared = images_sha256(data.images)
     for name, severity in cells:
         key = cell_key(shared, seed, name, severity)
-        stored = cache.get(key)
+        stored = cache.get(key, shape=data.images.shape, dtype=np.uint8)
         if stored is None:
             parts = [
                 quantize(batch.images)
@@ -183,15 +183,16 @@ def _generated_imagenet_c(
                 "images": shared[k], "seed": seed, "corruption": name, "severity": severity,
                 "chunk": IMAGENET_C_CHUNK, "stream": k,
             })  # fmt: skip
-            stored = cache.get(key)
-            if stored is None:
+            stored = cache.get(key, shape=(None,), dtype=np.uint8)
+            files = None if stored is None else _jpeg_files(stored, stop - start)
+            if stored is not None and files is None:
+                cache.discard(key, f"its offsets do not split it into {stop - start} JPEG files")
+            if files is None:
                 stored = _corrupted_jpegs(source, start, stop, name, severity, seed, k)
                 what = f"{data.info.name} images {start}-{stop - 1}: ImageNet-C {name} {severity}"
                 cache.put(key, stored, what)
-            offsets = stored[: 8 * (stop - start + 1)].view(np.int64)
-            body = stored[8 * (stop - start + 1) :]
-            images = [_decoded(body[offsets[i] : offsets[i + 1]]) for i in range(stop - start)]
-            yield name, severity, _as_batch(images), data.labels[start:stop]
+                files = _jpeg_files(stored, stop - start)
+            yield name, severity, _as_batch([_decoded(f) for f in files]), data.labels[start:stop]
 
 
 def _corrupted_jpegs(
@@ -206,6 +207,18 @@ def _corrupted_jpegs(
     files = [_jpeg(image) for image in quantize(corrupted)]
     offsets = np.cumsum([0] + [len(f) for f in files], dtype=np.int64)
     return np.concatenate([np.frombuffer(offsets.tobytes(), np.uint8), *files])
+
+
+def _jpeg_files(stored: np.ndarray, n: int) -> list[np.ndarray] | None:
+    """The ``n`` files of a chunk made by :func:`_corrupted_jpegs`, or None when its offsets
+    do not split it (n + 1 of them, from 0, never falling, ending where its bytes end)."""
+    head = 8 * (n + 1)
+    if len(stored) < head:
+        return None
+    offsets, body = stored[:head].view(np.int64), stored[head:]
+    if offsets[0] != 0 or offsets[-1] != len(body) or np.any(np.diff(offsets) < 0):
+        return None
+    return [body[offsets[i] : offsets[i + 1]] for i in range(n)]
 
 
 def _jpeg(image: np.ndarray) -> np.ndarray:
