@@ -137,16 +137,23 @@ class ImageStream:
         return (self.info.channels, *input_size(self.info, self.preprocessing))
 
     def first(self, n: int | None) -> ImageStream:
-        """The first ``n`` images (all with None), whose files must all be there."""
+        """The first ``n`` images (all with None), whose files must all be there, as regular
+        files (or links to them)."""
         if n is not None:
             check_first(n, len(self), self.info.name, self.split)
+        from freqbench.data.stream import not_a_file
+
         part = self if n is None else replace(self, files=self.files[:n], labels=self.labels[:n])
-        missing = [path for path in part.files if not path.is_file()]
+        found = [(path, not_a_file(path)) for path in part.files]
+        missing = [path for path, what in found if what == "missing"]
         if missing:
             raise UserError(
                 f"{len(missing)} of the {len(part)} {self.info.name} images evaluated are "
                 f"missing, the first {missing[0]}: {self.missing_hint}"
             )
+        for path, what in found:
+            if what is not None:  # never opened: a FIFO would block, a device never end
+                raise UserError(f"{path} is {what}, not an image file: replace it with the image")
         return part
 
     def batches(
