@@ -82,7 +82,9 @@ def _official(
             f"{data.info.name}; leave out --corruptions-dir to generate them"
         )
     for name, severity in cells:
-        part = load_corruption(OFFICIAL_FILES[data.info.name], name, severity, directory, len(data))
+        part = load_corruption(
+            OFFICIAL_FILES[data.info.name], name, severity, directory, len(data), data.labels
+        )
         yield name, severity, part.images, part.labels
 
 
