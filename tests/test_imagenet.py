@@ -157,6 +157,25 @@ def test_batches_are_decoded_by_workers_in_order_and_take_decodes_only_its_range
         data.images  # noqa: B018
 
 
+def test_a_partial_folder_is_labelled_by_the_class_map_not_by_the_folders_present(tmp_path):
+    """robustbench's ImageFolder numbers the wnid folders it finds (0, 1, 2 here); a model's
+    classes are the class map's (0, 467, 999), and so are freqbench's labels."""
+    from freqbench.compat import import_robustbench
+
+    import_robustbench()
+    from robustbench.loaders import CustomDatasetFolder
+
+    classes = json.loads(_helper("imagenet_class_to_id_map.json").read_text())
+    wnids = ["n01440764", "n02927161", "n15075141"]  # first, middle and last of the map
+    for wnid in wnids:
+        (tmp_path / "val" / wnid).mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / "val" / wnid / "ILSVRC2012_val_1.JPEG")
+    data = load_dataset("imagenet-val", data_dir=tmp_path)
+    _, folder_numbers = CustomDatasetFolder._find_classes(None, str(tmp_path / "val"))
+    assert [folder_numbers[w] for w in wnids] == [0, 1, 2]  # robustbench's numbering
+    assert data.labels.tolist() == [classes[w] for w in wnids] == [0, 467, 999]
+
+
 def test_missing_and_damaged_files_and_wrong_layouts_are_named(imagenet_root, tmp_path):
     with pytest.raises(UserError, match=r"1 of the 9 imagenet images .* missing.*ILSVRC2012_val"):
         load_dataset("imagenet", n_examples=N_IMAGES + 1, data_dir=imagenet_root)
