@@ -17,7 +17,13 @@ import torch
 from torch import nn
 
 from freqbench.architectures import create_model
-from freqbench.architectures.external import ROBUSTBENCH_PREFIX, TIMM_PREFIX, parse_robustbench_name
+from freqbench.architectures.external import (
+    ROBUSTBENCH_PREFIX,
+    TIMM_PREFIX,
+    parse_robustbench_name,
+    timm_normalization,
+    timm_record_name,
+)
 from freqbench.checkpoints import load_checkpoint
 from freqbench.data import get_dataset_info
 from freqbench.errors import UserError
@@ -219,13 +225,23 @@ def _architecture(ref: ModelRef, dataset: str | None) -> LoadedModel:
 
         raise UnknownNameError("architecture", ref.ref, list_architectures())
     dataset = _dataset_for(ref.ref, dataset)
-    short = ref.ref.removeprefix(TIMM_PREFIX).replace("/", "-")
+    timm = ref.ref.startswith(TIMM_PREFIX)
+    short = timm_record_name(ref.ref) if timm else ref.ref
     if ref.random_init:
         with torch.random.fork_rng():
             torch.manual_seed(RANDOM_SEED)
             model = _build(ref.ref, dataset)
+        transform = None
+        if timm:  # the normalization of its pretrained_cfg, as its published weights have it
+            mean, std = timm_normalization(model.net, get_dataset_info(dataset).channels)
+            model.normalize.mean.copy_(torch.tensor(mean).view(1, -1, 1, 1))
+            model.normalize.std.copy_(torch.tensor(std).view(1, -1, 1, 1))
+            transform = {"normalization": {"mean": list(mean), "std": list(std)}}
         source = f"{ref.ref} (random init, seed {RANDOM_SEED})"
-        return LoadedModel(model, f"{short}-random", source, dataset, ref.ref, weights="random")
+        return LoadedModel(
+            model, f"{short}-random", source, dataset, ref.ref, transform=transform,
+            weights="random",
+        )  # fmt: skip
     from freqbench.checkpoints import sha256_of
     from freqbench.weights import fit_state_dict, load_state_dict
 
@@ -286,10 +302,7 @@ def _pretrained(ref: str, dataset: str) -> LoadedModel:
 
     info = get_dataset_info(dataset)
     model = timm_pretrained(ref, info.num_classes, info.channels)
-    return LoadedModel(
-        model, ref.removeprefix(TIMM_PREFIX).replace("@", "-"), ref, None, ref,
-        weights="pretrained",
-    )  # fmt: skip
+    return LoadedModel(model, timm_record_name(ref), ref, None, ref, weights="pretrained")
 
 
 def _load_zoo_entry(name: str) -> LoadedModel:
