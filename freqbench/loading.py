@@ -202,6 +202,21 @@ def timm_preprocessing(model: nn.Module) -> str | None:
     return timm_config(resolve_data_config({}, model=net, use_test_size=True)).name
 
 
+def input_mean(model: nn.Module | None) -> tuple[float, ...] | None:
+    """The per-channel mean a model normalizes its [0, 1] inputs with, where it says: its
+    freqbench normalization, else a timm model's ``pretrained_cfg``; None where unknown (a
+    model not loaded, RobustBench's own modules). A timm border crop pads with its colour."""
+    from freqbench.architectures.normalize import Normalize
+
+    for module in model.modules() if model is not None else ():
+        if isinstance(module, Normalize):
+            return tuple(module.mean.flatten().tolist())
+        cfg = getattr(module, "pretrained_cfg", None)
+        if isinstance(cfg, dict) and cfg.get("mean"):
+            return tuple(cfg["mean"])
+    return None
+
+
 def _dataset_for(ref: str, dataset: str | None) -> str:
     if dataset is None:
         raise UserError(f"{ref} is built for a dataset: pass --dataset")

@@ -113,6 +113,69 @@ def test_timm_preprocessing_equals_timm_s_own_transform_before_normalisation(
         assert torch.allclose((x - mean) / std, theirs(image), atol=1e-5)
 
 
+@pytest.mark.parametrize(
+    ("mean", "std"),
+    [
+        ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),  # inception_v3, ViT augreg, BEiT
+        ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),  # ImageNet's
+        ((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)),  # EVA-02
+    ],
+)
+def test_a_border_crop_pads_with_timm_s_fill_of_the_model_s_mean(mean, std):
+    """crop_mode=border fits the long side and pads the short one with the model's mean
+    colour, round(255 * mean), as timm's create_transform does: checked on a real photograph
+    (a frost picture, 3:2) against timm's own transform with that mean and std."""
+    from timm.data import create_transform
+
+    from freqbench.corruptions.photographs import DIRECTORY
+    from freqbench.data.preprocessing import check_preprocessing
+
+    photo = Image.open(DIRECTORY / "frost4.jpg").convert("RGB")
+    assert photo.width != photo.height
+    name = check_preprocessing(
+        "timm:size=224,crop_pct=1,crop_mode=border,interpolation=bicubic", mean
+    )
+    fill = [round(255 * v) for v in mean]
+    assert name.endswith(f",fill={fill[0]}/{fill[1]}/{fill[2]}")
+    ours = build_transform(name)(photo)
+    theirs = create_transform(
+        input_size=(3, 224, 224), crop_pct=1.0, crop_mode="border", interpolation="bicubic",
+        mean=mean, std=std,
+    )(photo)  # fmt: skip
+    column = torch.tensor(mean)[:, None, None], torch.tensor(std)[:, None, None]
+    torch.testing.assert_close((ours - column[0]) / column[1], theirs, atol=1e-5, rtol=0)
+    padded = ours[:, 0] if photo.width > photo.height else ours[:, :, 0]  # first row / column
+    assert torch.equal(
+        padded, torch.tensor(fill, dtype=torch.float32)[:, None].expand_as(padded) / 255
+    )
+    assert check_preprocessing(f"{name.rsplit(',', 1)[0]},fill=1/2/3").endswith("fill=1/2/3")
+    for bad in ("fill=1/2", "fill=1/2/256", "fill=a/b/c"):
+        with pytest.raises(UserError, match=r"fill(=R/G/B,| is 3 numbers)"):
+            check_preprocessing(f"{name.rsplit(',', 1)[0]},{bad}")
+    with pytest.raises(UserError, match="with crop_mode=border only"):
+        check_preprocessing(
+            "timm:size=224,crop_pct=1,crop_mode=center,interpolation=bicubic,fill=1/2/3"
+        )
+
+
+def test_a_border_crop_named_without_its_fill_takes_the_model_s_mean(
+    imagenet_root, tmp_path, monkeypatch
+):
+    """--preprocessing timm:...,crop_mode=border on test_vit (mean 0.5, as its pretrained_cfg
+    says): the record names the fill its images were padded with, 128/128/128."""
+    from freqbench.cli import main
+
+    monkeypatch.setenv("FREQBENCH_DATA_WORKERS", "0")
+    border = "timm:size=160,crop_pct=1,crop_mode=border,interpolation=bicubic"
+    assert main([
+        "evaluate", "--model", "timm:test_vit", "--random-init", "--dataset", "imagenet",
+        "--data-dir", str(imagenet_root), "--n-examples", "2", "--metrics", "clean",
+        "--preprocessing", border, "--out", str(tmp_path),
+    ]) == 0  # fmt: skip
+    record = json.loads((tmp_path / "test_vit-random.json").read_text())
+    assert record["protocol"]["preprocessing"] == f"{border},fill=128/128/128"
+
+
 def test_a_robustbench_timm_entry_gets_the_transform_robustbench_gives_it(imagenet_root):
     from freqbench.architectures.external import robustbench_preprocessing
     from freqbench.compat import import_robustbench

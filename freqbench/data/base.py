@@ -10,7 +10,7 @@ image-file datasets (ImageNet) are streamed batch by batch through a model's pre
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -268,10 +268,12 @@ def load_dataset(
     return LabeledImages(as_float_images(images), labels.long(), spec.info, split).first(n_examples)
 
 
-def resolve_preprocessing(info: DatasetInfo, chosen: str | None) -> str | None:
+def resolve_preprocessing(
+    info: DatasetInfo, chosen: str | None, mean: Sequence[float] | None = None
+) -> str | None:
     """The preprocessing a split of ``info`` is read with: ``chosen`` (canonical spelling) or
     the dataset's default for an image-file dataset; None for a dataset held as tensors, which
-    takes none."""
+    takes none. ``mean``: the model's input mean, the colour a timm border crop pads with."""
     if info.default_preprocessing is None:
         if chosen is not None:
             raise UserError(
@@ -281,7 +283,7 @@ def resolve_preprocessing(info: DatasetInfo, chosen: str | None) -> str | None:
         return None
     from freqbench.data.preprocessing import check_preprocessing
 
-    return check_preprocessing(chosen or info.default_preprocessing)
+    return check_preprocessing(chosen or info.default_preprocessing, mean)
 
 
 def input_size(info: DatasetInfo, preprocessing: str | None) -> tuple[int, int]:
