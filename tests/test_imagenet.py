@@ -502,6 +502,7 @@ def test_generated_imagenet_c_is_made_as_the_release_was_and_made_once(
     # class 0 is right for neither image (979, 441): every cell 0%, the mCE 1 / AlexNet's
     values = block.values
     assert values["source"] == "generated" and values["mean"] == 0
+    assert values["generator"] == "freqbench-imagenet-c/2"  # snow with the 8-bit steps
     assert values["mce"] == pytest.approx(np.mean([1 / ALEXNET_ERRORS[c] for c in CORRUPTIONS]))
 
     def no_generation(*args, **kwargs):
@@ -550,3 +551,35 @@ def test_generated_imagenet_c_chunks_draw_their_own_streams_and_are_shared(
     one = load_dataset("imagenet", n_examples=1, data_dir=imagenet_root)
     [(_, _, again, _)] = metric._generated_imagenet_c(one, 0, cell, cache)
     assert torch.equal(again, made[0])
+
+
+def test_imagenet_c_made_by_the_float_snow_generator_is_neither_read_nor_trusted(
+    imagenet_root, tmp_path
+):
+    """Generator 1 kept snow's layer in float: a chunk it cached is not read back (the key
+    names generator 2), and a block it made, which names no generator, is flagged."""
+    from freqbench.cache import ArrayCache, content_key
+    from freqbench.metrics import get_metric
+    from freqbench.metrics.builtin import corruptions as metric
+
+    data = load_dataset("imagenet", n_examples=1, data_dir=imagenet_root)
+    cache, cell = ArrayCache(tmp_path), [("snow", 2)]
+    old_key = content_key({
+        "kind": "imagenet-c-chunk", "generator": "freqbench-imagenet-c/1",
+        "images": data.content_sha256(0, 100), "seed": 0, "corruption": "snow", "severity": 2,
+        "chunk": 100, "stream": 0,
+    })  # fmt: skip
+    black = Image.new("RGB", (224, 224))
+    buffer = __import__("io").BytesIO()
+    black.save(buffer, "JPEG", quality=85)
+    jpeg = np.frombuffer(buffer.getvalue(), np.uint8)
+    offsets = np.array([0, len(jpeg)], np.int64)
+    cache.put(old_key, np.concatenate([offsets.view(np.uint8), jpeg]), "generator 1's chunk")
+    [(_, _, made, _)] = metric._generated_imagenet_c(data, 0, cell, cache)
+    assert made.mean() > 0.2  # snow on a photo, not generator 1's black chunk read back
+
+    [flag] = [f for f in get_metric("corruptions").flags if f.name == "float snow"]
+    block = {"source": "generated", "mce": 0.9, "n": 1}
+    assert flag.raised(block) and not flag.raised({**block, "generator": "freqbench-imagenet-c/2"})
+    assert not flag.raised({"source": "generated", "n": 1})  # CIFAR's generator: no mCE
+    assert not flag.raised({**block, "source": "files"})

@@ -62,10 +62,14 @@ GENERATOR = "freqbench-corruptions/3"
 #: ImageNet-C as make_imagenet_c.py made it: Resize(256) + CenterCrop(224) of each image
 #: (RobustBench's Res256Crop224), the ImageNet-C generator, np.uint8, a JPEG of quality 85.
 IMAGENET_C_PREPROCESSING = "Res256Crop224"
-IMAGENET_C_GENERATOR = "freqbench-imagenet-c/1"
+#: 2: snow passes through the reference's two 8-bit steps (1 kept its layer in float).
+IMAGENET_C_GENERATOR = "freqbench-imagenet-c/2"
 IMAGENET_C_CHUNK = 100  # 224 x 224 images corrupted per call (60 MB as float32)
 IMAGENET_C_QUALITY = 85
 
+
+#: What some blocks hold besides the numbers: the ImageNet-C generator of generated cells.
+OPTIONAL_FIELDS = ("generator",)
 
 Cell = tuple[str, int]  # (corruption, severity)
 CELLS: tuple[Cell, ...] = tuple((name, s) for name in CORRUPTIONS for s in SEVERITIES)
@@ -289,6 +293,8 @@ def corruption_accuracy(
         "n": len(data),
         "mce_baseline": "alexnet" if data.info.name in IMAGENET_C_DATASETS else None,
     }
+    if streamed and source == "generated":
+        values["generator"] = IMAGENET_C_GENERATOR
     part = MetricResult(values)
     return part if shard is not None else merge([part])
 
@@ -312,6 +318,7 @@ def merge(parts: list[MetricResult]) -> MetricResult:
         "per_family": per_family,
         "cells": table,
         **{key: first[key] for key in ("source", "frost_source", "seed", "n")},
+        **{key: first[key] for key in OPTIONAL_FIELDS if key in first},
     }
     if first.get("mce_baseline") == "alexnet":
         values["mce"] = mean_corruption_error(per_corruption)
@@ -452,6 +459,10 @@ SPEC = MetricSpec(
             },
             "n": COUNT,
             "mce": {"type": "number", "minimum": 0},  # ImageNet-C only
+            "generator": {
+                "type": "string",
+                "description": "generated ImageNet-C: the generator version that made the cells",
+            },
         },
     },
     flags=(
@@ -460,6 +471,18 @@ SPEC = MetricSpec(
             "frost blended a procedural ice texture (corruptions metric version 1), about 40% "
             "weaker than CIFAR-10-C's frost photographs; evaluate the model again.",
             lambda block: bool(block.get("frost_procedural")),
+        ),
+        Flag(
+            "float snow",
+            "generated ImageNet-C whose snow kept its layer in float (ImageNet-C generator 1, "
+            "before the block named its generator): 0.2-0.4 levels brighter than the release's, "
+            "which passes it through 8 bits around ImageMagick's blur; evaluate the model "
+            "again with --force --metrics corruptions.",
+            lambda block: (
+                block.get("mce") is not None
+                and block.get("source") == "generated"
+                and "generator" not in block
+            ),
         ),
     ),
     headline=_headline,
