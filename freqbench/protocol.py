@@ -206,7 +206,8 @@ def _show(name: str, value: Any) -> str:
 def deviations(dataset: str, values: Mapping[str, Any], metrics: Iterable[str]) -> list[str]:
     """How the protocol of a record holding ``metrics`` differs from the dataset's standard.
 
-    Only the fields those metrics read are judged; an empty list means standard.
+    Only the fields those metrics read are judged (by their ``standard`` rule and their
+    ``deviation``); an empty list means standard.
     """
     norm = values.get("norm", "Linf")
     norm = norm if norm in ("Linf", "L2") else "Linf"
@@ -217,6 +218,9 @@ def deviations(dataset: str, values: Mapping[str, Any], metrics: Iterable[str]) 
     read = [name for name in fields if any(name in _reads(m) for m in metrics)]
     found = []
     for name in read:
+        departure = fields[name].deviation
+        if departure is not None and (text := departure(values)) is not None:
+            found.append(text)
         rule, value, want = fields[name].standard, values.get(name), standard[name]
         if rule == "any" or (value is None and want is None):
             continue

@@ -457,6 +457,114 @@ def test_imagenet_c_release_files_are_read_per_cell_for_the_same_images(imagenet
         )
 
 
+def _release_folder(root: Path, files: tuple[Path, ...]) -> Path:
+    """ImageNet-C's release layout for ``files``: a 224 x 224 JPEG per cell and image, each
+    its own pattern (so that a resize is seen)."""
+    from freqbench.corruptions.params import CORRUPTIONS, SEVERITIES
+
+    rng = np.random.default_rng(2)
+    for name in CORRUPTIONS:
+        for severity in SEVERITIES:
+            for path in files:
+                target = root / "ImageNet-C" / name / str(severity) / path.parent.name / path.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                blocks = rng.integers(0, 256, (28, 28, 3), dtype=np.uint8)
+                pixels = np.kron(blocks, np.ones((8, 8, 1), dtype=np.uint8))
+                Image.fromarray(pixels).save(target, "JPEG", quality=90)
+    return root
+
+
+class _TakesOnly(torch.nn.Module):
+    """Predicts class 0, for inputs of one size only (as a ViT's patch embedding asserts), and
+    keeps what it is given."""
+
+    def __init__(self, side: int):
+        super().__init__()
+        self.side, self.seen = side, []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        assert x.shape[-2:] == (self.side, self.side), f"input {tuple(x.shape)}"
+        self.seen.append(x.clone())
+        return torch.nn.functional.one_hot(torch.zeros(len(x), dtype=torch.long), 1000).float()
+
+
+@pytest.mark.parametrize(
+    ("preprocessing", "side", "interpolation"),
+    [
+        ("timm:size=160,crop_pct=0.875,crop_mode=center,interpolation=bicubic", 160, "bicubic"),
+        ("Crop288", 288, "bilinear"),  # RobustBench's, for its 288 px entries
+    ],
+)
+def test_release_imagenet_c_is_resized_for_a_model_of_another_size(
+    imagenet_root, tmp_path, monkeypatch, preprocessing, side, interpolation
+):
+    """The 224 px release JPEGs resized whole to the model's size with its own interpolation
+    (PIL's, as torchvision's Resize does it), never fed at 224 to a model that takes another
+    size; the block says so."""
+    from freqbench.metrics.builtin.corruptions import CELLS, corruption_accuracy
+
+    monkeypatch.setenv("FREQBENCH_DATA_WORKERS", "0")  # 75 cells: no worker processes each
+
+    data = load_dataset(
+        "imagenet", n_examples=2, data_dir=imagenet_root, preprocessing=preprocessing
+    )
+    release = _release_folder(tmp_path, data.files)
+    model = _TakesOnly(side)
+    block = corruption_accuracy(model, data, corruptions_dir=release, progress=False)
+    assert block.values["release_resized"] == {
+        "from": 224,
+        "to": side,
+        "interpolation": interpolation,
+    }
+    assert block.values["source"] == "files" and len(model.seen) == len(CELLS)
+    pil = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR}[interpolation]
+    for (name, severity), batch in list(zip(CELLS, model.seen, strict=True))[::7]:
+        for k, path in enumerate(data.files):
+            jpeg = release / "ImageNet-C" / name / str(severity) / path.parent.name / path.name
+            resized = np.asarray(Image.open(jpeg).convert("RGB").resize((side, side), pil))
+            expected = torch.from_numpy(resized.transpose(2, 0, 1).copy()).float() / 255
+            torch.testing.assert_close(batch[k], expected, atol=1e-6, rtol=0)
+    at_224 = load_dataset("imagenet", n_examples=2, data_dir=imagenet_root)  # Res256Crop224
+    plain = corruption_accuracy(
+        _TakesOnly(224), at_224, corruptions_dir=release, progress=False, shard=(0, 75)
+    )
+    assert "release_resized" not in plain.values
+
+
+def test_a_160_px_timm_model_on_release_imagenet_c_is_a_non_standard_record(
+    imagenet_root, tmp_path, monkeypatch, capsys
+):
+    """The issue's case: timm's test_vit takes 160 px (its patch embedding asserts it) and
+    failed with an AssertionError on the 224 px release; now its record holds the resize,
+    and its protocol is not standard, saying why."""
+    from freqbench.cli import main
+    from freqbench.protocol import deviations
+
+    monkeypatch.setenv("FREQBENCH_DATA_WORKERS", "0")
+    data = load_dataset("imagenet", n_examples=1, data_dir=imagenet_root)
+    release = _release_folder(tmp_path / "release", data.files)
+    out = tmp_path / "records"
+    assert main([
+        "evaluate", "--model", "timm:test_vit", "--random-init", "--dataset", "imagenet",
+        "--data-dir", str(imagenet_root), "--n-examples", "1", "--metrics", "corruptions",
+        "--corruptions-dir", str(release), "--out", str(out),
+    ]) == 0, capsys.readouterr().err  # fmt: skip
+    assert "resized 224 -> 160 px bicubic" in capsys.readouterr().out
+    record = json.loads((out / "test_vit-random.json").read_text())
+    block = record["metrics"]["corruptions"]
+    assert block["release_resized"] == {"from": 224, "to": 160, "interpolation": "bicubic"}
+    assert record["protocol"]["standard"] is False
+    found = deviations("imagenet", record["protocol"], ["corruptions"])
+    assert (
+        "corruptions_source files resized from 224 to 160 px (bicubic): the standard reads"
+        in "; ".join(found)
+    )
+    at_224 = {**record["protocol"], "preprocessing": "Res256Crop224"}
+    assert not any("resized" in d for d in deviations("imagenet", at_224, ["corruptions"]))
+    generated = {**record["protocol"], "corruptions_source": "generated"}
+    assert not any("resized" in d for d in deviations("imagenet", generated, ["corruptions"]))
+
+
 class _Recording(torch.nn.Module):
     """Predicts class 0 and keeps every batch it is given."""
 

@@ -149,6 +149,19 @@ def output_size(name: str) -> int:
     return crop or resize[0]
 
 
+def interpolation_of(name: str) -> str:
+    """The interpolation the preprocessing resizes with (the model's own, for its inputs)."""
+    if name.startswith(TIMM_PREFIX):
+        return parse_timm(name).interpolation
+    return ROBUSTBENCH[check_preprocessing(name)][1]
+
+
+def resized_to(side: int, interpolation: str) -> str:
+    """The preprocessing that resizes a whole image to ``side`` x ``side`` (no crop) with
+    ``interpolation``: timm's squash crop at crop_pct 1 (one Resize((side, side)))."""
+    return TimmConfig(side, 1.0, "squash", interpolation).name
+
+
 def build_transform(name: str) -> Callable[[Image.Image], torch.Tensor]:
     """The transform of ``name``: an RGB PIL image to a float (3, S, S) tensor in [0, 1]."""
     from torchvision import transforms
