@@ -149,15 +149,16 @@ def test_a_bomb_reaches_the_cli_as_one_line(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setenv("FREQBENCH_MAX_IMAGE_PIXELS", "1000")
     monkeypatch.setenv("FREQBENCH_DATA_WORKERS", "0")
+    monkeypatch.chdir(tmp_path)
     folder_of(tmp_path, {"ILSVRC2012_val_00000001.JPEG": Image.new("RGB", (300, 300))})
     code = main([
         "evaluate", "--model", "smallcnn", "--random-init", "--dataset", "imagenet-val",
-        "--data-dir", str(tmp_path), "--metrics", "clean",
+        "--data-dir", str(tmp_path), "--metrics", "clean", "--out", str(tmp_path / "records"),
     ])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2, err
     assert "ILSVRC2012_val_00000001.JPEG has more than 1000 pixels" in err
-    assert "Traceback" not in err
+    assert "Traceback" not in err and not (tmp_path / "records").exists()  # nothing written
 
 
 def test_only_regular_files_are_opened(tmp_path, monkeypatch):
