@@ -8,6 +8,7 @@ import ctypes
 import ctypes.util
 import functools
 import os
+import re
 import stat
 import warnings
 from collections.abc import Callable, Iterator
@@ -129,8 +130,11 @@ class _Files:
                 mode = image.mode
                 rgb = None if _wide_mode(mode) else image.convert("RGB")
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            # PIL's words, "Image size (N pixels) exceeds limit of ...", name twice the limit
+            counted = re.search(r"\((\d+) pixels\)", str(exc))
+            size = f"{counted[1]} pixels, more than" if counted else "more than"
             raise UserError(
-                f"{path} has more than {self.max_pixels} pixels ({exc}): refused as a possible "
+                f"{path} has {size} the limit of {self.max_pixels} pixels: refused as a possible "
                 "decompression bomb. If it is a genuine image, raise the limit with "
                 "$FREQBENCH_MAX_IMAGE_PIXELS"
             ) from None
