@@ -17,7 +17,13 @@ import torch
 from torch import nn
 
 from freqbench.architectures import create_model
-from freqbench.architectures.external import ROBUSTBENCH_PREFIX, TIMM_PREFIX, parse_robustbench_name
+from freqbench.architectures.external import (
+    ROBUSTBENCH_PREFIX,
+    TIMM_PREFIX,
+    parse_robustbench_name,
+    timm_normalization,
+    timm_record_name,
+)
 from freqbench.checkpoints import load_checkpoint
 from freqbench.data import get_dataset_info
 from freqbench.errors import UserError
@@ -196,6 +202,21 @@ def timm_preprocessing(model: nn.Module) -> str | None:
     return timm_config(resolve_data_config({}, model=net, use_test_size=True)).name
 
 
+def input_mean(model: nn.Module | None) -> tuple[float, ...] | None:
+    """The per-channel mean a model normalizes its [0, 1] inputs with, where it says: its
+    freqbench normalization, else a timm model's ``pretrained_cfg``; None where unknown (a
+    model not loaded, RobustBench's own modules). A timm border crop pads with its colour."""
+    from freqbench.architectures.normalize import Normalize
+
+    for module in model.modules() if model is not None else ():
+        if isinstance(module, Normalize):
+            return tuple(module.mean.flatten().tolist())
+        cfg = getattr(module, "pretrained_cfg", None)
+        if isinstance(cfg, dict) and cfg.get("mean"):
+            return tuple(cfg["mean"])
+    return None
+
+
 def _dataset_for(ref: str, dataset: str | None) -> str:
     if dataset is None:
         raise UserError(f"{ref} is built for a dataset: pass --dataset")
@@ -219,13 +240,23 @@ def _architecture(ref: ModelRef, dataset: str | None) -> LoadedModel:
 
         raise UnknownNameError("architecture", ref.ref, list_architectures())
     dataset = _dataset_for(ref.ref, dataset)
-    short = ref.ref.removeprefix(TIMM_PREFIX).replace("/", "-")
+    timm = ref.ref.startswith(TIMM_PREFIX)
+    short = timm_record_name(ref.ref) if timm else ref.ref
     if ref.random_init:
         with torch.random.fork_rng():
             torch.manual_seed(RANDOM_SEED)
             model = _build(ref.ref, dataset)
+        transform = None
+        if timm:  # the normalization of its pretrained_cfg, as its published weights have it
+            mean, std = timm_normalization(model.net, get_dataset_info(dataset).channels)
+            model.normalize.mean.copy_(torch.tensor(mean).view(1, -1, 1, 1))
+            model.normalize.std.copy_(torch.tensor(std).view(1, -1, 1, 1))
+            transform = {"normalization": {"mean": list(mean), "std": list(std)}}
         source = f"{ref.ref} (random init, seed {RANDOM_SEED})"
-        return LoadedModel(model, f"{short}-random", source, dataset, ref.ref, weights="random")
+        return LoadedModel(
+            model, f"{short}-random", source, dataset, ref.ref, transform=transform,
+            weights="random",
+        )  # fmt: skip
     from freqbench.checkpoints import sha256_of
     from freqbench.weights import fit_state_dict, load_state_dict
 
@@ -286,10 +317,7 @@ def _pretrained(ref: str, dataset: str) -> LoadedModel:
 
     info = get_dataset_info(dataset)
     model = timm_pretrained(ref, info.num_classes, info.channels)
-    return LoadedModel(
-        model, ref.removeprefix(TIMM_PREFIX).replace("@", "-"), ref, None, ref,
-        weights="pretrained",
-    )  # fmt: skip
+    return LoadedModel(model, timm_record_name(ref), ref, None, ref, weights="pretrained")
 
 
 def _load_zoo_entry(name: str) -> LoadedModel:

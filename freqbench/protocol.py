@@ -73,7 +73,8 @@ class Protocol:
     ) -> dict[str, Any]:
         """Every field's value for ``dataset`` (``n_test`` test images), defaults filled in.
 
-        ``options`` are the run's options that a default may depend on (``corruptions_dir``).
+        ``options`` are the run's options that a default may depend on (``corruptions_dir``,
+        the model's ``preprocessing`` and ``input_mean``).
         """
         info = get_dataset_info(dataset)
         n_test = info.test_size if n_test is None else n_test
@@ -95,7 +96,7 @@ class Protocol:
             values[name] = value
         _check_counts(values, fields, self.choices, n_test, dataset)
         _check_eps(values, info)
-        _check_preprocessing(values, info)
+        _check_preprocessing(values, info, (options or {}).get("input_mean"))
         return values
 
 
@@ -121,9 +122,13 @@ def _check_counts(
             )
 
 
-def _check_preprocessing(values: dict[str, Any], info: DatasetInfo) -> None:
-    """Only image-file datasets take a preprocessing; a name is kept in its canonical form."""
-    values["preprocessing"] = resolve_preprocessing(info, values["preprocessing"])
+def _check_preprocessing(
+    values: dict[str, Any], info: DatasetInfo, mean: Iterable[float] | None
+) -> None:
+    """Only image-file datasets take a preprocessing; a name is kept in its canonical form
+    (a timm border crop's fill from the model's input ``mean`` when it names none)."""
+    mean = tuple(mean) if mean is not None else None
+    values["preprocessing"] = resolve_preprocessing(info, values["preprocessing"], mean)
 
 
 def _check_eps(values: Mapping[str, Any], info: DatasetInfo) -> None:
@@ -201,7 +206,8 @@ def _show(name: str, value: Any) -> str:
 def deviations(dataset: str, values: Mapping[str, Any], metrics: Iterable[str]) -> list[str]:
     """How the protocol of a record holding ``metrics`` differs from the dataset's standard.
 
-    Only the fields those metrics read are judged; an empty list means standard.
+    Only the fields those metrics read are judged (by their ``standard`` rule and their
+    ``deviation``); an empty list means standard.
     """
     norm = values.get("norm", "Linf")
     norm = norm if norm in ("Linf", "L2") else "Linf"
@@ -212,6 +218,9 @@ def deviations(dataset: str, values: Mapping[str, Any], metrics: Iterable[str]) 
     read = [name for name in fields if any(name in _reads(m) for m in metrics)]
     found = []
     for name in read:
+        departure = fields[name].deviation
+        if departure is not None and (text := departure(values)) is not None:
+            found.append(text)
         rule, value, want = fields[name].standard, values.get(name), standard[name]
         if rule == "any" or (value is None and want is None):
             continue

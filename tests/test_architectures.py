@@ -42,6 +42,64 @@ def test_timm_models_and_unknown_names():
         create_model("robustbench:cifar10/Standard")
 
 
+def test_one_reading_of_timm_names_with_tags():
+    from freqbench.architectures.external import (
+        check_timm_name,
+        parse_timm_name,
+        timm_record_name,
+    )
+
+    for spelling in ("timm:resnet50@a1_in1k", "timm:resnet50.a1_in1k", "resnet50@a1_in1k"):
+        assert parse_timm_name(spelling) == ("resnet50", "a1_in1k")
+        assert check_timm_name(spelling) == "resnet50.a1_in1k"
+        assert timm_record_name(spelling) == "resnet50-a1_in1k"
+    assert parse_timm_name("timm:resnet50") == ("resnet50", None)
+    assert check_timm_name("timm:resnet50") == "resnet50"
+    for bad in ("timm:resnet50@", "timm:@a1_in1k", "timm:resnet50.", "timm:resnet50.a1@b"):
+        with pytest.raises(UserError, match="not a timm model name"):
+            parse_timm_name(bad)
+    with pytest.raises(
+        UnknownNameError, match=r"pretrained tag of timm:resnet50 'a1_in1l'.*a1_in1k"
+    ):
+        check_timm_name("timm:resnet50@a1_in1l")
+    with pytest.raises(UnknownNameError, match=r"timm model 'resnet05'.*resnet50"):
+        check_timm_name("timm:resnet05@a1_in1k")
+
+
+@pytest.mark.parametrize(
+    "ref", ["timm:test_vit@r160_in1k", "timm:test_vit.r160_in1k", "timm:test_vit"]
+)
+def test_random_init_of_a_timm_model_takes_its_own_pretrained_cfg_normalization(ref):
+    """test_vit's pretrained_cfg has mean and std (0.5, 0.5, 0.5), not ImageNet's: the random
+    model is timm's (seed 0) behind that normalization, and the record says so. A tag is
+    accepted as everywhere a timm name is."""
+    import timm
+
+    from freqbench.loading import ModelRef, load_model_ref
+
+    loaded = load_model_ref(ModelRef(ref, random_init=True), "imagenet")
+    torch.manual_seed(0)  # freqbench's --random-init seed
+    reference = timm.create_model("test_vit.r160_in1k", num_classes=1000).eval()
+    assert reference.pretrained_cfg["mean"] == (0.5, 0.5, 0.5) == reference.pretrained_cfg["std"]
+    x = torch.rand(2, 3, 160, 160)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(x), reference((x - 0.5) / 0.5))
+    assert loaded.transform == {"normalization": {"mean": [0.5] * 3, "std": [0.5] * 3}}
+    assert loaded.name == (
+        "test_vit-random" if ref == "timm:test_vit" else "test_vit-r160_in1k-random"
+    )
+    assert loaded.architecture == ref and loaded.weights == "random"
+
+
+def test_random_init_of_a_timm_model_with_an_unknown_tag_is_refused():
+    from freqbench.loading import ModelRef, load_model_ref
+
+    with pytest.raises(
+        UnknownNameError, match=r"pretrained tag of timm:test_vit 'r160_in1'.*r160_in1k"
+    ):
+        load_model_ref(ModelRef("timm:test_vit@r160_in1", random_init=True), "imagenet")
+
+
 @pytest.mark.slow
 def test_robustbench_model_loads_offline_with_its_own_code(tmp_path):
     from freqbench.compat import import_robustbench

@@ -141,6 +141,82 @@ def test_cifar10c_misshaped_file(tmp_path):
         load_corruption("cifar10-c", "snow", 1, tmp_path)
 
 
+N_PAIRED = 20  # the clean test images evaluated in the label tests
+
+
+def _sparse_cifar10c(folder, test_labels: np.ndarray, labels: np.ndarray) -> torch.Tensor:
+    """A CIFAR-10-C folder with ``labels`` as labels.npy, whose gaussian_noise.npy is the
+    release's size but written only where read: severity 1's first images, each lit at its
+    test label's level, k / 255 (see _ReadsLevel). Returns the first clean test labels."""
+    from numpy.lib.format import open_memmap
+
+    paired = test_labels[:N_PAIRED].astype(np.int64)
+    images = open_memmap(folder / "gaussian_noise.npy", "w+", np.uint8, (50000, 32, 32, 3))
+    images[:N_PAIRED] = paired[:, None, None, None]
+    images.flush()
+    np.save(folder / "labels.npy", labels)
+    return torch.from_numpy(paired)
+
+
+class _ReadsLevel(torch.nn.Module):
+    """Predicts class k for an image at level k / 255 (right on every paired image)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        level = (x.mean(dim=(1, 2, 3)) * 255).round().long()
+        return torch.nn.functional.one_hot(level, 10).float()
+
+
+def _first_cell(folder, test_labels: torch.Tensor) -> float:
+    """The corruptions metric's gaussian_noise severity-1 cell (shard 1 of 75) on the official
+    files in ``folder`` for the clean test images labelled ``test_labels``."""
+    from freqbench.data.base import LabeledImages
+    from freqbench.data.cifar import CIFAR10
+    from freqbench.metrics.builtin.corruptions import corruption_accuracy
+
+    clean = LabeledImages(torch.zeros(len(test_labels), 3, 32, 32), test_labels, CIFAR10)
+    part = corruption_accuracy(
+        _ReadsLevel(), clean, corruptions_dir=folder, progress=False, shard=(0, 75)
+    )
+    [(correct, counted)] = part.values["counts"].values()
+    return correct / counted
+
+
+def test_cifar10c_labels_that_pair_with_the_test_images_are_used(tmp_path):
+    """The release's labels.npy: the test labels once per severity."""
+    test_labels = np.random.default_rng(0).integers(0, 10, 10000).astype(np.uint8)
+    paired = _sparse_cifar10c(tmp_path, test_labels, np.tile(test_labels, 5))
+    assert _first_cell(tmp_path, paired) == 1.0
+    data = load_corruption("cifar10-c", "gaussian_noise", 1, tmp_path, 7, test_labels=paired[:7])
+    assert data.labels.tolist() == test_labels[:7].tolist() and data.labels.dtype == torch.int64
+
+
+@pytest.mark.parametrize(
+    ("case", "labels", "message"),
+    [
+        ("shuffled per severity", lambda t: np.random.default_rng(1).permutation(np.tile(t, 5)),
+         "does not hold the same 10000 labels for each of the 5 severities"),
+        ("shuffled, repeated", lambda t: np.tile(np.random.default_rng(1).permutation(t), 5),
+         "does not pair with the clean test images"),
+        ("12", lambda t: np.where(np.arange(50000) == 3, 12, np.tile(t, 5)).astype(np.uint8),
+         "labels from 0 to 12, outside the 10 classes 0..9"),
+        ("-1", lambda t: np.where(np.arange(50000) == 3, -1, np.tile(t, 5)).astype(np.int8),
+         "labels from -1 to 9, outside the 10 classes"),
+        ("float", lambda t: np.tile(t, 5).astype(np.float64), "holds float64 values"),
+    ],
+)  # fmt: skip
+def test_cifar10c_labels_that_are_not_the_release_s_are_refused(tmp_path, case, labels, message):
+    """Used as they were, these printed 20.00%, 0.00% and 5.00% (issue 26): now the file is
+    named, whatever reads it (the metric, the cifar10-c dataset)."""
+    test_labels = np.random.default_rng(0).integers(0, 10, 10000).astype(np.uint8)
+    paired = _sparse_cifar10c(tmp_path, test_labels, labels(test_labels))
+    where = rf"{tmp_path}/labels\.npy"
+    with pytest.raises(UserError, match=rf"{where} .*{message}.*download it again"):
+        _first_cell(tmp_path, paired)
+    if case != "shuffled, repeated":  # without the clean test labels only the file is judged
+        with pytest.raises(UserError, match=rf"{where} .*{message}"):
+            load_dataset("cifar10-c", "gaussian_noise:1", data_dir=tmp_path)
+
+
 def test_synthetic_is_deterministic_and_learnable():
     a, b = make_synthetic(64, size=28, channels=1, num_classes=4), make_synthetic(64, 28, 1, 4)
     assert torch.equal(a.images, b.images) and a.images.shape == (64, 1, 28, 28)

@@ -113,6 +113,69 @@ def test_timm_preprocessing_equals_timm_s_own_transform_before_normalisation(
         assert torch.allclose((x - mean) / std, theirs(image), atol=1e-5)
 
 
+@pytest.mark.parametrize(
+    ("mean", "std"),
+    [
+        ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),  # inception_v3, ViT augreg, BEiT
+        ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),  # ImageNet's
+        ((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)),  # EVA-02
+    ],
+)
+def test_a_border_crop_pads_with_timm_s_fill_of_the_model_s_mean(mean, std):
+    """crop_mode=border fits the long side and pads the short one with the model's mean
+    colour, round(255 * mean), as timm's create_transform does: checked on a real photograph
+    (a frost picture, 3:2) against timm's own transform with that mean and std."""
+    from timm.data import create_transform
+
+    from freqbench.corruptions.photographs import DIRECTORY
+    from freqbench.data.preprocessing import check_preprocessing
+
+    photo = Image.open(DIRECTORY / "frost4.jpg").convert("RGB")
+    assert photo.width != photo.height
+    name = check_preprocessing(
+        "timm:size=224,crop_pct=1,crop_mode=border,interpolation=bicubic", mean
+    )
+    fill = [round(255 * v) for v in mean]
+    assert name.endswith(f",fill={fill[0]}/{fill[1]}/{fill[2]}")
+    ours = build_transform(name)(photo)
+    theirs = create_transform(
+        input_size=(3, 224, 224), crop_pct=1.0, crop_mode="border", interpolation="bicubic",
+        mean=mean, std=std,
+    )(photo)  # fmt: skip
+    column = torch.tensor(mean)[:, None, None], torch.tensor(std)[:, None, None]
+    torch.testing.assert_close((ours - column[0]) / column[1], theirs, atol=1e-5, rtol=0)
+    padded = ours[:, 0] if photo.width > photo.height else ours[:, :, 0]  # first row / column
+    assert torch.equal(
+        padded, torch.tensor(fill, dtype=torch.float32)[:, None].expand_as(padded) / 255
+    )
+    assert check_preprocessing(f"{name.rsplit(',', 1)[0]},fill=1/2/3").endswith("fill=1/2/3")
+    for bad in ("fill=1/2", "fill=1/2/256", "fill=a/b/c"):
+        with pytest.raises(UserError, match=r"fill(=R/G/B,| is 3 numbers)"):
+            check_preprocessing(f"{name.rsplit(',', 1)[0]},{bad}")
+    with pytest.raises(UserError, match="with crop_mode=border only"):
+        check_preprocessing(
+            "timm:size=224,crop_pct=1,crop_mode=center,interpolation=bicubic,fill=1/2/3"
+        )
+
+
+def test_a_border_crop_named_without_its_fill_takes_the_model_s_mean(
+    imagenet_root, tmp_path, monkeypatch
+):
+    """--preprocessing timm:...,crop_mode=border on test_vit (mean 0.5, as its pretrained_cfg
+    says): the record names the fill its images were padded with, 128/128/128."""
+    from freqbench.cli import main
+
+    monkeypatch.setenv("FREQBENCH_DATA_WORKERS", "0")
+    border = "timm:size=160,crop_pct=1,crop_mode=border,interpolation=bicubic"
+    assert main([
+        "evaluate", "--model", "timm:test_vit", "--random-init", "--dataset", "imagenet",
+        "--data-dir", str(imagenet_root), "--n-examples", "2", "--metrics", "clean",
+        "--preprocessing", border, "--out", str(tmp_path),
+    ]) == 0  # fmt: skip
+    record = json.loads((tmp_path / "test_vit-random.json").read_text())
+    assert record["protocol"]["preprocessing"] == f"{border},fill=128/128/128"
+
+
 def test_a_robustbench_timm_entry_gets_the_transform_robustbench_gives_it(imagenet_root):
     from freqbench.architectures.external import robustbench_preprocessing
     from freqbench.compat import import_robustbench
@@ -155,6 +218,25 @@ def test_batches_are_decoded_by_workers_in_order_and_take_decodes_only_its_range
     assert torch.equal(part.labels, data.labels[5:7])
     with pytest.raises(UserError, match="streamed from image files"):
         data.images  # noqa: B018
+
+
+def test_a_partial_folder_is_labelled_by_the_class_map_not_by_the_folders_present(tmp_path):
+    """robustbench's ImageFolder numbers the wnid folders it finds (0, 1, 2 here); a model's
+    classes are the class map's (0, 467, 999), and so are freqbench's labels."""
+    from freqbench.compat import import_robustbench
+
+    import_robustbench()
+    from robustbench.loaders import CustomDatasetFolder
+
+    classes = json.loads(_helper("imagenet_class_to_id_map.json").read_text())
+    wnids = ["n01440764", "n02927161", "n15075141"]  # first, middle and last of the map
+    for wnid in wnids:
+        (tmp_path / "val" / wnid).mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / "val" / wnid / "ILSVRC2012_val_1.JPEG")
+    data = load_dataset("imagenet-val", data_dir=tmp_path)
+    _, folder_numbers = CustomDatasetFolder._find_classes(None, str(tmp_path / "val"))
+    assert [folder_numbers[w] for w in wnids] == [0, 1, 2]  # robustbench's numbering
+    assert data.labels.tolist() == [classes[w] for w in wnids] == [0, 467, 999]
 
 
 def test_missing_and_damaged_files_and_wrong_layouts_are_named(imagenet_root, tmp_path):
@@ -375,6 +457,114 @@ def test_imagenet_c_release_files_are_read_per_cell_for_the_same_images(imagenet
         )
 
 
+def _release_folder(root: Path, files: tuple[Path, ...]) -> Path:
+    """ImageNet-C's release layout for ``files``: a 224 x 224 JPEG per cell and image, each
+    its own pattern (so that a resize is seen)."""
+    from freqbench.corruptions.params import CORRUPTIONS, SEVERITIES
+
+    rng = np.random.default_rng(2)
+    for name in CORRUPTIONS:
+        for severity in SEVERITIES:
+            for path in files:
+                target = root / "ImageNet-C" / name / str(severity) / path.parent.name / path.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                blocks = rng.integers(0, 256, (28, 28, 3), dtype=np.uint8)
+                pixels = np.kron(blocks, np.ones((8, 8, 1), dtype=np.uint8))
+                Image.fromarray(pixels).save(target, "JPEG", quality=90)
+    return root
+
+
+class _TakesOnly(torch.nn.Module):
+    """Predicts class 0, for inputs of one size only (as a ViT's patch embedding asserts), and
+    keeps what it is given."""
+
+    def __init__(self, side: int):
+        super().__init__()
+        self.side, self.seen = side, []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        assert x.shape[-2:] == (self.side, self.side), f"input {tuple(x.shape)}"
+        self.seen.append(x.clone())
+        return torch.nn.functional.one_hot(torch.zeros(len(x), dtype=torch.long), 1000).float()
+
+
+@pytest.mark.parametrize(
+    ("preprocessing", "side", "interpolation"),
+    [
+        ("timm:size=160,crop_pct=0.875,crop_mode=center,interpolation=bicubic", 160, "bicubic"),
+        ("Crop288", 288, "bilinear"),  # RobustBench's, for its 288 px entries
+    ],
+)
+def test_release_imagenet_c_is_resized_for_a_model_of_another_size(
+    imagenet_root, tmp_path, monkeypatch, preprocessing, side, interpolation
+):
+    """The 224 px release JPEGs resized whole to the model's size with its own interpolation
+    (PIL's, as torchvision's Resize does it), never fed at 224 to a model that takes another
+    size; the block says so."""
+    from freqbench.metrics.builtin.corruptions import CELLS, corruption_accuracy
+
+    monkeypatch.setenv("FREQBENCH_DATA_WORKERS", "0")  # 75 cells: no worker processes each
+
+    data = load_dataset(
+        "imagenet", n_examples=2, data_dir=imagenet_root, preprocessing=preprocessing
+    )
+    release = _release_folder(tmp_path, data.files)
+    model = _TakesOnly(side)
+    block = corruption_accuracy(model, data, corruptions_dir=release, progress=False)
+    assert block.values["release_resized"] == {
+        "from": 224,
+        "to": side,
+        "interpolation": interpolation,
+    }
+    assert block.values["source"] == "files" and len(model.seen) == len(CELLS)
+    pil = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR}[interpolation]
+    for (name, severity), batch in list(zip(CELLS, model.seen, strict=True))[::7]:
+        for k, path in enumerate(data.files):
+            jpeg = release / "ImageNet-C" / name / str(severity) / path.parent.name / path.name
+            resized = np.asarray(Image.open(jpeg).convert("RGB").resize((side, side), pil))
+            expected = torch.from_numpy(resized.transpose(2, 0, 1).copy()).float() / 255
+            torch.testing.assert_close(batch[k], expected, atol=1e-6, rtol=0)
+    at_224 = load_dataset("imagenet", n_examples=2, data_dir=imagenet_root)  # Res256Crop224
+    plain = corruption_accuracy(
+        _TakesOnly(224), at_224, corruptions_dir=release, progress=False, shard=(0, 75)
+    )
+    assert "release_resized" not in plain.values
+
+
+def test_a_160_px_timm_model_on_release_imagenet_c_is_a_non_standard_record(
+    imagenet_root, tmp_path, monkeypatch, capsys
+):
+    """The issue's case: timm's test_vit takes 160 px (its patch embedding asserts it) and
+    failed with an AssertionError on the 224 px release; now its record holds the resize,
+    and its protocol is not standard, saying why."""
+    from freqbench.cli import main
+    from freqbench.protocol import deviations
+
+    monkeypatch.setenv("FREQBENCH_DATA_WORKERS", "0")
+    data = load_dataset("imagenet", n_examples=1, data_dir=imagenet_root)
+    release = _release_folder(tmp_path / "release", data.files)
+    out = tmp_path / "records"
+    assert main([
+        "evaluate", "--model", "timm:test_vit", "--random-init", "--dataset", "imagenet",
+        "--data-dir", str(imagenet_root), "--n-examples", "1", "--metrics", "corruptions",
+        "--corruptions-dir", str(release), "--out", str(out),
+    ]) == 0, capsys.readouterr().err  # fmt: skip
+    assert "resized 224 -> 160 px bicubic" in capsys.readouterr().out
+    record = json.loads((out / "test_vit-random.json").read_text())
+    block = record["metrics"]["corruptions"]
+    assert block["release_resized"] == {"from": 224, "to": 160, "interpolation": "bicubic"}
+    assert record["protocol"]["standard"] is False
+    found = deviations("imagenet", record["protocol"], ["corruptions"])
+    assert (
+        "corruptions_source files resized from 224 to 160 px (bicubic): the standard reads"
+        in "; ".join(found)
+    )
+    at_224 = {**record["protocol"], "preprocessing": "Res256Crop224"}
+    assert not any("resized" in d for d in deviations("imagenet", at_224, ["corruptions"]))
+    generated = {**record["protocol"], "corruptions_source": "generated"}
+    assert not any("resized" in d for d in deviations("imagenet", generated, ["corruptions"]))
+
+
 class _Recording(torch.nn.Module):
     """Predicts class 0 and keeps every batch it is given."""
 
@@ -420,6 +610,7 @@ def test_generated_imagenet_c_is_made_as_the_release_was_and_made_once(
     # class 0 is right for neither image (979, 441): every cell 0%, the mCE 1 / AlexNet's
     values = block.values
     assert values["source"] == "generated" and values["mean"] == 0
+    assert values["generator"] == "freqbench-imagenet-c/2"  # snow with the 8-bit steps
     assert values["mce"] == pytest.approx(np.mean([1 / ALEXNET_ERRORS[c] for c in CORRUPTIONS]))
 
     def no_generation(*args, **kwargs):
@@ -491,3 +682,35 @@ def test_a_cached_imagenet_c_chunk_whose_offsets_do_not_split_it_is_made_again(
         [(_, _, again, _)] = metric._generated_imagenet_c(two, 0, cell, cache)
     assert torch.equal(again, made)
     assert np.array_equal(cache.get(entry.key), stored)  # stored again as it was made
+
+
+def test_imagenet_c_made_by_the_float_snow_generator_is_neither_read_nor_trusted(
+    imagenet_root, tmp_path
+):
+    """Generator 1 kept snow's layer in float: a chunk it cached is not read back (the key
+    names generator 2), and a block it made, which names no generator, is flagged."""
+    from freqbench.cache import ArrayCache, content_key
+    from freqbench.metrics import get_metric
+    from freqbench.metrics.builtin import corruptions as metric
+
+    data = load_dataset("imagenet", n_examples=1, data_dir=imagenet_root)
+    cache, cell = ArrayCache(tmp_path), [("snow", 2)]
+    old_key = content_key({
+        "kind": "imagenet-c-chunk", "generator": "freqbench-imagenet-c/1",
+        "images": data.content_sha256(0, 100), "seed": 0, "corruption": "snow", "severity": 2,
+        "chunk": 100, "stream": 0,
+    })  # fmt: skip
+    black = Image.new("RGB", (224, 224))
+    buffer = __import__("io").BytesIO()
+    black.save(buffer, "JPEG", quality=85)
+    jpeg = np.frombuffer(buffer.getvalue(), np.uint8)
+    offsets = np.array([0, len(jpeg)], np.int64)
+    cache.put(old_key, np.concatenate([offsets.view(np.uint8), jpeg]), "generator 1's chunk")
+    [(_, _, made, _)] = metric._generated_imagenet_c(data, 0, cell, cache)
+    assert made.mean() > 0.2  # snow on a photo, not generator 1's black chunk read back
+
+    [flag] = [f for f in get_metric("corruptions").flags if f.name == "float snow"]
+    block = {"source": "generated", "mce": 0.9, "n": 1}
+    assert flag.raised(block) and not flag.raised({**block, "generator": "freqbench-imagenet-c/2"})
+    assert not flag.raised({"source": "generated", "n": 1})  # CIFAR's generator: no mCE
+    assert not flag.raised({**block, "source": "files"})

@@ -26,27 +26,70 @@ class UnknownExternalNameError(UnknownNameError):
         self.args = (f"unknown {kind} '{name}'.{hint} {how_to_list}",)
 
 
-def _check_timm_name(timm_name: str) -> None:
+def parse_timm_name(ref: str) -> tuple[str, str | None]:
+    """The architecture and pretrained tag of ``timm:<name>[@<tag>]`` (or timm's own spelling,
+    ``timm:<name>.<tag>``): the one reading of a timm name wherever freqbench takes one."""
+    body = ref.removeprefix(TIMM_PREFIX)
+    name, separator, tag = body.partition("@" if "@" in body else ".")
+    if not name or "." in name or (separator and not tag) or "@" in tag:
+        raise UserError(
+            f"'{ref}' is not a timm model name: write timm:<name> or timm:<name>@<tag>, e.g. "
+            "timm:resnet50 or timm:resnet50@a1_in1k"
+        )
+    return name, tag or None
+
+
+def timm_record_name(ref: str) -> str:
+    """The record name of a timm model: ``<name>`` or ``<name>-<tag>``, however it is spelled."""
+    name, tag = parse_timm_name(ref)
+    return f"{name}-{tag}" if tag else name
+
+
+def check_timm_name(ref: str) -> str:
+    """timm's name (``<name>`` or ``<name>.<tag>``) of a timm model that exists, with a tag
+    timm publishes; unknown names and tags get the close matches and how to list them."""
     import timm
 
-    if not timm.is_model(timm_name):
-        pattern = f"*{timm_name[:4]}*" if len(timm_name) >= 4 else "*"
+    name, tag = parse_timm_name(ref)
+    if not timm.is_model(name):
+        pattern = f"*{name[:4]}*" if len(name) >= 4 else "*"
         raise UnknownExternalNameError(
             "timm model",
-            timm_name,
+            name,
             timm.list_models(),
             f"List timm's models with: python -c \"import timm; print(timm.list_models('{pattern}'))\"",
         )
+    if tag is None:
+        return name
+    tags = [full.partition(".")[2] for full in timm.list_pretrained(f"{name}.*")]
+    if tag not in tags:
+        raise UnknownExternalNameError(
+            f"pretrained tag of timm:{name}",
+            tag,
+            tags,
+            f"List them with: python -c \"import timm; print(timm.list_pretrained('{name}.*'))\"",
+        )
+    return f"{name}.{tag}"
+
+
+def timm_normalization(net: nn.Module, in_channels: int) -> tuple[tuple[float, ...], ...]:
+    """The (mean, std) of a timm model's ``pretrained_cfg``, what its weights are trained with
+    and its test transform assumes (ImageNet's for many, (0.5, 0.5, 0.5) for inception_v3, ViT
+    augreg, BEiT, ...): the mean over channels for another channel count, else none."""
+    mean, std = net.pretrained_cfg.get("mean"), net.pretrained_cfg.get("std")
+    if mean is None or std is None or len(mean) != in_channels:
+        mean = (sum(mean) / len(mean),) * in_channels if mean else (0.0,) * in_channels
+        std = (sum(std) / len(std),) * in_channels if std else (1.0,) * in_channels
+    return tuple(mean), tuple(std)
 
 
 def timm_model(name: str, num_classes: int, in_channels: int) -> nn.Module:
-    """A timm architecture with freshly initialised weights (``--weights`` fills them)."""
+    """A timm architecture with freshly initialised weights (``--weights`` fills them); a tag
+    picks its ``pretrained_cfg`` (normalization, test transform)."""
     import timm
 
-    timm_name = name.removeprefix(TIMM_PREFIX)
-    _check_timm_name(timm_name)
     return timm.create_model(
-        timm_name, pretrained=False, num_classes=num_classes, in_chans=in_channels
+        check_timm_name(name), pretrained=False, num_classes=num_classes, in_chans=in_channels
     )
 
 
@@ -58,9 +101,7 @@ def timm_pretrained(ref: str, num_classes: int, in_channels: int) -> nn.Module:
 
     from freqbench.architectures.normalize import NormalizedModel
 
-    name, _, tag = ref.removeprefix(TIMM_PREFIX).partition("@")
-    _check_timm_name(name)
-    full = f"{name}.{tag}" if tag else name
+    full = check_timm_name(ref)
     try:
         net = timm.create_model(full, pretrained=True, in_chans=in_channels)
     except Exception as exc:  # no network, an unknown tag, a broken cache: say where to look
@@ -78,11 +119,7 @@ def timm_pretrained(ref: str, num_classes: int, in_channels: int) -> nn.Module:
             f"the pretrained weights of {ref} classify {net.num_classes} classes, the dataset "
             f"has {num_classes}: fine-tune it and pass your weights with --weights PATH"
         )
-    mean, std = net.pretrained_cfg.get("mean"), net.pretrained_cfg.get("std")
-    if mean is None or std is None or len(mean) != in_channels:
-        mean = (sum(mean) / len(mean),) * in_channels if mean else (0.0,) * in_channels
-        std = (sum(std) / len(std),) * in_channels if std else (1.0,) * in_channels
-    return NormalizedModel(net, tuple(mean), tuple(std))
+    return NormalizedModel(net, *timm_normalization(net, in_channels))
 
 
 def default_model_dir() -> Path:

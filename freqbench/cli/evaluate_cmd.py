@@ -42,8 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     weights.add_argument(
         "--random-init", action="store_true",
-        help="evaluate --model's architecture with random weights (seed 0); such a record "
-        "never enters a leaderboard",
+        help="evaluate --model's architecture with random weights (seed 0; a timm model, "
+        "timm:<name>[@<tag>], inside its pretrained_cfg's mean and std); such a record never "
+        "enters a leaderboard",
     )  # fmt: skip
     parser.add_argument("--metrics", default="all",
                         help="'all' or a comma list of metrics (freqbench list metrics)")  # fmt: skip

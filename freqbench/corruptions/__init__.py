@@ -9,7 +9,8 @@ do not apply:
 
 - motion blur (motion_blur, snow) reimplements ImageMagick's MotionBlurImage;
 - images stay float throughout, where the reference truncates to uint8 between some steps
-  and at the end (JPEG quantizes by nature).
+  and at the end (JPEG quantizes by nature); ImageNet-C's snow keeps the reference's two
+  8-bit steps around its motion blur (:mod:`freqbench.corruptions.imagenet_c`).
 
 Frost blends crops of the reference's own frost photographs (``FROST_SOURCE``), shipped
 with freqbench and checked by SHA-256 (:mod:`freqbench.corruptions.photographs`); images

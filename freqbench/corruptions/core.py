@@ -52,12 +52,12 @@ for _fn in (
     REGISTRY.register(_fn.__name__, _fn)
 assert tuple(REGISTRY.names()) == tuple(sorted(CORRUPTIONS))
 
-#: ImageNet-C's generator: the CIFAR functions, but for the five that work differently.
+#: ImageNet-C's generator: the CIFAR functions, but for the six that work differently.
 IMAGENET_C: dict[str, Corruption] = {
     **{name: REGISTRY.get(name) for name in CORRUPTIONS},
     **{fn.__name__: fn for fn in (
         imagenet_c.impulse_noise, imagenet_c.glass_blur, imagenet_c.zoom_blur, imagenet_c.frost,
-        imagenet_c.pixelate,
+        imagenet_c.pixelate, imagenet_c.snow,
     )},
 }  # fmt: skip
 

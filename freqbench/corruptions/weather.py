@@ -30,18 +30,27 @@ def _luminance(x: Images) -> Images:
     return x if x.shape[1] == 1 else (x * _LUMA).sum(axis=1, keepdims=True)
 
 
-def snow(x: Images, c: tuple[float, ...], rng: np.random.Generator) -> Images:
+def snow(
+    x: Images, c: tuple[float, ...], rng: np.random.Generator, eight_bit: bool = False
+) -> Images:
     """Falling snow: thresholded, zoomed Gaussian noise streaked by a motion blur.
 
     The streak angle is uniform in [-135, -45] degrees per image; the layer is added
     once as is and once rotated by 180 degrees onto a brightened, desaturated image.
+    ``eight_bit``: the layer passes through 8 bits around the blur, as ImageMagick's does in
+    the reference (:func:`freqbench.corruptions.imagenet_c.snow`); else it stays float.
     """
     mean, std, zoom, threshold, radius, sigma, weight = c
     n, _, h, w = x.shape
     layer = (mean + std * ops.standard_normal(rng, (n, 1, h, w))).numpy()
     layer = ops.clipped_zoom(layer, zoom)
     layer = np.clip(np.where(layer < threshold, 0, layer), 0, 1)
-    layer = ops.motion_blur(layer, radius, sigma, rng.uniform(-135, -45, size=n))
+    angles = rng.uniform(-135, -45, size=n)
+    if eight_bit:
+        layer = ops.motion_blur(np.floor(layer * 255), radius, sigma, angles)  # np.uint8 first
+        layer = (ops.imagemagick_8_bit(layer) / 255).astype(np.float32)
+    else:
+        layer = ops.motion_blur(layer, radius, sigma, angles)
     x = weight * x + (1 - weight) * np.maximum(x, _luminance(x) * 1.5 + 0.5)
     return x + layer + layer[:, :, ::-1, ::-1]
 

@@ -10,7 +10,7 @@ image-file datasets (ImageNet) are streamed batch by batch through a model's pre
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -137,16 +137,23 @@ class ImageStream:
         return (self.info.channels, *input_size(self.info, self.preprocessing))
 
     def first(self, n: int | None) -> ImageStream:
-        """The first ``n`` images (all with None), whose files must all be there."""
+        """The first ``n`` images (all with None), whose files must all be there, as regular
+        files (or links to them)."""
         if n is not None:
             check_first(n, len(self), self.info.name, self.split)
+        from freqbench.data.stream import not_a_file
+
         part = self if n is None else replace(self, files=self.files[:n], labels=self.labels[:n])
-        missing = [path for path in part.files if not path.is_file()]
+        found = [(path, not_a_file(path)) for path in part.files]
+        missing = [path for path, what in found if what == "missing"]
         if missing:
             raise UserError(
                 f"{len(missing)} of the {len(part)} {self.info.name} images evaluated are "
                 f"missing, the first {missing[0]}: {self.missing_hint}"
             )
+        for path, what in found:
+            if what is not None:  # never opened: a FIFO would block, a device never end
+                raise UserError(f"{path} is {what}, not an image file: replace it with the image")
         return part
 
     def batches(
@@ -261,10 +268,12 @@ def load_dataset(
     return LabeledImages(as_float_images(images), labels.long(), spec.info, split).first(n_examples)
 
 
-def resolve_preprocessing(info: DatasetInfo, chosen: str | None) -> str | None:
+def resolve_preprocessing(
+    info: DatasetInfo, chosen: str | None, mean: Sequence[float] | None = None
+) -> str | None:
     """The preprocessing a split of ``info`` is read with: ``chosen`` (canonical spelling) or
     the dataset's default for an image-file dataset; None for a dataset held as tensors, which
-    takes none."""
+    takes none. ``mean``: the model's input mean, the colour a timm border crop pads with."""
     if info.default_preprocessing is None:
         if chosen is not None:
             raise UserError(
@@ -274,7 +283,7 @@ def resolve_preprocessing(info: DatasetInfo, chosen: str | None) -> str | None:
         return None
     from freqbench.data.preprocessing import check_preprocessing
 
-    return check_preprocessing(chosen or info.default_preprocessing)
+    return check_preprocessing(chosen or info.default_preprocessing, mean)
 
 
 def input_size(info: DatasetInfo, preprocessing: str | None) -> tuple[int, int]:

@@ -1,8 +1,11 @@
 """CIFAR-10-C / CIFAR-100-C (Hendrycks and Dietterich, ICLR 2019) in the official layout.
 
 ``<dir>/<corruption>.npy`` holds 5 x 10000 uint8 images (N, 32, 32, 3), severities 1..5 in
-order, and ``<dir>/labels.npy`` the matching labels. Files are memory-mapped, so asking
-for one severity reads only that slice.
+order, and ``<dir>/labels.npy`` the matching labels: the 10,000 test labels, in the test
+set's order, once per severity (``make_cifar_c.py`` appends each test image's label as it
+corrupts it, severity by severity). Files are memory-mapped, so asking for one severity reads
+only that slice. The labels are checked before use: integers of the dataset's classes, the
+same 10,000 for every severity, and equal to the clean test labels when those are given.
 """
 
 from __future__ import annotations
@@ -66,8 +69,11 @@ def load_corruption(
     severity: int,
     directory: Path | None,
     n_examples: int | None = None,
+    test_labels: torch.Tensor | None = None,
 ) -> LabeledImages:
-    """One corruption at one severity (1..5), the first ``n_examples`` images."""
+    """One corruption at one severity (1..5), the first ``n_examples`` images. With
+    ``test_labels`` (the clean test set's first labels, the images these corrupt) the file's
+    labels must equal them."""
     if name not in _FOLDERS:
         raise UnknownNameError("dataset", name, _FOLDERS)
     folder = corruption_dir(name, directory)
@@ -76,7 +82,7 @@ def load_corruption(
     path = folder / f"{corruption}.npy"
     if not path.is_file():
         raise UnknownNameError("corruption", corruption, available_corruptions(folder))
-    labels = _open(folder / "labels.npy", 5 * PER_SEVERITY)
+    labels = _labels(folder / "labels.npy", _INFOS[name].num_classes, test_labels)
     images = _open(path, 5 * PER_SEVERITY)
     if images.shape[1:] != (32, 32, 3) or images.dtype != np.uint8:
         raise UserError(
@@ -85,12 +91,48 @@ def load_corruption(
     import torch
 
     start = (severity - 1) * PER_SEVERITY
-    stop = start + (n_examples or PER_SEVERITY)
-    pixels = torch.from_numpy(np.array(images[start:stop])).permute(0, 3, 1, 2)
-    targets = torch.from_numpy(np.asarray(labels[start:stop], dtype=np.int64))
+    count = n_examples or PER_SEVERITY
+    pixels = torch.from_numpy(np.array(images[start : start + count])).permute(0, 3, 1, 2)
+    targets = torch.from_numpy(labels[:count].astype(np.int64))
     return LabeledImages(
         as_float_images(pixels), targets, _INFOS[name], split=f"{corruption}:{severity}"
     )
+
+
+def _labels(path: Path, num_classes: int, test_labels: torch.Tensor | None) -> np.ndarray:
+    """The 10,000 labels of ``path``, checked as the module docstring says: a file that is
+    not the release's (shuffled, out of range, float) would score every model wrongly."""
+    labels = _open(path, 5 * PER_SEVERITY)
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise UserError(
+            f"{path} holds {labels.dtype} values of shape {labels.shape}, expected "
+            f"{5 * PER_SEVERITY} integer class labels: it is not the release's labels.npy; download it again"
+        )
+    per_severity = np.asarray(labels).reshape(5, PER_SEVERITY)
+    low, high = int(per_severity.min()), int(per_severity.max())
+    if low < 0 or high >= num_classes:
+        raise UserError(
+            f"{path} holds labels from {low} to {high}, outside the {num_classes} classes "
+            f"0..{num_classes - 1}: it is not the release's labels.npy; download it again"
+        )
+    if not (per_severity == per_severity[0]).all():
+        raise UserError(
+            f"{path} does not hold the same {PER_SEVERITY} labels for each of the 5 severities "
+            "(the release repeats the test labels once per severity): it is shuffled or not "
+            "the release's labels.npy; download it again"
+        )
+    if test_labels is not None:
+        expected = test_labels.cpu().numpy()
+        differ = np.flatnonzero(per_severity[0, : len(expected)] != expected)
+        if differ.size:
+            i = int(differ[0])
+            raise UserError(
+                f"{path} does not pair with the clean test images: {differ.size} of the first "
+                f"{len(expected)} labels differ from the test set's (the first, image {i}: "
+                f"{per_severity[0, i]} against {expected[i]}); it is shuffled or not the "
+                "release's labels.npy; download it again"
+            )
+    return per_severity[0]
 
 
 def _register(name: str) -> None:

@@ -3,8 +3,12 @@
 The standard test set is RobustBench's: the 5,000 validation images listed in
 ``robustbench/helper_files/imagenet_test_image_ids.txt`` (shipped in the robustbench wheel),
 in that file's order, so that "the first n" means the same images as in RobustBench. Class
-indices come from RobustBench's ``imagenet_class_to_id_map.json`` (the sorted 1,000 wnids).
-``imagenet-val`` is the whole validation set, 50,000 images, sorted by wnid and file name.
+indices come from RobustBench's ``imagenet_class_to_id_map.json`` (the sorted 1,000 wnids),
+whichever wnid folders are present: a model's class k is wnid k of that map. RobustBench's
+own loader numbers the folders it finds instead (an ImageFolder), which agrees only on a
+complete validation folder; on a partial one (a few classes) its labels are not the model's
+classes, freqbench's are. ``imagenet-val`` is every image of the validation folder (50,000
+when complete), sorted by wnid and file name, labelled the same way.
 The images are streamed (:mod:`freqbench.data.stream`): only labels and paths stay in memory.
 """
 
@@ -42,7 +46,8 @@ IMAGENET = DatasetInfo(
 )  # fmt: skip
 IMAGENET_VAL = DatasetInfo(
     "imagenet-val", 1000, 3, (224, 224), _MEAN, _STD, 4 / 255, 3.0, (),
-    "ILSVRC2012 validation, every image of the folder (50000), streamed from JPEG files", None,
+    "ILSVRC2012 validation, every image of the folder (50000), streamed from JPEG files; "
+    "labels from RobustBench's class map, also for a partial folder", None,
     DEFAULT,
 )  # fmt: skip
 
@@ -112,7 +117,8 @@ def load_imagenet(split: str, data_dir: Path | None, preprocessing: str) -> Imag
 
 @register_stream(IMAGENET_VAL)
 def load_imagenet_val(split: str, data_dir: Path | None, preprocessing: str) -> ImageStream:
-    """Every image of the validation folder, sorted by wnid and file name."""
+    """Every image of the validation folder, sorted by wnid and file name, labelled by the
+    class map (:func:`class_index`) even where only some wnid folders are present."""
     folder = val_folder(data_dir)
     names = sorted(
         f"{wnid.name}/{path.name}"

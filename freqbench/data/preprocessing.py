@@ -8,7 +8,10 @@ that reads images includes it. Two kinds of names:
 - RobustBench's (``robustbench.data.PREPROCESSINGS``): ``Res256Crop224``,
   ``BicubicRes256Crop224``, ``Crop288``, ``Res224``;
 - timm's resolved data config, written ``timm:size=224,crop_pct=0.875,crop_mode=center,
-  interpolation=bicubic`` and built by timm's own ``create_transform``.
+  interpolation=bicubic`` and built by timm's own ``create_transform``. With
+  ``crop_mode=border`` timm pads with the model's mean colour, ``round(255 * mean)`` per
+  channel: the name then ends with that fill, ``...,fill=128/128/128`` (a name without one
+  gets the model's mean, or ImageNet's, timm's default, where the model does not say).
 
 Every transform ends with pixels in [0, 1]: mean and std live inside the model, as AutoAttack
 needs. Files are decoded by PIL and converted to RGB, as both libraries' loaders do.
@@ -16,8 +19,8 @@ needs. Files are decoded by PIL and converted to RGB, as both libraries' loaders
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from freqbench.errors import UnknownNameError, UserError
@@ -39,6 +42,8 @@ ROBUSTBENCH = {
 DEFAULT = "Res256Crop224"
 CROP_MODES = ("center", "squash", "border")
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest", "lanczos", "box", "hamming")
+#: The mean timm's ``create_transform`` assumes when given none (timm's IMAGENET_DEFAULT_MEAN).
+TIMM_DEFAULT_MEAN = (0.485, 0.456, 0.406)
 
 
 @dataclass(frozen=True)
@@ -49,17 +54,29 @@ class TimmConfig:
     crop_pct: float
     crop_mode: str
     interpolation: str
+    fill: tuple[int, ...] | None = None  # crop_mode=border's padding colour (RGB, 0..255)
 
     @property
     def name(self) -> str:
+        fill = "" if self.fill is None else f",fill={'/'.join(map(str, self.fill))}"
         return (
             f"{TIMM_PREFIX}size={self.size},crop_pct={self.crop_pct:g},"
-            f"crop_mode={self.crop_mode},interpolation={self.interpolation}"
+            f"crop_mode={self.crop_mode},interpolation={self.interpolation}{fill}"
         )
 
 
+def timm_fill(mean: Sequence[float]) -> tuple[int, ...]:
+    """What timm's border crop pads with for a model of this mean: ``round(255 * v)`` per
+    channel (``transforms_imagenet_eval``; Python's rounding, as there), on RGB images."""
+    fill = tuple(round(255 * v) for v in mean)
+    return fill * 3 if len(fill) == 1 else fill
+
+
 def list_preprocessings() -> list[str]:
-    return [*ROBUSTBENCH, f"{TIMM_PREFIX}size=S,crop_pct=P,crop_mode=M,interpolation=I"]
+    return [
+        *ROBUSTBENCH,
+        f"{TIMM_PREFIX}size=S,crop_pct=P,crop_mode=M,interpolation=I[,fill=R/G/B]",
+    ]
 
 
 def timm_config(data_config: dict[str, Any]) -> TimmConfig:
@@ -69,26 +86,33 @@ def timm_config(data_config: dict[str, Any]) -> TimmConfig:
         raise UserError(f"a non-square timm input size {tuple(size)} is not supported")
     interpolation = data_config.get("interpolation", "bilinear")
     interpolation = "bilinear" if interpolation == "random" else interpolation
+    crop_mode = data_config.get("crop_mode") or "center"
     return TimmConfig(
         int(size[1]),
         float(data_config.get("crop_pct") or 0.875),
-        data_config.get("crop_mode") or "center",
+        crop_mode,
         interpolation,
+        timm_fill(data_config.get("mean") or TIMM_DEFAULT_MEAN) if crop_mode == "border" else None,
     )
 
 
-def parse_timm(name: str) -> TimmConfig:
+def parse_timm(name: str, mean: Sequence[float] | None = None) -> TimmConfig:
+    """The config a timm name writes; a border crop without ``fill`` pads with ``mean``'s
+    colour (the model's; timm's default where None)."""
     usage = (
         f"preprocessing '{name}' is not a timm data config: write "
         f"{TIMM_PREFIX}size=224,crop_pct=0.875,crop_mode=center,interpolation=bicubic "
         f"(crop_mode one of {', '.join(CROP_MODES)}; interpolation one of "
-        f"{', '.join(INTERPOLATIONS)})"
+        f"{', '.join(INTERPOLATIONS)}; crop_mode=border may end with fill=R/G/B, its padding "
+        "colour from 0 to 255)"
     )
     try:
         fields = dict(part.split("=", 1) for part in name.removeprefix(TIMM_PREFIX).split(","))
+        fill = fields.pop("fill", None)
         config = TimmConfig(
             int(fields.pop("size")), float(fields.pop("crop_pct")), fields.pop("crop_mode"),
             fields.pop("interpolation"),
+            None if fill is None else tuple(int(v) for v in fill.split("/")),
         )  # fmt: skip
     except (KeyError, ValueError):
         raise UserError(usage) from None
@@ -96,13 +120,22 @@ def parse_timm(name: str) -> TimmConfig:
         raise UserError(usage)
     if not (0 < config.crop_pct <= 1 and 8 <= config.size <= 1024):
         raise UserError(f"{usage}; crop_pct in (0, 1] and size from 8 to 1024")
+    if config.fill is not None and (
+        config.crop_mode != "border"
+        or len(config.fill) != 3
+        or not all(0 <= v <= 255 for v in config.fill)
+    ):
+        raise UserError(f"{usage}; fill is 3 numbers from 0 to 255, with crop_mode=border only")
+    if config.crop_mode == "border" and config.fill is None:
+        return replace(config, fill=timm_fill(mean or TIMM_DEFAULT_MEAN))
     return config
 
 
-def check_preprocessing(name: str) -> str:
-    """``name`` when it is one freqbench can build; its canonical spelling for timm's."""
+def check_preprocessing(name: str, mean: Sequence[float] | None = None) -> str:
+    """``name`` when it is one freqbench can build; its canonical spelling for timm's (a
+    border crop's fill from ``mean``, the model's, when the name has none)."""
     if name.startswith(TIMM_PREFIX):
-        return parse_timm(name).name
+        return parse_timm(name, mean).name
     if name not in ROBUSTBENCH:
         raise UnknownNameError("preprocessing", name, list_preprocessings())
     return name
@@ -116,6 +149,19 @@ def output_size(name: str) -> int:
     return crop or resize[0]
 
 
+def interpolation_of(name: str) -> str:
+    """The interpolation the preprocessing resizes with (the model's own, for its inputs)."""
+    if name.startswith(TIMM_PREFIX):
+        return parse_timm(name).interpolation
+    return ROBUSTBENCH[check_preprocessing(name)][1]
+
+
+def resized_to(side: int, interpolation: str) -> str:
+    """The preprocessing that resizes a whole image to ``side`` x ``side`` (no crop) with
+    ``interpolation``: timm's squash crop at crop_pct 1 (one Resize((side, side)))."""
+    return TimmConfig(side, 1.0, "squash", interpolation).name
+
+
 def build_transform(name: str) -> Callable[[Image.Image], torch.Tensor]:
     """The transform of ``name``: an RGB PIL image to a float (3, S, S) tensor in [0, 1]."""
     from torchvision import transforms
@@ -124,15 +170,20 @@ def build_transform(name: str) -> Callable[[Image.Image], torch.Tensor]:
         from timm.data import create_transform
 
         config = parse_timm(name)
-        return create_transform(
+        transform = create_transform(
             input_size=(3, config.size, config.size),
             is_training=False,
             interpolation=config.interpolation,
             crop_pct=config.crop_pct,
             crop_mode=config.crop_mode,
-            mean=(0.0, 0.0, 0.0),  # normalization belongs to the model: x - 0 / 1 is exact
+            # timm pads a border crop with round(255 * mean): the mean whose colour is the fill
+            mean=tuple(v / 255 for v in config.fill) if config.fill else (0.0, 0.0, 0.0),
             std=(1.0, 1.0, 1.0),
         )
+        *steps, normalize = transform.transforms
+        if not isinstance(normalize, transforms.Normalize):
+            raise RuntimeError(f"timm's test transform no longer ends with Normalize: {transform}")
+        return transforms.Compose(steps)  # normalization belongs to the model
     resize, interpolation, crop = ROBUSTBENCH[check_preprocessing(name)]
     steps: list[Any] = []
     if resize is not None:

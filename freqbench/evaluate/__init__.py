@@ -157,7 +157,7 @@ def plan_evaluation(
     leaderboard's folder (``submit`` and ``grid`` set it; see :func:`check_unpublished`).
     """
     from freqbench.data import get_dataset_info
-    from freqbench.loading import ModelRef, describe_model_ref, load_model_ref
+    from freqbench.loading import ModelRef, describe_model_ref, input_mean, load_model_ref
 
     model = model if isinstance(model, ModelRef) else ModelRef(model)
     if name is not None:
@@ -177,8 +177,11 @@ def plan_evaluation(
     info = get_dataset_info(dataset)
     n_test = info.test_size or len(WORKER.test_images(dataset, _text(data_dir), None))
     values = (protocol or Protocol.standard()).resolve(
-        dataset, n_test, {"corruptions_dir": corruptions_dir, "preprocessing": loaded.preprocessing}
-    )
+        dataset, n_test, {
+            "corruptions_dir": corruptions_dir, "preprocessing": loaded.preprocessing,
+            "input_mean": input_mean(loaded.model),
+        },
+    )  # fmt: skip
     plan = RecordPlan(
         model, loaded, name, dataset, parse_metrics(metrics), values,
         out=Path(out_dir) if out_dir is not None else None, force=force, replace=replace,

@@ -43,7 +43,7 @@ CORE_FIELDS = (
     ProtocolField(
         "preprocessing", str, "how image files become model inputs (ImageNet): a RobustBench "
         "name (Res256Crop224, BicubicRes256Crop224, Crop288, Res224) or "
-        "timm:size=S,crop_pct=P,crop_mode=M,interpolation=I", default=_preprocessing,
+        "timm:size=S,crop_pct=P,crop_mode=M,interpolation=I[,fill=R/G/B]", default=_preprocessing,
         standard="any", default_help="the model's published preprocessing, else Res256Crop224",
     ),
 )  # fmt: skip

@@ -74,6 +74,10 @@ class ProtocolField:
     neutral: Any = None
     # What the default is, in words, where it is computed per dataset (``--help`` shows it).
     default_help: str = ""
+    # A departure from the standard protocol that the field's value makes together with the
+    # others' (the protocol as a record holds it): its description, or None. Judged beside
+    # ``standard``, e.g. release ImageNet-C files resized for a model of another input size.
+    deviation: Callable[[Mapping[str, Any]], str | None] | None = None
 
     def __post_init__(self) -> None:
         if self.standard not in STANDARD_RULES:

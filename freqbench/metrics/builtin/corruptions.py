@@ -52,6 +52,7 @@ IMAGENET_C_DATASETS = ("imagenet", "imagenet-val")
 #: ImageNet-C's release JPEGs are 224 x 224 already; RobustBench feeds them through Res224 only
 #: (a second Resize(256) + CenterCrop(224) changed its ranking: robustbench issue 59).
 RELEASE_PREPROCESSING = "Res224"
+RELEASE_SIZE = 224
 RELEASE_LAYOUT = (
     "ImageNet-C's release layout is <dir>/<corruption>/<severity>/<wnid>/<file>.JPEG (the "
     "tars of https://zenodo.org/records/2235448 unpacked into one folder; <dir>/ImageNet-C/... "
@@ -63,10 +64,15 @@ GENERATOR = "freqbench-corruptions/3"
 #: ImageNet-C as make_imagenet_c.py made it: Resize(256) + CenterCrop(224) of each image
 #: (RobustBench's Res256Crop224), the ImageNet-C generator, np.uint8, a JPEG of quality 85.
 IMAGENET_C_PREPROCESSING = "Res256Crop224"
-IMAGENET_C_GENERATOR = "freqbench-imagenet-c/1"
+#: 2: snow passes through the reference's two 8-bit steps (1 kept its layer in float).
+IMAGENET_C_GENERATOR = "freqbench-imagenet-c/2"
 IMAGENET_C_CHUNK = 100  # 224 x 224 images corrupted per call (60 MB as float32)
 IMAGENET_C_QUALITY = 85
 
+
+#: What some blocks hold besides the numbers: the ImageNet-C generator of generated cells,
+#: the resize of release ImageNet-C files for a model of another input size.
+OPTIONAL_FIELDS = ("generator", "release_resized")
 
 Cell = tuple[str, int]  # (corruption, severity)
 CELLS: tuple[Cell, ...] = tuple((name, s) for name in CORRUPTIONS for s in SEVERITIES)
@@ -83,7 +89,9 @@ def _official(
             f"{data.info.name}; leave out --corruptions-dir to generate them"
         )
     for name, severity in cells:
-        part = load_corruption(OFFICIAL_FILES[data.info.name], name, severity, directory, len(data))
+        part = load_corruption(
+            OFFICIAL_FILES[data.info.name], name, severity, directory, len(data), data.labels
+        )
         yield name, severity, part.images, part.labels
 
 
@@ -95,16 +103,58 @@ def _release_files(
     from dataclasses import replace
 
     root = directory / "ImageNet-C" if (directory / "ImageNet-C").is_dir() else directory
+    preprocessing = release_preprocessing(data.preprocessing)
     for name, severity in cells:
         folder = root / name / str(severity)
         if not folder.is_dir():
             raise UserError(f"no folder {folder}: {RELEASE_LAYOUT}")
         corrupted = replace(
             data, files=tuple(folder / f.parent.name / f.name for f in data.files),
-            preprocessing=RELEASE_PREPROCESSING, missing_hint=RELEASE_LAYOUT,
+            preprocessing=preprocessing, missing_hint=RELEASE_LAYOUT,
         ).first(None)  # fmt: skip
         for images, labels in corrupted.batches(batch_size):
             yield name, severity, images, labels
+
+
+def release_resize(preprocessing: str | None) -> dict[str, Any] | None:
+    """How ImageNet-C's 224 px release images are resized for a model whose preprocessing
+    makes inputs of another size: to that size, with its own interpolation (a block records
+    it; the standard protocol reads them at 224). None for a 224 px model, or a dataset held
+    as tensors (CIFAR-10-C's files are the model's size)."""
+    from freqbench.data.preprocessing import interpolation_of, output_size
+
+    if preprocessing is None or output_size(preprocessing) == RELEASE_SIZE:
+        return None
+    side, interpolation = output_size(preprocessing), interpolation_of(preprocessing)
+    return {"from": RELEASE_SIZE, "to": side, "interpolation": interpolation}
+
+
+def release_preprocessing(preprocessing: str) -> str:
+    """What the release JPEGs go through for a model of ``preprocessing``: Res224, as
+    RobustBench reads them, for a 224 px model; else a resize of the whole image to the
+    model's size with its own interpolation (never a crop: the release is cropped already)."""
+    from freqbench.data.preprocessing import resized_to
+
+    resize = release_resize(preprocessing)
+    if resize is None:
+        return RELEASE_PREPROCESSING
+    return resized_to(resize["to"], resize["interpolation"])
+
+
+def _release_resized(values: Mapping[str, Any]) -> str | None:
+    """The protocol deviation of release files read for a model of another size."""
+    resize = (
+        release_resize(values.get("preprocessing"))
+        if values.get("corruptions_source") == "files"
+        else None
+    )
+    if resize is None:
+        return None
+    return (
+        f"corruptions_source files resized from {resize['from']} to {resize['to']} px "
+        f"({resize['interpolation']}): the standard reads ImageNet-C's release at "
+        f"{RELEASE_SIZE} px, the size it was made at"
+    )
 
 
 def quantize(images: torch.Tensor) -> np.ndarray:
@@ -301,6 +351,10 @@ def corruption_accuracy(
         "n": len(data),
         "mce_baseline": "alexnet" if data.info.name in IMAGENET_C_DATASETS else None,
     }
+    if streamed and source == "generated":
+        values["generator"] = IMAGENET_C_GENERATOR
+    elif streamed and release_resize(data.preprocessing) is not None:
+        values["release_resized"] = release_resize(data.preprocessing)
     part = MetricResult(values)
     return part if shard is not None else merge([part])
 
@@ -329,6 +383,7 @@ def merge(parts: list[MetricResult]) -> MetricResult:
         "cells": table,
         "correct": correct,
         **{key: first[key] for key in ("source", "frost_source", "seed", "n")},
+        **{key: first[key] for key in OPTIONAL_FIELDS if key in first},
     }
     if first.get("mce_baseline") == "alexnet":
         values["mce"] = mean_corruption_error(per_corruption)
@@ -369,7 +424,13 @@ def mean_corruption_error(per_corruption: dict[str, float]) -> float:
 
 def _headline(block: dict[str, Any]) -> list[tuple[str, str]]:
     families = ", ".join(f"{k} {percent(v)}" for k, v in block["per_family"].items())
-    lines = [(f"corruptions ({block['source']})", f"{percent(block['mean'])}  [{families}]")]
+    resize = block.get("release_resized")
+    how = (
+        f", resized {resize['from']} -> {resize['to']} px {resize['interpolation']}"
+        if resize
+        else ""
+    )
+    lines = [(f"corruptions ({block['source']}{how})", f"{percent(block['mean'])}  [{families}]")]
     if "mce" in block:
         lines.append(("mCE (AlexNet = 100%)", percent(block["mce"])))
     return lines
@@ -422,6 +483,7 @@ SPEC = MetricSpec(
             standard="any",
             choices=("generated", "files"),
             cli=False,
+            deviation=_release_resized,
         ),
     ),
     images="corruptions_n_examples",
@@ -504,6 +566,20 @@ SPEC = MetricSpec(
             },
             "n": COUNT,
             "mce": {"type": "number", "minimum": 0},  # ImageNet-C only
+            "generator": {
+                "type": "string",
+                "description": "generated ImageNet-C: the generator version that made the cells",
+            },
+            "release_resized": {
+                "type": "object",
+                "description": "release ImageNet-C resized for a model of another input size",
+                "required": ["from", "to", "interpolation"],
+                "properties": {
+                    "from": COUNT,
+                    "to": COUNT,
+                    "interpolation": {"type": "string"},
+                },
+            },
         },
     },
     flags=(
@@ -512,6 +588,18 @@ SPEC = MetricSpec(
             "frost blended a procedural ice texture (corruptions metric version 1), about 40% "
             "weaker than CIFAR-10-C's frost photographs; evaluate the model again.",
             lambda block: bool(block.get("frost_procedural")),
+        ),
+        Flag(
+            "float snow",
+            "generated ImageNet-C whose snow kept its layer in float (ImageNet-C generator 1, "
+            "before the block named its generator): 0.2-0.4 levels brighter than the release's, "
+            "which passes it through 8 bits around ImageMagick's blur; evaluate the model "
+            "again with --force --metrics corruptions.",
+            lambda block: (
+                block.get("mce") is not None
+                and block.get("source") == "generated"
+                and "generator" not in block
+            ),
         ),
     ),
     headline=_headline,
