@@ -6,6 +6,7 @@ from typing import Any
 
 from tabulate import tabulate
 
+from freqbench.errors import UserError
 from freqbench.protocol import format_eps
 from freqbench.records import spec_or_none
 from freqbench.records.health import degeneracies
@@ -36,7 +37,21 @@ def headline_rows(record: dict[str, Any]) -> list[tuple[str, str]]:
     standard = "standard" if p.get("standard") else "non-standard"
     seed = f", seed {p['seed']}" if "seed" in p else ""
     rows.append(("protocol", f"{p['norm']} eps={format_eps(p['eps'])}{seed}, {standard}"))
+    if p.get("preprocessing"):  # image files: how they became the model's inputs
+        rows.append(("preprocessing", _preprocessing(record["dataset"], p["preprocessing"])))
     return rows
+
+
+def _preprocessing(dataset: str, preprocessing: str) -> str:
+    """The preprocessing and the size of the inputs it makes."""
+    from freqbench.data import get_dataset_info
+    from freqbench.data.base import input_size
+
+    try:
+        h, w = input_size(get_dataset_info(dataset), preprocessing)
+    except UserError:  # a dataset or preprocessing this installation does not know
+        return preprocessing
+    return f"{preprocessing} ({h}x{w} px inputs)"
 
 
 def headline_table(record: dict[str, Any]) -> str:

@@ -55,14 +55,14 @@ def split_accuracy(
     """How many low- and high-pass parts are classified correctly at each radius, keyed by
     the radius as text."""
     low_correct, high_correct = dict.fromkeys(radii, 0), dict.fromkeys(radii, 0)
-    with Progress(len(radii) * len(data), "low/high-pass split", "images", progress) as bar:
+    with Progress(len(data), f"low/high-pass split at {len(radii)} radii", "images", progress) as bar:  # fmt: skip
         for images, y in data.batches(batch_size):  # one pass: a streamed batch is decoded once
             x = images.to(device)
             for radius in radii:
                 low, high = split_frequency(x, radius)
                 low_correct[radius] += n_correct(model, low, y, len(y), device)
                 high_correct[radius] += n_correct(model, high, y, len(y), device)
-                bar.update(len(y))
+            bar.update(len(y))
     return {str(r): low_correct[r] for r in radii}, {str(r): high_correct[r] for r in radii}
 
 
@@ -248,7 +248,7 @@ def half_plane_errors(
     image_step = min(n, batch_size)
     per_forward = max(1, batch_size // image_step)  # bases per forward pass
     wrong = torch.zeros(len(bases), dtype=torch.long)
-    bar = Progress(len(bases) * n, "Fourier heat map", "images", enabled=progress)
+    bar = Progress(len(bases) * n, "Fourier heat map", "perturbed images", enabled=progress)
     start = 0
     for x, y in data.batches(image_step):
         x, y, m = x.to(device), y.to(device), len(y)

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from freqbench.checkpoints import load_checkpoint, save_checkpoint
+from freqbench.corruptions.params import CORRUPTIONS as CORRUPTION_NAMES
 from freqbench.data import load_dataset
 from freqbench.errors import UserError
 from freqbench.evaluate import check_model, evaluate
@@ -160,6 +161,38 @@ def test_cli_prints_the_headline_table(synthetic_checkpoint, tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "clean accuracy" in result.stdout and (tmp_path / "cli.json").is_file()
+
+
+def test_every_headline_number_comes_with_its_context():
+    """n on each accuracy line, the kernel size and the entropy's maximum beside the filter
+    statistics, why a band-limited map's bands are empty, and the input the images became."""
+    from freqbench.headline import headline_rows
+
+    cells = {name: [0.5] * 5 for name in CORRUPTION_NAMES}
+    record = {
+        "name": "m", "dataset": "imagenet",
+        "protocol": {"norm": "Linf", "eps": 4 / 255, "seed": 0, "standard": False,
+                     "preprocessing": "Res256Crop224"},
+        "metrics": {
+            "corruptions": {"mean": 0.5, "per_family": {"noise": 0.5}, "cells": cells,
+                            "source": "generated", "n": 40},
+            "fourier_heatmap": {"eps": 15.7, "n": 4, "band_limit": 15,
+                                "bands": {"low": None, "middle": None, "high": None}},
+            "filters": {"first_layer": {"k": 7, "sparsity": 0.0, "variance_entropy": 1.634,
+                                        "orthogonality": 0.5, "centre_fraction": 0.1}},
+        },
+    }  # fmt: skip
+    rows = dict(headline_rows(record))
+    assert "(n=40)" in rows["corruptions (generated)"]
+    assert rows["heat map error low/mid/high"] == (
+        "- / - / -  (n=4; 31x31 lowest frequencies measured; '-': a band the window does not "
+        "hold whole)"
+    )
+    # log10(49) = 1.690: a 7x7 stem's entropy of 1.634 is near its maximum, not 0.954's
+    assert rows["first layer (7x7) sparsity / ent / orth / centre"].endswith(
+        "(entropy max 1.690 at 7x7)"
+    )
+    assert rows["preprocessing"] == "Res256Crop224 (224x224 px inputs)"
 
 
 # ----------------------------------------------------------- incremental records

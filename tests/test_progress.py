@@ -75,3 +75,19 @@ def test_a_remote_task_s_late_line_does_not_outlive_its_end():
     status.hear(2, "apgd-t 4/8 images")
     assert bar.notes[-1] == "m: autoattack 2/2: apgd-t 4/8 images"
     assert bar.events == ["m: autoattack 1/2: started", "m: autoattack 1/2: done in 12 s"]
+
+
+def test_a_task_counts_as_done_only_once_its_result_is_handled():
+    """The bar said "1/1 tasks (100%)" while the block's figures were still being written:
+    a task is done when its callback (merge, artifacts) has returned."""
+    from freqbench.evaluate.scheduler import Scheduler
+    from freqbench.executors import LocalExecutor
+
+    bar = Progress(0, "tasks", "tasks", enabled=False)
+    scheduler, seen = Scheduler(LocalExecutor(), bar), []
+    for name in ("a", "b"):
+        scheduler.submit(
+            lambda task: task, name, name, lambda result: seen.append((result, bar.done))
+        )
+    scheduler.run()
+    assert seen == [("a", 0), ("b", 1)] and bar.done == 2

@@ -79,6 +79,7 @@ def test_finished_run_is_refused_then_resumed_or_overwritten(tmp_path):
     mtime = first.checkpoint.stat().st_mtime_ns
     again = train(config, tmp_path, resume=True, progress=False)  # complete: nothing to do
     assert again.checkpoint.stat().st_mtime_ns == mtime and again.metrics == first.metrics
+    assert again.reused and not first.reused  # and the demo says "reused", not "done in 0 s"
     with pytest.raises(UserError, match=r"config differs.*seed"):
         train(config.replace(seed=1), tmp_path, resume=True, progress=False)
     train(config.replace(seed=1), tmp_path, overwrite=True, progress=False)
@@ -220,3 +221,23 @@ def test_150_natural_steps_on_fashion_mnist_learn(fmnist_dir, tmp_path):
         predictions = torch.cat([model(x).argmax(1) for x in test.images.split(500)])
     accuracy = (predictions == test.labels).float().mean().item()
     assert accuracy >= 0.70, accuracy
+
+
+@pytest.mark.parametrize(
+    ("recipe", "clean", "pgd", "flagged"),
+    [("natural", 0.51, 0.39, "PGD-10 leaves it 39.00% of its 51.00% clean accuracy (76%)"),
+     ("natural", 0.51, 0.20, None), ("pgd-at", 0.51, 0.39, None),
+     ("pgd-at", 0.15, 0.10, "clean accuracy 15.00% is within 2x chance (10.00%)")],
+)  # fmt: skip
+def test_train_s_summary_flags_what_evaluate_would(recipe, clean, pgd, flagged):
+    """A natural model that keeps 76% of its accuracy under PGD-10 is masking its gradients or
+    did not learn: evaluate flags it (records.health), and so does train's summary."""
+    from freqbench.cli.train_cmd import _summary
+    from freqbench.training import TrainResult
+
+    config = {"recipe": recipe, "bass_mode": None, "architecture": "smallcnn",
+              "dataset": "fashion-mnist", "eps": 0.1}  # fmt: skip
+    metrics = {"epoch": 1, "loss": 1.0, "test_acc": clean, "pgd10_acc": pgd, "eval_n": 500}
+    result = TrainResult(Path("r"), Path("r/m"), Path("r/l"), Path("r/s"), config, metrics, 1.0)
+    lines = [line for line in _summary(result).splitlines() if line.startswith("DEGENERATE")]
+    assert lines[0].split("  ", 1)[1].strip().startswith(flagged) if flagged else lines == [], lines

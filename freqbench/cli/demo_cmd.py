@@ -1,8 +1,9 @@
 """The main job on the embedded default: train smallcnn on real Fashion-MNIST, evaluate it with every metric.
 
 Trains one epoch of natural training (skipped when the run in --out is complete), then writes
-the full record on the quick protocol (200 images for AutoAttack and the heat map, the whole
-test set for everything else) and prints its headline table. A second run reuses both.
+the full record on the quick protocol (200 images for AutoAttack and the heat map, 1000 for
+the corruptions, the whole test set for everything else) and prints its headline table. A
+second run reuses both, and says so.
 """
 
 from __future__ import annotations
@@ -44,7 +45,10 @@ def run(args: argparse.Namespace) -> int:
     )
     result = train(config, args.out / "smallcnn-natural", resume=True)
     trained = time.perf_counter()
-    print(f"      done in {trained - start:.0f} s: {result.checkpoint}", flush=True)
+    if result.reused:
+        print(f"      reused the model trained before: {result.checkpoint}", flush=True)
+    else:
+        print(f"      done in {trained - start:.0f} s: {result.checkpoint}", flush=True)
     print("[2/2] evaluating: clean, AutoAttack, corruptions, frequency, filters ...", flush=True)
     evaluation = evaluate(
         str(result.checkpoint), dataset="fashion-mnist", protocol=Protocol.quick(),

@@ -73,8 +73,29 @@ def _summary(result: TrainResult) -> str:
         "checkpoint": str(result.checkpoint),
         "log": str(result.log),
     }  # fmt: skip
+    if result.reused:
+        rows["wall time"] = f"{result.seconds:.1f} s (the run in --out was complete: reused)"
+    problems = _degenerate(config, metrics)
+    if problems:
+        rows["DEGENERATE"] = "; ".join(problems)
     width = max(map(len, rows))
     return "\n".join(f"{key:<{width}}  {value}" for key, value in rows.items())
+
+
+def _degenerate(config: dict, metrics: dict) -> list[str]:
+    """What `evaluate` would flag in the last epoch's numbers (freqbench.records.health)."""
+    from freqbench.data import get_dataset_info
+    from freqbench.metrics.health import prediction_problems
+    from freqbench.records.health import implausible_robustness
+
+    clean, robust = metrics.get("test_acc"), metrics.get("pgd10_acc")
+    if clean is None:
+        return []
+    classes = get_dataset_info(config["dataset"]).num_classes
+    found = prediction_problems(clean, [], classes)
+    if robust is not None:
+        found += implausible_robustness(config["recipe"], "PGD-10", robust, clean)
+    return found
 
 
 def run(args: argparse.Namespace) -> int:

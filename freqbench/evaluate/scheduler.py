@@ -94,7 +94,7 @@ class Scheduler:
         while self.executor.pending:
             handle, result = self.executor.next_done()
             done = self.waiting.pop(handle)
-            self.bar.update()
             error = getattr(result, "error", None)
             self.status.ended(handle, getattr(result, "seconds", 0.0), error is not None, remote)
-            done(result)
+            done(result)  # the block merged, its figures written: only then is the task done
+            self.bar.update()

@@ -44,12 +44,17 @@ def frequency_ticks(size: int) -> list[int]:
     return [0]
 
 
-def _subtitle(eps: float | None, n: int | None, scale: str, clean_error: float | None) -> str:
+def _subtitle(
+    eps: float | None, n: int | None, scale: str, clean_error: float | None, band_limit: int | None
+) -> str:
     parts = []
     if eps is not None:
-        parts.append(f"L2 eps {eps:g}")
+        parts.append(f"L2 eps {eps:.3g}")
     if n is not None:
         parts.append(f"n = {n} images")
+    if band_limit:
+        side = 2 * band_limit + 1
+        parts.append(f"band-limited: {side}x{side} lowest frequencies")
     if scale == "relative":
         parts.append(f"clean error {100 * clean_error:.1f}%")
     return ", ".join(parts)
@@ -71,6 +76,7 @@ def heatmap_figure(
     name: str = "",
     eps: float | None = None,
     n: int | None = None,
+    band_limit: int | None = None,
     scale: str = "absolute",
     clean_error: float | None = None,
     title: str = "",
@@ -79,7 +85,7 @@ def heatmap_figure(
     model's ``name``, ``eps`` (L2) and ``n`` (images), and a colour bar.
 
     ``scale="relative"`` shows ``heatmap - clean_error``, which it then needs. A band-limited
-    map shows its measured window (:func:`measured_window`).
+    map (``band_limit`` L > 0) shows its measured window (:func:`measured_window`) and says so.
     """
     if scale not in SCALES:
         raise UnknownNameError("heat-map colour scale", scale, SCALES)
@@ -111,7 +117,7 @@ def heatmap_figure(
     ax.set_xlabel("horizontal frequency (cycles per image)", fontsize=8)
     ax.set_ylabel("vertical frequency (cycles per image)", fontsize=8)
     heading = title or (f"{name}: Fourier heat map" if name else "Fourier heat map")
-    subtitle = _subtitle(eps, n, scale, clean_error)
+    subtitle = _subtitle(eps, n, scale, clean_error, band_limit)
     ax.set_title(f"{heading}\n{subtitle}" if subtitle else heading, fontsize=9)
     bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     bar.set_label(label, fontsize=8)
@@ -128,13 +134,15 @@ def plot_heatmap(
     name: str = "",
     eps: float | None = None,
     n: int | None = None,
+    band_limit: int | None = None,
     scale: str = "absolute",
     clean_error: float | None = None,
 ) -> Path:
     """Write :func:`heatmap_figure` as a PNG at ``path``, atomically; returns ``path``."""
     fig = heatmap_figure(
-        heatmap, name=name, eps=eps, n=n, scale=scale, clean_error=clean_error, title=title
-    )
+        heatmap, name=name, eps=eps, n=n, band_limit=band_limit, scale=scale,
+        clean_error=clean_error, title=title,
+    )  # fmt: skip
     path = Path(path)
     with atomic.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")

@@ -54,11 +54,23 @@ def degeneracies(record: Mapping[str, Any]) -> list[str]:
         found += prediction_problems(
             clean["accuracy"], clean.get("predicted_classes") or [], classes
         )
-    if isinstance(attack, Mapping) and _adversarial(record.get("model", {}).get("recipe")) is False:
-        robust, accurate = attack["robust_accuracy"], attack["clean_accuracy"]
-        if accurate > 0 and robust > ROBUST_SHARE * accurate:
-            found.append(
-                f"AutoAttack leaves it {100 * robust:.2f}% of its {100 * accurate:.2f}% clean "
-                f"accuracy ({robust / accurate:.0%}), trained without adversarial examples"
-            )
+    if isinstance(attack, Mapping):
+        recipe = record.get("model", {}).get("recipe")
+        found += implausible_robustness(
+            recipe, "AutoAttack", attack["robust_accuracy"], attack["clean_accuracy"]
+        )
     return found
+
+
+def implausible_robustness(recipe: Any, attack: str, robust: float, accurate: float) -> list[str]:
+    """Why ``robust`` accuracy under ``attack`` (of ``accurate`` clean) is not believable for
+    a model trained by ``recipe`` without adversarial examples; [] when it is, or when the
+    recipe trains on adversarial examples (or is unknown here). ``train`` and ``evaluate``
+    flag the same models with it."""
+    if _adversarial(recipe) is not False or accurate <= 0 or robust <= ROBUST_SHARE * accurate:
+        return []
+    return [
+        f"{attack} leaves it {100 * robust:.2f}% of its {100 * accurate:.2f}% clean accuracy "
+        f"({robust / accurate:.0%}), trained without adversarial examples: gradient masking "
+        "or a model that did not learn"
+    ]

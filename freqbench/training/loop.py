@@ -57,6 +57,7 @@ class TrainResult:
     config: dict[str, Any]
     metrics: dict[str, Any]
     seconds: float
+    reused: bool = False  # the run in out_dir was complete: nothing was trained
 
 
 def evaluate(
@@ -288,8 +289,8 @@ def train(
     resolved = spec.as_dict()
     run = RunDir(Path(out_dir))
     saved = run.prepare(resolved, resume=resume, overwrite=overwrite)
-    finished = saved is not None and saved["epoch"] == config.epochs
-    if not (finished and run.checkpoint.exists()):
+    reused = saved is not None and saved["epoch"] == config.epochs and run.checkpoint.exists()
+    if not reused:
         _train(spec, run, saved, progress, callback)
     log = run.read_log()
     return TrainResult(
@@ -300,6 +301,7 @@ def train(
         config=resolved,
         metrics=log[-1] if log else {},
         seconds=time.perf_counter() - began,
+        reused=reused,
     )
 
 

@@ -430,7 +430,7 @@ def _headline(block: dict[str, Any]) -> list[tuple[str, str]]:
         if resize
         else ""
     )
-    lines = [(f"corruptions ({block['source']}{how})", f"{percent(block['mean'])}  [{families}]")]
+    lines = [(f"corruptions ({block['source']}{how})", f"{percent(block['mean'])}  (n={block['n']})  [{families}]")]  # fmt: skip
     if "mce" in block:
         lines.append(("mCE (AlexNet = 100%)", percent(block["mce"])))
     return lines

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -72,9 +73,12 @@ def _plot(weight: np.ndarray, path: Path, context: Mapping[str, Any]) -> None:
 
 def _headline(block: Mapping[str, Any]) -> list[tuple[str, str]]:
     first = block["first_layer"]
+    k = first["k"]
+    values = " / ".join(f"{first[s]:.3f}" for s in ("sparsity", "variance_entropy", "orthogonality", "centre_fraction"))  # fmt: skip
+    # Variance entropy is at most log10(k * k): 0.954 for 3x3, 1.690 for 7x7 (DESIGN.md).
     rows = [(
-        "first layer sparsity / ent / orth / centre",
-        " / ".join(f"{first[k]:.3f}" for k in ("sparsity", "variance_entropy", "orthogonality", "centre_fraction")),
+        f"first layer ({k}x{k}) sparsity / ent / orth / centre",
+        f"{values}  (entropy max {math.log10(k * k):.3f} at {k}x{k})",
     )]  # fmt: skip
     shift = block.get("distribution_shift")
     if shift is not None:

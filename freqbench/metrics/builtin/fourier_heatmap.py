@@ -128,7 +128,13 @@ def merge(parts: list[MetricResult]) -> MetricResult:
 
 def _headline(block: Mapping[str, Any]) -> list[tuple[str, str]]:
     bands = block["bands"]
-    return [("heat map error low/mid/high", " / ".join(percent(bands[b]) for b in ("low", "middle", "high")))]  # fmt: skip
+    errors = " / ".join(percent(bands[b]) for b in ("low", "middle", "high"))
+    limit = block.get("band_limit")
+    if not limit:
+        return [("heat map error low/mid/high", f"{errors}  (n={block['n']})")]
+    side = 2 * limit + 1
+    why = f"{side}x{side} lowest frequencies measured; '-': a band the window does not hold whole"
+    return [("heat map error low/mid/high", f"{errors}  (n={block['n']}; {why})")]
 
 
 def _card_facts(block: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -162,6 +168,7 @@ def _plot(array: np.ndarray, path: Path, context: Mapping[str, Any]) -> None:
         name=context["name"],
         eps=values.get("eps"),
         n=values.get("n"),
+        band_limit=values.get("band_limit"),
         scale=context.get("heatmap_scale", "absolute"),
         clean_error=None if clean is None else 1.0 - clean,
     )
