@@ -8,7 +8,6 @@ refuses pickles that would run code.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from torch import nn
 
 from freqbench import atomic
 from freqbench.architectures import create_model
+from freqbench.atomic import sha256_of
 from freqbench.data import get_dataset_info
 from freqbench.errors import UserError
 from freqbench.provenance import versions
@@ -74,14 +74,6 @@ class CheckpointInfo:
 
 def sidecar_path(weights: Path) -> Path:
     return weights.with_suffix(".json")
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def save_checkpoint(model: nn.Module, path: str | Path, info: CheckpointInfo) -> Path:

@@ -257,7 +257,7 @@ def _architecture(ref: ModelRef, dataset: str | None) -> LoadedModel:
             model, f"{short}-random", source, dataset, ref.ref, transform=transform,
             weights="random",
         )  # fmt: skip
-    from freqbench.checkpoints import sha256_of
+    from freqbench.atomic import sha256_of
     from freqbench.weights import fit_state_dict, load_state_dict
 
     model = _build(ref.ref, dataset)

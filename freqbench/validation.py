@@ -11,7 +11,8 @@ from typing import Any
 
 from freqbench.architectures import list_architectures
 from freqbench.architectures.external import ROBUSTBENCH_PREFIX, TIMM_PREFIX
-from freqbench.checkpoints import read_sidecar, sha256_of
+from freqbench.atomic import sha256_of
+from freqbench.checkpoints import read_sidecar
 from freqbench.data import list_datasets
 from freqbench.errors import UnknownNameError, UserError
 from freqbench.grid.spec import load_grid

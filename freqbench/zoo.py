@@ -15,18 +15,19 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from freqbench import atomic
-from freqbench.architectures import create_model
 from freqbench.architectures.external import ROBUSTBENCH_PREFIX
-from freqbench.checkpoints import CheckpointInfo, load_checkpoint, sha256_of
+from freqbench.atomic import sha256_of
 from freqbench.errors import UnknownNameError, UserError
 from freqbench.paths import GRID_FILE, ZOO_DIR
 from freqbench.schemas import schema_problems
-from freqbench.spectral import smooth_kernels
+
+if TYPE_CHECKING:  # finding and reading entries stays torch-free (names are checked early)
+    from torch import nn
+
+    from freqbench.checkpoints import CheckpointInfo
 
 DOWNLOAD_TIMEOUT_S = 60
 
@@ -73,6 +74,10 @@ class ZooEntry:
         self, device: str = "cpu", cache_dir: Path | None = None
     ) -> tuple[nn.Module, CheckpointInfo | None]:
         """The model in eval mode with its transform applied, and its sidecar (None for RobustBench)."""
+        from freqbench.architectures import create_model
+        from freqbench.checkpoints import load_checkpoint
+        from freqbench.spectral import smooth_kernels
+
         info: CheckpointInfo | None = None
         if "robustbench" in self.weights:
             model = create_model(ROBUSTBENCH_PREFIX + self.weights["robustbench"])

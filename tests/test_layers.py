@@ -19,7 +19,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("grid",),
     ("leaderboard",),
     ("headline",),
-    ("evaluate", "loading"),
+    ("evaluate", "loading", "preflight"),
     ("records",),
     ("protocol",),
     ("metrics",),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from freqbench.checkpoints import sha256_of
+from freqbench.atomic import sha256_of
 from freqbench.cli import main
 from freqbench.filter_stats import STAT_KEYS
 from freqbench.metrics import get_metric

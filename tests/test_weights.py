@@ -32,6 +32,30 @@ def test_timm_without_weights_offline_is_one_clear_error(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_timm_without_weights_and_without_network_is_one_line_after_one_attempt(tmp_path):
+    """No HF_HUB_OFFLINE, and a hub that refuses connections (a closed port stands for a
+    machine without network): one line, no retry blocks (huggingface_hub retries a download
+    five times, a warning block each), and none of the minute those retries take."""
+    import time
+
+    start = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "freqbench.cli", "evaluate", "--model", "timm:resnet10t",
+         *DATA, "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env={**os.environ, "HF_ENDPOINT": "http://127.0.0.1:9", "HF_HOME": str(tmp_path / "hf"),
+             "HF_HUB_OFFLINE": "0"},
+    )  # fmt: skip
+    seconds = time.monotonic() - start
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert "could not get the pretrained weights of timm:resnet10t" in line
+    assert "http://127.0.0.1:9 cannot be reached: ConnectionError, one attempt" in line
+    assert "Retrying" not in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+    print(f"the offline failure took {seconds:.1f} s")  # imports included; no retries' sleeps
+
+
 def test_an_architecture_name_alone_says_how_to_give_it_weights(tmp_path, capsys):
     assert main(["evaluate", "--model", "smallcnn", *DATA, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from freqbench import zoo
-from freqbench.checkpoints import CheckpointInfo, save_checkpoint, sha256_of
+from freqbench.atomic import sha256_of
+from freqbench.checkpoints import CheckpointInfo, save_checkpoint
 from freqbench.cli import main
 from freqbench.errors import UnknownNameError, UserError
 from freqbench.spectral import smooth_kernels

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import importlib.metadata
+import json
+import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +18,8 @@ if TYPE_CHECKING:
     from torch import nn
 
 TIMM_PREFIX = "timm:"
+#: Seconds one request to the Hugging Face hub may take before it counts as unreachable.
+HUB_PROBE_SECONDS = 5
 ROBUSTBENCH_PREFIX = "robustbench:"
 
 
@@ -45,23 +52,43 @@ def timm_record_name(ref: str) -> str:
     return f"{name}-{tag}" if tag else name
 
 
+#: timm's model names and pretrained tags, for the pinned release (scripts/snapshot_timm_names.py):
+#: a name is checked, with close matches, before torch and timm are imported.
+TIMM_NAMES = Path(__file__).with_name("timm_names.json")
+
+
+@functools.cache
+def timm_names() -> tuple[frozenset[str], tuple[str, ...]]:
+    """timm's model names and ``<name>.<tag>`` pretrained names: from the snapshot when the
+    installed timm is the release it was taken from (no import), else from timm itself."""
+    snapshot = json.loads(TIMM_NAMES.read_text(encoding="utf-8"))
+    try:
+        installed = importlib.metadata.version("timm")
+    except importlib.metadata.PackageNotFoundError:
+        installed = None
+    if installed == snapshot["timm"]:
+        return frozenset(snapshot["models"]), tuple(snapshot["pretrained"])
+    import timm
+
+    return frozenset(timm.list_models()), tuple(timm.list_pretrained())
+
+
 def check_timm_name(ref: str) -> str:
     """timm's name (``<name>`` or ``<name>.<tag>``) of a timm model that exists, with a tag
     timm publishes; unknown names and tags get the close matches and how to list them."""
-    import timm
-
     name, tag = parse_timm_name(ref)
-    if not timm.is_model(name):
+    models, pretrained = timm_names()
+    if name not in models:
         pattern = f"*{name[:4]}*" if len(name) >= 4 else "*"
         raise UnknownExternalNameError(
             "timm model",
             name,
-            timm.list_models(),
+            sorted(models),
             f"List timm's models with: python -c \"import timm; print(timm.list_models('{pattern}'))\"",
         )
     if tag is None:
         return name
-    tags = [full.partition(".")[2] for full in timm.list_pretrained(f"{name}.*")]
+    tags = [full.partition(".")[2] for full in pretrained if full.partition(".")[0] == name]
     if tag not in tags:
         raise UnknownExternalNameError(
             f"pretrained tag of timm:{name}",
@@ -97,29 +124,81 @@ def timm_pretrained(ref: str, num_classes: int, in_channels: int) -> nn.Module:
     """``timm:<name>[@<tag>]`` with its published weights (timm's own download and cache),
     wrapped with the normalization its weights were trained with."""
     import timm
-    import torch
 
     from freqbench.architectures.normalize import NormalizedModel
 
     full = check_timm_name(ref)
     try:
-        net = timm.create_model(full, pretrained=True, in_chans=in_channels)
-    except Exception as exc:  # no network, an unknown tag, a broken cache: say where to look
-        from huggingface_hub.constants import HF_HUB_CACHE
-
-        raise UserError(
-            f"could not get the pretrained weights of {ref} ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else exc!r}). Without network, place them in "
-            f"the Hugging Face cache ({HF_HUB_CACHE}) or torch's ({torch.hub.get_dir()}/checkpoints) "
-            "as timm downloads them; or load your own weights with --weights PATH, or evaluate "
-            "random weights with --random-init"
-        ) from None
+        try:  # from the cache, without a request: a machine without network fails at once
+            with _hub_offline():
+                net = timm.create_model(full, pretrained=True, in_chans=in_channels)
+        except Exception:
+            why = _unreachable_hub()  # one request, no retries
+            if why is not None:
+                raise UserError(_no_weights(ref, why)) from None
+            with _hub_quiet():
+                net = timm.create_model(full, pretrained=True, in_chans=in_channels)
+    except UserError:
+        raise
+    except Exception as exc:  # an unknown tag, a broken cache, a download cut short
+        text = str(exc).splitlines()[0] if str(exc) else repr(exc)
+        raise UserError(_no_weights(ref, f"{type(exc).__name__}: {text}")) from None
     if net.num_classes != num_classes:
         raise UserError(
             f"the pretrained weights of {ref} classify {net.num_classes} classes, the dataset "
             f"has {num_classes}: fine-tune it and pass your weights with --weights PATH"
         )
     return NormalizedModel(net, *timm_normalization(net, in_channels))
+
+
+def _no_weights(ref: str, why: str) -> str:
+    """What failed, where the weights would go, and the two ways on without them."""
+    import torch
+    from huggingface_hub.constants import HF_HUB_CACHE
+
+    return (
+        f"could not get the pretrained weights of {ref} ({why}). Without network, place them in "
+        f"the Hugging Face cache ({HF_HUB_CACHE}) or torch's ({torch.hub.get_dir()}/checkpoints) "
+        "as timm downloads them; or load your own weights with --weights PATH, or evaluate "
+        "random weights with --random-init"
+    )
+
+
+@contextlib.contextmanager
+def _hub_offline() -> Iterator[None]:
+    """huggingface_hub answers from its cache only (as HF_HUB_OFFLINE=1 does, for this call)."""
+    from huggingface_hub import constants
+
+    before, constants.HF_HUB_OFFLINE = constants.HF_HUB_OFFLINE, True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = before
+
+
+@contextlib.contextmanager
+def _hub_quiet() -> Iterator[None]:
+    """huggingface_hub's retry warnings (a block per retry) kept to freqbench's one line."""
+    hub = logging.getLogger("huggingface_hub")
+    before = hub.level
+    hub.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        hub.setLevel(before)
+
+
+def _unreachable_hub() -> str | None:
+    """Why the Hugging Face endpoint cannot be reached, from one request of at most
+    :data:`HUB_PROBE_SECONDS`; None when it answers."""
+    import requests
+    from huggingface_hub.constants import ENDPOINT
+
+    try:
+        requests.head(ENDPOINT, timeout=HUB_PROBE_SECONDS, allow_redirects=False)
+    except requests.RequestException as exc:
+        return f"{ENDPOINT} cannot be reached: {type(exc).__name__}, one attempt"
+    return None
 
 
 def default_model_dir() -> Path:

@@ -80,6 +80,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import time
 
+    from freqbench.preflight import check_request
+
+    check_request(
+        args.model,
+        weights=str(args.weights) if args.weights else None,
+        random_init=args.random_init,
+        dataset=args.dataset,
+        metrics=args.metrics,
+        data_dir=args.data_dir,
+        out_dir=args.out,
+    )  # fmt: skip  (before torch is imported: a typo is said in a second)
+
     from freqbench.evaluate import evaluate
     from freqbench.headline import headline_table
     from freqbench.loading import ModelRef, describe_model_ref

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from freqbench.cli.options import bounded
@@ -100,7 +101,7 @@ def _degenerate(config: dict, metrics: dict) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from freqbench.config import TrainConfig, load_config
-    from freqbench.training import train
+    from freqbench.preflight import check_training
 
     config = load_config(args.config) if args.config else TrainConfig(source="command line")
     overrides = {
@@ -109,6 +110,15 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, field.name, None) is not None
     }
     config = config.replace(**overrides)
+    check_training(
+        architecture=config.architecture,
+        recipe=config.recipe,
+        dataset=config.dataset,
+        data_dir=config.data_dir,
+        out=Path(args.out),
+    )  # fmt: skip  (before torch is imported: a typo is said in a second)
+    from freqbench.training import train
+
     result = train(
         config,
         args.out,

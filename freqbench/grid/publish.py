@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from freqbench import atomic
-from freqbench.checkpoints import sha256_of
+from freqbench.atomic import sha256_of
 from freqbench.grid.spec import GridRow, GridSpec
 from freqbench.grid.toml_writer import dumps
 from freqbench.paths import display_path

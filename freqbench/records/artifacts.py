@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import hashlib
 import os
 import stat
 from collections.abc import Mapping
@@ -23,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from freqbench.atomic import sha256_of
 from freqbench.data import get_dataset_info
 from freqbench.data.base import input_size
 from freqbench.errors import UnknownNameError, UserError
@@ -30,7 +30,6 @@ from freqbench.records.checks import Review
 from freqbench.records.format import spec_or_none
 
 ARRAY_SUFFIX = ".npy"
-CHUNK = 1 << 20
 
 
 def _regular(path: Path) -> os.stat_result:
@@ -44,14 +43,6 @@ def _regular(path: Path) -> os.stat_result:
     if not stat.S_ISREG(info.st_mode):
         raise UserError(f"{path.name} is not a regular file")
     return info
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _array_header(path: Path) -> tuple[tuple[int, ...], str]:
@@ -70,7 +61,7 @@ def digest(path: Path) -> dict[str, Any]:
     """What a block stores of one artifact it wrote: file name, sha256, size in bytes, and
     for an array its shape and dtype."""
     info = _regular(path)
-    found: dict[str, Any] = {"sha256": _sha256(path), "bytes": info.st_size}
+    found: dict[str, Any] = {"sha256": sha256_of(path), "bytes": info.st_size}
     if path.suffix == ARRAY_SUFFIX:
         shape, dtype = _array_header(path)
         found |= {"shape": list(shape), "dtype": dtype}
@@ -93,7 +84,7 @@ def file_problem(
                 return f"{path.name} holds {dtype} values, not the block's {stored['dtype']}"
         if stored is None:
             return None
-        if info.st_size != stored["bytes"] or _sha256(path) != stored["sha256"]:
+        if info.st_size != stored["bytes"] or sha256_of(path) != stored["sha256"]:
             return f"{path.name} is not the file its block wrote (its sha256 differs)"
     except UserError as exc:
         return str(exc)
