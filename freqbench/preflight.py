@@ -27,6 +27,7 @@ from freqbench.architectures.external import (
 from freqbench.data import get_dataset_info
 from freqbench.data.base import check_data_dir
 from freqbench.errors import UserError
+from freqbench.evaluate import check_unpublished
 from freqbench.metrics import parse_metrics
 from freqbench.recipes import get_recipe
 from freqbench.zoo import find_entry
@@ -108,6 +109,7 @@ def check_request(
         check_data_dir(Path(data_dir), "--data-dir")
     if out_dir is not None:
         atomic.check_folder(Path(out_dir), option="--out")
+        check_unpublished(Path(out_dir))
 
 
 def check_training(

@@ -158,3 +158,20 @@ def test_timm_pretrained_loads_from_a_local_hub_cache(tmp_path, monkeypatch):
     with pytest.raises(UserError, match="could not get the pretrained weights") as missing:
         timm_pretrained("timm:test_vit@r160_in1k", 1000, 3)
     assert "not installed" not in str(missing.value)
+
+
+def test_the_timm_names_snapshot_is_the_installed_timm_s():
+    """Names are checked before timm is imported, from a snapshot of the pinned release
+    (scripts/snapshot_timm_names.py): it must list exactly what the installed timm knows."""
+    import json
+    from importlib.metadata import version
+
+    import timm
+
+    from freqbench.architectures.external import TIMM_NAMES
+
+    snapshot = json.loads(TIMM_NAMES.read_text())
+    if snapshot["timm"] != version("timm"):
+        pytest.skip(f"timm {version('timm')} installed, the snapshot is of {snapshot['timm']}")
+    assert snapshot["models"] == sorted(timm.list_models())
+    assert snapshot["pretrained"] == sorted(timm.list_pretrained())

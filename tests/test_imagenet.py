@@ -240,8 +240,12 @@ def test_a_partial_folder_is_labelled_by_the_class_map_not_by_the_folders_presen
 
 
 def test_missing_and_damaged_files_and_wrong_layouts_are_named(imagenet_root, tmp_path):
-    with pytest.raises(UserError, match=r"1 of the 9 imagenet images .* missing.*ILSVRC2012_val"):
+    with pytest.raises(
+        UserError, match=r"1 of the 9 imagenet images .* missing.*ILSVRC2012_val"
+    ) as missing:
         load_dataset("imagenet", n_examples=N_IMAGES + 1, data_dir=imagenet_root)
+    # the way on with a partial folder: the first images of RobustBench's list that are here
+    assert f"of which the first {N_IMAGES} are here (--n-examples {N_IMAGES})" in str(missing.value)
     with pytest.raises(UserError, match=r"no ImageNet validation folder.*image-net\.org"):
         load_dataset("imagenet", n_examples=2, data_dir=tmp_path)
     shared = tmp_path / "shared"  # a data folder of several datasets: imagenet/val in it

@@ -57,8 +57,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_device_argument(parser)
     parser.add_argument("--data-dir", type=Path, help="where the dataset files are")
     parser.add_argument(
-        "--corruptions-dir", type=Path, help="official CIFAR-10-C/100-C .npy folder"
-    )
+        "--corruptions-dir", type=Path,
+        help="released corruption files: CIFAR-10-C / CIFAR-100-C's .npy folder, or ImageNet-C's "
+        "JPEG folders (<corruption>/<severity>/<class>/<image>); default: generated ones",
+    )  # fmt: skip
     add_cache_argument(parser)
     parser.add_argument(
         "--force", action="store_true", help="re-run the --metrics blocks even if they are done"

@@ -147,9 +147,16 @@ class ImageStream:
         found = [(path, not_a_file(path)) for path in part.files]
         missing = [path for path, what in found if what == "missing"]
         if missing:
+            here = next(i for i, (_, what) in enumerate(found) if what == "missing")
+            subset = (
+                f"; --n-examples N evaluates the first N images of the list, of which the "
+                f"first {here} are here (--n-examples {here})"
+                if here
+                else ""
+            )
             raise UserError(
                 f"{len(missing)} of the {len(part)} {self.info.name} images evaluated are "
-                f"missing, the first {missing[0]}: {self.missing_hint}"
+                f"missing, the first {missing[0]}: {self.missing_hint}{subset}"
             )
         for path, what in found:
             if what is not None:  # never opened: a FIFO would block, a device never end

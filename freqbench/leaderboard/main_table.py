@@ -102,7 +102,10 @@ def _row(
     row: dict[str, object] = {
         "model": record.name,
         "why": "; ".join(why_not_ranked(record, specs)),
-        "notes": "; ".join(flag.name for flag in raised_flags(record, specs)),
+        "notes": "; ".join(
+            [flag.name for flag in raised_flags(record, specs)]
+            + (["footnote"] if _footnote(record) else [])
+        ),
         "architecture": record.get("model", "architecture"),
         "recipe": record.get("model", "recipe") or "",
         "bass": record.get("model", "bass_mode") or "",
@@ -189,7 +192,19 @@ def _join(words: list[str]) -> str:
 
 def _flags_legend(records: list[Record], specs: Sequence[MetricSpec]) -> list[str]:
     raised = {flag.name: flag for record in records for flag in raised_flags(record, specs)}
-    return [f"{name}: {flag.legend}" for name, flag in raised.items()]
+    notes = [f"{name}: {flag.legend}" for name, flag in raised.items()]
+    by_text: dict[str, list[str]] = {}
+    for record in sorted(records, key=lambda r: r.name):
+        if _footnote(record):
+            by_text.setdefault(_footnote(record), []).append(record.name)
+    footnotes = [f"{', '.join(names)}: {text}" for text, names in by_text.items()]
+    return notes + [f"footnote of {line}" for line in footnotes]
+
+
+def _footnote(record: Record) -> str:
+    """The model's footnote (its zoo entry's, as RobustBench's model_info holds it)."""
+    text = record.get("model_info", "footnote")
+    return text.strip() if isinstance(text, str) else ""
 
 
 def _legend(
