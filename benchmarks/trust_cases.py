@@ -74,7 +74,7 @@ CORRUPTIONS = (
 )  # fmt: skip
 NOISE = CORRUPTIONS[:3]
 N = "20"  # images per evaluation
-CORRUPTION_LINE = re.compile(r"corruptions \([a-z]+\)\s+([\d.]+)%\s+\[([^\]]*)\]")
+CORRUPTION_LINE = re.compile(r"corruptions \([^)]*\)\s+([\d.]+)%\s+(?:\(n=\d+\)\s+)?\[([^\]]*)\]")
 CLEAN_LINE = re.compile(r"clean accuracy\s+([\d.]+)%")
 #: A progress line ("corruptions: 2/75 chunks (3%), ...") and a warning of another package.
 PROGRESS = re.compile(r"\b\d+/\d+ \w+ \(\d+%\)")
