@@ -748,7 +748,9 @@ def test_a_model_s_footnote_is_marked_in_its_row_and_said_under_the_table():
     """The zoo entry's footnote (RobustBench's model_info footnote) says why a row differs,
     e.g. a batch size other than today's default: the Notes cell points to it."""
     records = [Record(migrate(make_record(name))) for name in ("a", "b", "c")]
-    for record, text in zip(records, ("Trained at batch 128.", "Trained at batch 128.", None)):
+    for record, text in zip(
+        records, ("Trained at batch 128.", "Trained at batch 128.", None), strict=True
+    ):
         record.data["model_info"]["footnote"] = text
     view = build_leaderboard(records, "fashion-mnist")
     notes = dict(zip(view.main.frame["model"], view.main.frame["notes"], strict=True))
