@@ -23,8 +23,9 @@ from freqbench.architectures import create_model
 from freqbench.atomic import sha256_of
 from freqbench.data import get_dataset_info
 from freqbench.errors import UserError
+from freqbench.paths import check_exists
 from freqbench.provenance import versions
-from freqbench.weights import check_exists, first_line, fit_state_dict, load_state_dict
+from freqbench.weights import first_line, fit_state_dict, load_state_dict
 
 SIDECAR_FORMAT = "freqbench-checkpoint/1"
 

@@ -323,17 +323,7 @@ def _pretrained(ref: str, dataset: str) -> LoadedModel:
 def _load_zoo_entry(name: str) -> LoadedModel:
     from freqbench.zoo import find_entry
 
-    try:
-        entry = find_entry(name)
-    except UserError as exc:
-        from freqbench.architectures import list_architectures
-
-        if name in list_architectures():
-            raise UserError(
-                f"{name} is an architecture, not a zoo entry or a checkpoint: pass --weights "
-                "PATH (a state dict of it) or --random-init, with --dataset"
-            ) from None
-        raise exc from None
+    entry = find_entry(name)  # an architecture's name alone: says how to give it weights
     model, info = entry.load_model()
     return LoadedModel(
         model,

@@ -1,7 +1,10 @@
 """Where a freqbench repository keeps things, relative to its root (the current folder)."""
 
+import errno
 import os
 from pathlib import Path
+
+from freqbench.errors import UserError
 
 ZOO_DIR = "model_zoo"  # model_zoo/<dataset>/<name>.toml, weights/, configs/, grid.toml
 GRID_FILE = "grid.toml"
@@ -22,3 +25,21 @@ def display_path(path: Path) -> str:
         except ValueError:
             continue
     return str(path)
+
+
+def check_exists(path: Path) -> None:
+    """A checkpoint file that is there: a missing one, a link to nothing or a link that loops
+    is a UserError that says which (checked before anything heavy is imported)."""
+    if not path.exists():
+        if path.is_symlink():
+            try:
+                path.stat()
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    raise UserError(
+                        f"checkpoint {path} is a symbolic link that loops: point it at the file"
+                    ) from None
+            raise UserError(f"checkpoint {path} is a symbolic link to nothing: check the link")
+        raise UserError(f"checkpoint {path} does not exist: check the path")
+    if not path.is_file():
+        raise UserError(f"checkpoint {path} is not a file")

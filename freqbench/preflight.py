@@ -26,9 +26,9 @@ from freqbench.architectures.external import (
 )
 from freqbench.data import get_dataset_info
 from freqbench.data.base import check_data_dir
-from freqbench.errors import UserError
 from freqbench.evaluate import check_unpublished
 from freqbench.metrics import parse_metrics
+from freqbench.paths import check_exists
 from freqbench.recipes import get_recipe
 from freqbench.zoo import find_entry
 
@@ -42,8 +42,8 @@ def check_model_name(ref: str, *, weights: str | None = None, random_init: bool 
     """The model reference names something that exists: a checkpoint file, a zoo entry, a timm
     model (and tag), a RobustBench entry, or an architecture (with ``weights`` or
     ``random_init``)."""
-    if weights is not None and not Path(weights).is_file():
-        raise UserError(f"--weights {weights}: no such file")
+    if weights is not None:
+        check_exists(Path(weights))
     if ref.startswith(TIMM_PREFIX):
         check_timm_name(ref)
     elif ref.startswith(ROBUSTBENCH_PREFIX):
@@ -51,10 +51,9 @@ def check_model_name(ref: str, *, weights: str | None = None, random_init: bool 
     elif weights is not None or random_init:
         describe_architecture(ref)  # an unknown one: close matches, `freqbench list architectures`
     elif Path(ref).suffix in CHECKPOINT_SUFFIXES or Path(ref).is_file():
-        if not Path(ref).is_file():
-            raise UserError(f"checkpoint {ref}: no such file")
+        check_exists(Path(ref))
     else:
-        find_entry(ref)  # an unknown entry: close matches among the zoo's names
+        find_entry(ref)  # an unknown entry (close matches), or an architecture named alone
 
 
 def _check_robustbench_name(ref: str) -> None:

@@ -6,7 +6,6 @@ untrusted input, and a damaged one is a clear error, not a traceback.
 
 from __future__ import annotations
 
-import errno
 import pickle
 import re
 import warnings
@@ -19,28 +18,13 @@ from safetensors.torch import load_file
 from torch import nn
 
 from freqbench.errors import UserError
+from freqbench.paths import check_exists
 
 
 def first_line(exc: BaseException) -> str:
     """The gist of an exception: its first sentence, or its type when it has no message."""
     text = str(exc).strip()
     return text.splitlines()[0].split(". ")[0][:200] if text else type(exc).__name__
-
-
-def check_exists(path: Path) -> None:
-    if not path.exists():
-        if path.is_symlink():
-            try:
-                path.stat()
-            except OSError as exc:
-                if exc.errno == errno.ELOOP:
-                    raise UserError(
-                        f"checkpoint {path} is a symbolic link that loops: point it at the file"
-                    ) from None
-            raise UserError(f"checkpoint {path} is a symbolic link to nothing: check the link")
-        raise UserError(f"checkpoint {path} does not exist: check the path")
-    if not path.is_file():
-        raise UserError(f"checkpoint {path} is not a file")
 
 
 def _corrupted(path: Path, kind: str, detail: str) -> UserError:

@@ -185,6 +185,13 @@ def find_entry(name: str, root: str | Path | None = None) -> ZooEntry:
     files = entry_files(root)
     matches = [f for f in files if f.stem == name]
     if not matches:
+        from freqbench.architectures import list_architectures
+
+        if name in list_architectures():
+            raise UserError(
+                f"{name} is an architecture, not a zoo entry or a checkpoint: pass --weights "
+                "PATH (a state dict of it) or --random-init, with --dataset"
+            )
         raise UnknownNameError("zoo entry", name, sorted({f.stem for f in files}))
     if len(matches) > 1:
         raise UserError(

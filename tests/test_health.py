@@ -57,7 +57,7 @@ def test_degeneracies_of_a_record():
     ]
     assert degeneracies(records["constant"].data) == [
         "AutoAttack leaves it 30.00% of its 40.00% clean accuracy (75%), trained without "
-        "adversarial examples"
+        "adversarial examples: gradient masking or a model that did not learn"
     ]
     assert degeneracies(records["robust"].data) == []  # adversarially trained: expected
     assert degeneracies(records["healthy"].data) == []

@@ -29,7 +29,7 @@ CASES = [
     (["evaluate", "--model", "smallcnn-natural", "--metrics", "cleen"], "Did you mean: clean"),
     (["evaluate", "--model", "smallcnn-natural", "--data-dir", "/nonexistent"],
      "--data-dir /nonexistent does not exist"),
-    (["evaluate", "--model", "runs/nowhere/model.safetensors"], "no such file"),
+    (["evaluate", "--model", "runs/nowhere/model.safetensors"], "does not exist"),
     (["evaluate", "--model", "smalcnn", "--random-init"], "Did you mean: smallcnn"),
     (["train", "--recipe", "pgd-att", "--out", "run"], "Did you mean: pgd-at"),
     (["train", "--arch", "resnet-18", "--out", "run"], "Did you mean: resnet18"),

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from freqbench import zoo
+from freqbench import architectures, zoo
 from freqbench.atomic import sha256_of
 from freqbench.checkpoints import CheckpointInfo, save_checkpoint
 from freqbench.cli import main
@@ -175,7 +175,7 @@ def test_robustbench_weights_use_robustbench_loading(tmp_path, monkeypatch):
         calls.append(name)
         return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten())
 
-    monkeypatch.setattr(zoo, "create_model", fake_create_model)
+    monkeypatch.setattr(architectures, "create_model", fake_create_model)  # imported at use
     entry = ZooEntry(
         "rb", "cifar10", "wrn-28-10", tmp_path / "rb.toml", {"robustbench": "cifar10/Linf/Standard"}
     )
