@@ -97,7 +97,7 @@ def main() -> None:
     torch.set_num_threads(2)
     train, test, source = _data()
     model = _model(train)
-    eps = test.info.linf_eps
+    eps = test.info.eps_for("Linf")
     aa_data = test.first(args.aa_n)
     print(f"smallcnn on {source}; load average {os.getloadavg()[0]:.2f}; torch threads 2\n")
 

@@ -64,7 +64,7 @@ def _smallcnn_setting() -> Setting:
     else:
         data = make_synthetic(128 * steps, size=28, channels=1, split="train")
         label = "smallcnn, synthetic 28x28x1 (no Fashion-MNIST installed), batch 128"
-    eps = get_dataset_info("fashion-mnist").linf_eps
+    eps = get_dataset_info("fashion-mnist").eps_for("Linf")
     return Setting(label, "smallcnn", data.images, data.labels, 128, steps, eps)
 
 

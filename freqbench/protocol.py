@@ -139,7 +139,7 @@ def _check_eps(values: Mapping[str, Any], info: DatasetInfo) -> None:
         raise UserError(
             f"--eps {values['eps']:g} is larger than any {values['norm']} distance between two "
             f"{info.name} images in [0, 1] ({largest:g}): it would measure nothing. The "
-            f"dataset's eps is {format_eps(info.eps(values['norm']))}"
+            f"dataset's eps is {format_eps(info.eps_for(values['norm']))}"
         )
 
 

@@ -10,7 +10,7 @@ image-file datasets (ImageNet) are streamed batch by batch through a model's pre
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,8 +35,8 @@ class DatasetInfo:
     image_size: tuple[int, int]
     mean: tuple[float, ...]
     std: tuple[float, ...]
-    linf_eps: float
-    l2_eps: float
+    #: The standard radius of each attack threat model on this dataset, keyed by its name.
+    eps: Mapping[str, float]
     class_names: tuple[str, ...] = ()
     description: str = ""
     test_size: int | None = None  # images in the test split, when it is fixed
@@ -44,12 +44,14 @@ class DatasetInfo:
     # ``preprocessing`` field); this is the one used when neither the model nor the user names one.
     default_preprocessing: str | None = None
 
-    def eps(self, norm: str) -> float:
-        if norm == "Linf":
-            return self.linf_eps
-        if norm == "L2":
-            return self.l2_eps
-        raise UserError(f"unknown threat model '{norm}': use Linf or L2")
+    def eps_for(self, threat_model: str) -> float:
+        """The dataset's standard eps under ``threat_model``."""
+        if threat_model not in self.eps:
+            raise UserError(
+                f"{self.name} has no standard eps for threat model '{threat_model}': "
+                f"it has one for {', '.join(self.eps)}; pass --eps"
+            )
+        return self.eps[threat_model]
 
     def with_name(self, name: str, description: str) -> DatasetInfo:
         return replace(self, name=name, description=description)

@@ -39,13 +39,14 @@ LAYOUT = (
 
 # Linf 4/255: RobustBench's ImageNet threat model. L2 3.0: RobustBench has no ImageNet L2 board;
 # 3.0 is the L2 radius of the robust ImageNet ResNet-50s of Engstrom et al.'s robustness library.
+_EPS = {"Linf": 4 / 255, "L2": 3.0}
 IMAGENET = DatasetInfo(
-    "imagenet", 1000, 3, (224, 224), _MEAN, _STD, 4 / 255, 3.0, (),
+    "imagenet", 1000, 3, (224, 224), _MEAN, _STD, _EPS, (),
     "ILSVRC2012 validation, RobustBench's 5000-image subset, streamed from JPEG files", 5000,
     DEFAULT,
 )  # fmt: skip
 IMAGENET_VAL = DatasetInfo(
-    "imagenet-val", 1000, 3, (224, 224), _MEAN, _STD, 4 / 255, 3.0, (),
+    "imagenet-val", 1000, 3, (224, 224), _MEAN, _STD, _EPS, (),
     "ILSVRC2012 validation, every image of the folder (50000), streamed from JPEG files; "
     "labels from RobustBench's class map, also for a partial folder", None,
     DEFAULT,

@@ -23,8 +23,7 @@ SYNTHETIC = DatasetInfo(
     image_size=(32, 32),
     mean=(0.5, 0.5, 0.5),
     std=(0.25, 0.25, 0.25),
-    linf_eps=8 / 255,
-    l2_eps=0.5,
+    eps={"Linf": 8 / 255, "L2": 0.5},
     description="deterministic class templates plus noise (any size, channels, classes)",
     test_size=256,
 )
@@ -72,7 +71,7 @@ def make_synthetic(
     if (size, channels, num_classes) != (32, 3, 10):
         info = DatasetInfo(
             "synthetic", num_classes, channels, (size, size), (0.5,) * channels,
-            (0.25,) * channels, 8 / 255, 0.5, (), SYNTHETIC.description,
+            (0.25,) * channels, SYNTHETIC.eps, (), SYNTHETIC.description,
         )  # fmt: skip
     return LabeledImages(images.float(), labels, info, split)
 

@@ -75,7 +75,7 @@ def resolve(config: TrainConfig) -> RunSpec:
     """Check ``config`` and derive the run; raises :class:`UserError` for any bad option."""
     info = get_dataset_info(config.dataset)
     _check_architecture(config.architecture)
-    eps = info.linf_eps if config.eps is None else config.eps
+    eps = info.eps_for("Linf") if config.eps is None else config.eps
     recipe = create_recipe(
         config.recipe,
         eps=eps,

@@ -359,7 +359,7 @@ def autoattack_accuracy(
     """
     if norm not in ("Linf", "L2"):
         raise UserError(f"AutoAttack norm must be Linf or L2, got '{norm}'")
-    eps = data.info.eps(norm) if eps is None else float(eps)
+    eps = data.info.eps_for(norm) if eps is None else float(eps)
     if eps < 0:
         raise UserError(f"eps must be >= 0, got {eps}")
     part = shard_range(len(data), shard)
