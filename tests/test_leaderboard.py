@@ -560,7 +560,8 @@ def test_a_plugin_accuracy_column_gets_an_interval_from_its_declaration(monkeypa
         ),
         order=5000,
     )  # fmt: skip
-    monkeypatch.setitem(registry._METRICS, "toy", toy)
+    monkeypatch.setattr(registry, "METRICS", registry.METRICS.fresh())
+    registry.register_metric(toy)
     record = make_record("a")
     record["metrics"]["toy"] = {"accuracy": 0.25, "images": 400}
     records = as_records(record, make_record("b"))

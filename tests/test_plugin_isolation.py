@@ -69,10 +69,7 @@ def spec(name: str, **fields: str) -> str:
 @pytest.fixture()
 def site(monkeypatch, tmp_path):
     """A fresh registry that loads the plugins declared in ``tmp_path``."""
-    monkeypatch.setattr(registry, "_METRICS", {})
-    monkeypatch.setattr(registry, "_BUILTIN", set())
-    monkeypatch.setattr(registry, "_SOURCES", {})
-    monkeypatch.setattr(registry, "_loaded", False)
+    monkeypatch.setattr(registry, "METRICS", registry.METRICS.fresh())
     monkeypatch.syspath_prepend(str(tmp_path))
     reserve_option_names(reserved_option_names)  # as every command does first
     checks.record_schema.cache_clear()

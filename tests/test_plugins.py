@@ -123,8 +123,7 @@ def fresh_registry(monkeypatch, tmp_path):
     """An empty metric registry that loads again, with plugins from ``tmp_path``'s dist-infos."""
     from freqbench.records import checks as records
 
-    monkeypatch.setattr(registry, "_METRICS", {})
-    monkeypatch.setattr(registry, "_loaded", False)
+    monkeypatch.setattr(registry, "METRICS", registry.METRICS.fresh())
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.syspath_prepend(str(EXAMPLE / "src"))
     records.record_schema.cache_clear()

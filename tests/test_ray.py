@@ -87,10 +87,7 @@ def ray_instance(marker, tmp_path_factory):
     os.environ["FREQBENCH_TEST_CRASH_MARKER"] = str(marker)  # read by the workers Ray starts
     with pytest.MonkeyPatch.context() as patch:
         patch.syspath_prepend(str(site))
-        patch.setattr(registry, "_METRICS", {})
-        patch.setattr(registry, "_BUILTIN", set())
-        patch.setattr(registry, "_SOURCES", {})
-        patch.setattr(registry, "_loaded", False)
+        patch.setattr(registry, "METRICS", registry.METRICS.fresh())
         checks.record_schema.cache_clear()
         checks._record_validator.cache_clear()
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
