@@ -43,16 +43,18 @@ def _collisions(spec: MetricSpec, others: Iterable[MetricSpec]) -> list[str]:
     others = list(others)
     found = []
     taken = {
-        "column key": {c.key for o in others for c in o.columns},
-        "model_info key": {c.model_info for o in others for c in o.columns if c.model_info},
-        "leaderboard view": {v for o in others for c in o.columns for v in c.ranks},
+        "column key": {c.key for o in others for c in o.presentation.columns},
+        "model_info key": {
+            c.model_info for o in others for c in o.presentation.columns if c.model_info
+        },
+        "leaderboard view": {v for o in others for c in o.presentation.columns for v in c.ranks},
         "artifact key": {a.key for o in others for a in o.artifacts},
         "artifact suffix": {a.suffix for o in others for a in o.artifacts},
     }
     own = {
-        "column key": [c.key for c in spec.columns],
-        "model_info key": [c.model_info for c in spec.columns if c.model_info],
-        "leaderboard view": [v for c in spec.columns for v in c.ranks],
+        "column key": [c.key for c in spec.presentation.columns],
+        "model_info key": [c.model_info for c in spec.presentation.columns if c.model_info],
+        "leaderboard view": [v for c in spec.presentation.columns for v in c.ranks],
         "artifact key": [a.key for a in spec.artifacts],
         "artifact suffix": [a.suffix for a in spec.artifacts],
     }
