@@ -188,6 +188,7 @@ def test_a_grid_on_ray_ends_with_the_local_grid_s_records(ray_instance, tiny_rep
     assert records["ray"] == records["local"] and len(records["ray"]) == 3
 
 
+@pytest.mark.slow
 def test_without_ray_the_executor_says_how_to_install_it(synthetic_checkpoint, tmp_path):
     code = (
         "import sys; sys.modules['ray'] = None\n"
@@ -205,6 +206,7 @@ def test_without_ray_the_executor_says_how_to_install_it(synthetic_checkpoint, t
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_an_address_where_nothing_listens_is_a_clear_error_at_once(synthetic_checkpoint, tmp_path):
     import socket
 
