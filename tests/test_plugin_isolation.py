@@ -148,6 +148,7 @@ def test_every_option_of_every_command_is_reserved():
                 assert option.lstrip("-").replace("-", "_") in reserved, (name, option)
     assert seen > 80  # every command's options, not a few
     assert {"cache_dir", "input_normalization", "out", "records_dir", "epochs"} <= reserved
+    assert {"run", "command", "verbose"} <= reserved  # the parsers' own names of the namespace
 
 
 def test_a_plugin_loaded_before_the_cli_reserved_its_options_is_left_out_then(site):
