@@ -105,12 +105,13 @@ def test_zoo_run_records_each_entry_with_its_outcome(tmp_path, monkeypatch, caps
     assert main(argv) == 1  # one entry failed
     text = capsys.readouterr().out
     assert "3 entries: 1 done, 0 reused, 1 failed, 1 skipped" in text
-    ledger = json.loads((out / "zoo-run.json").read_text())
-    outcomes = {e["name"]: e for e in ledger["entries"]}
+    lines = (out / "zoo-run.jsonl").read_text().splitlines()
+    outcomes = {e["name"]: e for e in map(json.loads, lines)}
     assert outcomes["Wong2020Fast"]["status"] == "done"
     assert outcomes["Engstrom2019Robustness"]["status"] == "failed"
     assert "Engstrom2019Robustness.pt" in outcomes["Engstrom2019Robustness"]["reason"]
     assert outcomes["Alayrac2019Labels"] == {
+        "dataset": "cifar10", "threat_model": "Linf", "metrics": ["filters"],
         "name": "Alayrac2019Labels", "status": "skipped", "seconds": 0.0, "blocks": [],
         "reason": "RobustBench publishes no weights for it",
     }  # fmt: skip
