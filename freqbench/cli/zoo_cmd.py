@@ -3,7 +3,8 @@
 `zoo list` shows each entry's published clean and robust accuracy (RobustBench's figures, in
 RobustBench's order) and whether its weights are on this machine ($FREQBENCH_MODEL_DIR, in
 robustbench's layout <dataset>/<threat_model>/<Name>.pt); it imports no torch. `zoo run`
-evaluates the entries of one board with the dataset's standard protocol, one record per entry
+evaluates the entries of one board with the dataset's standard protocol (the protocol options
+change it, as for evaluate: such records are listed, not ranked), one record per entry
 in --out (default runs/zoo/<dataset>/<threat_model>/), reusing what is there: run it again
 after a kill and it goes on. An entry that fails is reported with its reason; the others go on.
 `zoo page` (also written at the end of every run) correlates the measured frequency and filter
@@ -21,7 +22,9 @@ from freqbench.cli.options import (
     add_cache_argument,
     add_device_argument,
     add_executor_arguments,
+    add_protocol_arguments,
     executor_from_args,
+    protocol_from_args,
 )
 from freqbench.errors import UserError
 
@@ -50,6 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--corruptions-dir", type=Path, help="release corruption files, if any")
     add_device_argument(run)
     add_cache_argument(run)
+    add_protocol_arguments(run)
     add_executor_arguments(run)
     page = actions.add_parser("page", help="write the zoo's frequency view from its records")
     page.add_argument("--dataset", required=True, help="cifar10, cifar100 or imagenet")
@@ -164,6 +168,7 @@ def _run(args: argparse.Namespace) -> int:
             data_dir=args.data_dir,
             corruptions_dir=args.corruptions_dir,
             cache_dir=args.cache_dir,
+            protocol=protocol_from_args(args),
         )
     print()
     print(summary_table(outcomes, time.perf_counter() - start))
