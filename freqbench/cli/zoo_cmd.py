@@ -3,9 +3,12 @@
 `zoo list` shows each entry's published clean and robust accuracy (RobustBench's figures, in
 RobustBench's order) and whether its weights are on this machine ($FREQBENCH_MODEL_DIR, in
 robustbench's layout <dataset>/<threat_model>/<Name>.pt); it imports no torch. `zoo run`
-evaluates the entries of one board with the dataset's standard protocol, one record per entry
+evaluates the entries of one board with the dataset's standard protocol (the protocol options
+change it, as for evaluate: such records are listed, not ranked), one record per entry
 in --out (default runs/zoo/<dataset>/<threat_model>/), reusing what is there: run it again
 after a kill and it goes on. An entry that fails is reported with its reason; the others go on.
+`zoo page` (also written at the end of every run) correlates the measured frequency and filter
+numbers with the published robust accuracy across the board, and judges the papers' claims.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from freqbench.cli.options import (
     add_cache_argument,
     add_device_argument,
     add_executor_arguments,
+    add_protocol_arguments,
     executor_from_args,
+    protocol_from_args,
 )
 from freqbench.errors import UserError
 
@@ -48,13 +53,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--corruptions-dir", type=Path, help="release corruption files, if any")
     add_device_argument(run)
     add_cache_argument(run)
+    add_protocol_arguments(run)
     add_executor_arguments(run)
+    page = actions.add_parser("page", help="write the zoo's frequency view from its records")
+    page.add_argument("--dataset", required=True, help="cifar10, cifar100 or imagenet")
+    page.add_argument("--threat-model", required=True, help="Linf, L2, corruptions, ...")
+    page.add_argument(
+        "--records-dir", type=Path,
+        help=f"the records `zoo run` wrote (default {DEFAULT_OUT}/<dataset>/<threat_model>)",
+    )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
     if args.action == "list":
         return _list(args)
+    if args.action == "page":
+        return _page(args.dataset, args.threat_model, args.records_dir)
     return _run(args)
+
+
+def _page(dataset: str, threat_model: str, folder: Path | None) -> int:
+    """Write ZOO.md, zoo.html, zoo.csv and the scatter plots beside the records."""
+    from freqbench.findings.zoo import write_zoo_page, zoo_view
+    from freqbench.paths import display_path
+    from freqbench.published import published_entries
+    from freqbench.records import load_records
+
+    published_entries(dataset, threat_model)  # an unknown board: close matches
+    folder = folder or DEFAULT_OUT / dataset / threat_model
+    view = zoo_view(load_records(folder), dataset, threat_model)
+    for path in write_zoo_page(folder, view):
+        print(f"wrote {display_path(path)}")
+    return 0
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -138,7 +168,10 @@ def _run(args: argparse.Namespace) -> int:
             data_dir=args.data_dir,
             corruptions_dir=args.corruptions_dir,
             cache_dir=args.cache_dir,
+            protocol=protocol_from_args(args),
         )
     print()
     print(summary_table(outcomes, time.perf_counter() - start))
+    if any(outcome.status in ("done", "reused") for outcome in outcomes):
+        _page(args.dataset, args.threat_model, out)
     return 1 if any(outcome.status == "failed" for outcome in outcomes) else 0

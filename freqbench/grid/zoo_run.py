@@ -6,7 +6,8 @@ the dataset's standard protocol, exactly as ``freqbench evaluate`` would: blocks
 are reused, so a killed run resumes where it stopped. An entry that cannot be evaluated (no
 published weights, weights missing offline, a constructor that fails, memory, a metric that
 does not apply) is recorded with its reason and the others go on. After every entry the run's
-ledger, ``<out_dir>/zoo-run.json``, is rewritten atomically: what each entry came to and why.
+ledger, ``<out_dir>/zoo-run.jsonl`` (one JSON line per entry), is rewritten atomically: what
+each entry came to and why.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from freqbench.published.zoo import zoo_weights
 #: Blocks a zoo run computes unless told otherwise: AutoAttack's number is already published.
 DEFAULT_METRICS = ("clean", "frequency", "filters")
 STATUSES = ("done", "reused", "failed", "skipped")
-LEDGER = "zoo-run.json"
+LEDGER = "zoo-run.jsonl"  # not *.json: the folder's *.json files are its records
 REASON_WIDTH = 100  # characters of a reason in the summary table; the ledger keeps it whole
 
 
@@ -128,14 +129,10 @@ def _write_ledger(
     metrics: Sequence[str],
     outcomes: list[EntryOutcome],
 ) -> None:
-    ledger = {
-        "dataset": dataset,
-        "threat_model": threat_model,
-        "metrics": list(metrics),
-        "entries": [asdict(outcome) for outcome in outcomes],
-    }
+    board = {"dataset": dataset, "threat_model": threat_model, "metrics": list(metrics)}
+    lines = [json.dumps({**board, **asdict(outcome)}) for outcome in outcomes]
     out_dir.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(out_dir / LEDGER, json.dumps(ledger, indent=1) + "\n")
+    atomic.write_text(out_dir / LEDGER, "\n".join(lines) + "\n")
 
 
 def summary_table(outcomes: Sequence[EntryOutcome], wall_seconds: float) -> str:
