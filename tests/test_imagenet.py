@@ -315,6 +315,7 @@ def _timm_card(
     return record, {"net": net, "config": config}
 
 
+@pytest.mark.slow
 def test_a_timm_model_evaluates_on_imagenet_with_its_own_preprocessing(
     imagenet_root, tmp_path, monkeypatch
 ):
@@ -346,6 +347,7 @@ def test_a_timm_model_evaluates_on_imagenet_with_its_own_preprocessing(
     assert (~np.isnan(heatmap)).sum() == 9 and not np.isnan(heatmap[111:114, 111:114]).any()
 
 
+@pytest.mark.slow
 def test_timm_resnet50_runs_the_whole_card(imagenet_root, tmp_path, monkeypatch):
     """The issue's own command, on one image: every block, timm's resnet50 test transform
     (its timm config: 288 px), its 7x7 stem in the filter statistics."""
