@@ -231,6 +231,7 @@ def test_augment_and_mix_is_a_seeded_image_batch(shape):
 # ----------------------------------------------------------------------------- training steps
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list_recipes())
 def test_each_recipe_lowers_its_loss_in_three_steps(name):
     data = make_synthetic(16, size=28, channels=1, seed=0, split="train")
