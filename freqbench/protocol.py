@@ -25,6 +25,7 @@ from freqbench.errors import UnknownNameError, UserError
 from freqbench.metrics import MetricSpec, all_metrics
 from freqbench.metrics.fields import CORE_FIELDS
 from freqbench.metrics.spec import FieldContext, ProtocolField, format_eps
+from freqbench.threat_models import DEFAULT, bounded_names, get_threat_model, threat_models
 
 PRESETS = ("standard", "quick")
 #: Datasets with a standard protocol; a BaSS "-b" test set shares its base's.
@@ -133,13 +134,13 @@ def _check_preprocessing(
 
 def _check_eps(values: Mapping[str, Any], info: DatasetInfo) -> None:
     """An eps past the largest possible distance between two images measures nothing."""
-    channels, (h, w) = info.channels, info.image_size
-    largest = 1.0 if values["norm"] == "Linf" else math.sqrt(channels * h * w)
+    threat_model = get_threat_model(values["norm"])
+    largest = threat_model.largest_distance(info)
     if values["eps"] > largest:
         raise UserError(
             f"--eps {values['eps']:g} is larger than any {values['norm']} distance between two "
             f"{info.name} images in [0, 1] ({largest:g}): it would measure nothing. The "
-            f"dataset's eps is {format_eps(info.eps_for(values['norm']))}"
+            f"dataset's eps is {format_eps(threat_model.eps(info))}"
         )
 
 
@@ -178,7 +179,7 @@ def block_key(
 
 
 def standard_values(
-    dataset: str, norm: str = "Linf", preprocessing: str | None = None
+    dataset: str, norm: str = DEFAULT, preprocessing: str | None = None
 ) -> dict[str, Any] | None:
     """The standard protocol's value of every field for ``dataset`` and ``norm``, or None when
     the dataset has none. A field whose standard depends on the model's input size (the heat
@@ -209,8 +210,8 @@ def deviations(dataset: str, values: Mapping[str, Any], metrics: Iterable[str]) 
     Only the fields those metrics read are judged (by their ``standard`` rule and their
     ``deviation``); an empty list means standard.
     """
-    norm = values.get("norm", "Linf")
-    norm = norm if norm in ("Linf", "L2") else "Linf"
+    norm = values.get("norm", DEFAULT)
+    norm = norm if norm in bounded_names() else DEFAULT
     standard = standard_values(dataset, norm, values.get("preprocessing"))
     if standard is None:
         return [f"no standard protocol is defined for {dataset}"]
@@ -244,13 +245,23 @@ def is_standard(dataset: str, values: Mapping[str, Any], metrics: Iterable[str])
     return not deviations(dataset, values, list(metrics))
 
 
-def describe_standard(dataset: str) -> str | None:
-    """The standard protocol in one sentence, for leaderboard legends; None when there is none."""
-    linf, l2 = standard_values(dataset, "Linf"), standard_values(dataset, "L2")
-    if linf is None or l2 is None:
+def describe_standard(dataset: str, norms: Iterable[str] = ()) -> str | None:
+    """The standard protocol in one sentence, for leaderboard legends; None when there is none.
+    It names the eps of the bounded threat models RobustBench ranks, and of ``norms`` (those
+    of the records on the page)."""
+    named = [
+        card.name
+        for card in threat_models()
+        if card.bounded and (card.robustbench is not None or card.name in set(norms))
+    ]
+    values = [standard_values(dataset, name) for name in named]
+    if not named or any(v is None for v in values):
         return None
+    first, *others = zip(named, values, strict=True)
+    rest = ", ".join(f"{name} {format_eps(v['eps'])}" for name, v in others)
     return (
-        f"{linf['n_examples']} test images; AutoAttack (standard version) on at least "
-        f"{linf['autoattack_n_examples']} of them at Linf eps {format_eps(linf['eps'])} "
-        f"(L2 {format_eps(l2['eps'])} for L2 records)"
+        f"{first[1]['n_examples']} test images; AutoAttack (standard version) on at least "
+        f"{first[1]['autoattack_n_examples']} of them at {first[0]} eps "
+        f"{format_eps(first[1]['eps'])}"
+        + (f" ({rest} for {', '.join(name for name, _ in others)} records)" if others else "")
     )

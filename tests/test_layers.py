@@ -26,6 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("training", "recipes"),
     ("data", "spectral", "corruptions", "sensitivity", "filter_stats", "prediction", "plots",
      "architectures", "checkpoints", "zoo"),
+    ("threat_models",),
     ("errors", "bounds", "atomic", "registry", "provenance", "compat", "schemas", "config", "paths",
      "executors", "progress", "weights", "cache", "published"),
 ]  # fmt: skip

@@ -91,7 +91,7 @@ def test_defaults_are_capped_to_the_images_evaluated():
         ({"eps": math.nan}, "finite"), ({"eps": math.inf}, "finite"), ({"eps": 0.0}, "> 0"),
         ({"eps": -0.1}, "> 0"), ({"eps": 1e9}, "larger than any Linf distance"),
         ({"norm": "L2", "eps": 100.0}, "larger than any L2 distance"),
-        ({"norm": "L1"}, "Linf, L2"), ({"seed": -1}, "[0, 2**63 - 1]"), ({"batch_size": 0}, "[1, 2**63 - 1]"),
+        ({"norm": "L3"}, "Linf, L2, L1"), ({"seed": -1}, "[0, 2**63 - 1]"), ({"batch_size": 0}, "[1, 2**63 - 1]"),
         ({"n_examples": 20000}, "pass at most 10000"),
         ({"autoattack_n_examples": 20000}, "pass at most 10000"),
         ({"n_examples": 100, "heatmap_n_examples": 200}, "pass at most 100"),

@@ -23,12 +23,12 @@ _CIFAR_MEAN, _CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2471, 0.2435, 0.2616)
 _CIFAR100_MEAN, _CIFAR100_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
 
 CIFAR10 = DatasetInfo(
-    "cifar10", 10, 3, (32, 32), _CIFAR_MEAN, _CIFAR_STD, {"Linf": 8 / 255, "L2": 0.5},
+    "cifar10", 10, 3, (32, 32), _CIFAR_MEAN, _CIFAR_STD, {"Linf": 8 / 255, "L2": 0.5, "L1": 12.0},
     ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
     "32x32 colour images in 10 classes, 50000 train / 10000 test", 10000,
 )  # fmt: skip
 CIFAR100 = DatasetInfo(
-    "cifar100", 100, 3, (32, 32), _CIFAR100_MEAN, _CIFAR100_STD, {"Linf": 8 / 255, "L2": 0.5}, (),
+    "cifar100", 100, 3, (32, 32), _CIFAR100_MEAN, _CIFAR100_STD, {"Linf": 8 / 255, "L2": 0.5, "L1": 12.0}, (),
     "32x32 colour images in 100 classes, 50000 train / 10000 test", 10000,
 )  # fmt: skip
 

@@ -39,7 +39,7 @@ LAYOUT = (
 
 # Linf 4/255: RobustBench's ImageNet threat model. L2 3.0: RobustBench has no ImageNet L2 board;
 # 3.0 is the L2 radius of the robust ImageNet ResNet-50s of Engstrom et al.'s robustness library.
-_EPS = {"Linf": 4 / 255, "L2": 3.0}
+_EPS = {"Linf": 4 / 255, "L2": 3.0, "L1": 255.0}  # L1: docs/threat-models.md
 IMAGENET = DatasetInfo(
     "imagenet", 1000, 3, (224, 224), _MEAN, _STD, _EPS, (),
     "ILSVRC2012 validation, RobustBench's 5000-image subset, streamed from JPEG files", 5000,

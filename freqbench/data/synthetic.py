@@ -23,7 +23,7 @@ SYNTHETIC = DatasetInfo(
     image_size=(32, 32),
     mean=(0.5, 0.5, 0.5),
     std=(0.25, 0.25, 0.25),
-    eps={"Linf": 8 / 255, "L2": 0.5},
+    eps={"Linf": 8 / 255, "L2": 0.5, "L1": 12.0},
     description="deterministic class templates plus noise (any size, channels, classes)",
     test_size=256,
 )

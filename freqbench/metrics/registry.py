@@ -6,7 +6,7 @@ whose value (``module:object``) is a :class:`MetricSpec`, or anything registered
 :func:`register_metric` when its module is imported.
 
 Every metric is checked as it registers (:func:`register_metric`): its name, column keys,
-RobustBench ``model_info`` keys, leaderboard views, artifact files and protocol fields must
+RobustBench ``model_info`` keys, artifact files and protocol fields must
 not collide with what is registered already (nor a field with an option of any command:
 the CLI hands its parsers' option names over, :func:`freqbench.registry.reserve_option_names`), the fields it
 reads must be declared, and its block schema must be a schema. A
@@ -59,14 +59,12 @@ def _collisions(spec: MetricSpec, others: Iterable[MetricSpec], reads: bool = Tr
     taken = {
         "column key": {c.key for o in others for c in o.columns},
         "model_info key": {c.model_info for o in others for c in o.columns if c.model_info},
-        "leaderboard view": {v for o in others for c in o.columns for v in c.ranks},
         "artifact key": {a.key for o in others for a in o.artifacts},
         "artifact suffix": {a.suffix for o in others for a in o.artifacts},
     }
     own = {
         "column key": [c.key for c in spec.columns],
         "model_info key": [c.model_info for c in spec.columns if c.model_info],
-        "leaderboard view": [v for c in spec.columns for v in c.ranks],
         "artifact key": [a.key for a in spec.artifacts],
         "artifact suffix": [a.suffix for a in spec.artifacts],
     }

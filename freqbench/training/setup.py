@@ -18,6 +18,7 @@ from freqbench.data import DatasetInfo, get_dataset_info
 from freqbench.errors import UserError
 from freqbench.recipes import create_recipe
 from freqbench.recipes.bass import TrainingRecipe
+from freqbench.threat_models import DEFAULT, get_threat_model
 
 BALANCED_SUFFIX = "-b"  # the "-B" datasets of freqbench.data.balanced
 
@@ -75,7 +76,7 @@ def resolve(config: TrainConfig) -> RunSpec:
     """Check ``config`` and derive the run; raises :class:`UserError` for any bad option."""
     info = get_dataset_info(config.dataset)
     _check_architecture(config.architecture)
-    eps = info.eps_for("Linf") if config.eps is None else config.eps
+    eps = get_threat_model(DEFAULT).eps(info) if config.eps is None else config.eps
     recipe = create_recipe(
         config.recipe,
         eps=eps,

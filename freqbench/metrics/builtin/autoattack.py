@@ -42,6 +42,7 @@ from freqbench.metrics.spec import (
     percent,
     shard_range,
 )
+from freqbench.threat_models import DEFAULT, bounded_names, get_threat_model
 
 if TYPE_CHECKING:  # torch and pyautoattack are imported when the metric runs
     import torch
@@ -172,10 +173,10 @@ def passes_per_image(adversary: AutoAttack, attack: str) -> int:
     time left comes from the work left."""
     if attack in ("apgd-ce", "apgd-dlr"):
         apgd = adversary.apgd
-        return 1 + apgd.n_restarts * (apgd.n_iter + 1)
+        return 1 + apgd.n_restarts * (_iterations(apgd) + _runs(apgd))
     if attack == "apgd-t":
         apgd = adversary.apgd_targeted
-        return 1 + apgd.n_target_classes * apgd.n_restarts * (apgd.n_iter + 2)
+        return 1 + apgd.n_target_classes * apgd.n_restarts * (_iterations(apgd) + 1 + _runs(apgd))
     if attack in ("fab", "fab-t"):
         fab = adversary.fab
         runs = fab.n_target_classes if attack == "fab-t" else fab.n_restarts
@@ -183,6 +184,18 @@ def passes_per_image(adversary: AutoAttack, attack: str) -> int:
     if attack == "square":
         return 3 + adversary.square.n_restarts * adversary.square.n_queries
     raise UserError(f"unknown AutoAttack attack '{attack}'")
+
+
+def _runs(apgd: Any) -> int:
+    """APGD runs per restart: one, or three with shrinking radii (``use_largereps``, the L1
+    version's schedule: 3, 2 then 1 times eps over 30%, 30% and 40% of the iterations)."""
+    return 3 if apgd.use_largereps else 1
+
+
+def _iterations(apgd: Any) -> int:
+    """APGD's iterations per restart; the three runs of ``use_largereps`` share the
+    iterations it was built with (``n_iter`` is overwritten by each run)."""
+    return apgd.n_iter_orig if apgd.use_largereps else apgd.n_iter
 
 
 def _fingerprint(images: torch.Tensor, labels: torch.Tensor) -> str:
@@ -339,7 +352,7 @@ def autoattack_accuracy(
     model: nn.Module,
     data: LabeledImages,
     *,
-    norm: str = "Linf",
+    norm: str = DEFAULT,
     eps: float | None = None,
     seed: int = 0,
     batch_size: int = 500,
@@ -357,9 +370,13 @@ def autoattack_accuracy(
     attacked are those the shared ``clean_predictions`` get right (predicted here when the
     metric is called on its own).
     """
-    if norm not in ("Linf", "L2"):
-        raise UserError(f"AutoAttack norm must be Linf or L2, got '{norm}'")
-    eps = data.info.eps_for(norm) if eps is None else float(eps)
+    threat_model = get_threat_model(norm)
+    if not threat_model.bounded:
+        raise UserError(
+            f"AutoAttack attacks in a norm ball; '{norm}' is not one (bounded threat models: "
+            f"{', '.join(bounded_names())})"
+        )
+    eps = threat_model.eps(data.info) if eps is None else float(eps)
     if eps < 0:
         raise UserError(f"eps must be >= 0, got {eps}")
     part = shard_range(len(data), shard)
@@ -377,7 +394,7 @@ def autoattack_accuracy(
         model,
         images,
         labels,
-        norm=norm,
+        norm=threat_model.attack_norm,
         eps=eps,
         seed=shard_seed(seed, shard),
         batch_size=used,
@@ -514,7 +531,6 @@ SPEC = MetricSpec(
             main=True,
             bass_delta=True,
             headline=True,
-            ranks=("Linf", "L2"),
             rank_noun="AutoAttack robust accuracy",
             model_info="autoattack_acc",
             count=("n",),  # the images attacked
@@ -548,7 +564,7 @@ SPEC = MetricSpec(
             "robust_correct": COUNT,
             "clean_correct": COUNT,
             "n": COUNT,
-            "norm": {"enum": ["Linf", "L2"]},
+            "norm": {"enum": list(bounded_names())},
             "eps": {"type": "number", "exclusiveMinimum": 0},
             "version": {"type": "string"},
             # the images attacked at a time: the protocol's batch_size, or fewer on a GPU

@@ -498,7 +498,6 @@ SPEC = MetricSpec(
             main=True,
             bass_delta=True,
             headline=True,
-            ranks=("corruptions",),
             rank_noun="mean corruption accuracy",
             model_info="corruptions_acc",
             # The images corrupted, not 75 times as many: every cell reuses the same images.

@@ -1,0 +1,170 @@
+"""Threat models: one card each, the one place that says what a threat model is.
+
+A card names the threat model, its bound (a p-norm ball around each image, or a set of
+corruptions), the metric that evaluates it, and what a leaderboard needs to give it a view.
+Its eps on each dataset is not here: the dataset card states it (``DatasetInfo.eps``, keyed
+by the threat model's name), and :meth:`ThreatModel.eps` reads it there.
+
+Everything else asks this registry: the protocol's ``norm`` field takes the names of the
+bounded threat models, AutoAttack runs the card's ``attack_norm``, the adversarial recipes
+attack in the card's ball, and the leaderboard has one view per card whose metric it shows.
+Installed packages add cards through the entry-point group ``freqbench.threat_models``
+(value ``module:CARD``, a :class:`ThreatModel`); see CONTRIBUTING.md, "Adding a threat
+model". Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint
+from typing import Protocol
+
+from freqbench.registry import Registry, distribution, load_plugins
+
+ENTRY_POINT_GROUP = "freqbench.threat_models"
+
+
+class _HasEps(Protocol):  # a DatasetInfo (a lower layer must not import it)
+    name: str
+    channels: int
+    image_size: tuple[int, int]
+
+    def eps_for(self, threat_model: str) -> float: ...
+
+
+@dataclass(frozen=True)
+class ThreatModel:
+    """One threat model: its bound, the evaluation it runs, its leaderboard view."""
+
+    name: str
+    description: str
+    #: The p of the p-norm ball an attack stays in (math.inf, 2, 1); None: a corruption set.
+    p: float | None
+    #: The metric that evaluates it; its column ``column`` ranks the threat model's view.
+    metric: str
+    column: str
+    #: The main table's title on its leaderboard view.
+    board_title: str
+    #: RobustBench's ``model_info`` key of the accuracy under this threat model.
+    accuracy_field: str
+    #: The name RobustBench gives it (``robustbench.json``'s threat_models), or None when
+    #: RobustBench has no board for it.
+    robustbench: str | None = None
+    #: The norm name the attack library takes (pyautoattack's ``norm``), for bounded ones.
+    attack_norm: str | None = None
+    #: Where the standard eps per dataset come from (dataset cards hold the numbers).
+    references: tuple[str, ...] = ()
+    #: Views appear in this order (then by name).
+    order: int = 100
+
+    @property
+    def bounded(self) -> bool:
+        """Whether the threat model is a norm ball around each image (an attack's bound)."""
+        return self.p is not None
+
+    def eps(self, info: _HasEps) -> float:
+        """The dataset's standard radius under this threat model (from its dataset card)."""
+        return info.eps_for(self.name)
+
+    def largest_distance(self, info: _HasEps) -> float:
+        """The largest distance between two images of ``info`` in [0, 1]: d^(1/p) for d
+        pixel values. An eps past it measures nothing."""
+        if self.p is None:
+            raise ValueError(f"threat model {self.name} is not a norm ball")
+        h, w = info.image_size
+        return 1.0 if math.isinf(self.p) else (info.channels * h * w) ** (1 / self.p)
+
+
+_AUTOATTACK = {"metric": "autoattack", "column": "autoattack", "accuracy_field": "autoattack_acc"}
+
+BUILTIN = (
+    ThreatModel(
+        "Linf", "perturbations of at most eps in every pixel value (RobustBench's Linf)",
+        p=math.inf, board_title="Linf robustness", robustbench="Linf", attack_norm="Linf",
+        references=("RobustBench (Croce et al., NeurIPS 2021 Datasets and Benchmarks)",),
+        order=10, **_AUTOATTACK,
+    ),
+    ThreatModel(
+        "L2", "perturbations of Euclidean norm at most eps (RobustBench's L2)",
+        p=2.0, board_title="L2 robustness", robustbench="L2", attack_norm="L2",
+        references=("RobustBench (Croce et al., NeurIPS 2021 Datasets and Benchmarks)",),
+        order=20, **_AUTOATTACK,
+    ),
+    ThreatModel(
+        "L1", "sparse perturbations of L1 norm at most eps, in the image box [0, 1] "
+        "(AutoAttack's L1 version: APGD-CE and APGD-T with l1-APGD, FAB-T, Square)",
+        p=1.0, board_title="L1 robustness", attack_norm="L1",
+        references=(
+            "Croce and Hein, Mind the box: l1-APGD for sparse adversarial attacks on image "
+            "classifiers, ICML 2021 (CIFAR-10 eps 12)",
+            "Croce and Hein, Adversarial robustness against multiple and single lp-threat "
+            "models via quick fine-tuning of robust classifiers, ICML 2022 (CIFAR-10 eps 12, "
+            "ImageNet eps 255)",
+        ),
+        order=30, **_AUTOATTACK,
+    ),
+    ThreatModel(
+        "corruptions", "common corruptions (CIFAR-10-C, CIFAR-100-C, ImageNet-C: 15 "
+        "corruptions x 5 severities), ranked whatever norm the record was attacked in",
+        p=None, metric="corruptions", column="corruptions", board_title="Common corruptions",
+        accuracy_field="corruptions_acc", robustbench="corruptions",
+        references=("Hendrycks and Dietterich, ICLR 2019",), order=40,
+    ),
+)  # fmt: skip
+
+_REGISTRY: Registry[ThreatModel] = Registry("threat model")
+_SOURCES: dict[str, str] = {}  # plugin card -> "distribution version"
+_loaded = False
+
+
+def register_threat_model(card: ThreatModel, source: str | None = None) -> ThreatModel:
+    """Add a card (``source``: the plugin package that provides it); a clash is a ValueError."""
+    if not isinstance(card, ThreatModel):
+        raise TypeError(f"a threat model is a ThreatModel, got {type(card).__name__}")
+    if card.bounded and not card.attack_norm:
+        raise ValueError(f"threat model '{card.name}' is a norm ball but names no attack_norm")
+    _REGISTRY.register(card.name, card)
+    if source is not None:
+        _SOURCES[card.name] = source
+    return card
+
+
+def _register_entry(entry: EntryPoint) -> None:
+    register_threat_model(entry.load(), distribution(entry))
+
+
+def _ensure_loaded() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for card in BUILTIN:
+            register_threat_model(card)
+        load_plugins(ENTRY_POINT_GROUP, "threat model", _register_entry)
+
+
+def get_threat_model(name: str) -> ThreatModel:
+    """The card named ``name``; an unknown name is a UserError with close matches."""
+    _ensure_loaded()
+    return _REGISTRY.get(name)
+
+
+def threat_models() -> list[ThreatModel]:
+    """Every card, in view order."""
+    _ensure_loaded()
+    return sorted((_REGISTRY.get(n) for n in _REGISTRY.names()), key=lambda c: (c.order, c.name))
+
+
+def bounded_names() -> tuple[str, ...]:
+    """The names of the norm-ball threat models: what the protocol's ``norm`` takes."""
+    return tuple(card.name for card in threat_models() if card.bounded)
+
+
+def source_of(name: str) -> str | None:
+    """The plugin package that provides card ``name``; None for a built-in one."""
+    get_threat_model(name)
+    return _SOURCES.get(name)
+
+
+#: The threat model an evaluation is attacked in when none is named (RobustBench's first).
+DEFAULT = BUILTIN[0].name
