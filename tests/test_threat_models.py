@@ -9,6 +9,7 @@ recorded, and gets a leaderboard view; a clashing one is left out with a warning
 
 from __future__ import annotations
 
+import argparse
 import ast
 import json
 import math
@@ -19,7 +20,7 @@ import pytest
 
 from freqbench import threat_models
 from freqbench.data import get_dataset_info
-from freqbench.errors import UnknownNameError
+from freqbench.errors import UnknownNameError, UserError
 from freqbench.leaderboard.extract import rank_column, views
 from freqbench.metrics import builtin_metrics
 from freqbench.threat_models import ThreatModel, bounded_names, get_threat_model
@@ -169,3 +170,62 @@ def test_a_ball_without_an_attack_norm_is_refused():
                        board_title="X", accuracy_field="autoattack_acc")  # fmt: skip
     with pytest.raises(ValueError, match="attack_norm"):
         threat_models.register_threat_model(card)
+
+
+def _evaluate_args(**given: str | None) -> argparse.Namespace:
+    from freqbench.cli import build_parser
+
+    argv = ["evaluate", "--model", "smallcnn"]
+    for option, value in given.items():
+        argv += [f"--{option.replace('_', '-')}", value]
+    return build_parser().parse_args(argv)
+
+
+def test_threat_model_option_sets_the_norm_or_adds_the_metric():
+    from freqbench.cli.evaluate_cmd import apply_threat_model
+
+    args = _evaluate_args(threat_model="L1", metrics="autoattack")
+    apply_threat_model(args)
+    assert (args.norm, args.metrics) == ("L1", "autoattack")
+    args = _evaluate_args(threat_model="corruptions", metrics="clean")
+    apply_threat_model(args)
+    assert (args.norm, args.metrics) == (None, "clean,corruptions")
+    args = _evaluate_args(norm="L2")  # the old option still works alone
+    apply_threat_model(args)
+    assert args.norm == "L2"
+
+
+def test_threat_model_and_another_norm_are_refused():
+    from freqbench.cli.evaluate_cmd import apply_threat_model
+
+    with pytest.raises(UserError, match="--threat-model L1 and --norm L2"):
+        apply_threat_model(_evaluate_args(threat_model="L1", norm="L2"))
+    with pytest.raises(UnknownNameError, match="Did you mean: L1"):
+        apply_threat_model(_evaluate_args(threat_model="l1"))
+
+
+@pytest.mark.slow
+def test_evaluate_l1_writes_a_record_its_board_shows(
+    synthetic_checkpoint, tmp_path, small_budget, capsys
+):
+    """`freqbench evaluate --threat-model L1 --metrics autoattack`, end to end, then its view."""
+    from freqbench.cli import main
+
+    argv = ["evaluate", "--model", str(synthetic_checkpoint), "--dataset", "synthetic",
+            "--threat-model", "L1", "--metrics", "autoattack", "--n-examples", "8",
+            "--autoattack-n-examples", "8", "--batch-size", "8", "--name", "m",
+            "--out", str(tmp_path), "--device", "cpu"]  # fmt: skip
+    assert main(argv) == 0
+    record = json.loads((tmp_path / "m.json").read_text())
+    assert record["protocol"]["norm"] == "L1"
+    assert record["protocol"]["eps"] == 12.0  # the synthetic card's L1 eps
+    assert record["metrics"]["autoattack"]["norm"] == "L1"
+    assert record["model_info"]["threat_model"] == "L1"
+    capsys.readouterr()
+    argv = ["leaderboard", "--records-dir", str(tmp_path), "--dataset", "synthetic",
+            "--threat-model", "L1"]  # fmt: skip
+    assert main(argv) == 0
+    page = capsys.readouterr().out
+    assert "L1 robustness" in page and "| m " in page
+    assert main(["leaderboard", "--records-dir", str(tmp_path), "--dataset", "synthetic"]) == 2
+    assert "no Linf records for synthetic (it has: 1 L1 records" in capsys.readouterr().err

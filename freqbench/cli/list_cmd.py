@@ -62,6 +62,19 @@ def _recipes(pattern: str | None) -> list[tuple[str, str]]:
     return rows
 
 
+def _threat_models(pattern: str | None) -> list[tuple[str, str]]:
+    import fnmatch
+
+    from freqbench.threat_models import source_of, threat_models
+
+    rows = []
+    for card in threat_models():
+        if pattern is None or fnmatch.fnmatchcase(card.name, pattern):
+            origin = _origin(source_of(card.name))
+            rows.append((card.name, card.description + (f" ({origin})" if origin else "")))
+    return rows
+
+
 def _origin(source: str | None) -> str:
     """Where a plugin's entry comes from, as a list shows it; nothing for a built-in one."""
     return f"plugin {source}" if source else ""
@@ -72,6 +85,7 @@ KINDS: dict[str, Callable[[str | None], list[tuple[str, str]]]] = {
     "datasets": _datasets,
     "metrics": _metrics,
     "recipes": _recipes,
+    "threat-models": _threat_models,
 }
 
 
