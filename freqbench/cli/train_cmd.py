@@ -34,8 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--schedule", choices=["cosine", "piecewise"], help="per-step schedule")
     parser.add_argument("--seed", type=bounded(RANGES["seed"]), help="0 to 2**63 - 1")
     parser.add_argument("--device", help="auto (default: CUDA when torch sees a GPU), cpu or cuda")
+    parser.add_argument("--threat-model",
+                        help="the ball adversarial recipes attack in and PGD-10 evaluates (default "
+                        "Linf; L2 with pgd-at)")  # fmt: skip
     parser.add_argument("--eps", type=bounded(RANGES["eps"]),
-                        help="Linf budget, in [0, 1] (default: the dataset's)")  # fmt: skip
+                        help="attack radius (default: the dataset's under the threat model)")  # fmt: skip
     parser.add_argument("--bass-mode", choices=["augment", "dataset"], help="+bass recipes only")
     parser.add_argument("--bass-p", type=bounded(RANGES["bass_p"]),
                         help="BaSS probability in augment mode, in [0, 1] (0.5)")  # fmt: skip
