@@ -3,7 +3,9 @@
 A card names the threat model, its bound (a p-norm ball around each image, or a set of
 corruptions), the metric that evaluates it, and what a leaderboard needs to give it a view.
 Its eps on each dataset is not here: the dataset card states it (``DatasetInfo.eps``, keyed
-by the threat model's name), and :meth:`ThreatModel.eps` reads it there.
+by the threat model's name), and :meth:`ThreatModel.eps` reads it there; a plugin card,
+which cannot edit the dataset cards, brings its own radii for the datasets whose card has
+none (``default_eps``).
 
 Everything else asks this registry: the protocol's ``norm`` field takes the names of the
 bounded threat models, AutoAttack runs the card's ``attack_norm``, the adversarial recipes
@@ -16,7 +18,8 @@ model". Nothing here imports torch.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint
 from typing import Protocol
 
@@ -27,6 +30,7 @@ ENTRY_POINT_GROUP = "freqbench.threat_models"
 
 class _HasEps(Protocol):  # a DatasetInfo (a lower layer must not import it)
     name: str
+    eps: Mapping[str, float]
     channels: int
     image_size: tuple[int, int]
 
@@ -55,6 +59,8 @@ class ThreatModel:
     attack_norm: str | None = None
     #: Where the standard eps per dataset come from (dataset cards hold the numbers).
     references: tuple[str, ...] = ()
+    #: Radii by dataset name for datasets whose card names none for this threat model.
+    default_eps: Mapping[str, float] = field(default_factory=dict)
     #: Views appear in this order (then by name).
     order: int = 100
 
@@ -64,7 +70,10 @@ class ThreatModel:
         return self.p is not None
 
     def eps(self, info: _HasEps) -> float:
-        """The dataset's standard radius under this threat model (from its dataset card)."""
+        """The dataset's standard radius under this threat model: its dataset card's, else
+        the card's ``default_eps`` for it."""
+        if self.name not in info.eps and info.name in self.default_eps:
+            return self.default_eps[info.name]
         return info.eps_for(self.name)
 
     def largest_distance(self, info: _HasEps) -> float:

@@ -229,3 +229,22 @@ def test_evaluate_l1_writes_a_record_its_board_shows(
     assert "L1 robustness" in page and "| m " in page
     assert main(["leaderboard", "--records-dir", str(tmp_path), "--dataset", "synthetic"]) == 2
     assert "no Linf records for synthetic (it has: 1 L1 records" in capsys.readouterr().err
+
+
+EXAMPLE = PACKAGE.parent / "examples" / "low-eps-threat-model"
+
+
+def test_the_example_plugin_is_one_card_and_one_entry_point(fresh):
+    """CONTRIBUTING's example, declared as pip would install it: its own radii where the
+    dataset cards have none, a view of its own, the protocol's norm and the leaderboard's
+    --threat-model take it."""
+    entry = (EXAMPLE / "pyproject.toml").read_text().split('"freqbench.threat_models"]\n')[1]
+    name, target = (part.strip().strip('"') for part in entry.splitlines()[0].split("="))
+    module = (EXAMPLE / "src" / "freqbench_low_eps" / "__init__.py").read_text()
+    _install(fresh, "freqbench-low-eps", module, name)
+    assert target == "freqbench_low_eps:CARD"
+    card = get_threat_model("Linf-low")
+    assert threat_models.source_of("Linf-low") == "freqbench-low-eps 0.1"
+    assert card.eps(get_dataset_info("cifar10")) == pytest.approx(2 / 255)
+    assert card.eps(get_dataset_info("fashion-mnist")) == pytest.approx(0.025)
+    assert views(builtin_metrics())[:4] == ("Linf", "Linf-low", "L2", "L1")
