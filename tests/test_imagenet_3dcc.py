@@ -78,7 +78,7 @@ def test_the_3dcc_source_reads_what_robustbench_s_loader_reads(release):
 def test_3dcc_cannot_be_generated_and_a_missing_cell_says_the_layout(release):
     data = load_dataset("imagenet", n_examples=N_IMAGES, data_dir=release)
     with pytest.raises(
-        UserError, match=r"ImageNet-3DCC cannot be generated: pass .*--corruptions-dir"
+        UserError, match=r"ImageNet-3DCC cannot be generated for imagenet: pass .*--corruptions-dir"
     ):
         corrupted_source(data, corruption_set="3dcc")
     source = corrupted_source(data, corruption_set="3dcc", directory=release, cells=[("flash", 2)])

@@ -24,10 +24,12 @@ if TYPE_CHECKING:
 
 #: The corruption sets a source can give: ImageNet-C's 15 (CIFAR-10-C's too), ImageNet-3DCC's 12.
 CORRUPTION_SETS: Mapping[str, ReleaseLayout] = {"common": IMAGENET_C, "3dcc": IMAGENET_3DCC}
-#: Datasets whose CIFAR-C release files exist, and the name of their files' dataset.
-OFFICIAL_FILES = {"cifar10": "cifar10-c", "cifar100": "cifar100-c"}
-#: Datasets whose corruption sets are ImageNet-C's (released or generated): they get an mCE.
-IMAGENET_C_DATASETS = ("imagenet", "imagenet-val")
+#: The image-folder releases a card's ``corruptions.files`` may name; any other name is a
+#: CIFAR-C style .npy release (:mod:`freqbench.data.cifar_c`).
+RELEASE_FOLDERS: Mapping[str, ReleaseLayout] = {
+    "imagenet-c": IMAGENET_C,
+    "imagenet-3dcc": IMAGENET_3DCC,
+}
 
 
 @dataclass
@@ -67,19 +69,28 @@ def corrupted_source(
 
     layout = _layout(corruption_set)
     cells = list(corruption_cells(corruption_set) if cells is None else cells)
-    streamed = data.info.default_preprocessing is not None
-    baseline = "alexnet" if layout is IMAGENET_C and data.info.name in IMAGENET_C_DATASETS else None
+    sources = data.info.corruptions
     if directory:  # an empty folder name is no folder, as the CLI reads it
-        if streamed:
+        release = sources.files.get(corruption_set)
+        if release is None:
+            having = _datasets_with_files(corruption_set)
+            raise UserError(
+                f"official corruption files exist for {having} only, not {data.info.name}"
+                + ("; leave out --corruptions-dir to generate them" if sources.generated else "")
+            )
+        if release in RELEASE_FOLDERS:
+            baseline = sources.mce_baseline if layout is IMAGENET_C else None
+            layout = RELEASE_FOLDERS[release]
             return _release(layout, data, Path(directory), cells, batch_size, baseline)
-        return _official(layout, data, Path(directory), cells)
-    if layout is not IMAGENET_C:
+        return _official(release, data, Path(directory), cells)
+    if layout is not IMAGENET_C or sources.generated is None:
         raise UserError(
-            f"{layout.folder} cannot be generated: pass the folder of its release files with "
-            f"--corruptions-dir ({layout.description})"
+            f"{layout.folder} cannot be generated for {data.info.name}: pass the folder of its "
+            f"release files with --corruptions-dir ({layout.description})"
         )
     cache = cache or ArrayCache(None)
-    if streamed:
+    streamed = data.info.default_preprocessing is not None
+    if sources.generated == "imagenet-c" and streamed:
         from freqbench.data.generated_imagenet_c import (
             IMAGENET_C_GENERATOR,
             chunk_count,
@@ -88,13 +99,28 @@ def corrupted_source(
 
         batches = generated_imagenet_c(data, seed, cells, cache)
         record = {"generator": IMAGENET_C_GENERATOR}
-        return CorruptedSource(
-            "generated", batches, len(cells) * chunk_count(len(data)), record, baseline
-        )
-    from freqbench.data.generated_corruptions import GENERATION_CHUNK, generated_cells
+        chunks = len(cells) * chunk_count(len(data))
+        return CorruptedSource("generated", batches, chunks, record, sources.mce_baseline)
+    if sources.generated == "cifar" and not streamed:
+        from freqbench.data.generated_corruptions import GENERATION_CHUNK, generated_cells
 
-    chunks = len(cells) * -(-len(data) // GENERATION_CHUNK)
-    return CorruptedSource("generated", generated_cells(data, seed, cells, cache), chunks)
+        chunks = len(cells) * -(-len(data) // GENERATION_CHUNK)
+        batches = generated_cells(data, seed, cells, cache)
+        return CorruptedSource("generated", batches, chunks, mce_baseline=sources.mce_baseline)
+    raise UserError(
+        f"{data.info.name}'s card generates its corruptions with '{sources.generated}', which "
+        f"{'takes images held in memory' if streamed else 'takes streamed image files'}: "
+        "its card's corruptions.generated must be 'imagenet-c' for a streamed dataset, "
+        "'cifar' for one held in memory"
+    )
+
+
+def _datasets_with_files(corruption_set: str) -> list[str]:
+    """The registered base datasets whose cards name release files of ``corruption_set``."""
+    from freqbench.data.base import get_dataset_info, list_datasets
+
+    cards = [get_dataset_info(name) for name in list_datasets()]
+    return [c.name for c in cards if c.variant_of is None and corruption_set in c.corruptions.files]
 
 
 def _layout(corruption_set: str) -> ReleaseLayout:
@@ -121,22 +147,16 @@ def _release(
 
 
 def _official(
-    layout: ReleaseLayout, data: LabeledImages, directory: Path, cells: list[Cell]
+    release: str, data: LabeledImages, directory: Path, cells: list[Cell]
 ) -> CorruptedSource:
-    """CIFAR-10-C / CIFAR-100-C's .npy files, one cell at a time."""
-    if layout is not IMAGENET_C or data.info.name not in OFFICIAL_FILES:
-        raise UserError(
-            f"official corruption files exist for {sorted(OFFICIAL_FILES)} only, not "
-            f"{data.info.name}; leave out --corruptions-dir to generate them"
-        )
+    """A CIFAR-C style release's .npy files (``release``: their dataset, e.g. cifar10-c),
+    one cell at a time."""
 
     def batches() -> CellBatches:
         from freqbench.data.cifar_c import load_corruption
 
         for name, severity in cells:
-            part = load_corruption(
-                OFFICIAL_FILES[data.info.name], name, severity, directory, len(data), data.labels
-            )
+            part = load_corruption(release, name, severity, directory, len(data), data.labels)
             yield name, severity, part.images, part.labels
 
     return CorruptedSource("files", batches(), len(cells))
