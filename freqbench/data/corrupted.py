@@ -107,11 +107,11 @@ def corrupted_source(
         chunks = len(cells) * -(-len(data) // GENERATION_CHUNK)
         batches = generated_cells(data, seed, cells, cache)
         return CorruptedSource("generated", batches, chunks, mce_baseline=sources.mce_baseline)
+    held = "streamed from image files" if streamed else "held in memory"
     raise UserError(
-        f"{data.info.name}'s card generates its corruptions with '{sources.generated}', which "
-        f"{'takes images held in memory' if streamed else 'takes streamed image files'}: "
-        "its card's corruptions.generated must be 'imagenet-c' for a streamed dataset, "
-        "'cifar' for one held in memory"
+        f"{data.info.name}'s card generates its corruptions with '{sources.generated}', but "
+        f"{data.info.name} is {held}: set its card's corruptions.generated to "
+        f"'{'imagenet-c' if streamed else 'cifar'}' (or None: release files only)"
     )
 
 
