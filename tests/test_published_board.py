@@ -85,3 +85,18 @@ def test_an_empty_published_board_folder_prints_robustbench_rows(tmp_path, capsy
     assert "No freqbench records for this view yet" in page
     assert "`freqbench zoo run --dataset cifar100 --threat-model Linf`" in page
     assert main(["leaderboard", "--check", "--records-dir", str(tmp_path)]) == 0
+
+
+def test_a_corruption_board_shows_the_measured_mean_without_a_flag():
+    entry = published_board("cifar10", "corruptions")[0]
+    record = Record(
+        {
+            "model": {"source": f"robustbench:cifar10/corruptions/{entry.name}"},
+            "metrics": {"corruptions": {"mean": 0.5, "n": 100}},
+        }
+    )
+    row = published_table("cifar10", "corruptions", [record]).frame.iloc[0]
+    assert row["model"] == entry.name
+    assert row["robust"] == pytest.approx(50.0)
+    assert row["robust_delta"] == pytest.approx(50.0 - entry.robust_acc)
+    assert row["check"] == ""

@@ -174,3 +174,19 @@ def test_zoo_run_needs_no_images_for_filters_and_reads_a_7x7_stem(tmp_path, monk
         _hand_centre_fraction(weights["conv1.weight"]), rel=1e-5
     )
     capsys.readouterr()
+
+
+def test_zoo_list_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, contextlib, io\n"
+        "from freqbench.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert main(['zoo', 'list', '--dataset', 'imagenet']) == 0\n"
+        "print(sorted(m for m in ('torch', 'timm', 'robustbench') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
