@@ -19,6 +19,8 @@ from freqbench.errors import UserError
 from freqbench.registry import Registry, distribution, load_object, load_plugins, plugin_code
 
 if TYPE_CHECKING:  # torch is imported on first use: listing datasets must stay fast
+    from importlib.metadata import EntryPoint
+
     import torch
     from torch.utils.data import DataLoader
 
@@ -279,7 +281,7 @@ def register_dataset(info: DatasetInfo, splits: tuple[str, ...] | None = None):
     return wrap
 
 
-def _load_plugin(entry) -> None:
+def _load_plugin(entry: EntryPoint) -> None:
     """An entry point names a card (a :class:`DatasetInfo` with its ``read``); its name must
     be the entry point's."""
     card = entry.load()
