@@ -120,6 +120,13 @@ BUILTIN = (
         accuracy_field="corruptions_acc", robustbench="corruptions",
         references=("Hendrycks and Dietterich, ICLR 2019",), order=40,
     ),
+    ThreatModel(
+        "corruptions_3d", "ImageNet-3DCC: 12 3D-aware corruptions x 5 severities, read from "
+        "the release files (Kar et al., CVPR 2022), ranked whatever norm the record was "
+        "attacked in", p=None, metric="corruptions_3d", column="corruptions_3d",
+        board_title="3D common corruptions (ImageNet-3DCC)", accuracy_field="corruptions_acc_3d",
+        robustbench="corruptions_3d", references=("Kar et al., CVPR 2022",), order=50,
+    ),
 )  # fmt: skip
 
 _REGISTRY: Registry[ThreatModel] = Registry("threat model")

@@ -22,7 +22,7 @@ from freqbench import threat_models
 from freqbench.data import get_dataset_info
 from freqbench.errors import UnknownNameError, UserError
 from freqbench.leaderboard.extract import rank_column, views
-from freqbench.metrics import builtin_metrics
+from freqbench.metrics import all_metrics, builtin_metrics
 from freqbench.threat_models import ThreatModel, bounded_names, get_threat_model
 
 PACKAGE = Path(__file__).resolve().parent.parent / "freqbench"
@@ -31,7 +31,7 @@ PUBLISHED = PACKAGE / "published" / "robustbench.json"
 
 def test_builtin_cards():
     names = [card.name for card in threat_models.threat_models()]
-    assert names[:4] == ["Linf", "L2", "L1", "corruptions"]
+    assert names[:5] == ["Linf", "L2", "L1", "corruptions", "corruptions_3d"]
     assert bounded_names()[:3] == ("Linf", "L2", "L1")
     assert get_threat_model("L1").attack_norm == "L1"
     assert not get_threat_model("corruptions").bounded
@@ -55,7 +55,7 @@ def test_accuracy_fields_are_robustbenchs():
 
 def test_rank_columns_repeat_the_accuracy_field():
     """The column that ranks a card's view is the one whose model_info key the card names."""
-    specs = builtin_metrics()
+    specs = all_metrics()
     for view in views(specs):
         card = get_threat_model(view)
         assert rank_column(view, specs).column.model_info == card.accuracy_field

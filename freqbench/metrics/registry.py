@@ -204,8 +204,8 @@ def all_metrics() -> list[MetricSpec]:
 
 
 def builtin_metrics() -> list[MetricSpec]:
-    """The metrics that ship with freqbench, in the canonical order."""
-    return [spec for spec in all_metrics() if spec.name in _BUILTIN]
+    """The metrics that ship with freqbench and run by default, in the canonical order."""
+    return [spec for spec in all_metrics() if spec.name in _BUILTIN and spec.by_default]
 
 
 def list_metrics(pattern: str | None = None) -> list[str]:
@@ -222,7 +222,7 @@ def parse_metrics(spec: str | list[str] | tuple[str, ...] | None) -> list[Metric
     """``"all"``, ``None``, a comma list or a sequence of metric or group names -> specs in
     the canonical order."""
     if spec is None or spec == "all":
-        return all_metrics()
+        return [m for m in all_metrics() if m.by_default]
     names = [n.strip() for n in spec.split(",")] if isinstance(spec, str) else list(spec)
     if not names or not all(names):
         raise UserError("--metrics needs a comma list of metric names, e.g. clean,filters")

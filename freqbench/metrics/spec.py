@@ -284,6 +284,9 @@ class MetricSpec:
     correlation_note: str = ""  # a sentence under the rank-correlation table
     nan_allowed: bool = False  # NaN marks a number with no meaning (else a record is refused)
     order: int = 1000  # position among metrics: built-ins 10..50, plugins after
+    # Run by ``--metrics all`` and shown by a board without leaderboard.toml; False for a
+    # metric that needs files only some runs have (ImageNet-3DCC's release): named only.
+    by_default: bool = True
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("_", "").replace("-", "").isalnum():
