@@ -299,8 +299,8 @@ def _publish(zoo: Path, records_dir: Path, data: dict) -> None:
     full["model"]["source"] = f"model_zoo/fashion-mnist/{name}.toml"
     reference = data["metrics"]["filters"].get("distribution_shift", {}).get("reference")
     standard = Protocol.standard().replace(reference=reference).resolve("fashion-mnist")
-    values = {**standard, **data["protocol"]}
-    full["protocol"] = protocol_of(values, full["metrics"], "fashion-mnist")
+    resolved = {**standard, **data["protocol"]}
+    full["protocol"] = protocol_of(resolved, full["metrics"], "fashion-mnist")
     base = {k: v for k, v in full["model_info"].items() if not k.endswith("_acc")}
     full["model_info"] = model_info(base, full["protocol"], full["metrics"])
     for metric, evaluation in full["evaluations"].items():

@@ -32,7 +32,7 @@ from freqbench.evaluate.states import StateFiles
 from freqbench.evaluate.tasks import BlockResult, BlockTask, takes_option
 from freqbench.metrics import MetricResult, MetricSpec
 from freqbench.metrics.results import checked_result
-from freqbench.protocol import block_key
+from freqbench.protocol import ResolvedProtocol, block_key
 from freqbench.records import (
     RECORD_FORMAT,
     Review,
@@ -136,7 +136,7 @@ def _describe_identity(model: Any) -> str:
     return what + (f", transform {transform}" if transform else "")
 
 
-def _stale_reason(existing: Review, spec: MetricSpec, values: dict[str, Any]) -> str:
+def _stale_reason(existing: Review, spec: MetricSpec, run: ResolvedProtocol) -> str:
     """What changed since the stored block: its version, or the protocol fields it reads."""
     stored = existing.data["evaluations"][spec.name]
     changes = (
@@ -146,9 +146,9 @@ def _stale_reason(existing: Review, spec: MetricSpec, values: dict[str, Any]) ->
     )
     protocol = existing.data["protocol"]
     changes += [
-        f"{name} {protocol.get(name)} -> {values.get(name)}"
+        f"{name} {protocol.get(name)} -> {run.get(name)}"
         for name in spec.reads
-        if protocol.get(name) != values.get(name)
+        if protocol.get(name) != run.get(name)
     ]
     return "replaces the stored block: " + (", ".join(changes) or "its key differs")
 
@@ -163,7 +163,7 @@ class RecordPlan:
         name: str,
         dataset: str,
         specs: Sequence[MetricSpec],
-        values: dict[str, Any],
+        protocol: ResolvedProtocol,
         *,
         out: Path | None,
         force: bool = False,
@@ -178,14 +178,14 @@ class RecordPlan:
         threads: int | None = None,
     ) -> None:
         self.ref, self.loaded, self.name, self.dataset = ref, loaded, name, dataset
-        self.values, self.replace = values, replace
+        self.protocol, self.replace = protocol, replace
         self.out, self.executor = out, executor
         self.figures = figures or {}  # options of the artifact writers (e.g. heatmap_scale)
         self.path = out / f"{name}.json" if out is not None else None
         self.model = describe_model(loaded)
         self.identity = model_identity(self.model)
         self.keys = {
-            spec.name: block_key(self.identity[0], dataset, spec, values) for spec in specs
+            spec.name: block_key(self.identity[0], dataset, spec, protocol) for spec in specs
         }
         existing = self._existing()
         self.reasons: dict[str, str] = {}
@@ -224,7 +224,7 @@ class RecordPlan:
             model_sha256=loaded.sha256,
             dataset=dataset,
             metric="",
-            values=values,
+            protocol=protocol,
             device=device,
             cwd=os.getcwd(),
             data_dir=data_dir,
@@ -288,7 +288,7 @@ class RecordPlan:
         if not existing.justified(spec.name):
             return f"its stored block cannot be trusted: {existing.why_not(spec.name)}"
         if data["evaluations"][spec.name]["key"] != self.keys[spec.name]:
-            return _stale_reason(existing, spec, self.values)
+            return _stale_reason(existing, spec, self.protocol)
         return None
 
     def _check_kept(self, existing: Review) -> None:
@@ -311,10 +311,10 @@ class RecordPlan:
         spec = spec_or_none(kept)
         for other in only if only is not None else self.running:
             for f in sorted(set(spec.reads if spec else ()) & set(other.reads)):
-                if protocol.get(f) != self.values[f]:
+                if protocol.get(f) != self.protocol[f]:
                     return (
                         f"{self.path}: its {kept} block was evaluated with {f} = "
-                        f"{protocol.get(f)}, and this run of {other.name} uses {self.values[f]}; a "
+                        f"{protocol.get(f)}, and this run of {other.name} uses {self.protocol[f]}; a "
                         f"record holds one protocol. Re-run both (--metrics {kept},{other.name}), "
                         "or write another record (--name or --out)"
                     )
@@ -325,9 +325,9 @@ class RecordPlan:
     def shards(self, spec: MetricSpec) -> list[tuple[int, int] | None]:
         """The parts ``spec``'s block runs as: one, or the protocol's ``shards`` if it merges,
         at most one per unit of work (image, basis, cell), so that no part is empty."""
-        count = self.values["shards"] if spec.merge is not None else 1
+        count = self.protocol["shards"] if spec.merge is not None else 1
         if count > 1 and spec.units is not None:
-            count = max(1, min(count, spec.units(self.values, get_dataset_info(self.dataset))))
+            count = max(1, min(count, spec.units(self.protocol, get_dataset_info(self.dataset))))
         return [None] if count == 1 else [(i, count) for i in range(count)]
 
     def _block_name(self, task: BlockTask) -> str:
@@ -477,7 +477,7 @@ class RecordPlan:
         record["model"] = self.model
         kept = {f: v for f, v in record["protocol"].items() if f != "standard"}
         if spec is None:
-            values = {**self.values, **kept}
+            fields = {**self.protocol, **kept}
         else:
             pending = {s.name for s in self.running} - set(self.finished) - {spec.name}
             for name in list(record["metrics"]):
@@ -487,14 +487,14 @@ class RecordPlan:
                 elif conflict:
                     raise UserError(f"{conflict} (written by another run meanwhile)")
             self._check_not_overtaken(record, spec)
-            values = {**self.values, **{f: v for f, v in kept.items() if f not in spec.reads}}
+            fields = {**self.protocol, **{f: v for f, v in kept.items() if f not in spec.reads}}
             record["metrics"] = ordered({**record["metrics"], spec.name: block})
             record["evaluations"] = ordered({**record["evaluations"], spec.name: evaluation})
             record["artifacts"] = {
                 **{k: v for k, v in record["artifacts"].items() if k not in artifacts},
                 **{key: final.name for key, (_, final) in artifacts.items()},
             }
-        record["protocol"] = protocol_of(values, record["metrics"], self.dataset, kept)
+        record["protocol"] = protocol_of(fields, record["metrics"], self.dataset, kept)
         record["model_info"] = model_info(self.base_info, record["protocol"], record["metrics"])
         return record
 
@@ -507,9 +507,9 @@ class RecordPlan:
             return
         protocol = record["protocol"]
         changes = [
-            f"{f} = {protocol.get(f)} there and {self.values.get(f)} here"
+            f"{f} = {protocol.get(f)} there and {self.protocol.get(f)} here"
             for f in spec.reads
-            if protocol.get(f) != self.values.get(f)
+            if protocol.get(f) != self.protocol.get(f)
         ]
         if stored.get("version") != spec.version:
             changes.append(f"version {stored.get('version')} there and {spec.version} here")
