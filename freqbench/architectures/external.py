@@ -233,6 +233,58 @@ def robustbench_weight_files(
     return [(single, ids)]
 
 
+def hub_loader(dataset: str, threat_model: str, model_name: str) -> str | None:
+    """The hub robustbench loads an entry from instead of its own weight files: "timm" for
+    the entries timm registers, "torchvision" for ImageNet's Standard ones, else None."""
+    import timm
+
+    timm_name = f"{model_name.lower().replace('-', '_')}_{dataset.lower()}_{threat_model.lower()}"
+    if timm.is_model(timm_name):
+        return "timm"
+    if dataset == "imagenet" and "Standard" in model_name:
+        return "torchvision"
+    return None
+
+
+def _files_read(
+    directory: Path, dataset: str, threat_model: str, model_name: str, zoo: dict[str, Any]
+) -> list[tuple[Path, str]]:
+    """The weight files ``robustbench.utils.load_model`` reads for an entry of ``zoo`` (none
+    for an entry it loads from a hub)."""
+    if hub_loader(dataset, threat_model, model_name):
+        return []
+    folder = directory / dataset / threat_model
+    return robustbench_weight_files(folder, model_name, zoo[model_name])
+
+
+def zoo_weights_table() -> dict[str, dict[str, dict[str, Any]]]:
+    """For every entry of the installed robustbench's zoo (``model_dicts``): the weight files
+    it reads, relative to the model folder, and where they come from. The board key is
+    ``<dataset>/<threat_model>``; ImageNet's corruptions_3d board loads the corruptions
+    entries, as robustbench does."""
+    from freqbench.compat import import_robustbench
+
+    import_robustbench()
+    from robustbench.model_zoo import model_dicts
+
+    table: dict[str, dict[str, dict[str, Any]]] = {}
+    for dataset_enum, by_threat in model_dicts.items():
+        for threat_enum, zoo in by_threat.items():
+            dataset, threat = dataset_enum.value, threat_enum.value
+            board = {}
+            for model_name in sorted(zoo):
+                files = _files_read(Path("."), dataset, threat, model_name, zoo)
+                hub = hub_loader(dataset, threat, model_name)
+                board[model_name] = {
+                    "files": [path.as_posix() for path, _ in files],
+                    "source": hub or ("Google Drive" if files else "none"),
+                }
+            table[f"{dataset}/{threat}"] = board
+    if "imagenet/corruptions" in table:
+        table["imagenet/corruptions_3d"] = table["imagenet/corruptions"]
+    return table
+
+
 def _download(files: list[tuple[Path, str]], name: str, rb_utils: Any) -> None:
     """Fetch the missing files with robustbench's own downloader (gdown), so that freqbench
     checks them before robustbench reads them."""
@@ -318,7 +370,6 @@ def robustbench_model(name: str, model_dir: str | Path | None = None) -> nn.Modu
     from freqbench.compat import import_robustbench
 
     rb_utils = import_robustbench()
-    import timm
     from robustbench.model_zoo import model_dicts
     from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
 
@@ -343,16 +394,7 @@ def robustbench_model(name: str, model_dir: str | Path | None = None) -> nn.Modu
             "https://robustbench.github.io",
         )
     directory = Path(model_dir) if model_dir else default_model_dir()
-    folder = directory / dataset_enum.value / threat_enum.value
-    timm_name = (
-        f"{model_name.lower().replace('-', '_')}_{dataset_enum.value.lower()}_"
-        f"{threat_enum.value.lower()}"
-    )
-    files = robustbench_weight_files(folder, model_name, zoo[model_name])
-    if timm.is_model(timm_name) or (
-        dataset_enum == BenchmarkDataset.imagenet and "Standard" in model_name
-    ):
-        files = []  # robustbench loads these through timm or torchvision, reading no file here
+    files = _files_read(directory, dataset_enum.value, threat_enum.value, model_name, zoo)
     _download(files, name, rb_utils)
     for path, _ in files:
         checkpoint = load_torch_file(path)  # refuses a code-carrying pickle before robustbench

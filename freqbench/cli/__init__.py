@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "grid": ("grid_cmd", "train and evaluate every missing row of a grid file (resumable)"),
     "findings": ("findings_cmd", "check the papers' claims against the records; write FINDINGS.md"),
     "cache": ("cache_cmd", "show or empty the cache of generated corruption sets"),
+    "zoo": ("zoo_cmd", "RobustBench's published models: list them, or evaluate a whole board"),
 }
 
 

@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--threat-model", default="Linf",
-        help="Linf or L2 (records of that norm, ranked by AutoAttack) or corruptions (every record, ranked by corruption accuracy); default Linf",
+        help="Linf or L2 (records of that norm, ranked by AutoAttack) or corruptions (every record, ranked by corruption accuracy); default Linf. Where RobustBench publishes the board (cifar10, cifar100, imagenet), its published rows follow in a table of their own",
     )  # fmt: skip
     parser.add_argument("--format", default="md", help="md (default), html, csv or latex")
     parser.add_argument(
@@ -81,6 +81,7 @@ def _write(records_dir: Path, dataset: str | None) -> int:
 def run(args: argparse.Namespace) -> int:
     from freqbench import atomic
     from freqbench.leaderboard import board_metrics, build_leaderboard, render_view
+    from freqbench.leaderboard.published_table import published_board
     from freqbench.paths import display_path
     from freqbench.records import dataset_records_folder, load_dataset_records
 
@@ -90,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
         return _write(args.records_dir, args.dataset)
     if not args.dataset:
         raise UserError("pass --dataset (or --write / --check for the generated files)")
-    records = load_dataset_records(args.records_dir, args.dataset)
+    published = published_board(args.dataset, args.threat_model)
+    records = load_dataset_records(args.records_dir, args.dataset, empty_ok=bool(published))
     folder = dataset_records_folder(args.records_dir, args.dataset)
     board = build_leaderboard(
         records, args.dataset, args.threat_model, args.sort_by, board_metrics(folder)

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from freqbench.errors import UnknownNameError, UserError
 from freqbench.leaderboard.bass import bass_table
 from freqbench.leaderboard.correlation import correlation_table
 from freqbench.leaderboard.extract import NORMS, rank_column, views
 from freqbench.leaderboard.main_table import main_tables
+from freqbench.leaderboard.published_table import published_board, published_table
 from freqbench.leaderboard.table import Table
 from freqbench.metrics import MetricSpec, builtin_metrics
 from freqbench.records import Record
@@ -34,10 +35,11 @@ class Leaderboard:
     bass: Table | None
     correlation: Table | None
     specs: tuple[MetricSpec, ...] = ()  # the metrics the board shows (leaderboard.toml)
+    published: Table | None = None  # RobustBench's board for the view, where it publishes one
 
     @property
     def tables(self) -> list[Table]:
-        tables = (self.main, self.unranked, self.bass, self.correlation)
+        tables = (self.main, self.unranked, self.published, self.bass, self.correlation)
         return [t for t in tables if t is not None]
 
     def table(self, key: str) -> Table:
@@ -83,18 +85,25 @@ def build_leaderboard(
     if others:
         raise UserError(f"records of {', '.join(others)} cannot enter the {dataset} leaderboard")
     chosen = select(records, threat_model, specs)
-    if not chosen:
+    published = published_table(dataset, threat_model, records)
+    if not chosen and published is None:
         raise _nothing_for(records, dataset, threat_model)
     main, unranked = main_tables(chosen, threat_model, dataset, specs)
+    if not chosen:
+        zoo_run = f"freqbench zoo run --dataset {dataset} --threat-model {threat_model}"
+        empty = f"No freqbench records for this view yet (`{zoo_run}`)."
+        main = replace(main, empty=empty, notes=[])
     if sort_by:
         main = main.sorted_by(sort_by)
         if unranked is not None and _has_column(unranked, sort_by):
             unranked = unranked.sorted_by(sort_by)  # it has no rank or group to sort by
-    if threat_model not in NORMS:
-        return Leaderboard(dataset, threat_model, chosen, main, unranked, None, None, specs)
+    if threat_model not in NORMS or not chosen:
+        return Leaderboard(
+            dataset, threat_model, chosen, main, unranked, None, None, specs, published
+        )
     return Leaderboard(
         dataset, threat_model, chosen, main, unranked,
-        bass_table(chosen, specs), correlation_table(chosen, specs), specs,
+        bass_table(chosen, specs), correlation_table(chosen, specs), specs, published,
     )  # fmt: skip
 
 
@@ -109,10 +118,11 @@ def _has_column(table: Table, name: str) -> bool:
 def all_views(
     records: list[Record], dataset: str, specs: Sequence[MetricSpec] | None = None
 ) -> list[Leaderboard]:
-    """Every non-empty view of a dataset, in the order of :func:`views`."""
+    """Every non-empty view of a dataset, in the order of :func:`views`: one with records, or
+    one RobustBench publishes a board for."""
     specs = tuple(specs) if specs is not None else tuple(builtin_metrics())
     return [
         build_leaderboard(records, dataset, t, specs=specs)
         for t in views(specs)
-        if select(records, t, specs)
+        if select(records, t, specs) or published_board(dataset, t)
     ]

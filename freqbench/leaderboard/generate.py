@@ -16,7 +16,7 @@ from freqbench.leaderboard.build import all_views
 from freqbench.leaderboard.config import board_metrics
 from freqbench.leaderboard.html import render_html
 from freqbench.leaderboard.markdown import INDEX, readme_markdown, table_markdown
-from freqbench.paths import display_path
+from freqbench.paths import LEADERBOARD_FILE, display_path
 from freqbench.records import dataset_folders, load_records
 
 README = "README.md"
@@ -77,7 +77,7 @@ def dataset_folder(records_dir: Path, dataset: str) -> Path:
 def dataset_pages(records_dir: Path, dataset: str) -> dict[Path, str]:
     """{file: content} of the generated files of one dataset folder."""
     folder = dataset_folder(records_dir, dataset)
-    records = load_records(folder)
+    records = load_records(folder, empty_ok=(folder / LEADERBOARD_FILE).is_file())
     views = all_views(records, dataset, board_metrics(folder))
     pages = {
         folder / README: readme_markdown(dataset, views),

@@ -1,4 +1,4 @@
-"""The main table: one row per model, ranked as RobustBench ranks (robust accuracy, then clean).
+"""The main table: one row per model, ranked by robust accuracy, then clean accuracy (RobustBench breaks no ties).
 
 Like is ranked with like: only the rows whose protocol is the dataset's standard one, and
 whose model is not degenerate (near chance, collapsed predictions, robust without
@@ -220,7 +220,7 @@ def _legend(
     ranking = rank_column(threat_model, specs)
     noun = ranking.column.rank_noun
     notes = [
-        f"Ranked by {noun}, ties by clean accuracy, as RobustBench ranks; only models evaluated "
+        f"Ranked by {noun}, ties by clean accuracy (RobustBench ranks by robust accuracy alone); only models evaluated "
         "with the standard protocol, and not degenerate, are ranked. Accuracies in %."
     ]
     if groups:

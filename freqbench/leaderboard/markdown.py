@@ -58,12 +58,19 @@ def view_markdown(board: Leaderboard, level: int = 2) -> str:
 def readme_markdown(dataset: str, views: list[Leaderboard]) -> str:
     """A dataset's README.md: every view, and a pointer to the interactive page."""
     names = {r.name for view in views for r in view.records}
+    published = [view.published for view in views if view.published is not None]
+    boards = (
+        f" RobustBench's published boards follow each view ({sum(len(t.frame) for t in published)} "
+        "entries, its own figures, not re-run)."
+        if published
+        else ""
+    )
     head = [
         generated_comment(dataset),
         "",
         f"# freqbench leaderboard: {escape(dataset)}",
         "",
-        f"{len(names)} model{'' if len(names) == 1 else 's'}. Sortable tables with each model's Fourier heat map and "
+        f"{len(names)} model{'' if len(names) == 1 else 's'} measured.{boards} Sortable tables with each model's Fourier heat map and "
         f"first-layer filters: [{INDEX}]({INDEX}).",
         "",
         "",

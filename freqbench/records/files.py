@@ -23,6 +23,7 @@ from typing import Any
 
 from freqbench import atomic
 from freqbench.errors import UserError
+from freqbench.paths import LEADERBOARD_FILE
 
 try:
     import fcntl
@@ -114,11 +115,17 @@ def dataset_records_folder(records_dir: str | Path, dataset: str) -> Path:
 
 
 def dataset_folders(records_dir: str | Path) -> list[Path]:
-    """The dataset folders of ``records_dir`` that hold at least one record."""
+    """The dataset folders of ``records_dir`` that hold at least one record, or that are a
+    published leaderboard (:data:`~freqbench.paths.LEADERBOARD_FILE`), whose page shows
+    RobustBench's published rows before any record is there."""
     root = Path(records_dir)
     if not root.is_dir():
         return []
-    return [p for p in sorted(root.iterdir()) if p.is_dir() and record_files(p)]
+    return [
+        p
+        for p in sorted(root.iterdir())
+        if p.is_dir() and (record_files(p) or (p / LEADERBOARD_FILE).is_file())
+    ]
 
 
 @contextlib.contextmanager

@@ -68,11 +68,13 @@ def load_record(path: str | Path) -> Record:
     return Record(checked.data, path)
 
 
-def load_records(folder: str | Path) -> list[Record]:
+def load_records(folder: str | Path, *, empty_ok: bool = False) -> list[Record]:
     """Every record in ``folder``, checked one by one and against each other; an empty or
-    missing folder is a UserError."""
+    missing folder is a UserError unless ``empty_ok`` (a board that shows published rows)."""
     folder = Path(folder)
     files = record_files(folder)
+    if not files and empty_ok:
+        return []
     if not files:
         why = "does not exist" if not folder.is_dir() else "holds no records (*.json)"
         raise UserError(
@@ -87,20 +89,22 @@ def load_records(folder: str | Path) -> list[Record]:
     return records
 
 
-def load_dataset_records(records_dir: str | Path, dataset: str) -> list[Record]:
+def load_dataset_records(
+    records_dir: str | Path, dataset: str, *, empty_ok: bool = False
+) -> list[Record]:
     """The records of ``dataset`` under ``records_dir``, in either layout
     (:func:`~freqbench.records.files.dataset_records_folder`); records of other datasets
     lying beside them are left aside, and a folder with none of ``dataset``'s says which it
     has."""
     folder = dataset_records_folder(records_dir, dataset)
     known = [f.name for f in dataset_folders(records_dir)]
-    if not folder.exists() and known:  # a typo of a dataset folder's name
+    if not folder.exists() and known and not empty_ok:  # a typo of a dataset folder's name
         raise UnknownNameError(f"dataset with records in {records_dir}", dataset, known)
-    records = load_records(folder)
+    records = load_records(folder, empty_ok=empty_ok)
     if folder.name == dataset and folder != Path(records_dir):
         return records
     chosen = [r for r in records if r.dataset == dataset]
-    if not chosen:
+    if not chosen and not empty_ok:
         others = sorted({r.dataset for r in records})
         raise UserError(
             f"{folder} holds records of {', '.join(others)}, none of {dataset}: pass "
