@@ -11,7 +11,7 @@ from freqbench.metrics.spec import FieldContext, ProtocolField
 
 
 def _dataset_eps(context: FieldContext) -> float:
-    return context.info.eps_for(context.values["norm"])
+    return context.info.eps_for(context.resolved["norm"])
 
 
 def _preprocessing(context: FieldContext) -> str | None:

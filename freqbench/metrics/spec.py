@@ -43,7 +43,7 @@ class FieldContext:
 
     info: DatasetInfo
     n_test: int
-    values: Mapping[str, Any]
+    resolved: Mapping[str, Any]  # the fields before it, by name
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -219,7 +219,7 @@ class MetricSpec:
     # joins the parts (in order) into the result. None: the metric runs as one task.
     merge: Callable[[list[MetricResult]], MetricResult] | None = None
     # With ``merge``: how many units of work there are (images, bases, cells) for the resolved
-    # protocol values and the dataset; a block is split into at most that many parts.
+    # protocol (read by field name) and the dataset; a block is split into at most that many parts.
     units: Callable[[Mapping[str, Any], DatasetInfo], int] | None = None
     # Inputs computed once per model and image set and handed to every metric that names them
     # (see INPUTS): ``compute`` gets them as keyword arguments of the same name.

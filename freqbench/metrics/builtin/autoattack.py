@@ -569,6 +569,6 @@ SPEC = MetricSpec(
     },
     check=_check,
     merge=merge,
-    units=lambda values, info: values["autoattack_n_examples"],  # images
+    units=lambda protocol, info: protocol["autoattack_n_examples"],  # images
     order=20,
 )

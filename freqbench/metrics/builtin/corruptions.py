@@ -141,11 +141,11 @@ def release_preprocessing(preprocessing: str) -> str:
     return resized_to(resize["to"], resize["interpolation"])
 
 
-def _release_resized(values: Mapping[str, Any]) -> str | None:
+def _release_resized(protocol: Mapping[str, Any]) -> str | None:
     """The protocol deviation of release files read for a model of another size."""
     resize = (
-        release_resize(values.get("preprocessing"))
-        if values.get("corruptions_source") == "files"
+        release_resize(protocol.get("preprocessing"))
+        if protocol.get("corruptions_source") == "files"
         else None
     )
     if resize is None:
@@ -468,8 +468,8 @@ SPEC = MetricSpec(
             "corruptions_n_examples",
             int,
             "first N test images corrupted (75 copies each)",
-            default=lambda c: c.values["n_examples"],
-            quick=lambda c: min(QUICK_N, c.values["n_examples"]),
+            default=lambda c: c.resolved["n_examples"],
+            quick=lambda c: min(QUICK_N, c.resolved["n_examples"]),
             default_help=f"--n-examples; quick: {QUICK_N}",
             standard="at_least",
             minimum=1,
@@ -607,6 +607,6 @@ SPEC = MetricSpec(
     ),
     check=_check,
     merge=merge,
-    units=lambda values, info: len(CELLS),
+    units=lambda protocol, info: len(CELLS),
     order=30,
 )
