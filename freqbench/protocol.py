@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from freqbench.data import DatasetInfo, get_dataset_info
+from freqbench.data import DatasetInfo, base_dataset, get_dataset_info, list_datasets
 from freqbench.data.base import resolve_preprocessing
 from freqbench.errors import UnknownNameError, UserError
 from freqbench.metrics import MetricSpec, all_metrics
@@ -28,18 +28,12 @@ from freqbench.metrics.fields import CORE_FIELDS
 from freqbench.metrics.spec import FieldContext, ProtocolField, format_eps
 
 PRESETS = ("standard", "quick")
-#: Datasets with a standard protocol; a BaSS "-b" test set shares its base's.
-STANDARD_DATASETS = ("fashion-mnist", "cifar10", "cifar100", "imagenet")
 
 
 def all_fields() -> dict[str, ProtocolField]:
     """Every protocol field by name, core fields first, then each metric's in metric order
     (the registry has checked that no two declare one name)."""
     return {f.name: f for f in (*CORE_FIELDS, *(f for spec in all_metrics() for f in spec.fields))}
-
-
-def base_dataset(dataset: str) -> str:
-    return dataset.removesuffix("-b")
 
 
 @dataclass(frozen=True, eq=False)
@@ -245,8 +239,8 @@ def standard_protocol(
     """The standard protocol's value of every field for ``dataset`` and ``norm``, or None when
     the dataset has none. A field whose standard depends on the model's input size (the heat
     map's eps) follows ``preprocessing``, the model's own."""
-    base = base_dataset(dataset)
-    if base not in STANDARD_DATASETS:
+    base = base_dataset(dataset)  # a variant (BaSS "-b") shares its base's protocol
+    if base not in list_datasets() or not get_dataset_info(base).standard_counts:
         return None
     return Protocol(norm=norm).resolve(base, options={"preprocessing": preprocessing})
 

@@ -33,9 +33,13 @@ def _architectures(pattern: str | None) -> list[tuple[str, str]]:
 
 
 def _datasets(pattern: str | None) -> list[tuple[str, str]]:
-    from freqbench.data import get_dataset_info, list_datasets
+    from freqbench.data import dataset_source, get_dataset_info, list_datasets
 
-    return [(n, get_dataset_info(n).description) for n in list_datasets(pattern)]
+    rows = []
+    for name in list_datasets(pattern):
+        origin = _origin(dataset_source(name))
+        rows.append((name, get_dataset_info(name).description + (f" ({origin})" if origin else "")))
+    return rows
 
 
 def _metrics(pattern: str | None) -> list[tuple[str, str]]:

@@ -1,37 +1,44 @@
-"""The "-B" datasets of Lin et al. (NeurIPS 2023): every image passed through BaSS once."""
+"""The "-B" datasets of Lin et al. (NeurIPS 2023): every image passed through BaSS once.
+
+A card with ``variants=("bass",)`` registers ``<name>-b`` beside it (:func:`bass_variant`):
+the one place the suffix is spelled.
+"""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from freqbench.data.base import get_dataset_info, load_dataset, register_dataset
+from freqbench.data.base import DatasetInfo, load_dataset
 
 if TYPE_CHECKING:
     import torch
 
 BASS_CHUNK = 2048  # images per BaSS call: bounds the complex FFT buffers' memory
+SUFFIX = "-b"
 
 
-def balanced_name(base: str) -> str:
-    return f"{base}-b"
+def bass_variant(base: DatasetInfo) -> DatasetInfo:
+    """The card of ``base`` with every image balanced, read through :func:`load_balanced`:
+    its protocol and eps; its corruptions generated from the balanced images (a release's
+    files hold unbalanced ones)."""
+    return replace(
+        base, name=f"{base.name}{SUFFIX}",
+        description=f"{base.name} with Balanced Spectrum Sampling",
+        read=partial(load_balanced, base.name), variants=(), variant_of=base.name,
+        corruptions=replace(base.corruptions, files={}),
+    )  # fmt: skip
 
 
-def _register(base: str) -> None:
-    info = get_dataset_info(base)
-    name = balanced_name(base)
+def load_balanced(
+    base: str, split: str, data_dir: Path | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    import torch
 
-    def load(split: str, data_dir: Path | None) -> tuple[torch.Tensor, torch.Tensor]:
-        import torch
+    from freqbench.spectral import bass  # the spectral toolkit needs no dataset at import
 
-        from freqbench.spectral import bass  # the spectral toolkit needs no dataset at import
-
-        data = load_dataset(base, split, data_dir=data_dir)
-        balanced = torch.cat([bass(chunk) for chunk in data.images.split(BASS_CHUNK)])
-        return balanced, data.labels
-
-    register_dataset(info.with_name(name, f"{info.name} with Balanced Spectrum Sampling"))(load)
-
-
-for _base in ("fashion-mnist", "cifar10", "cifar100"):
-    _register(_base)
+    data = load_dataset(base, split, data_dir=data_dir)
+    balanced = torch.cat([bass(chunk) for chunk in data.images.split(BASS_CHUNK)])
+    return balanced, data.labels

@@ -38,6 +38,8 @@ INFO = DatasetInfo(
     class_names=CLASS_NAMES,
     description="Zalando article images, 28x28 grayscale, 60000 train / 10000 test",
     test_size=10000,
+    standard_counts={"autoattack_n_examples": 1000},  # the first 1000 test images
+    variants=("bass",),
 )
 
 

@@ -19,8 +19,6 @@ from freqbench.errors import UserError
 from freqbench.recipes import create_recipe
 from freqbench.recipes.bass import TrainingRecipe
 
-BALANCED_SUFFIX = "-b"  # the "-B" datasets of freqbench.data.balanced
-
 
 @dataclass(frozen=True)
 class RunSpec:
@@ -85,10 +83,10 @@ def resolve(config: TrainConfig) -> RunSpec:
         bass_p=config.bass_p,
         source=f"{config.source} [recipe_options]",
     )
-    if recipe.bass_mode == "dataset" and info.name.endswith(BALANCED_SUFFIX):
+    if recipe.bass_mode == "dataset" and info.variant_of is not None:
         raise UserError(
             f"dataset '{info.name}' is already BaSS-transformed; with bass_mode 'dataset' use "
-            f"'{info.name.removesuffix(BALANCED_SUFFIX)}' (BaSS would otherwise be applied twice)"
+            f"'{info.variant_of}' (BaSS would otherwise be applied twice)"
         )
     if config.mixup_alpha > 0 and not recipe.soft_targets:
         raise UserError(f"recipe '{config.recipe}' needs hard labels: mixup cannot be used with it")

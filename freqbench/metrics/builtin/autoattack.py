@@ -472,14 +472,15 @@ def _headline(block: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
-#: AutoAttack images of the standard protocol: the whole CIFAR test set and RobustBench's 5000
-#: ImageNet images, as RobustBench does; 1000 on Fashion-MNIST, the first 1000 test images.
-STANDARD_N = {"fashion-mnist": 1000, "cifar10": 10000, "cifar100": 10000, "imagenet": 5000}
 QUICK_N = 200
+#: AutoAttack images where a dataset's card states no standard count.
+DEFAULT_N = 1000
 
 
 def _standard_n(context: FieldContext) -> int:
-    return STANDARD_N.get(context.info.name.removesuffix("-b"), 1000)
+    """The dataset card's standard count (RobustBench's: the whole CIFAR test set, its 5000
+    ImageNet images)."""
+    return context.info.standard_counts.get("autoattack_n_examples", DEFAULT_N)
 
 
 SPEC = MetricSpec(
