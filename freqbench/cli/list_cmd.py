@@ -37,8 +37,9 @@ def _datasets(pattern: str | None) -> list[tuple[str, str]]:
 
     rows = []
     for name in list_datasets(pattern):
-        origin = _origin(dataset_source(name))
-        rows.append((name, get_dataset_info(name).description + (f" ({origin})" if origin else "")))
+        source = dataset_source(name)
+        text = get_dataset_info(name).description
+        rows.append((name, text + (f" (plugin {source})" if source else "")))
     return rows
 
 
