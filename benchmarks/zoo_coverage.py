@@ -14,7 +14,7 @@ projection, each entry that ran also times one forward and backward pass of a ba
 images on this machine's device: with the protocol's counts, that says how many passes a
 standard evaluation takes. Run:
 
-    python benchmarks/bench_zoo.py [--boards cifar10/Linf,imagenet/Linf] [--max-params 50e6]
+    python benchmarks/zoo_coverage.py [--boards cifar10/Linf,imagenet/Linf] [--max-params 50e6]
 """
 
 from __future__ import annotations
