@@ -20,10 +20,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import EntryPoint
 from typing import Protocol
 
-from freqbench.registry import Registry, distribution, load_plugins
+from freqbench.registry import Registry
 
 ENTRY_POINT_GROUP = "freqbench.threat_models"
 
@@ -129,46 +128,39 @@ BUILTIN = (
     ),
 )  # fmt: skip
 
-_REGISTRY: Registry[ThreatModel] = Registry("threat model")
-_SOURCES: dict[str, str] = {}  # plugin card -> "distribution version"
-_loaded = False
 
-
-def register_threat_model(card: ThreatModel, source: str | None = None) -> ThreatModel:
-    """Add a card (``source``: the plugin package that provides it); a clash is a ValueError."""
+def _check(name: str, card: object, others: list[ThreatModel]) -> list[str]:
     if not isinstance(card, ThreatModel):
-        raise TypeError(f"a threat model is a ThreatModel, got {type(card).__name__}")
+        return [f"it is a {type(card).__name__}, not a ThreatModel"]
+    if card.name != name:
+        return [f"it is registered as '{name}' but its card is named '{card.name}'"]
     if card.bounded and not card.attack_norm:
-        raise ValueError(f"threat model '{card.name}' is a norm ball but names no attack_norm")
-    _REGISTRY.register(card.name, card)
-    if source is not None:
-        _SOURCES[card.name] = source
-    return card
+        return ["it is a norm ball but names no attack_norm"]
+    return []
 
 
-def _register_entry(entry: EntryPoint) -> None:
-    register_threat_model(entry.load(), distribution(entry))
+THREAT_MODELS: Registry[ThreatModel] = Registry(
+    "threat model",
+    ENTRY_POINT_GROUP,
+    adopt=lambda entry_name, card: [(getattr(card, "name", entry_name), card)],
+    check=_check,
+    builtins=lambda: [(card.name, card) for card in BUILTIN],
+)
 
 
-def _ensure_loaded() -> None:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        for card in BUILTIN:
-            register_threat_model(card)
-        load_plugins(ENTRY_POINT_GROUP, "threat model", _register_entry)
+def register_threat_model(card: ThreatModel) -> ThreatModel:
+    """Add a card; a card that fails the checks, or whose name is taken, is a ValueError."""
+    return THREAT_MODELS.register(getattr(card, "name", ""), card)
 
 
 def get_threat_model(name: str) -> ThreatModel:
     """The card named ``name``; an unknown name is a UserError with close matches."""
-    _ensure_loaded()
-    return _REGISTRY.get(name)
+    return THREAT_MODELS.get(name)
 
 
 def threat_models() -> list[ThreatModel]:
     """Every card, in view order."""
-    _ensure_loaded()
-    return sorted((_REGISTRY.get(n) for n in _REGISTRY.names()), key=lambda c: (c.order, c.name))
+    return sorted(THREAT_MODELS.values(), key=lambda card: (card.order, card.name))
 
 
 def bounded_names() -> tuple[str, ...]:
@@ -179,7 +171,7 @@ def bounded_names() -> tuple[str, ...]:
 def source_of(name: str) -> str | None:
     """The plugin package that provides card ``name``; None for a built-in one."""
     get_threat_model(name)
-    return _SOURCES.get(name)
+    return THREAT_MODELS.source(name)
 
 
 #: The threat model an evaluation is attacked in when none is named (RobustBench's first).

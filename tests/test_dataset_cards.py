@@ -19,7 +19,7 @@ from freqbench.data import base as registry
 from freqbench.data.corrupted import corrupted_source
 from freqbench.data.synthetic import SYNTHETIC, make_synthetic
 from freqbench.errors import UserError
-from freqbench.protocol import standard_values
+from freqbench.protocol import standard_protocol
 
 
 @pytest.fixture()
@@ -46,8 +46,8 @@ def test_a_card_with_the_bass_variant_registers_both_and_the_variant_shares_its_
     variant = get_dataset_info("tiny-b")
     assert variant.variant_of == "tiny" and base_dataset("tiny-b") == "tiny"
     assert base_dataset("tiny") == "tiny" and base_dataset("not-registered-b") == "not-registered-b"
-    assert standard_values("tiny-b")["autoattack_n_examples"] == 7
-    assert standard_values("tiny") == standard_values("tiny-b")
+    assert standard_protocol("tiny-b")["autoattack_n_examples"] == 7
+    assert standard_protocol("tiny") == standard_protocol("tiny-b")
     from freqbench.spectral import bass
 
     plain, balanced = load_dataset("tiny"), load_dataset("tiny-b")
@@ -57,10 +57,10 @@ def test_a_card_with_the_bass_variant_registers_both_and_the_variant_shares_its_
 
 
 def test_a_dataset_without_standard_counts_has_no_standard_protocol():
-    assert standard_values("imagenet-val") is None and standard_values("synthetic") is None
-    assert standard_values("cifar10")["autoattack_n_examples"] == 10000
-    assert standard_values("imagenet")["autoattack_n_examples"] == 5000
-    assert standard_values("fashion-mnist-b")["autoattack_n_examples"] == 1000
+    assert standard_protocol("imagenet-val") is None and standard_protocol("synthetic") is None
+    assert standard_protocol("cifar10")["autoattack_n_examples"] == 10000
+    assert standard_protocol("imagenet")["autoattack_n_examples"] == 5000
+    assert standard_protocol("fashion-mnist-b")["autoattack_n_examples"] == 1000
 
 
 def test_corruption_sources_come_from_the_card(tmp_path):

@@ -129,9 +129,7 @@ def _install(site: Path, package: str, module_text: str, entry: str) -> None:
 @pytest.fixture()
 def fresh(monkeypatch, tmp_path):
     """A registry that loads again, with the plugins declared in ``tmp_path``."""
-    monkeypatch.setattr(threat_models, "_REGISTRY", threat_models.Registry("threat model"))
-    monkeypatch.setattr(threat_models, "_SOURCES", {})
-    monkeypatch.setattr(threat_models, "_loaded", False)
+    monkeypatch.setattr(threat_models, "THREAT_MODELS", threat_models.THREAT_MODELS.fresh())
     monkeypatch.syspath_prepend(str(tmp_path))
     return tmp_path
 

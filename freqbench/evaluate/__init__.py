@@ -176,14 +176,14 @@ def plan_evaluation(
     name = check_name(loaded.name if name is None else name)
     info = get_dataset_info(dataset)
     n_test = info.test_size or len(WORKER.test_images(dataset, _text(data_dir), None))
-    values = (protocol or Protocol.standard()).resolve(
+    resolved = (protocol or Protocol.standard()).resolve(
         dataset, n_test, {
             "corruptions_dir": corruptions_dir, "preprocessing": loaded.preprocessing,
             "input_mean": input_mean(loaded.model),
         },
     )  # fmt: skip
     plan = RecordPlan(
-        model, loaded, name, dataset, parse_metrics(metrics), values,
+        model, loaded, name, dataset, parse_metrics(metrics), resolved,
         out=Path(out_dir) if out_dir is not None else None, force=force, replace=replace,
         executor=executor, device=here if local else device, data_dir=_text(data_dir),
         corruptions_dir=_text(corruptions_dir), cache_dir=_text(cache_dir), progress=progress,
@@ -192,13 +192,13 @@ def plan_evaluation(
     )  # fmt: skip
     if loaded.model is not None and plan.tasks and any(s.images for s in plan.running):
         data = WORKER.test_images(
-            dataset, _text(data_dir), values["n_examples"], values["preprocessing"]
+            dataset, _text(data_dir), resolved.n_examples, resolved.preprocessing
         )
         check_model(loaded.model, data, here)
     fields = all_fields()
     for field_name in sorted({f for spec in plan.running for f in spec.reads}):
-        if fields[field_name].model_reference and values[field_name] is not None:
-            describe_model_ref(values[field_name], dataset)  # a wrong one fails here, not later
+        if fields[field_name].model_reference and resolved[field_name] is not None:
+            describe_model_ref(resolved[field_name], dataset)  # a wrong one fails here, not later
     return plan
 
 

@@ -12,7 +12,7 @@ from freqbench.threat_models import DEFAULT, bounded_names, get_threat_model
 
 
 def _dataset_eps(context: FieldContext) -> float:
-    return get_threat_model(context.values["norm"]).eps(context.info)
+    return get_threat_model(context.resolved["norm"]).eps(context.info)
 
 
 def _preprocessing(context: FieldContext) -> str | None:

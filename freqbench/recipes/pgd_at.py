@@ -26,6 +26,7 @@ class PGDAT(Recipe[PGDATConfig]):
     name = "pgd-at"
     config_class = PGDATConfig
     balls = BALLS
+    adversarial = True
 
     def loss(
         self, model: nn.Module, x: Tensor, y: Tensor, generator: torch.Generator | None

@@ -17,10 +17,10 @@ from freqbench.data.corrupted import corrupted_source, corruption_cells
 from freqbench.data.release_folders import RELEASE_SIZE, release_resize
 from freqbench.errors import UserError
 from freqbench.metrics.counts import keyed_problems, mean_problems
+from freqbench.metrics.presentation import Column, Presentation
 from freqbench.metrics.spec import (
     COUNT,
     FRACTION,
-    Column,
     FieldContext,
     Flag,
     MetricResult,
@@ -44,11 +44,11 @@ OPTIONAL_FIELDS = ("generator", "release_resized")
 CELLS = corruption_cells("common")
 
 
-def _release_resized(values: Mapping[str, Any]) -> str | None:
+def _release_resized(protocol: Mapping[str, Any]) -> str | None:
     """The protocol deviation of release files read for a model of another size."""
     resize = (
-        release_resize(values.get("preprocessing"))
-        if values.get("corruptions_source") == "files"
+        release_resize(protocol.get("preprocessing"))
+        if protocol.get("corruptions_source") == "files"
         else None
     )
     if resize is None:
@@ -216,8 +216,8 @@ SPEC = MetricSpec(
             "corruptions_n_examples",
             int,
             "first N test images corrupted (75 copies each)",
-            default=lambda c: c.values["n_examples"],
-            quick=lambda c: min(QUICK_N, c.values["n_examples"]),
+            default=lambda c: c.resolved["n_examples"],
+            quick=lambda c: min(QUICK_N, c.resolved["n_examples"]),
             default_help=f"--n-examples; quick: {QUICK_N}",
             standard="at_least",
             minimum=1,
@@ -235,40 +235,43 @@ SPEC = MetricSpec(
         ),
     ),
     images="corruptions_n_examples",
-    columns=(
-        Column(
-            "corruptions",
-            "Corruptions",
-            "mean accuracy over the 15 corruptions x 5 severities",
-            ("mean",),
-            percent=True,
-            higher_is_better=True,
-            main=True,
-            bass_delta=True,
-            headline=True,
-            rank_noun="mean corruption accuracy",
-            model_info="corruptions_acc",
-            # The images corrupted, not 75 times as many: every cell reuses the same images.
-            count=("n",),
-            legend=(
-                "Corruptions: its interval counts the n test images corrupted, not 75 n: the "
-                "15 x 5 corruption cells reuse the same images, so they are not independent "
-                "draws (a mean over cells varies no more than one binomial draw on n images: "
-                "the interval is conservative)."
+    presentation=Presentation(
+        columns=(
+            Column(
+                "corruptions",
+                "Corruptions",
+                "mean accuracy over the 15 corruptions x 5 severities",
+                ("mean",),
+                percent=True,
+                higher_is_better=True,
+                main=True,
+                bass_delta=True,
+                headline=True,
+                rank_noun="mean corruption accuracy",
+                model_info="corruptions_acc",
+                # The images corrupted, not 75 times as many: every cell reuses the same images.
+                count=("n",),
+                legend=(
+                    "Corruptions: its interval counts the n test images corrupted, not 75 n: the "
+                    "15 x 5 corruption cells reuse the same images, so they are not independent "
+                    "draws (a mean over cells varies no more than one binomial draw on n images: "
+                    "the interval is conservative)."
+                ),
+            ),
+            *(_family_column(family) for family in FAMILIES),
+            Column(
+                "mce",
+                "mCE",
+                "ImageNet-C's mean Corruption Error: each corruption's error over AlexNet's "
+                "(100%: as robust as AlexNet; lower is better)",
+                ("mce",),
+                percent=True,
+                higher_is_better=False,
+                main=True,
+                optional=True,
             ),
         ),
-        *(_family_column(family) for family in FAMILIES),
-        Column(
-            "mce",
-            "mCE",
-            "ImageNet-C's mean Corruption Error: each corruption's error over AlexNet's "
-            "(100%: as robust as AlexNet; lower is better)",
-            ("mce",),
-            percent=True,
-            higher_is_better=False,
-            main=True,
-            optional=True,
-        ),
+        headline=_headline,
     ),
     schema={
         "type": "object",
@@ -349,9 +352,8 @@ SPEC = MetricSpec(
             ),
         ),
     ),
-    headline=_headline,
     check=_check,
     merge=merge,
-    units=lambda values, info: len(CELLS),
+    units=lambda protocol, info: len(CELLS),
     order=30,
 )

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 from freqbench.corruptions.params import SEVERITIES
 from freqbench.data.corrupted import corrupted_source, corruption_cells
 from freqbench.metrics.counts import keyed_problems, mean_problems
+from freqbench.metrics.presentation import Column, Presentation
 from freqbench.metrics.spec import (
     COUNT,
     FRACTION,
-    Column,
     MetricResult,
     MetricSpec,
     Shard,
@@ -121,21 +121,24 @@ SPEC = MetricSpec(
     version="1",
     compute=corruption_3d_accuracy,
     reads=("n_examples",),
-    columns=(
-        Column(
-            "corruptions_3d",
-            "3DCC",
-            "mean accuracy over ImageNet-3DCC's 12 corruptions x 5 severities",
-            ("mean",),
-            percent=True,
-            higher_is_better=True,
-            main=True,
-            headline=True,
-            optional=True,
-            rank_noun="mean ImageNet-3DCC accuracy",
-            model_info="corruptions_acc_3d",
-            count=("n",),
+    presentation=Presentation(
+        columns=(
+            Column(
+                "corruptions_3d",
+                "3DCC",
+                "mean accuracy over ImageNet-3DCC's 12 corruptions x 5 severities",
+                ("mean",),
+                percent=True,
+                higher_is_better=True,
+                main=True,
+                headline=True,
+                optional=True,
+                rank_noun="mean ImageNet-3DCC accuracy",
+                model_info="corruptions_acc_3d",
+                count=("n",),
+            ),
         ),
+        headline=_headline,
     ),
     schema={
         "type": "object",
@@ -154,7 +157,6 @@ SPEC = MetricSpec(
             "release_resized": {"type": "object"},
         },
     },
-    headline=_headline,
     check=_check,
     merge=merge,
     units=lambda values, info: len(CELLS),

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from freqbench.errors import UserError
+from freqbench.metrics.presentation import Column, Presentation
 from freqbench.metrics.spec import (
     COUNT,
     FRACTION,
     Artifact,
-    Column,
     FieldContext,
     MetricResult,
     MetricSpec,
@@ -102,13 +102,13 @@ def _check_band_limit(limit: int, h: int, w: int) -> None:
         )
 
 
-def _bases(values: Mapping[str, Any], info: DatasetInfo) -> int:
+def _bases(protocol: Mapping[str, Any], info: DatasetInfo) -> int:
     """The units the block is sharded by: one per basis measured."""
     from freqbench.data.base import input_size
     from freqbench.sensitivity import heatmap_bases
 
-    h, w = input_size(info, values.get("preprocessing"))
-    return len(heatmap_bases(h, w, values.get("heatmap_band_limit", 0)))
+    h, w = input_size(info, protocol.get("preprocessing"))
+    return len(heatmap_bases(h, w, protocol.get("heatmap_band_limit", 0)))
 
 
 def merge(parts: list[MetricResult]) -> MetricResult:
@@ -177,7 +177,7 @@ def _plot(array: np.ndarray, path: Path, context: Mapping[str, Any]) -> None:
 def _side(context: FieldContext) -> int:
     from freqbench.data.base import input_size
 
-    return input_size(context.info, context.values.get("preprocessing"))[0]
+    return input_size(context.info, context.resolved.get("preprocessing"))[0]
 
 
 def _eps(context: FieldContext) -> float:
@@ -229,16 +229,20 @@ SPEC = MetricSpec(
     ),
     images="heatmap_n_examples",
     needs=("clean_predictions",),
-    columns=tuple(
-        Column(
-            f"heatmap_{band}",
-            f"Heat map error ({band})",
-            f"mean Fourier heat map error in the {band} band (Yin et al.)",
-            ("bands", band),
-            percent=True,
-            correlate=True,
-        )
-        for band in ("low", "middle", "high")
+    presentation=Presentation(
+        columns=tuple(
+            Column(
+                f"heatmap_{band}",
+                f"Heat map error ({band})",
+                f"mean Fourier heat map error in the {band} band (Yin et al.)",
+                ("bands", band),
+                percent=True,
+                correlate=True,
+            )
+            for band in ("low", "middle", "high")
+        ),
+        headline=_headline,
+        card_facts=_card_facts,
     ),
     artifacts=(
         Artifact("heatmap_npy", "heatmap.npy", "heatmap", _save_npy, pixel_map=True),
@@ -268,9 +272,7 @@ SPEC = MetricSpec(
             "clean_accuracy": FRACTION,  # of the heat map's own images
         },
     },
-    headline=_headline,
     merge=merge,
     units=_bases,
-    card_facts=_card_facts,
     order=43,
 )
