@@ -147,9 +147,11 @@ def plan_evaluation(
 ) -> RecordPlan:
     """The blocks ``model``'s record still needs, as tasks for an ``executor`` of that name.
 
-    The driver loads the model here, to check it and read its metadata; on the local
-    executor the tasks find it loaded, on Ray the workers load it themselves (``device``
-    is then resolved on each worker). ``replace`` lets the run start afresh a record of
+    The driver plans from the model's description (its checkpoint's sidecar, where it says
+    enough) and loads the weights only when a block runs: on the local executor here, to
+    check the model once, and the tasks find it loaded; on Ray the workers load it themselves
+    (``device`` is then resolved on each worker). A run that reuses every block loads neither
+    weights nor test images. ``replace`` lets the run start afresh a record of
     another model, or one too damaged to use, under the same name. ``figures`` are options
     of the artifact writers (``heatmap_scale``: ``absolute`` or ``relative``). ``threads``:
     torch threads per task (None: the process's own locally, one per task on Ray); equal
@@ -157,7 +159,7 @@ def plan_evaluation(
     leaderboard's folder (``submit`` and ``grid`` set it; see :func:`check_unpublished`).
     """
     from freqbench.data import get_dataset_info
-    from freqbench.loading import ModelRef, describe_model_ref, input_mean, load_model_ref
+    from freqbench.loading import ModelRef, describe_model_ref, input_mean
 
     model = model if isinstance(model, ModelRef) else ModelRef(model)
     if name is not None:
@@ -166,31 +168,41 @@ def plan_evaluation(
         check_unpublished(Path(out_dir))
     local = executor == "local"
     here = resolve_device(device) if local else "cpu"
-    # Remote workers load the weights themselves: the driver only reads what it plans from.
-    loaded = load_model_ref(model, dataset, here) if local else describe_model_ref(model, dataset)
-    dataset = dataset or loaded.dataset
+    # What the plan needs is the model's description; a reference that only loading describes
+    # (timm, RobustBench, --weights) is loaded where the local tasks run.
+    described = describe_model_ref(model, dataset, here)
+    dataset = dataset or described.dataset
     if dataset is None:
         raise UserError(f"cannot tell which dataset {model} belongs to: pass --dataset")
-    if loaded.model is not None:
-        WORKER.keep_model(model, dataset, here, loaded)  # the local tasks use it as it is
-    name = check_name(loaded.name if name is None else name)
+    if described.model is not None and local:
+        WORKER.keep_model(model, dataset, here, described)  # the local tasks use it as it is
+    name = check_name(described.name if name is None else name)
     info = get_dataset_info(dataset)
     n_test = info.test_size or len(WORKER.test_images(dataset, _text(data_dir), None))
+    mean = input_mean(described.model)
+    if mean is None and described.model is None and local and info.default_preprocessing:
+        # An image-file dataset's preprocessing may pad with the model's own input mean.
+        mean = input_mean(WORKER.model(model, dataset, here, described.sha256).model)
     resolved = (protocol or Protocol.standard()).resolve(
         dataset, n_test, {
-            "corruptions_dir": corruptions_dir, "preprocessing": loaded.preprocessing,
-            "input_mean": input_mean(loaded.model),
+            "corruptions_dir": corruptions_dir, "preprocessing": described.preprocessing,
+            "input_mean": mean,
         },
     )  # fmt: skip
     plan = RecordPlan(
-        model, loaded, name, dataset, parse_metrics(metrics), resolved,
+        model, described, name, dataset, parse_metrics(metrics), resolved,
         out=Path(out_dir) if out_dir is not None else None, force=force, replace=replace,
         executor=executor, device=here if local else device, data_dir=_text(data_dir),
         corruptions_dir=_text(corruptions_dir), cache_dir=_text(cache_dir), progress=progress,
         figures=figures,
         threads=threads,
     )  # fmt: skip
-    if loaded.model is not None and plan.tasks and any(s.images for s in plan.running):
+    if (
+        plan.tasks
+        and any(s.images for s in plan.running)
+        and (local or described.model is not None)
+    ):
+        loaded = WORKER.model(model, dataset, here, described.sha256) if local else described
         data = WORKER.test_images(
             dataset, _text(data_dir), resolved.n_examples, resolved.preprocessing
         )
