@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.freqbench-$(shell cat pyproject.toml | sha1sum | cut -c1-12)-$(shell echo $(CURDIR) | sha1sum | cut -c1-8)
 FMNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: install data demo test lint check bench clean
+.PHONY: install data demo test test-fast lint check bench clean
 
 install: $(STAMP)
 
@@ -27,6 +27,10 @@ demo: install data
 
 test: install data
 	$(BIN)/pytest -q
+
+# The inner loop: the tests not marked slow (CLI subprocesses, pip installs, long cases).
+test-fast: install data
+	$(BIN)/pytest -q -m "not slow"
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

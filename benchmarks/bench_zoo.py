@@ -114,6 +114,10 @@ def main() -> None:
     parser.add_argument("--boards", help="comma list of dataset/threat_model (default: all)")
     parser.add_argument("--max-params", type=float, default=50e6)
     parser.add_argument("--n-images", type=int, default=4)
+    parser.add_argument(
+        "--per-board", type=int, help="run only the first K entries of each board that fit "
+        "--max-params, in RobustBench's order (the others are counted as sampled out)",
+    )  # fmt: skip
     parser.add_argument("--no-pass-timing", action="store_true")
     args = parser.parse_args()
 
@@ -124,7 +128,7 @@ def main() -> None:
     from freqbench.compat import import_robustbench, quiet_third_party_warnings
     from freqbench.grid.zoo_run import run_zoo
     from freqbench.protocol import Protocol
-    from freqbench.published import published_entries
+    from freqbench.published import published_entries, rank_as_robustbench
     from freqbench.published.zoo import zoo_weights
 
     quiet_third_party_warnings()
@@ -149,7 +153,7 @@ def main() -> None:
     for dataset, threat_model in boards:
         counts: Counter[str] = Counter()
         seconds, passes, messages = [], [], defaultdict(list)
-        for entry in published_entries(dataset, threat_model):
+        for entry in rank_as_robustbench(published_entries(dataset, threat_model)):
             weights = zoo_weights(dataset, threat_model, entry.name)
             if weights is None:
                 continue
@@ -170,6 +174,9 @@ def main() -> None:
             if size is not None and size > args.max_params:
                 counts["skipped: size"] += 1
                 print(f"{label}: skipped, {size / 1e6:.0f}M parameters")
+                continue
+            if args.per_board is not None and counts["ran"] + counts["failed"] >= args.per_board:
+                counts["sampled out"] += 1
                 continue
             files = [models / f for f in weights.files]
             outcome = None
@@ -217,8 +224,8 @@ def main() -> None:
         per_hour = 3600 * len(seconds) / sum(seconds) if seconds else float("nan")
         step = statistics.median(passes) if passes else float("nan")
         print(f"| {dataset} {threat_model} | {counts['entries']} | {counts['skipped: size']} | "
-              f"{counts['skipped: hub']} | {counts['ran']} | {counts['failed']} | {median:.1f} | "
-              f"{per_hour:.0f} | {step:.2f} |")  # fmt: skip
+              f"{counts['skipped: hub']} | {counts['sampled out']} | {counts['ran']} | "
+              f"{counts['failed']} | {median:.1f} | {per_hour:.0f} | {step:.2f} |")  # fmt: skip
     for (dataset, threat_model), (_, _, _, messages) in summary.items():
         for message, names in messages.items():
             print(f"{dataset} {threat_model} failed ({len(names)}: {', '.join(names)}): {message}")

@@ -1008,7 +1008,7 @@ def _architecture_case(body: str) -> Callable[[Harness], tuple[str, str]]:
 
 
 METRIC = """\
-from freqbench.metrics import Column, MetricSpec, ProtocolField
+from freqbench.metrics import Column, MetricSpec, Presentation, ProtocolField
 
 def compute(model, data, **options):
     return {{"accuracy": 0.5, "n": len(data)}}
@@ -1016,7 +1016,7 @@ def compute(model, data, **options):
 SPEC = MetricSpec(
     name="hostile", description="a hostile test metric", version="1", compute=compute,
     reads=("n_examples", "{field}"),
-    columns=(Column("hostile", "Hostile", "a test column", ("accuracy",), percent=True),),
+    presentation=Presentation(columns=(Column("hostile", "Hostile", "a test column", ("accuracy",), percent=True),)),
     schema={{"type": "object", "required": ["accuracy", "n"],
              "properties": {{"accuracy": {{"type": "number"}}, "n": {{"type": "integer"}}}}}},
     fields=(ProtocolField("{field}", str, "a field named like an option"),),

@@ -17,13 +17,13 @@ def _rows_of(name: str, block: dict[str, Any]) -> list[tuple[str, str]]:
     spec = spec_or_none(name)
     if spec is None:
         return [(name, "(metric not installed here)")]
-    if spec.headline is not None:
+    if spec.presentation.headline is not None:
         try:
-            return spec.headline(block)
+            return spec.presentation.headline(block)
         except Exception as exc:  # a plugin's printout must not hide the other metrics'
             return [(name, f"(its headline failed: {type(exc).__name__}: {exc})")]
     rows = []
-    for column in spec.columns:
+    for column in spec.presentation.columns:
         value = column.value(block)
         text = "-" if value is None else f"{100 * value:.2f}%" if column.percent else f"{value:.4g}"
         rows.append((column.title, text))

@@ -163,6 +163,7 @@ def test_timm_pretrained_loads_from_a_local_hub_cache(tmp_path, monkeypatch):
     assert "not installed" not in str(missing.value)
 
 
+@pytest.mark.slow
 def test_the_timm_names_snapshot_is_the_installed_timm_s():
     """Names are checked before timm is imported, from a snapshot of the pinned release
     (scripts/snapshot_timm_names.py): it must list exactly what the installed timm knows."""

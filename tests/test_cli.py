@@ -17,12 +17,14 @@ def freqbench(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_help_lists_commands():
     result = freqbench("--help")
     assert result.returncode == 0
     assert "list" in result.stdout and "info" in result.stdout
 
 
+@pytest.mark.slow
 def test_list_with_pattern():
     result = freqbench("list", "architectures", "wrn-*")
     assert result.returncode == 0
@@ -31,6 +33,7 @@ def test_list_with_pattern():
     assert "fashion-mnist" in freqbench("list", "datasets").stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "suggestion"),
     [(("list", "architecure"), "architectures"), (("list", "datsets"), "datasets")],
@@ -42,6 +45,7 @@ def test_unknown_name_exit_2_with_suggestion(args, suggestion):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_info_describes_a_checkpoint(tmp_path):
     info = CheckpointInfo.for_dataset("smallcnn", "fashion-mnist", recipe="pgd-at")
     path = save_checkpoint(info.build(), tmp_path / "m.safetensors", info)
@@ -52,6 +56,7 @@ def test_info_describes_a_checkpoint(tmp_path):
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
 
 
+@pytest.mark.slow
 def test_spectrum_writes_plots_and_prints_slope(tmp_path):
     result = freqbench(
         "spectrum", "--dataset", "synthetic", "--n-examples", "32", "--out", str(tmp_path)
@@ -73,6 +78,7 @@ print("TORCH" if "torch" in sys.modules else "NO TORCH")
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args",
     [["--help"], ["list", "metrics"], ["list", "architectures"], ["list", "datasets"],
@@ -86,6 +92,7 @@ def test_help_and_list_do_not_import_torch(args):
     assert result.stdout.splitlines()[-1] == "NO TORCH", result.stderr
 
 
+@pytest.mark.slow
 def test_evaluate_help_lists_every_protocol_field():
     from freqbench.protocol import all_fields
 
@@ -95,6 +102,7 @@ def test_evaluate_help_lists_every_protocol_field():
     assert "--device DEVICE" in help_text and "auto (default" in help_text
 
 
+@pytest.mark.slow
 def test_third_party_import_noise_is_filtered_unless_verbose(tmp_path):
     """Importing timm warns about torch.jit.interface (a torch deprecation, nothing the user
     can act on): freqbench's commands filter it, --verbose shows it."""
@@ -110,6 +118,7 @@ def test_third_party_import_noise_is_filtered_unless_verbose(tmp_path):
     assert "FutureWarning: `torch.jit.interface` is deprecated" in loud.stderr
 
 
+@pytest.mark.slow
 def test_robustbench_imports_in_freqbench_s_environment():
     """robustbench 1.1.1 imports `autoattack`, which PyPI ships as pyautoattack: the alias
     freqbench installs makes `import robustbench` work in a fresh interpreter."""

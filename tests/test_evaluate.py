@@ -129,6 +129,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_cli_user_mistakes_exit_2_without_record(synthetic_checkpoint, tmp_path):
     wrong_dataset = _cli(
         "--model", str(synthetic_checkpoint), "--dataset", "cifar10", "--out", str(tmp_path)
@@ -143,6 +144,7 @@ def test_cli_user_mistakes_exit_2_without_record(synthetic_checkpoint, tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_cli_writes_to_a_scratch_folder_never_into_the_leaderboard(synthetic_checkpoint, tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "freqbench.cli", "evaluate", "--model", str(synthetic_checkpoint),
@@ -156,6 +158,7 @@ def test_cli_writes_to_a_scratch_folder_never_into_the_leaderboard(synthetic_che
     assert "runs/records/synthetic/scratch.json" in result.stdout
 
 
+@pytest.mark.slow
 def test_cli_prints_the_headline_table(synthetic_checkpoint, tmp_path):
     result = _cli(
         "--model", str(synthetic_checkpoint), "--metrics", "clean,filters", "--n-examples", "16",
@@ -325,6 +328,7 @@ evaluate(sys.argv[1], metrics="clean,slow", protocol=Protocol(n_examples=24), ou
 """
 
 
+@pytest.mark.slow
 def test_a_kill_between_two_blocks_keeps_the_first(synthetic_checkpoint, tmp_path):
     import signal
     import time

@@ -94,6 +94,7 @@ def test_the_readme_budgets_are_the_measured_ones():
     assert COMMANDS[-1].startswith("freqbench leaderboard")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("index", range(len(COMMANDS)), ids=lambda i: COMMANDS[i][:60])
 def test_each_first_hour_command_runs_as_written(shell, index):
     args = tiny(shlex.split(COMMANDS[index])[1:])
@@ -118,6 +119,7 @@ def test_each_first_hour_command_runs_as_written(shell, index):
 PLUGIN = block(CONTRIBUTING, "plugin-example")
 
 
+@pytest.mark.slow
 def test_the_plugin_example_runs_after_the_first_hour(shell, tmp_path_factory):
     """CONTRIBUTING's commands as written, on the first hour's records (pip installs the
     example into a folder of its own, as tests/test_plugins.py does)."""

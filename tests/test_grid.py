@@ -284,6 +284,7 @@ def tiny_repo(tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.mark.slow
 def test_runner_trains_evaluates_commits_and_then_skips(tiny_repo, monkeypatch):
     spec = load_grid(Path("model_zoo/synthetic/grid.toml"))
     paths = GridPaths(runs=Path("runs"), records=Path("leaderboards"))
@@ -337,6 +338,7 @@ def test_runner_trains_evaluates_commits_and_then_skips(tiny_repo, monkeypatch):
     assert len(_git(tiny_repo, "log", "--format=%s").splitlines()) == 5
 
 
+@pytest.mark.slow
 def test_train_only_publishes_and_commits_checkpoints_without_evaluating(tiny_repo, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("--train-only evaluated a row")
@@ -373,6 +375,7 @@ def _spy_blocks(monkeypatch, stop_after: int | None = None) -> list[tuple[str, s
     return ran
 
 
+@pytest.mark.slow
 def test_runner_redoes_only_the_missing_blocks(tiny_repo, monkeypatch):
     spec = load_grid(Path("model_zoo/synthetic/grid.toml"))
     paths = GridPaths(runs=Path("runs"), records=Path("leaderboards"))
@@ -392,6 +395,7 @@ def test_runner_redoes_only_the_missing_blocks(tiny_repo, monkeypatch):
     assert all(s.done for s in grid_states(spec, paths))
 
 
+@pytest.mark.slow
 def test_a_killed_driver_resumes_without_redoing_finished_blocks(tiny_repo, monkeypatch):
     spec = load_grid(Path("model_zoo/synthetic/grid.toml"))
     paths = GridPaths(runs=Path("runs"), records=Path("leaderboards"))

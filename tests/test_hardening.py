@@ -474,6 +474,7 @@ def untrained_checkpoint(tmp_path_factory) -> Path:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "case",
     [

@@ -353,6 +353,7 @@ def test_timm_resnet50_runs_the_whole_card(imagenet_root, tmp_path, monkeypatch)
     assert record["metrics"]["filters"]["first_layer"]["k"] == 7
 
 
+@pytest.mark.slow
 def test_a_robustbench_imagenet_entry_loads_from_its_files_and_uses_its_preprocessing(
     imagenet_root, tmp_path, monkeypatch, capsys
 ):
@@ -404,6 +405,7 @@ def test_a_robustbench_imagenet_entry_loads_from_its_files_and_uses_its_preproce
     assert "mCE" in page and f"{100 * mce:.2f}" in page
 
 
+@pytest.mark.slow
 def test_imagenet_data_errors_reach_the_cli_as_one_line(tmp_path):
     done = freqbench(
         "evaluate", "--model", "timm:resnet10t", "--random-init", "--dataset", "imagenet",

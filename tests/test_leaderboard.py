@@ -561,7 +561,7 @@ def test_intervals_and_rank_groups_in_every_format():
 
 
 def test_a_plugin_accuracy_column_gets_an_interval_from_its_declaration(monkeypatch):
-    from freqbench.metrics import Column, MetricSpec, registry
+    from freqbench.metrics import Column, MetricSpec, Presentation, registry
 
     registry.all_metrics()  # the built-ins first
     toy = MetricSpec(
@@ -570,14 +570,15 @@ def test_a_plugin_accuracy_column_gets_an_interval_from_its_declaration(monkeypa
         version="1",
         compute="toy:compute",
         images=None,
-        columns=(
+        presentation=Presentation(columns=(
             Column("toy", "Toy acc.", "toy accuracy", ("accuracy",), percent=True, main=True,
                    count=("images",)),
             Column("toy_plain", "Toy plain", "no count", ("accuracy",), percent=True, main=True),
-        ),
-        order=5000,
+        )),
+    order=5000,
     )  # fmt: skip
-    monkeypatch.setitem(registry._METRICS, "toy", toy)
+    monkeypatch.setattr(registry, "METRICS", registry.METRICS.fresh())
+    registry.register_metric(toy)
     record = make_record("a")
     put(record, "toy", {"accuracy": 0.25, "images": 400})
     records = as_records(record, make_record("b"))

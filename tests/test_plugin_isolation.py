@@ -40,7 +40,7 @@ BUILTIN = [
 ]
 
 HEADER = """\
-from freqbench.metrics import Artifact, Column, MetricResult, MetricSpec, ProtocolField
+from freqbench.metrics import Artifact, Column, MetricResult, MetricSpec, Presentation, ProtocolField
 
 def compute(model, data, **options):
     return {"accuracy": 0.5, "n": len(data)}
@@ -59,7 +59,7 @@ def spec(name: str, **fields: str) -> str:
         "version": repr("1"),
         "compute": "compute",
         "reads": '("n_examples",)',
-        "columns": f'(Column("{name}", "{name} acc.", "an accuracy", ("accuracy",), percent=True),)',
+        "presentation": f'Presentation(columns=(Column("{name}", "{name} acc.", "an accuracy", ("accuracy",), percent=True),))',
         "schema": "SCHEMA",
         **fields,
     }
@@ -69,10 +69,7 @@ def spec(name: str, **fields: str) -> str:
 @pytest.fixture()
 def site(monkeypatch, tmp_path):
     """A fresh registry that loads the plugins declared in ``tmp_path``."""
-    monkeypatch.setattr(registry, "_METRICS", {})
-    monkeypatch.setattr(registry, "_BUILTIN", set())
-    monkeypatch.setattr(registry, "_SOURCES", {})
-    monkeypatch.setattr(registry, "_loaded", False)
+    monkeypatch.setattr(registry, "METRICS", registry.METRICS.fresh())
     monkeypatch.syspath_prepend(str(tmp_path))
     reserve_option_names(reserved_option_names)  # as every command does first
     checks.record_schema.cache_clear()
@@ -109,11 +106,11 @@ LOAD_CASES = [
     LoadCase("keyboard-interrupt", "raise KeyboardInterrupt\n", "KeyboardInterrupt"),
     LoadCase("not-a-spec", "SPEC = 42\n", "not a MetricSpec"),
     LoadCase("builtin-name", HEADER + spec("clean"), "metric 'clean' is already registered"),
-    LoadCase("column-key-clean", HEADER + spec("x", columns='(Column("clean", "C", "c", ("accuracy",)),)'),
+    LoadCase("column-key-clean", HEADER + spec("x", presentation='Presentation(columns=(Column("clean", "C", "c", ("accuracy",)),))'),
              "column key 'clean' is taken"),
-    LoadCase("model-info-key", HEADER + spec("x", columns='(Column("x", "X", "x", ("accuracy",), model_info="clean_acc"),)'),
+    LoadCase("model-info-key", HEADER + spec("x", presentation='Presentation(columns=(Column("x", "X", "x", ("accuracy",), model_info="clean_acc"),))'),
              "model_info key 'clean_acc' is taken"),
-    LoadCase("ranks-linf", HEADER + spec("x", columns='(Column("x", "X", "x", ("accuracy",), ranks=("Linf",)),)'),
+    LoadCase("ranks-linf", HEADER + spec("x", presentation='Presentation(columns=(Column("x", "X", "x", ("accuracy",), ranks=("Linf",)),))'),
              "leaderboard view 'Linf' is taken"),
     LoadCase("field-eps", HEADER + spec("x", reads='("n_examples", "eps")', fields='(ProtocolField("eps", float, "e"),)'),
              "protocol field 'eps' is declared already"),
@@ -151,6 +148,7 @@ def test_every_option_of_every_command_is_reserved():
                 assert option.lstrip("-").replace("-", "_") in reserved, (name, option)
     assert seen > 80  # every command's options, not a few
     assert {"cache_dir", "input_normalization", "out", "records_dir", "epochs"} <= reserved
+    assert {"run", "command", "verbose"} <= reserved  # the parsers' own names of the namespace
 
 
 def test_a_plugin_loaded_before_the_cli_reserved_its_options_is_left_out_then(site):
@@ -184,12 +182,18 @@ def test_two_plugins_with_one_column_key_keep_the_first(site):
     install(
         site,
         "hostile-a",
-        HEADER + spec("a", columns='(Column("shared", "S", "s", ("accuracy",)),)'),
+        HEADER
+        + spec(
+            "a", presentation='Presentation(columns=(Column("shared", "S", "s", ("accuracy",)),))'
+        ),
     )
     install(
         site,
         "hostile-b",
-        HEADER + spec("b", columns='(Column("shared", "S", "s", ("accuracy",)),)'),
+        HEADER
+        + spec(
+            "b", presentation='Presentation(columns=(Column("shared", "S", "s", ("accuracy",)),))'
+        ),
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -198,6 +202,7 @@ def test_two_plugins_with_one_column_key_keep_the_first(site):
     assert any("column key 'shared' is taken" in str(w.message) for w in caught)
 
 
+@pytest.mark.slow
 def test_every_command_works_beside_a_plugin_that_exits_at_import(site):
     """As a user sees it: a real process, the warning on stderr as one line."""
     install(site, "hostile-exit", "import sys\nsys.exit(3)\n")

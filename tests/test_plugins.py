@@ -50,6 +50,7 @@ def freqbench(site: Path, *args: str, cwd: Path | None = None) -> subprocess.Com
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_installed_plugin_is_listed_and_has_its_protocol_option(installed):
     listed = freqbench(installed, "list", "metrics")
     assert listed.returncode == 0, listed.stderr
@@ -62,6 +63,7 @@ def test_installed_plugin_is_listed_and_has_its_protocol_option(installed):
     assert "--tail-noise-eps" in help_text
 
 
+@pytest.mark.slow
 def test_installed_plugin_runs_into_the_record_and_the_leaderboard(
     installed, synthetic_checkpoint, tmp_path
 ):
@@ -123,8 +125,7 @@ def fresh_registry(monkeypatch, tmp_path):
     """An empty metric registry that loads again, with plugins from ``tmp_path``'s dist-infos."""
     from freqbench.records import checks as records
 
-    monkeypatch.setattr(registry, "_METRICS", {})
-    monkeypatch.setattr(registry, "_loaded", False)
+    monkeypatch.setattr(registry, "METRICS", registry.METRICS.fresh())
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.syspath_prepend(str(EXAMPLE / "src"))
     records.record_schema.cache_clear()
@@ -164,6 +165,7 @@ def test_an_entry_point_that_names_no_metric_is_refused(fresh_registry):
     assert any("'odd'" in str(w.message) and "not a MetricSpec" in str(w.message) for w in caught)
 
 
+@pytest.mark.slow
 def test_the_committed_pages_do_not_change_when_a_plugin_is_installed(installed):
     """Pages come from records and each folder's leaderboard.toml, not from what is installed."""
     for args in (("leaderboard", "--check"), ("validate",)):

@@ -36,6 +36,7 @@ CASES = [
 ]  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("argv", "words"), CASES, ids=lambda v: " ".join(v) if isinstance(v, list) else None
 )

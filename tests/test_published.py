@@ -189,6 +189,7 @@ def test_unknown_names_get_close_matches():
         get_published("cifar100", "L2", "Standard")
 
 
+@pytest.mark.slow
 def test_reading_the_snapshot_needs_no_torch():
     code = (
         "import sys, freqbench.published as p; p.published_entries(); "
@@ -433,6 +434,7 @@ def _git(repo: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_the_script_snapshots_a_commit_not_the_work_tree(tmp_path, monkeypatch):
     repo = tmp_path / "robustbench"

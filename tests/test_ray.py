@@ -87,10 +87,7 @@ def ray_instance(marker, tmp_path_factory):
     os.environ["FREQBENCH_TEST_CRASH_MARKER"] = str(marker)  # read by the workers Ray starts
     with pytest.MonkeyPatch.context() as patch:
         patch.syspath_prepend(str(site))
-        patch.setattr(registry, "_METRICS", {})
-        patch.setattr(registry, "_BUILTIN", set())
-        patch.setattr(registry, "_SOURCES", {})
-        patch.setattr(registry, "_loaded", False)
+        patch.setattr(registry, "METRICS", registry.METRICS.fresh())
         checks.record_schema.cache_clear()
         checks._record_validator.cache_clear()
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
@@ -191,6 +188,7 @@ def test_a_grid_on_ray_ends_with_the_local_grid_s_records(ray_instance, tiny_rep
     assert records["ray"] == records["local"] and len(records["ray"]) == 3
 
 
+@pytest.mark.slow
 def test_without_ray_the_executor_says_how_to_install_it(synthetic_checkpoint, tmp_path):
     code = (
         "import sys; sys.modules['ray'] = None\n"
@@ -208,6 +206,7 @@ def test_without_ray_the_executor_says_how_to_install_it(synthetic_checkpoint, t
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_an_address_where_nothing_listens_is_a_clear_error_at_once(synthetic_checkpoint, tmp_path):
     import socket
 

@@ -85,21 +85,11 @@ def test_the_alp_loss_is_the_papers(installed, monkeypatch):
 def site(monkeypatch, tmp_path):
     """Fresh recipe and architecture registries that load the plugins declared in tmp_path."""
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(recipe_registry, "_plugins_loaded", False)
-    monkeypatch.setattr(recipe_registry, "_RECIPES", _copy(recipe_registry._RECIPES))
-    monkeypatch.setattr(recipe_registry, "_SOURCES", {})
-    monkeypatch.setattr(architectures, "_plugins_loaded", False)
-    monkeypatch.setattr(architectures, "_ARCHITECTURES", _copy(architectures._ARCHITECTURES))
+    monkeypatch.setattr(recipe_registry, "RECIPES", recipe_registry.RECIPES.fresh())
+    monkeypatch.setattr(architectures, "ARCHITECTURES", architectures.ARCHITECTURES.fresh())
     yield tmp_path
     for name in [m for m in sys.modules if m.startswith("hostile_")]:
         del sys.modules[name]
-
-
-def _copy(registry):
-    fresh = type(registry)(registry.kind)
-    for name in registry.names():
-        fresh.register(name, registry.get(name))
-    return fresh
 
 
 def _install(site: Path, package: str, group: str, entry: str, text: str) -> None:

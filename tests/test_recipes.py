@@ -301,3 +301,11 @@ def test_augmix_bass_builds_one_view_from_the_bass_image(monkeypatch):
     recipe = create_recipe("augmix+bass", eps=0.1, bass_p=1.0)
     recipe.loss(_Recorder(), x, torch.zeros(4, dtype=torch.long), torch.Generator())
     assert torch.equal(sources[0], x) and torch.equal(sources[1], bass(x))
+
+
+@pytest.mark.parametrize("name", [n for n in list_recipes() if not n.endswith("+bass")])
+def test_a_built_in_recipe_class_says_what_its_table_row_says(name):
+    """The table lets `list recipes` skip importing torch; the class is what a plugin copies."""
+    spec = get_recipe(name)
+    assert spec.recipe_class.name == name
+    assert spec.recipe_class.adversarial == spec.adversarial

@@ -314,6 +314,7 @@ def test_two_runs_planned_before_either_writes_keep_both_blocks(synthetic_checkp
     assert record_problems(record) == []
 
 
+@pytest.mark.slow
 def test_two_concurrent_evaluate_processes_on_one_record_keep_every_block(
     synthetic_checkpoint, tmp_path
 ):

@@ -186,6 +186,7 @@ def test_example_configs_resolve(path):
     assert resolve(config).info.name == "fashion-mnist"
 
 
+@pytest.mark.slow
 def test_cli_trains_then_refuses_a_finished_run(tmp_path, capsys):
     args = ["train", "--dataset", "synthetic", "--recipe", "natural+bass", "--epochs", "1"]
     args += ["--batch-size", "64", "--max-train-examples", "64", "--eval-examples", "8"]

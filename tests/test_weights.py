@@ -18,6 +18,7 @@ from freqbench.data import load_dataset
 DATA = ["--dataset", "synthetic", "--metrics", "clean", "--n-examples", "32", "--device", "cpu"]
 
 
+@pytest.mark.slow
 def test_timm_without_weights_offline_is_one_clear_error(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "freqbench.cli", "evaluate", "--model", "timm:resnet10t",
@@ -32,6 +33,7 @@ def test_timm_without_weights_offline_is_one_clear_error(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_timm_without_weights_and_without_network_is_one_line_after_one_attempt(tmp_path):
     """No HF_HUB_OFFLINE, and a hub that refuses connections (a closed port stands for a
     machine without network): one line, no retry blocks (huggingface_hub retries a download

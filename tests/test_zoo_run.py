@@ -176,6 +176,7 @@ def test_zoo_run_needs_no_images_for_filters_and_reads_a_7x7_stem(tmp_path, monk
     capsys.readouterr()
 
 
+@pytest.mark.slow
 def test_zoo_list_imports_no_torch():
     import subprocess
     import sys

@@ -6,22 +6,21 @@ robustbench's own code. Every model takes images in [0, 1]: normalization is ins
 A builder may be named as ``"module:function"``: it is imported when a model is built, so
 listing architectures imports no torch. Installed packages add architectures through the
 entry-point group ``freqbench.architectures``: the entry point's name is the architecture's,
-its value a builder (or an :class:`ArchitectureSpec`); a clash or a failure while it is
-imported leaves it out with one warning naming its package, and a builder that raises, exits
-or returns no ``nn.Module`` is one clear error naming its package (exit code 1).
+its value a builder (or an :class:`ArchitectureSpec`). :data:`ARCHITECTURES` (a
+:class:`freqbench.registry.Registry`) leaves one that clashes or fails to import out with one
+warning naming its package; a builder that raises, exits or returns no ``nn.Module`` is one
+clear error naming its package (exit code 1).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from freqbench.architectures.external import ROBUSTBENCH_PREFIX, TIMM_PREFIX
 from freqbench.errors import PluginError
-from freqbench.registry import Registry, distribution, load_object, load_plugins, plugin_code
+from freqbench.registry import Registry, load_object
 
 if TYPE_CHECKING:
     from torch import nn
@@ -38,71 +37,58 @@ class ArchitectureSpec:
         return load_object(self.build) if isinstance(self.build, str) else self.build
 
 
-_ARCHITECTURES: Registry[ArchitectureSpec] = Registry("architecture")
-_SOURCES: dict[str, str] = {}  # plugin architecture -> "distribution version"
-ENTRY_POINT_GROUP = "freqbench.architectures"
-#: An architecture's name: lowercase letters, digits and . _ - (``timm:`` and
-#: ``robustbench:`` are freqbench's own prefixes).
-NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
-_plugins_loaded = False
-
-
-def _load_plugin(entry: EntryPoint) -> None:
-    """Check one entry point's builder and register it under the entry point's name."""
-    if not NAME.match(entry.name):
-        raise ValueError(f"its name '{entry.name}' must be lowercase letters, digits and . _ -")
-    loaded = entry.load()
+def _adopt(entry_name: str, loaded: Any) -> list[tuple[str, ArchitectureSpec]]:
+    """An entry point's builder (described by its docstring's first line) or spec."""
     if isinstance(loaded, ArchitectureSpec):
-        spec = loaded
-    elif callable(loaded):
+        return [(entry_name, loaded)]
+    if callable(loaded):
         doc = (loaded.__doc__ or "").strip().splitlines()
-        spec = ArchitectureSpec(loaded, doc[0] if doc else "")
-    else:
-        raise TypeError(f"it names a {type(loaded).__name__}, not a builder or an ArchitectureSpec")
-    _ARCHITECTURES.register(entry.name, spec)
-    _SOURCES[entry.name] = distribution(entry)
+        return [(entry_name, ArchitectureSpec(loaded, doc[0] if doc else ""))]
+    raise TypeError(f"it names a {type(loaded).__name__}, not a builder or an ArchitectureSpec")
 
 
-def _ensure_plugins() -> None:
-    global _plugins_loaded
-    if not _plugins_loaded:
-        _plugins_loaded = True
-        load_plugins(ENTRY_POINT_GROUP, "architecture", _load_plugin)
+ENTRY_POINT_GROUP = "freqbench.architectures"
+#: An architecture's name takes no ``:`` (``timm:`` and ``robustbench:`` are freqbench's own).
+ARCHITECTURES: Registry[ArchitectureSpec] = Registry(
+    "architecture",
+    ENTRY_POINT_GROUP,
+    adopt=_adopt,
+    name_form=r"^[a-z0-9][a-z0-9._-]*$",
+    name_rule="lowercase letters, digits and . _ -",
+)
 
 
-def register_architecture(name: str, description: str = "", build: Builder | str | None = None):
+def register_architecture(
+    name: str, description: str = "", build: Builder | str | None = None, *, builtin: bool = False
+):
     """Register a builder ``(num_classes, in_channels, image_size) -> nn.Module``.
 
     With ``build`` (a callable or ``"module:function"``) it registers at once; without, it is
-    a decorator for the builder function.
+    a decorator for the builder function. ``builtin``: it ships with freqbench.
     """
     if build is not None:
-        _ARCHITECTURES.register(name, ArchitectureSpec(build, description))
+        ARCHITECTURES.register(name, ArchitectureSpec(build, description), builtin=builtin)
         return build
 
     def wrap(function: Builder) -> Builder:
-        _ARCHITECTURES.register(
-            name, ArchitectureSpec(function, description or function.__doc__ or "")
-        )
+        spec = ArchitectureSpec(function, description or function.__doc__ or "")
+        ARCHITECTURES.register(name, spec, builtin=builtin)
         return function
 
     return wrap
 
 
 def list_architectures(pattern: str | None = None) -> list[str]:
-    _ensure_plugins()
-    return _ARCHITECTURES.names(pattern)
+    return ARCHITECTURES.names(pattern)
 
 
 def describe_architecture(name: str) -> str:
-    _ensure_plugins()
-    return _ARCHITECTURES.get(name).description
+    return ARCHITECTURES.get(name).description
 
 
 def architecture_source(name: str) -> str | None:
     """The package (name and version) a plugin architecture came from; None for a built-in."""
-    _ensure_plugins()
-    return _SOURCES.get(name)
+    return ARCHITECTURES.source(name)
 
 
 def _build(name: str, num_classes: int, in_channels: int, image_size: int) -> nn.Module:
@@ -110,10 +96,9 @@ def _build(name: str, num_classes: int, in_channels: int, image_size: int) -> nn
     ``nn.Module`` is one clear error naming its package (:func:`plugin_code`)."""
     from torch import nn
 
-    _ensure_plugins()
-    spec, source = _ARCHITECTURES.get(name), _SOURCES.get(name)
+    spec, source = ARCHITECTURES.get(name), ARCHITECTURES.source(name)
     what = f"architecture '{name}'"
-    with plugin_code(what, source):
+    with ARCHITECTURES.guard(name):
         net = spec.builder()(num_classes, in_channels, image_size)
     if not isinstance(net, nn.Module):
         package = f" (plugin package {source})" if source else ""
@@ -166,7 +151,7 @@ _BUILTIN = (
     ("wrn-34-10", "Wide ResNet-34-10, 46.2M", "wide_resnet:build_wrn_34_10"),
 )
 for _name, _description, _target in _BUILTIN:
-    register_architecture(_name, _description, f"{__name__}.{_target}")
+    register_architecture(_name, _description, f"{__name__}.{_target}", builtin=True)
 
 __all__ = [
     "architecture_source",

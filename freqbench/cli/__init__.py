@@ -96,13 +96,15 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 @functools.cache
 def reserved_option_names() -> frozenset[str]:
     """Every option of every command (protocol fields apart), as the field name that would
-    take it (``--cache-dir`` -> ``cache_dir``): a plugin's protocol field may take none."""
+    take it (``--cache-dir`` -> ``cache_dir``), and every name a parser sets by default
+    (``run``): a plugin's protocol field may take none."""
     from freqbench.cli.options import protocol_fields_left_out
 
     with protocol_fields_left_out():
         parser = build_parser()
     names = set()
     for command in _subparsers(parser):
+        names.update(command._defaults)  # set_defaults: ``run``, the command's function
         for action in command._actions:  # argparse keeps no public list of a parser's options
             names.add(action.dest)
             names.update(o.lstrip("-").replace("-", "_") for o in action.option_strings)

@@ -6,19 +6,24 @@ import argparse
 from collections.abc import Callable
 
 from freqbench.errors import UnknownNameError
+from freqbench.registry import Registry
+
+
+def _row(registry: Registry, name: str, text: str, *details: str) -> tuple[str, str]:
+    """A listed card: its description, then its details and the plugin package it came from
+    (nothing for freqbench's own)."""
+    source = registry.source(name)
+    details = (*details, f"plugin {source}") if source else details
+    return name, text + (f" ({', '.join(details)})" if details else "")
 
 
 def _architectures(pattern: str | None) -> list[tuple[str, str]]:
-    from freqbench.architectures import (
-        architecture_source,
-        describe_architecture,
-        list_architectures,
-    )
+    from freqbench.architectures import ARCHITECTURES
 
-    rows = []
-    for name in list_architectures(pattern):
-        origin = _origin(architecture_source(name))
-        rows.append((name, describe_architecture(name) + (f" ({origin})" if origin else "")))
+    rows = [
+        _row(ARCHITECTURES, n, ARCHITECTURES.get(n).description)
+        for n in ARCHITECTURES.names(pattern)
+    ]
     if pattern is None:
         rows += [
             ("timm:<name>", "any timm model, e.g. timm:resnet18"),
@@ -37,13 +42,12 @@ def _metrics(pattern: str | None) -> list[tuple[str, str]]:
     import fnmatch
 
     from freqbench.metrics import get_metric, list_metrics
-    from freqbench.metrics.registry import GROUPS, plugin_source
+    from freqbench.metrics.registry import GROUPS, METRICS
 
     rows = []
     for name in list_metrics(pattern):
         spec = get_metric(name)
-        details = filter(None, (f"version {spec.version}", _origin(plugin_source(name))))
-        rows.append((name, f"{spec.description} ({', '.join(details)})"))
+        rows.append(_row(METRICS, name, spec.description, f"version {spec.version}"))
     return rows + [
         (group, f"group: {', '.join(members)}")
         for group, members in GROUPS.items()
@@ -52,19 +56,9 @@ def _metrics(pattern: str | None) -> list[tuple[str, str]]:
 
 
 def _recipes(pattern: str | None) -> list[tuple[str, str]]:
-    from freqbench.recipes import get_recipe, list_recipes
-    from freqbench.recipes.registry import recipe_source
+    from freqbench.recipes.registry import RECIPES
 
-    rows = []
-    for name in list_recipes(pattern):
-        origin = _origin(recipe_source(name))
-        rows.append((name, get_recipe(name).description + (f" ({origin})" if origin else "")))
-    return rows
-
-
-def _origin(source: str | None) -> str:
-    """Where a plugin's entry comes from, as a list shows it; nothing for a built-in one."""
-    return f"plugin {source}" if source else ""
+    return [_row(RECIPES, n, RECIPES.get(n).description) for n in RECIPES.names(pattern)]
 
 
 KINDS: dict[str, Callable[[str | None], list[tuple[str, str]]]] = {

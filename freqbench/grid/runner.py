@@ -249,7 +249,7 @@ class _Job:
             summary = ", ".join(
                 f"{column.title} {info[column.model_info]:.2f}%"
                 for spec in all_metrics()
-                for column in spec.columns
+                for column in spec.presentation.columns
                 if column.model_info and info.get(column.model_info) is not None
             )
             self.runner.say(f"{row.name}: done ({summary})")

@@ -66,7 +66,9 @@ def correlation_table(records: list[Record], specs: Sequence[MetricSpec]) -> Tab
         rows.append(row)
     frame = pd.DataFrame(rows, columns=[c.key for c in table])
     off = sum(1 for r in records if why_not_ranked(r, specs))
-    said = [spec.correlation_note for spec in specs if spec.correlation_note]
+    said = [
+        spec.presentation.correlation_note for spec in specs if spec.presentation.correlation_note
+    ]
     notes = [
         f"Spearman rank correlation across the {len(records)} models of this table, over the "
         f"models that have both numbers (n); {MISSING} when fewer than {MIN_MODELS} models have them "

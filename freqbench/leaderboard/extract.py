@@ -77,15 +77,15 @@ class BoundColumn:
 
     def context(self, records: list[Record]) -> dict[str, str]:
         """The placeholders of the metric's titles and legends, from ``records``' blocks."""
-        if self.spec.table_context is None:
+        if self.spec.presentation.table_context is None:
             return {}
         blocks = [b for b in (r.block(self.spec.name) for r in records) if b is not None]
-        return self.spec.table_context(blocks)
+        return self.spec.presentation.table_context(blocks)
 
 
 def columns(specs: Sequence[MetricSpec]) -> list[BoundColumn]:
     """Every column of the board's metrics, in metric order, then declaration order."""
-    return [BoundColumn(spec, column) for spec in specs for column in spec.columns]
+    return [BoundColumn(spec, column) for spec in specs for column in spec.presentation.columns]
 
 
 def views(specs: Sequence[MetricSpec]) -> tuple[str, ...]:

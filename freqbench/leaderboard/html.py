@@ -130,8 +130,8 @@ def _card(anchor: str, record: Record, page_dir: Path, specs: Sequence[MetricSpe
     figures = []
     for spec in specs:
         block = record.block(spec.name)
-        if spec.card_facts is not None and block is not None:
-            facts += spec.card_facts(block)
+        if spec.presentation.card_facts is not None and block is not None:
+            facts += spec.presentation.card_facts(block)
         for artifact in spec.artifacts:
             if artifact.caption:
                 file = record.artifact(artifact.key)

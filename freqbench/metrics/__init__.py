@@ -6,6 +6,7 @@ a metric plugin"). A metric never touches files, the CLI or the leaderboard: the
 runs it and writes the record, and everything else reads its declaration.
 """
 
+from freqbench.metrics.presentation import Column, Presentation
 from freqbench.metrics.registry import (
     ENTRY_POINT_GROUP,
     all_metrics,
@@ -17,7 +18,6 @@ from freqbench.metrics.registry import (
 )
 from freqbench.metrics.spec import (
     Artifact,
-    Column,
     FieldContext,
     Flag,
     MetricResult,
@@ -33,6 +33,7 @@ __all__ = [
     "Flag",
     "MetricResult",
     "MetricSpec",
+    "Presentation",
     "ProtocolField",
     "all_metrics",
     "builtin_metrics",

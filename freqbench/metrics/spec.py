@@ -1,9 +1,10 @@
 """How a metric describes itself: what it reads, what it reports, and what it writes beside.
 
 A :class:`MetricSpec` is the one place a metric is wired: the evaluator fills its options from
-the protocol fields it ``reads``, keys its record block by exactly those fields, and saves its
-``artifacts``; the headline printout, the leaderboard columns, the correlation and BaSS tables
-and the record schema all read its ``columns`` and ``schema``. Modelled on the task and metric
+the protocol fields it ``reads``, keys its record block by exactly those fields, checks it
+against its ``schema`` and saves its ``artifacts``. How it is shown (the leaderboard's
+columns, legends and ranks, the printed headline) is its ``presentation``
+(:mod:`freqbench.metrics.presentation`). Modelled on the task and metric
 declarations of EleutherAI's lm-evaluation-harness.
 
 Nothing here imports torch: declaring and listing metrics stays instant. ``compute`` may be
@@ -12,13 +13,13 @@ a function or the ``"module:function"`` that names it, imported when the metric 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from freqbench.bounds import INT64_MAX, NumberRange
 from freqbench.errors import UserError
+from freqbench.metrics.presentation import Presentation
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -144,56 +145,6 @@ class ProtocolField:
         return schema
 
 
-@dataclass(frozen=True)
-class Column:
-    """One number a metric reports, as the leaderboard shows it.
-
-    ``path`` leads to the value inside the metric's block (``read`` replaces it when the place
-    depends on the block, e.g. the headline radius). ``title`` and ``legend`` may hold
-    ``{placeholders}`` that the metric's ``table_context`` fills from the records of a table.
-    """
-
-    key: str  # unique across metrics: a column key and a --sort-by name
-    title: str  # short: correlation rows, BaSS deltas
-    description: str
-    path: tuple[str, ...] = ()
-    read: Callable[[Mapping[str, Any]], Any] | None = None
-    percent: bool = False  # a fraction (accuracy, error rate) shown in percent
-    higher_is_better: bool | None = None
-    main: bool = False  # a column of the main table
-    correlate: bool = False  # a row of the rank-correlation table
-    bass_delta: bool = False  # a column of the BaSS table (with minus without)
-    headline: bool = False  # one of a model card's headline facts
-    ranks: tuple[str, ...] = ()  # leaderboard views ranked by it
-    rank_noun: str = ""  # "AutoAttack robust accuracy": what "Ranked by ..." says
-    model_info: str | None = None  # the RobustBench model_info key that repeats it in percent
-    legend: str = ""  # one sentence under the main table
-    main_title: str = ""  # the main table's title, when it says more than ``title``
-    bass_note: str = ""  # how the BaSS table's legend reads its delta, when not in points
-    # Where the block holds the number of images an accuracy was measured on (like ``path``,
-    # e.g. ``("n",)``): with it the leaderboard shows the accuracy's 95% (Wilson) interval,
-    # and a view ranked by the column groups the rows whose intervals overlap.
-    count: tuple[str, ...] = ()
-    # Shown only in tables where some record has it (a number only some datasets report).
-    optional: bool = False
-
-    def value(self, block: Mapping[str, Any] | None) -> float | None:
-        """The number in ``block``; None when missing, not a number, or NaN."""
-        if block is None:
-            return None
-        if self.read is not None:
-            value = self.read(block)
-        else:
-            value = block
-            for key in self.path:
-                if not isinstance(value, Mapping) or key not in value:
-                    return None
-                value = value[key]
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return None
-        return None if math.isnan(value) else float(value)
-
-
 ArtifactWriter = Callable[["np.ndarray", "Path", Mapping[str, Any]], None]
 
 
@@ -248,9 +199,6 @@ class MetricResult:
     arrays: dict[str, Any] = field(default_factory=dict)
 
 
-Rows = list[tuple[str, str]]
-
-
 @dataclass(frozen=True)
 class MetricSpec:
     """A metric's declaration. See the module docstring and CONTRIBUTING.md."""
@@ -262,12 +210,11 @@ class MetricSpec:
     reads: tuple[str, ...] = ()  # protocol fields that change its result
     fields: tuple[ProtocolField, ...] = ()  # protocol fields it introduces
     images: str | None = "n_examples"  # the count field: how many first test images it gets
-    columns: tuple[Column, ...] = ()
     artifacts: tuple[Artifact, ...] = ()
     schema: Mapping[str, Any] | None = None  # JSON Schema of its block
-    headline: Callable[[Mapping[str, Any]], Rows] | None = None  # rows of the printed summary
-    table_context: Callable[[list[Mapping[str, Any]]], dict[str, str]] | None = None
-    card_facts: Callable[[Mapping[str, Any]], Rows] | None = None
+    # How the pages and printouts show it (its columns, legends, ranks): nothing there
+    # changes a number.
+    presentation: Presentation = field(default_factory=Presentation)
     # Sharding: ``compute(..., shard=(i, n))`` computes the i-th of n parts, and ``merge``
     # joins the parts (in order) into the result. None: the metric runs as one task.
     merge: Callable[[list[MetricResult]], MetricResult] | None = None
@@ -282,7 +229,6 @@ class MetricSpec:
     # (e.g. accuracies that are their counts over n: :mod:`freqbench.metrics.counts`); a
     # block with a problem is not reused, and validate and the leaderboard name it.
     check: Callable[[Mapping[str, Any]], list[str]] | None = None
-    correlation_note: str = ""  # a sentence under the rank-correlation table
     nan_allowed: bool = False  # NaN marks a number with no meaning (else a record is refused)
     order: int = 1000  # position among metrics: built-ins 10..50, plugins after
 

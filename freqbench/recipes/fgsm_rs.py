@@ -39,6 +39,7 @@ class FGSMRSConfig(RecipeConfig):
 class FGSMRS(Recipe[FGSMRSConfig]):
     name = "fgsm-rs"
     config_class = FGSMRSConfig
+    adversarial = True
 
     def loss(
         self, model: nn.Module, x: Tensor, y: Tensor, generator: torch.Generator | None

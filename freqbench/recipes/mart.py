@@ -45,6 +45,7 @@ class MartConfig(AttackConfig):
 class Mart(Recipe[MartConfig]):
     name = "mart"
     config_class = MartConfig
+    adversarial = True
     soft_targets = False  # the boosted CE and the weight 1 - p_y need one true class
 
     def loss(

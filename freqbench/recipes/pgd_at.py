@@ -24,6 +24,7 @@ class PGDATConfig(AttackConfig):
 class PGDAT(Recipe[PGDATConfig]):
     name = "pgd-at"
     config_class = PGDATConfig
+    adversarial = True
 
     def loss(
         self, model: nn.Module, x: Tensor, y: Tensor, generator: torch.Generator | None

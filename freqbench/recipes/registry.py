@@ -3,11 +3,11 @@
 Built-in recipes are declared by ``"module:Class"`` and imported when one is built, so
 listing recipes imports no torch; :func:`register_recipe` registers a class directly.
 Installed packages add recipes through the entry-point group ``freqbench.recipes``, whose
-value names a :class:`~freqbench.recipes.base.Recipe` subclass; each is checked as it loads
-(a new name, a summary, a config class, whether it is adversarial), and one that fails, or
-raises anything while it is imported, is left out with one warning naming its package. A
-plugin recipe that fails while it trains is one clear error naming its package (the
-trainer checks each loss: :mod:`freqbench.training.loop`).
+value names a :class:`~freqbench.recipes.base.Recipe` subclass; :data:`RECIPES` (a
+:class:`freqbench.registry.Registry`) checks each as it loads (a new name, a summary, a
+config class) and leaves one that fails out with one warning naming its package. A plugin
+recipe that fails while it trains is one clear error naming its package (the trainer checks
+each loss: :mod:`freqbench.training.loop`).
 """
 
 from __future__ import annotations
@@ -15,12 +15,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint
 from typing import TYPE_CHECKING, Any
 
 from freqbench.config import from_mapping
 from freqbench.errors import UserError
-from freqbench.registry import Registry, distribution, load_object, load_plugins, plugin_code
+from freqbench.registry import Registry, load_object
 
 if TYPE_CHECKING:
     from freqbench.recipes.base import Recipe, RecipeConfig
@@ -28,8 +27,6 @@ if TYPE_CHECKING:
 
 BASS_SUFFIX = "+bass"
 ENTRY_POINT_GROUP = "freqbench.recipes"
-#: A recipe's name: lowercase letters, digits, - and _ (``+bass`` is added by freqbench).
-NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
 @dataclass(frozen=True)
@@ -51,74 +48,69 @@ class RecipeSpec:
         return f"{self.summary}, with BaSS (Lin et al. 2023)" if self.bass else self.summary
 
 
-_RECIPES: Registry[RecipeSpec] = Registry("recipe")
-_SOURCES: dict[str, str] = {}  # plugin recipe -> "distribution version"
-_plugins_loaded = False
-
-
-def declare_recipe(
-    name: str, target: type[Recipe] | str, summary: str, *, adversarial: bool = False
-) -> None:
-    """Register ``name`` and ``name+bass``; ``target`` is the class or ``"module:Class"``;
-    ``adversarial``: it trains on adversarial examples."""
-    _RECIPES.register(name, RecipeSpec(name, target, summary, False, adversarial))
-    _RECIPES.register(
-        name + BASS_SUFFIX, RecipeSpec(name + BASS_SUFFIX, target, summary, True, adversarial)
-    )
-
-
-def register_recipe(cls: type[Recipe]) -> type[Recipe]:
-    """Class decorator: register ``cls.name`` and its BaSS variant, described by ``cls.summary``
-    (``cls.adversarial``: it trains on adversarial examples)."""
-    declare_recipe(cls.name, cls, cls.summary, adversarial=getattr(cls, "adversarial", False))
-    return cls
-
-
-def _load_plugin(entry: EntryPoint) -> None:
-    """Check one entry point's Recipe class and register it with its ``+bass`` twin."""
+def _adopt(entry_name: str, cls: Any) -> list[tuple[str, RecipeSpec]]:
+    """An entry point's Recipe class, checked, as its two names."""
     from freqbench.recipes.base import Recipe, RecipeConfig
 
-    cls = entry.load()
     if not (isinstance(cls, type) and issubclass(cls, Recipe)):
         raise TypeError(f"it names a {type(cls).__name__}, not a Recipe subclass")
-    name = getattr(cls, "name", None)
-    if not isinstance(name, str) or not NAME.match(name):
-        raise ValueError(
-            f"its name {name!r} must be lowercase letters, digits, - and _ (freqbench adds "
-            f"'{BASS_SUFFIX}' for the BaSS twin)"
-        )
-    if name in _RECIPES or name + BASS_SUFFIX in _RECIPES:
-        raise ValueError(f"recipe '{name}' is already registered")
+    if not isinstance(getattr(cls, "name", None), str):
+        raise TypeError("it has no name (a class attribute: the recipe's name)")
     if not isinstance(getattr(cls, "summary", None), str):
         raise TypeError("it has no summary (a class attribute: one line for `list recipes`)")
     config = getattr(cls, "config_class", None)
     if not (isinstance(config, type) and issubclass(config, RecipeConfig)):
         raise TypeError("its config_class is not a RecipeConfig subclass")
-    register_recipe(cls)
-    _SOURCES[name] = distribution(entry)
+    return _twins(cls.name, cls, cls.summary, getattr(cls, "adversarial", False))
 
 
-def _ensure_plugins() -> None:
-    global _plugins_loaded
-    if not _plugins_loaded:
-        _plugins_loaded = True
-        load_plugins(ENTRY_POINT_GROUP, "recipe", _load_plugin)
+def _twins(
+    name: str, target: type[Recipe] | str, summary: str, adversarial: bool
+) -> list[tuple[str, RecipeSpec]]:
+    """``name`` and ``name+bass``."""
+    return [
+        (name, RecipeSpec(name, target, summary, False, adversarial)),
+        (name + BASS_SUFFIX, RecipeSpec(name + BASS_SUFFIX, target, summary, True, adversarial)),
+    ]
+
+
+RECIPES: Registry[RecipeSpec] = Registry(
+    "recipe",
+    ENTRY_POINT_GROUP,
+    adopt=_adopt,
+    name_form=rf"^[a-z0-9][a-z0-9_-]*({re.escape(BASS_SUFFIX)})?$",
+    name_rule=f"lowercase letters, digits, - and _ (freqbench adds '{BASS_SUFFIX}' for the BaSS twin)",
+)
+
+
+def declare_recipe(
+    name: str, target: type[Recipe] | str, summary: str, *, adversarial: bool = False
+) -> None:
+    """Register the built-in ``name`` and ``name+bass``; ``target`` is the class or
+    ``"module:Class"``; ``adversarial``: it trains on adversarial examples."""
+    for twin, spec in _twins(name, target, summary, adversarial):
+        RECIPES.register(twin, spec, builtin=True)
+
+
+def register_recipe(cls: type[Recipe]) -> type[Recipe]:
+    """Class decorator: register ``cls.name`` and its BaSS variant, described by ``cls.summary``
+    (``cls.adversarial``: it trains on adversarial examples)."""
+    for twin, spec in _twins(cls.name, cls, cls.summary, getattr(cls, "adversarial", False)):
+        RECIPES.register(twin, spec)
+    return cls
 
 
 def get_recipe(name: str) -> RecipeSpec:
-    _ensure_plugins()
-    return _RECIPES.get(name)
+    return RECIPES.get(name)
 
 
 def list_recipes(pattern: str | None = None) -> list[str]:
-    _ensure_plugins()
-    return _RECIPES.names(pattern)
+    return RECIPES.names(pattern)
 
 
 def recipe_source(name: str) -> str | None:
     """The package (name and version) a plugin recipe came from; None for a built-in one."""
-    _ensure_plugins()
-    return _SOURCES.get(name.removesuffix(BASS_SUFFIX))
+    return RECIPES.source(name)
 
 
 def create_recipe(
@@ -148,7 +140,7 @@ def create_recipe(
         config = options
     else:
         config = from_mapping(recipe_class.config_class, options or {}, source)
-    with plugin_code(f"recipe '{spec.name}'", recipe_source(spec.name)):
+    with RECIPES.guard(spec.name):
         recipe = recipe_class(config.resolve(RecipeContext(eps, architecture)), eps)
     if spec.bass:
         return BassRecipe(recipe, mode=bass_mode or "augment", p=bass_p)

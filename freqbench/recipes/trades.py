@@ -33,6 +33,7 @@ class TradesConfig(AttackConfig):
 class Trades(Recipe[TradesConfig]):
     name = "trades"
     config_class = TradesConfig
+    adversarial = True
 
     def loss(
         self, model: nn.Module, x: Tensor, y: Tensor, generator: torch.Generator | None

@@ -226,7 +226,7 @@ def _column_problems(data: dict[str, Any], spec: MetricSpec, block: Mapping) -> 
     the protocol's images."""
     found = []
     images = data["protocol"].get(spec.images) if spec.images else None
-    for column in spec.columns:
+    for column in spec.presentation.columns:
         fraction = column.value(block)
         if column.model_info and fraction is not None:
             percent = data["model_info"].get(column.model_info)
@@ -269,7 +269,7 @@ def _derived_problems(data: dict[str, Any], blocks: Mapping[str, list[str]]) -> 
         if info.get(key) != value
     ]
     for spec in all_metrics():
-        for column in spec.columns:
+        for column in spec.presentation.columns:
             key = column.model_info
             if key and spec.name not in data["metrics"] and info.get(key) is not None:
                 found.append(f"model_info.{key}: is {info[key]} but metrics.{spec.name} is missing")

@@ -119,14 +119,14 @@ def model_info(
         **base,
         "threat_model": protocol["norm"],
         "eps": format_eps(protocol["eps"]),
-        **{c.model_info: None for spec in specs for c in spec.columns if c.model_info},
+        **{c.model_info: None for spec in specs for c in spec.presentation.columns if c.model_info},
         "unreliable": False,
     }
     for name, block in metrics.items():
         spec = spec_or_none(name)
         if spec is None:
             continue
-        for column in spec.columns:
+        for column in spec.presentation.columns:
             value = column.value(block)
             if column.model_info and value is not None:
                 info[column.model_info] = round(100 * value, 2)

@@ -28,10 +28,10 @@ from freqbench import atomic
 from freqbench.errors import UserError
 from freqbench.metrics.counts import fraction_problems
 from freqbench.metrics.health import prediction_problems
+from freqbench.metrics.presentation import Column, Presentation
 from freqbench.metrics.spec import (
     COUNT,
     FRACTION,
-    Column,
     FieldContext,
     Flag,
     MetricResult,
@@ -503,22 +503,25 @@ SPEC = MetricSpec(
     ),
     images="autoattack_n_examples",
     needs=("clean_predictions",),
-    columns=(
-        Column(
-            "autoattack",
-            "AutoAttack",
-            "robust accuracy under AutoAttack (standard version)",
-            ("robust_accuracy",),
-            percent=True,
-            higher_is_better=True,
-            main=True,
-            bass_delta=True,
-            headline=True,
-            ranks=("Linf", "L2"),
-            rank_noun="AutoAttack robust accuracy",
-            model_info="autoattack_acc",
-            count=("n",),  # the images attacked
+    presentation=Presentation(
+        columns=(
+            Column(
+                "autoattack",
+                "AutoAttack",
+                "robust accuracy under AutoAttack (standard version)",
+                ("robust_accuracy",),
+                percent=True,
+                higher_is_better=True,
+                main=True,
+                bass_delta=True,
+                headline=True,
+                ranks=("Linf", "L2"),
+                rank_noun="AutoAttack robust accuracy",
+                model_info="autoattack_acc",
+                count=("n",),  # the images attacked
+            ),
         ),
+        headline=_headline,
     ),
     flags=(
         Flag(
@@ -564,7 +567,6 @@ SPEC = MetricSpec(
             "unreliable": {"type": "boolean"},
         },
     },
-    headline=_headline,
     check=_check,
     merge=merge,
     units=lambda protocol, info: protocol["autoattack_n_examples"],  # images

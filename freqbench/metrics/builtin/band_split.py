@@ -9,11 +9,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from freqbench.metrics.counts import keyed_problems
+from freqbench.metrics.presentation import Column, Presentation
 from freqbench.metrics.spec import (
     BY_RADIUS,
     COUNT,
     FRACTION,
-    Column,
     MetricResult,
     MetricSpec,
     percent,
@@ -92,29 +92,33 @@ SPEC = MetricSpec(
     version="1",
     compute=band_split,
     reads=("n_examples",),
-    columns=(
-        Column(
-            "lfc",
-            "LFC",
-            "accuracy on low-pass filtered images at the headline radius (Wang et al.)",
-            read=_at_headline_radius("low_pass_accuracy"),
-            percent=True,
-            main=True,
-            correlate=True,
-            main_title="LFC (r={radius})",
-            legend="LFC / HFC: accuracy on low- / high-pass filtered test images at radius r = "
-            "{radii} (Wang et al., CVPR 2020; the filtered images are not clipped).",
+    presentation=Presentation(
+        columns=(
+            Column(
+                "lfc",
+                "LFC",
+                "accuracy on low-pass filtered images at the headline radius (Wang et al.)",
+                read=_at_headline_radius("low_pass_accuracy"),
+                percent=True,
+                main=True,
+                correlate=True,
+                main_title="LFC (r={radius})",
+                legend="LFC / HFC: accuracy on low- / high-pass filtered test images at radius r = "
+                "{radii} (Wang et al., CVPR 2020; the filtered images are not clipped).",
+            ),
+            Column(
+                "hfc",
+                "HFC",
+                "accuracy on high-pass filtered images at the headline radius (Wang et al.)",
+                read=_at_headline_radius("high_pass_accuracy"),
+                percent=True,
+                main=True,
+                correlate=True,
+                main_title="HFC (r={radius})",
+            ),
         ),
-        Column(
-            "hfc",
-            "HFC",
-            "accuracy on high-pass filtered images at the headline radius (Wang et al.)",
-            read=_at_headline_radius("high_pass_accuracy"),
-            percent=True,
-            main=True,
-            correlate=True,
-            main_title="HFC (r={radius})",
-        ),
+        headline=_headline,
+        table_context=_table_context,
     ),
     schema={
         "type": "object",
@@ -134,8 +138,6 @@ SPEC = MetricSpec(
             "n": COUNT,
         },
     },
-    headline=_headline,
-    table_context=_table_context,
     check=_check,
     order=40,
 )

@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from freqbench.metrics.counts import fraction_problems
-from freqbench.metrics.spec import COUNT, FRACTION, Column, MetricResult, MetricSpec, percent
+from freqbench.metrics.presentation import Column, Presentation
+from freqbench.metrics.spec import COUNT, FRACTION, MetricResult, MetricSpec, percent
 
 if TYPE_CHECKING:
     import torch
@@ -65,20 +66,25 @@ SPEC = MetricSpec(
     compute=clean_accuracy,
     reads=("n_examples",),
     needs=("clean_predictions",),
-    columns=(
-        Column(
-            "clean",
-            "Clean",
-            "accuracy on clean test images",
-            ("accuracy",),
-            percent=True,
-            higher_is_better=True,
-            main=True,
-            bass_delta=True,
-            headline=True,
-            model_info="clean_acc",
-            count=("n",),
+    presentation=Presentation(
+        columns=(
+            Column(
+                "clean",
+                "Clean",
+                "accuracy on clean test images",
+                ("accuracy",),
+                percent=True,
+                higher_is_better=True,
+                main=True,
+                bass_delta=True,
+                headline=True,
+                model_info="clean_acc",
+                count=("n",),
+            ),
         ),
+        headline=lambda block: [
+            ("clean accuracy", f"{percent(block['accuracy'])}  (n={block['n']})")
+        ],
     ),
     schema={
         "type": "object",
@@ -91,7 +97,6 @@ SPEC = MetricSpec(
             "predicted_classes": {"type": "array", "items": COUNT},
         },
     },
-    headline=lambda block: [("clean accuracy", f"{percent(block['accuracy'])}  (n={block['n']})")],
     check=_check,
     order=10,
 )

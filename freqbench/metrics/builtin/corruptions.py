@@ -24,10 +24,10 @@ from freqbench.cache import content_key
 from freqbench.corruptions.params import ALEXNET_ERRORS, CORRUPTIONS, FAMILIES, SEVERITIES
 from freqbench.errors import UserError
 from freqbench.metrics.counts import keyed_problems, mean_problems
+from freqbench.metrics.presentation import Column, Presentation
 from freqbench.metrics.spec import (
     COUNT,
     FRACTION,
-    Column,
     FieldContext,
     Flag,
     MetricResult,
@@ -487,41 +487,44 @@ SPEC = MetricSpec(
         ),
     ),
     images="corruptions_n_examples",
-    columns=(
-        Column(
-            "corruptions",
-            "Corruptions",
-            "mean accuracy over the 15 corruptions x 5 severities",
-            ("mean",),
-            percent=True,
-            higher_is_better=True,
-            main=True,
-            bass_delta=True,
-            headline=True,
-            ranks=("corruptions",),
-            rank_noun="mean corruption accuracy",
-            model_info="corruptions_acc",
-            # The images corrupted, not 75 times as many: every cell reuses the same images.
-            count=("n",),
-            legend=(
-                "Corruptions: its interval counts the n test images corrupted, not 75 n: the "
-                "15 x 5 corruption cells reuse the same images, so they are not independent "
-                "draws (a mean over cells varies no more than one binomial draw on n images: "
-                "the interval is conservative)."
+    presentation=Presentation(
+        columns=(
+            Column(
+                "corruptions",
+                "Corruptions",
+                "mean accuracy over the 15 corruptions x 5 severities",
+                ("mean",),
+                percent=True,
+                higher_is_better=True,
+                main=True,
+                bass_delta=True,
+                headline=True,
+                ranks=("corruptions",),
+                rank_noun="mean corruption accuracy",
+                model_info="corruptions_acc",
+                # The images corrupted, not 75 times as many: every cell reuses the same images.
+                count=("n",),
+                legend=(
+                    "Corruptions: its interval counts the n test images corrupted, not 75 n: the "
+                    "15 x 5 corruption cells reuse the same images, so they are not independent "
+                    "draws (a mean over cells varies no more than one binomial draw on n images: "
+                    "the interval is conservative)."
+                ),
+            ),
+            *(_family_column(family) for family in FAMILIES),
+            Column(
+                "mce",
+                "mCE",
+                "ImageNet-C's mean Corruption Error: each corruption's error over AlexNet's "
+                "(100%: as robust as AlexNet; lower is better)",
+                ("mce",),
+                percent=True,
+                higher_is_better=False,
+                main=True,
+                optional=True,
             ),
         ),
-        *(_family_column(family) for family in FAMILIES),
-        Column(
-            "mce",
-            "mCE",
-            "ImageNet-C's mean Corruption Error: each corruption's error over AlexNet's "
-            "(100%: as robust as AlexNet; lower is better)",
-            ("mce",),
-            percent=True,
-            higher_is_better=False,
-            main=True,
-            optional=True,
-        ),
+        headline=_headline,
     ),
     schema={
         "type": "object",
@@ -602,7 +605,6 @@ SPEC = MetricSpec(
             ),
         ),
     ),
-    headline=_headline,
     check=_check,
     merge=merge,
     units=lambda protocol, info: len(CELLS),

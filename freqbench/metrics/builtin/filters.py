@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from freqbench.errors import UserError
+from freqbench.metrics.presentation import Column, Presentation
 from freqbench.metrics.spec import (
     COUNT,
     Artifact,
-    Column,
     MetricResult,
     MetricSpec,
     ProtocolField,
@@ -129,29 +129,33 @@ SPEC = MetricSpec(
         ),
     ),
     images=None,
-    columns=(
-        *(
+    presentation=Presentation(
+        columns=(
+            *(
+                Column(
+                    key,
+                    title,
+                    description,
+                    ("first_layer", key),
+                    main=key in MAIN_STATISTICS,
+                    correlate=True,
+                    legend="Sparsity, Var. entropy, Orthogonality and Centre fraction describe the "
+                    "first convolution layer (Gavrikov and Keuper, CVPR 2022)."
+                    if key == "sparsity"
+                    else "",
+                )
+                for key, (title, description) in STATISTICS.items()
+            ),
             Column(
-                key,
-                title,
-                description,
-                ("first_layer", key),
-                main=key in MAIN_STATISTICS,
+                "filter_shift",
+                "Filter shift",
+                "first-layer kernel distribution shift from the reference model (symmetric KL)",
+                ("distribution_shift", "first_layer"),
                 correlate=True,
-                legend="Sparsity, Var. entropy, Orthogonality and Centre fraction describe the "
-                "first convolution layer (Gavrikov and Keuper, CVPR 2022)."
-                if key == "sparsity"
-                else "",
-            )
-            for key, (title, description) in STATISTICS.items()
+            ),
         ),
-        Column(
-            "filter_shift",
-            "Filter shift",
-            "first-layer kernel distribution shift from the reference model (symmetric KL)",
-            ("distribution_shift", "first_layer"),
-            correlate=True,
-        ),
+        headline=_headline,
+        correlation_note="The filter metrics describe the first convolution layer.",
     ),
     artifacts=(
         Artifact(
@@ -222,8 +226,6 @@ SPEC = MetricSpec(
             },
         },
     },
-    headline=_headline,
-    correlation_note="The filter metrics describe the first convolution layer.",
     nan_allowed=True,
     order=50,
 )

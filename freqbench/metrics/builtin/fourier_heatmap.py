@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from freqbench.errors import UserError
+from freqbench.metrics.presentation import Column, Presentation
 from freqbench.metrics.spec import (
     COUNT,
     FRACTION,
     Artifact,
-    Column,
     FieldContext,
     MetricResult,
     MetricSpec,
@@ -229,16 +229,20 @@ SPEC = MetricSpec(
     ),
     images="heatmap_n_examples",
     needs=("clean_predictions",),
-    columns=tuple(
-        Column(
-            f"heatmap_{band}",
-            f"Heat map error ({band})",
-            f"mean Fourier heat map error in the {band} band (Yin et al.)",
-            ("bands", band),
-            percent=True,
-            correlate=True,
-        )
-        for band in ("low", "middle", "high")
+    presentation=Presentation(
+        columns=tuple(
+            Column(
+                f"heatmap_{band}",
+                f"Heat map error ({band})",
+                f"mean Fourier heat map error in the {band} band (Yin et al.)",
+                ("bands", band),
+                percent=True,
+                correlate=True,
+            )
+            for band in ("low", "middle", "high")
+        ),
+        headline=_headline,
+        card_facts=_card_facts,
     ),
     artifacts=(
         Artifact("heatmap_npy", "heatmap.npy", "heatmap", _save_npy, pixel_map=True),
@@ -268,9 +272,7 @@ SPEC = MetricSpec(
             "clean_accuracy": FRACTION,  # of the heat map's own images
         },
     },
-    headline=_headline,
     merge=merge,
     units=_bases,
-    card_facts=_card_facts,
     order=43,
 )

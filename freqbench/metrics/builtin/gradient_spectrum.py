@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from freqbench.metrics.presentation import Column, Presentation
 from freqbench.metrics.spec import (
     BY_RADIUS,
     COUNT,
     FRACTION,
-    Column,
     MetricResult,
     MetricSpec,
     percent,
@@ -49,35 +49,38 @@ SPEC = MetricSpec(
     version="1",
     compute=gradient_spectrum,
     reads=("n_examples", "q"),
-    columns=(
-        Column(
-            "tail_share",
-            "Grad. tail share",
-            "share of input-gradient power beyond the data's R80 radius (Lin et al.)",
-            ("tail_share",),
-            main=True,
-            correlate=True,
-            bass_delta=True,
-            legend="Grad. tail share: share of input-gradient power beyond the data's R80 radius (Lin et al.).",
-            bass_note="gradient tail share as a fraction (BaSS should lower it: Lin et al., NeurIPS 2023)",
-        ),
-        Column(
-            "grad_entropy",
-            "Grad. entropy",
-            "spectral entropy of the input gradient's radial power profile",
-            ("entropy",),
-            correlate=True,
-        ),
-        *(
+    presentation=Presentation(
+        columns=(
             Column(
-                f"grad_radius_{top}",
-                f"Grad. radius (top {top}%)",
-                f"mean radius of the top {top}% gradient coefficients",
-                ("mean_radius_top", top),
+                "tail_share",
+                "Grad. tail share",
+                "share of input-gradient power beyond the data's R80 radius (Lin et al.)",
+                ("tail_share",),
+                main=True,
                 correlate=True,
-            )
-            for top in ("1", "20", "50")
+                bass_delta=True,
+                legend="Grad. tail share: share of input-gradient power beyond the data's R80 radius (Lin et al.).",
+                bass_note="gradient tail share as a fraction (BaSS should lower it: Lin et al., NeurIPS 2023)",
+            ),
+            Column(
+                "grad_entropy",
+                "Grad. entropy",
+                "spectral entropy of the input gradient's radial power profile",
+                ("entropy",),
+                correlate=True,
+            ),
+            *(
+                Column(
+                    f"grad_radius_{top}",
+                    f"Grad. radius (top {top}%)",
+                    f"mean radius of the top {top}% gradient coefficients",
+                    ("mean_radius_top", top),
+                    correlate=True,
+                )
+                for top in ("1", "20", "50")
+            ),
         ),
+        headline=_headline,
     ),
     schema={
         "type": "object",
@@ -93,6 +96,5 @@ SPEC = MetricSpec(
             "n": COUNT,
         },
     },
-    headline=_headline,
     order=42,
 )

@@ -8,10 +8,10 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from freqbench.metrics.counts import fraction_problems
+from freqbench.metrics.presentation import Column, Presentation
 from freqbench.metrics.spec import (
     COUNT,
     FRACTION,
-    Column,
     MetricResult,
     MetricSpec,
     ProtocolField,
@@ -73,23 +73,26 @@ SPEC = MetricSpec(
     compute=long_tail_split,
     reads=("n_examples", "q"),
     fields=(Q,),
-    columns=(
-        Column(
-            "head",
-            "Head acc.",
-            "accuracy on the spectral head (rings holding 80% of the power; Lin et al.)",
-            ("head_accuracy",),
-            percent=True,
-            correlate=True,
+    presentation=Presentation(
+        columns=(
+            Column(
+                "head",
+                "Head acc.",
+                "accuracy on the spectral head (rings holding 80% of the power; Lin et al.)",
+                ("head_accuracy",),
+                percent=True,
+                correlate=True,
+            ),
+            Column(
+                "tail",
+                "Tail acc.",
+                "accuracy on the spectral tail (Lin et al.)",
+                ("tail_accuracy",),
+                percent=True,
+                correlate=True,
+            ),
         ),
-        Column(
-            "tail",
-            "Tail acc.",
-            "accuracy on the spectral tail (Lin et al.)",
-            ("tail_accuracy",),
-            percent=True,
-            correlate=True,
-        ),
+        headline=_headline,
     ),
     schema={
         "type": "object",
@@ -105,7 +108,6 @@ SPEC = MetricSpec(
             "n": COUNT,
         },
     },
-    headline=_headline,
     check=_check,
     order=41,
 )

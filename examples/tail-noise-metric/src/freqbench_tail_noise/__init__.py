@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from freqbench.metrics import Column, MetricResult, MetricSpec, ProtocolField
+from freqbench.metrics import Column, MetricResult, MetricSpec, Presentation, ProtocolField
 
 TAIL_FRACTION = 0.25  # the tail starts at d >= H / 4
 
@@ -75,26 +75,28 @@ SPEC = MetricSpec(
             exclusive_minimum=True,
         ),
     ),
-    columns=(
-        Column(
-            "tail_noise",
-            "Tail-noise acc.",
-            "accuracy under L2 noise confined to the spectral tail (d >= H/4)",
-            ("accuracy",),
-            percent=True,
-            higher_is_better=True,
-            main=True,
-            correlate=True,
-        ),
-        Column(
-            "tail_noise_drop",
-            "Tail-noise drop",
-            "clean minus tail-noise accuracy",
-            ("drop",),
-            percent=True,
-            higher_is_better=False,
-            correlate=True,
-        ),
+    presentation=Presentation(
+        columns=(
+            Column(
+                "tail_noise",
+                "Tail-noise acc.",
+                "accuracy under L2 noise confined to the spectral tail (d >= H/4)",
+                ("accuracy",),
+                percent=True,
+                higher_is_better=True,
+                main=True,
+                correlate=True,
+            ),
+            Column(
+                "tail_noise_drop",
+                "Tail-noise drop",
+                "clean minus tail-noise accuracy",
+                ("drop",),
+                percent=True,
+                higher_is_better=False,
+                correlate=True,
+            ),
+        )
     ),
     schema={
         "type": "object",
