@@ -242,7 +242,7 @@ def test_a_run_that_reuses_every_block_loads_neither_weights_nor_images(
 
     for module, function in ((loading, "load_model_ref"), (checkpoints, "load_checkpoint")):
         monkeypatch.setattr(module, function, refuse)
-    for method in ("model", "test_images", "clean_predictions"):
+    for method in ("loaded_model", "test_images", "clean_predictions"):
         monkeypatch.setattr(WORKER, method, refuse)
     again = evaluate(str(synthetic_checkpoint), **options)
     assert again.ran == [] and again.reused == ["clean", "filters"]

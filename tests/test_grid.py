@@ -368,7 +368,7 @@ def _spy_blocks(monkeypatch, stop_after: int | None = None) -> list[tuple[str, s
     def spy(task):
         if stop_after is not None and len(ran) == stop_after:
             raise KeyboardInterrupt
-        ran.append((task.model.ref, task.metric))
+        ran.append((task.ref.ref, task.metric))
         return run_block(task)
 
     monkeypatch.setattr(scheduler, "run_block", spy)

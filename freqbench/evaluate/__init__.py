@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from freqbench.errors import UserError
 from freqbench.evaluate.device import resolve_device
-from freqbench.evaluate.plan import Evaluation, RecordPlan
+from freqbench.evaluate.plan import Outcome, RecordPlan
 from freqbench.evaluate.scheduler import Scheduler, TaskStatus, task_name
 from freqbench.evaluate.worker import WORKER
 from freqbench.executors import Executor, make_executor
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RECORD_FORMAT",
-    "Evaluation",
+    "Outcome",
     "RecordPlan",
     "Scheduler",
     "TaskStatus",
@@ -126,7 +126,7 @@ def run_plans(plans: list[RecordPlan], executor: Executor, progress: bool = True
 
 
 def plan_evaluation(
-    model: str | ModelRef,
+    ref: str | ModelRef,
     *,
     dataset: str | None = None,
     metrics: str | Sequence[str] | None = None,
@@ -145,7 +145,8 @@ def plan_evaluation(
     threads: int | None = None,
     publish: bool = False,
 ) -> RecordPlan:
-    """The blocks ``model``'s record still needs, as tasks for an ``executor`` of that name.
+    """The blocks still missing from the record of the model ``ref`` names, as tasks for an
+    ``executor`` of that name.
 
     The driver plans from the model's description (its checkpoint's sidecar, where it says
     enough) and loads the weights only when a block runs: on the local executor here, to
@@ -161,7 +162,7 @@ def plan_evaluation(
     from freqbench.data import get_dataset_info
     from freqbench.loading import ModelRef, describe_model_ref, input_mean
 
-    model = model if isinstance(model, ModelRef) else ModelRef(model)
+    ref = ref if isinstance(ref, ModelRef) else ModelRef(ref)
     if name is not None:
         check_name(name)
     if out_dir is not None and not publish:
@@ -170,19 +171,19 @@ def plan_evaluation(
     here = resolve_device(device) if local else "cpu"
     # What the plan needs is the model's description; a reference that only loading describes
     # (timm, RobustBench, --weights) is loaded where the local tasks run.
-    described = describe_model_ref(model, dataset, here)
+    described = describe_model_ref(ref, dataset, here)
     dataset = dataset or described.dataset
     if dataset is None:
-        raise UserError(f"cannot tell which dataset {model} belongs to: pass --dataset")
+        raise UserError(f"cannot tell which dataset {ref} belongs to: pass --dataset")
     if described.model is not None and local:
-        WORKER.keep_model(model, dataset, here, described)  # the local tasks use it as it is
+        WORKER.keep_model(ref, dataset, here, described)  # the local tasks use it as it is
     name = check_name(described.name if name is None else name)
     info = get_dataset_info(dataset)
     n_test = info.test_size or len(WORKER.test_images(dataset, _text(data_dir), None))
     mean = input_mean(described.model)
     if mean is None and described.model is None and local and info.default_preprocessing:
         # An image-file dataset's preprocessing may pad with the model's own input mean.
-        mean = input_mean(WORKER.model(model, dataset, here, described.sha256).model)
+        mean = input_mean(WORKER.loaded_model(ref, dataset, here, described.sha256).model)
     resolved = (protocol or Protocol.standard()).resolve(
         dataset, n_test, {
             "corruptions_dir": corruptions_dir, "preprocessing": described.preprocessing,
@@ -190,7 +191,7 @@ def plan_evaluation(
         },
     )  # fmt: skip
     plan = RecordPlan(
-        model, described, name, dataset, parse_metrics(metrics), resolved,
+        ref, described, name, dataset, parse_metrics(metrics), resolved,
         out=Path(out_dir) if out_dir is not None else None, force=force, replace=replace,
         executor=executor, device=here if local else device, data_dir=_text(data_dir),
         corruptions_dir=_text(corruptions_dir), cache_dir=_text(cache_dir), progress=progress,
@@ -202,7 +203,7 @@ def plan_evaluation(
         and any(s.images for s in plan.running)
         and (local or described.model is not None)
     ):
-        loaded = WORKER.model(model, dataset, here, described.sha256) if local else described
+        loaded = WORKER.loaded_model(ref, dataset, here, described.sha256) if local else described
         data = WORKER.test_images(
             dataset, _text(data_dir), resolved.n_examples, resolved.preprocessing
         )
@@ -215,25 +216,25 @@ def plan_evaluation(
 
 
 def evaluate(
-    model: str | ModelRef,
+    ref: str | ModelRef,
     *,
     executor: str | Executor = "local",
     progress: bool = True,
     **options: Any,
-) -> Evaluation:
-    """Evaluate ``model`` (checkpoint path, zoo entry, ``timm:...``, ``robustbench:...``).
+) -> Outcome:
+    """Evaluate the model ``ref`` names (checkpoint, zoo entry, ``timm:...``, ``robustbench:...``).
 
     Runs the ``metrics`` (all by default) whose blocks are missing, stale or not justified by
     ``<out_dir>/<name>.json`` (every one named with ``force``), merging each into it; without
     ``out_dir`` nothing is written. A metric that fails fails its block only: the others run,
-    and :attr:`Evaluation.failed` says what went wrong. ``protocol`` defaults to the dataset's standard one; its
+    and :attr:`Outcome.failed` says what went wrong. ``protocol`` defaults to the dataset's standard one; its
     ``shards`` splits the shardable metrics into that many tasks. ``executor`` is ``local``
     (this process), ``ray`` or an :class:`~freqbench.executors.Executor`. The other options
     are :func:`plan_evaluation`'s.
     """
     job = make_executor(executor) if isinstance(executor, str) else executor
     try:
-        plan = plan_evaluation(model, executor=job.name, progress=progress, **options)
+        plan = plan_evaluation(ref, executor=job.name, progress=progress, **options)
         try:
             if plan.tasks:
                 run_plans([plan], job, progress)
@@ -241,7 +242,7 @@ def evaluate(
         finally:
             plan.close()
             WORKER.clear()  # the job's models, images and predictions: this job's only
-        return plan.evaluation
+        return plan.outcome
     finally:
         if isinstance(executor, str):
             job.close()
