@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("data", "spectral", "corruptions", "sensitivity", "filter_stats", "prediction", "plots",
      "architectures", "checkpoints", "zoo"),
     ("errors", "bounds", "atomic", "registry", "provenance", "compat", "schemas", "config", "paths",
-     "executors", "progress", "weights", "cache", "published"),
+     "executors", "scheduler", "progress", "weights", "cache", "published"),
 ]  # fmt: skip
 LEVEL = {name: len(LAYERS) - i for i, names in enumerate(LAYERS) for name in names}
 

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from freqbench.errors import UserError
 from freqbench.evaluate.device import resolve_device
 from freqbench.evaluate.plan import Outcome, RecordPlan
-from freqbench.evaluate.scheduler import Scheduler, TaskStatus, task_name
+from freqbench.evaluate.tasks import BlockResult, BlockTask, run_block
 from freqbench.evaluate.worker import WORKER
 from freqbench.executors import Executor, make_executor
 from freqbench.metrics import parse_metrics
@@ -30,6 +30,7 @@ from freqbench.paths import LEADERBOARD_FILE
 from freqbench.progress import Progress
 from freqbench.protocol import Protocol, all_fields
 from freqbench.records import RECORD_FORMAT
+from freqbench.scheduler import Scheduler
 
 if TYPE_CHECKING:
     from torch import nn
@@ -42,15 +43,17 @@ __all__ = [
     "RECORD_FORMAT",
     "Outcome",
     "RecordPlan",
-    "Scheduler",
-    "TaskStatus",
     "check_model",
     "evaluate",
     "plan_evaluation",
     "resolve_device",
     "run_plans",
+    "submit_plan",
     "task_name",
 ]
+
+#: Told of each block task's result once its plan took it.
+OnBlock = Callable[[RecordPlan, BlockTask, BlockResult], None]
 
 #: A record name is a file name: letters, digits and . _ + -, starting with a letter or digit.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
@@ -113,6 +116,31 @@ def check_unpublished(out: Path) -> None:
         )
 
 
+def task_name(plan: RecordPlan, task: BlockTask) -> str:
+    """``record: metric`` and, for a shard, ``i/n``: how progress lines name a task."""
+    shard = f" {task.shard[0] + 1}/{task.shard[1]}" if task.shard else ""
+    return f"{plan.name}: {task.metric}{shard}"
+
+
+def submit_plan(scheduler: Scheduler, plan: RecordPlan, on_block: OnBlock | None = None) -> None:
+    """Every task of ``plan`` on ``scheduler``; each result is merged into its record by the
+    plan, then told to ``on_block``."""
+    plan.prepare()
+    for task in plan.tasks:
+
+        def accept(result: BlockResult, task: BlockTask = task) -> None:
+            finished = plan.accept(task, result)
+            failed = plan.failed.get(task.metric)
+            scheduler.bar.note(
+                f"{task.metric} failed" if failed else f"{finished} done" if finished
+                else f"{task.metric} part done"
+            )  # fmt: skip
+            if on_block is not None:
+                on_block(plan, task, result)
+
+        scheduler.submit(run_block, task, task_name(plan, task), accept)
+
+
 def run_plans(plans: list[RecordPlan], executor: Executor, progress: bool = True) -> None:
     """Every task of ``plans`` on ``executor``, each block merged as soon as it is complete;
     one progress bar for the whole job."""
@@ -121,7 +149,7 @@ def run_plans(plans: list[RecordPlan], executor: Executor, progress: bool = True
     with Progress(0, f"evaluating {names}", "tasks", enabled=progress, estimate=False) as bar:
         scheduler = Scheduler(executor, bar)
         for plan in plans:
-            scheduler.add_plan(plan)
+            submit_plan(scheduler, plan)
         scheduler.run()
 
 
