@@ -37,8 +37,9 @@ RANGES: dict[str, NumberRange] = {
     "momentum": NumberRange(float, 0, 1, exclusive_maximum=True),
     "weight_decay": NumberRange(float, 0),
     "seed": NumberRange(int, 0, INT64_MAX),
-    # An Linf budget: images are in [0, 1], so no two are further apart than 1.
-    "eps": NumberRange(float, 0, 1),
+    # A radius; its threat model's bound on the dataset is checked with the run (L2 and L1
+    # radii exceed 1).
+    "eps": NumberRange(float, 0),
     "bass_p": PROBABILITY,
     "label_shuffle": FRACTION,
     "mixup_alpha": NumberRange(float, 0),
@@ -55,8 +56,9 @@ class TrainConfig:
     The defaults suit the default model and data, smallcnn on Fashion-MNIST (one natural
     epoch reaches about 88% test accuracy); CIFAR configs set their own batch size and lr.
 
-    ``eps`` defaults to the dataset's Linf budget (8/255 on CIFAR, 0.1 on Fashion-MNIST);
-    it sets the recipe's attack and the PGD-10 evaluation in the training log.
+    ``threat_model`` is the ball the recipe attacks in and the training log's PGD-10
+    evaluates (None: Linf; L2 needs a recipe that supports it, e.g. pgd-at); ``eps``
+    defaults to the dataset's radius under it (Linf 8/255 on CIFAR, 0.1 on Fashion-MNIST).
     ``bass_mode`` / ``bass_p`` apply to ``+bass`` recipes only. ``label_shuffle`` is the
     fraction of training labels permuted among themselves and ``mixup_alpha`` the mixup
     Beta parameter (0 = off), the options of Wang et al. (CVPR 2020); labels are shuffled
@@ -77,6 +79,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # CUDA when torch sees a GPU, else the CPU
     eps: float | None = None
+    threat_model: str | None = None
     bass_mode: Literal["augment", "dataset"] | None = None
     bass_p: float | None = None
     label_shuffle: float = 0.0

@@ -25,10 +25,8 @@ from freqbench.architectures.external import (
     timm_record_name,
 )
 from freqbench.checkpoints import load_checkpoint
-from freqbench.data import get_dataset_info
+from freqbench.data import base_dataset, get_dataset_info
 from freqbench.errors import UserError
-
-_ROBUSTBENCH_DATASETS = {"cifar10": "cifar10", "cifar100": "cifar100"}
 
 
 class BalancedInput(nn.Module):
@@ -97,10 +95,6 @@ class LoadedModel:
         return sum(p.numel() for p in self.model.parameters())
 
 
-def base_dataset(name: str) -> str:
-    return name.removesuffix("-b")
-
-
 def _checkpoint_name(path: Path) -> str:
     return path.parent.name if path.stem == "model" else path.stem
 
@@ -116,7 +110,7 @@ def load_model_ref(ref: str | ModelRef, dataset: str | None, device: str = "cpu"
         rb_dataset = parse_robustbench_name(ref.ref)[0]
         loaded = LoadedModel(
             create_model(ref.ref), ref.ref.removeprefix(ROBUSTBENCH_PREFIX).replace("/", "-"),
-            ref.ref, _ROBUSTBENCH_DATASETS.get(rb_dataset, rb_dataset), ref.ref,
+            ref.ref, rb_dataset, ref.ref,
             weights="robustbench", preprocessing=robustbench_preprocessing(ref.ref),
         )  # fmt: skip
     elif ref.ref.startswith(TIMM_PREFIX):
@@ -144,12 +138,14 @@ def load_model_ref(ref: str | ModelRef, dataset: str | None, device: str = "cpu"
     return loaded
 
 
-def describe_model_ref(ref: str | ModelRef, dataset: str | None) -> LoadedModel:
+def describe_model_ref(
+    ref: str | ModelRef, dataset: str | None, device: str = "cpu"
+) -> LoadedModel:
     """What a record says of a model, without loading its weights where its checkpoint's
     sidecar says enough (a checkpoint file, a zoo entry with local weights): its parameters
     are counted on torch's meta device, which allocates nothing. The driver of a remote
     executor plans from this, and the workers load the weights. Any other reference (timm,
-    RobustBench, --weights, --random-init) is loaded on the CPU."""
+    RobustBench, --weights, --random-init) is loaded, on ``device``."""
     from freqbench.checkpoints import read_sidecar
 
     ref = ref if isinstance(ref, ModelRef) else ModelRef(ref)
@@ -166,7 +162,7 @@ def describe_model_ref(ref: str | ModelRef, dataset: str | None) -> LoadedModel:
         local = entry is not None and set(entry.weights) >= {"path"} and "url" not in entry.weights
         path = entry.weights_path if local else path
     if not plain or external or path is None or not path.is_file():
-        return load_model_ref(ref, dataset, "cpu")
+        return load_model_ref(ref, dataset, device)
     info = read_sidecar(path)
     with torch.device("meta"):
         count = sum(p.numel() for p in info.build().parameters())
@@ -344,7 +340,7 @@ def _load_zoo_entry(name: str) -> LoadedModel:
 def _check_dataset(loaded: LoadedModel, dataset: str | None) -> None:
     if dataset is None or loaded.dataset is None:
         return
-    if loaded.bass_mode == "dataset" and dataset.endswith("-b"):
+    if loaded.bass_mode == "dataset" and base_dataset(dataset) != dataset:
         raise UserError(
             f"{loaded.name} applies BaSS to its inputs itself (trained in BaSS dataset mode): "
             f"evaluate it on {base_dataset(dataset)}, not {dataset}"

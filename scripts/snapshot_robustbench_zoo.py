@@ -7,7 +7,7 @@ have weights and where ``robustbench.utils.load_model`` reads them: files it fet
 Google Drive into ``<model_dir>/<dataset>/<threat_model>/`` (one per model, or one per member
 of an ensemble), or timm's and torchvision's own hubs. Reading that needs torch and takes
 seconds, so ``freqbench zoo list`` reads this file instead: freqbench/published/
-robustbench_zoo.json, written atomically and checked by tests/test_published_zoo.py against
+robustbench_zoo.json, written atomically and checked by tests/test_zoo_run.py against
 the installed robustbench.
 """
 

@@ -64,6 +64,7 @@ def shrink_autoattack(monkeypatch) -> None:
     def init(self, *args, **kwargs):
         original(self, *args, **kwargs)
         self.apgd.n_iter = self.apgd_targeted.n_iter = self.fab.n_iter = 5
+        self.apgd.n_iter_orig = self.apgd_targeted.n_iter_orig = 5  # L1's schedule reads it
         self.apgd_targeted.n_target_classes = self.fab.n_target_classes = 2
         self.square.n_queries = 20
 

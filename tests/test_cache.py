@@ -11,9 +11,9 @@ import torch
 
 from freqbench.cache import ArrayCache, content_key
 from freqbench.cli import main
+from freqbench.data import generated_corruptions as generated
 from freqbench.data import load_dataset
 from freqbench.metrics import get_metric
-from freqbench.metrics.builtin import corruptions as metric
 
 
 def test_entries_round_trip_and_a_damaged_one_is_made_again(tmp_path):
@@ -54,8 +54,8 @@ def test_a_generated_cell_is_the_reference_uint8_of_the_corruption(tmp_path):
 
     data = load_dataset("synthetic", "test", n_examples=40)
     cache = ArrayCache(tmp_path)
-    list(metric._generated(data, 0, [("gaussian_noise", 3)], cache))
-    key = metric.cell_key(metric.images_sha256(data.images), 0, "gaussian_noise", 3)
+    list(generated.generated_cells(data, 0, [("gaussian_noise", 3)], cache))
+    key = generated.cell_key(generated.images_sha256(data.images), 0, "gaussian_noise", 3)
     reference = np.uint8(corrupt(data.images, "gaussian_noise", 3, seed=0).numpy() * 255)
     assert np.array_equal(cache.get(key), reference)
 
@@ -107,8 +107,8 @@ def test_cache_info_and_clear(tmp_path, capsys, monkeypatch):
 
 def test_a_cell_of_any_size_round_trips(tmp_path):
     data = load_dataset("synthetic", "test", n_examples=7)
-    parts = list(metric._generated(data, 0, [("contrast", 1)], ArrayCache(tmp_path)))
-    again = list(metric._generated(data, 0, [("contrast", 1)], ArrayCache(tmp_path)))
+    parts = list(generated.generated_cells(data, 0, [("contrast", 1)], ArrayCache(tmp_path)))
+    again = list(generated.generated_cells(data, 0, [("contrast", 1)], ArrayCache(tmp_path)))
     assert [len(p[2]) for p in parts] == [7]
     assert torch.equal(parts[0][2], again[0][2])
 
@@ -137,14 +137,14 @@ def test_an_entry_copied_onto_another_key_is_a_miss_and_the_cell_is_made_again(t
     data = load_dataset("synthetic", "test", n_examples=12)
     cache = ArrayCache(tmp_path)
     cells = [("gaussian_noise", 3), ("contrast", 1)]
-    list(metric._generated(data, 0, cells, cache))
-    shared = metric.images_sha256(data.images)
-    noise, contrast = (metric.cell_key(shared, 0, name, s) for name, s in cells)
+    list(generated.generated_cells(data, 0, cells, cache))
+    shared = generated.images_sha256(data.images)
+    noise, contrast = (generated.cell_key(shared, 0, name, s) for name, s in cells)
     for source, target in zip(_entry(tmp_path, noise), _entry(tmp_path, contrast), strict=True):
         shutil.copyfile(source, target)  # the same shape and dtype: only the key tells them apart
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
-        [(_, _, images, _)] = metric._generated(data, 0, [("contrast", 1)], cache)
+        [(_, _, images, _)] = generated.generated_cells(data, 0, [("contrast", 1)], cache)
     _warned_once(record, _entry(tmp_path, contrast)[0])
     assert "another key" in str(record[0].message)
     reference = np.uint8(corrupt(data.images, "contrast", 1, seed=0).numpy() * 255)

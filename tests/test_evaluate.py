@@ -10,11 +10,13 @@ import pytest
 import torch
 from torch import nn
 
+from freqbench import checkpoints, loading
 from freqbench.checkpoints import load_checkpoint, save_checkpoint
 from freqbench.corruptions.params import CORRUPTIONS as CORRUPTION_NAMES
 from freqbench.data import load_dataset
 from freqbench.errors import UserError
 from freqbench.evaluate import check_model, evaluate
+from freqbench.evaluate.worker import WORKER
 from freqbench.protocol import Protocol
 from tests.conftest import shrink_autoattack
 from tests.test_plugin_isolation import BUILTIN
@@ -230,6 +232,24 @@ def test_a_second_metric_joins_the_record_and_leaves_the_first_untouched(
         name="m",
     )  # fmt: skip
     assert again.ran == [] and again.reused == ["clean", "filters"]
+
+
+def test_a_run_that_reuses_every_block_loads_neither_weights_nor_images(
+    synthetic_checkpoint, tmp_path, monkeypatch
+):
+    options = {"metrics": "clean,filters", "protocol": TINY, "out_dir": tmp_path, "name": "m"}
+    first = evaluate(str(synthetic_checkpoint), **options)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("weights or images loaded although every block is reused")
+
+    for module, function in ((loading, "load_model_ref"), (checkpoints, "load_checkpoint")):
+        monkeypatch.setattr(module, function, refuse)
+    for method in ("loaded_model", "test_images", "clean_predictions"):
+        monkeypatch.setattr(WORKER, method, refuse)
+    again = evaluate(str(synthetic_checkpoint), **options)
+    assert again.ran == [] and again.reused == ["clean", "filters"]
+    assert again.record == first.record
 
 
 @pytest.mark.slow
@@ -468,5 +488,4 @@ def test_a_remote_driver_plans_from_the_checkpoint_s_files_without_loading_the_w
     remote = plan_evaluation(
         str(synthetic_checkpoint), metrics="clean", protocol=TINY, executor="ray"
     )
-    assert remote.loaded.model is None
-    assert remote.model == local.model and remote.keys == local.keys
+    assert remote.description == local.description and remote.keys == local.keys

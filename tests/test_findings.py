@@ -24,10 +24,9 @@ from freqbench.findings.evidence import (
     accuracy_band,
 )
 from freqbench.grid import load_grid
-from freqbench.metrics import get_metric
-from freqbench.protocol import Protocol, block_key
-from freqbench.records import migrate, model_info, protocol_of, review
-from tests.test_leaderboard import CORRUPTIONS, make_record
+from freqbench.protocol import Protocol
+from freqbench.records import review
+from tests.test_leaderboard import CORRUPTIONS, make_record, put
 
 GRID = Path(__file__).resolve().parent.parent / "model_zoo" / "fashion-mnist" / "grid.toml"
 RADII = ("4", "7", "11", "14")
@@ -282,7 +281,7 @@ def _publish(zoo: Path, records_dir: Path, data: dict) -> None:
         autoattack_n_examples=attack.get("n", 1_000),
         corruptions={family: families.get(family, 0.7) for family in CORRUPTIONS},
     )  # fmt: skip
-    full = migrate(derived)
+    full = derived
     _deep_update(full["metrics"], data["metrics"])
     shift = full["metrics"]["filters"].get("distribution_shift")
     if shift is not None:  # the claims read the per-layer shifts; the rest as the metric writes it
@@ -299,15 +298,9 @@ def _publish(zoo: Path, records_dir: Path, data: dict) -> None:
     full["model"]["source"] = f"model_zoo/fashion-mnist/{name}.toml"
     reference = data["metrics"]["filters"].get("distribution_shift", {}).get("reference")
     standard = Protocol.standard().replace(reference=reference).resolve("fashion-mnist")
-    values = {**standard, **data["protocol"]}
-    full["protocol"] = protocol_of(values, full["metrics"], "fashion-mnist")
-    base = {k: v for k, v in full["model_info"].items() if not k.endswith("_acc")}
-    full["model_info"] = model_info(base, full["protocol"], full["metrics"])
-    for metric, evaluation in full["evaluations"].items():
-        spec = get_metric(metric)
-        evaluation.update(
-            version=spec.version, key=block_key(sha, "fashion-mnist", spec, full["protocol"])
-        )
+    resolved = {**standard, **data["protocol"]}
+    for metric, block in list(full["metrics"].items()):
+        put(full, metric, block, resolved)
     path = records_dir / "fashion-mnist" / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(full))

@@ -20,12 +20,12 @@ from freqbench.grid.publish import trained_entry
 from freqbench.grid.toml_writer import dumps
 from freqbench.metrics import all_metrics, get_metric
 from freqbench.protocol import Protocol, block_key
-from freqbench.records import migrate
+from freqbench.records.builder import drop_block
 from freqbench.training import resolve
 from freqbench.validation import validate_tree
 from freqbench.zoo import entry_from_data, load_entry
 from tests.conftest import shrink_autoattack
-from tests.test_leaderboard import make_record
+from tests.test_leaderboard import make_record, put
 
 GRID = Path(__file__).resolve().parent.parent / "model_zoo" / "fashion-mnist" / "grid.toml"
 ROWS = [
@@ -171,8 +171,9 @@ def test_dry_run_lists_the_rows_and_which_are_done(tmp_path, capsys):
     )
     record = tmp_path / "records" / "fashion-mnist" / "smallcnn-natural.json"
     record.parent.mkdir(parents=True)
-    # A first-format record: its clean, corruption and filter blocks are of older metric versions.
-    record.write_text(json.dumps(_first_format_record(sha, STANDARD_FASHION_MNIST)))
+    # Its clean, corruption and filter blocks are of older metric versions.
+    older = ("clean", "corruptions", "filters")
+    record.write_text(json.dumps(_current_record(sha, STANDARD_FASHION_MNIST, older=older)))
     assert main(args) == 0
     status = _status(capsys.readouterr().out)
     assert status["smallcnn-natural"] == "trained; to evaluate: clean, corruptions, filters"
@@ -216,31 +217,21 @@ STANDARD_FASHION_MNIST = {
 }  # fmt: skip
 
 
-def _current_record(sha: str, protocol: dict, metrics: tuple[str, ...] | None = None) -> dict:
-    """A record of today's format whose blocks are keyed with today's metric versions."""
-    record = migrate(_first_format_record(sha, protocol, metrics))
-    values = {**protocol, "reference": None}
-    for name, evaluation in record["evaluations"].items():
-        spec = get_metric(name)
-        evaluation.update(version=spec.version, key=block_key(sha, "fashion-mnist", spec, values))
-    return record
-
-
-def _first_format_record(sha: str, protocol: dict, metrics: tuple[str, ...] | None = None):
-    """A complete record as the first evaluator wrote it (migrated on read), with ``metrics``
-    (all five by default) evaluated under ``protocol``."""
-    names = metrics or ("clean", "autoattack", "corruptions", "frequency", "filters")
+def _current_record(
+    sha: str, protocol: dict, metrics: tuple[str, ...] | None = None, older: tuple[str, ...] = ()
+) -> dict:
+    """A record with ``metrics`` (all by default) keyed under ``protocol`` with today's metric
+    versions, but those in ``older``: version 1, as the first records were written."""
     record = make_record(
         "smallcnn-natural", sha256=sha, autoattack_n_examples=protocol["autoattack_n_examples"]
     )
-    record["metrics"] = {name: record["metrics"][name] for name in names}
-    for key, metric in (("clean_acc", "clean"), ("autoattack_acc", "autoattack"),
-                        ("corruptions_acc", "corruptions")):  # fmt: skip
-        if metric not in names:
-            record["model_info"][key] = None
-    later = ("shards", "heatmap_band_limit")  # fields the first format did not have
-    fields = {k: v for k, v in protocol.items() if k not in later}
-    record["protocol"] = {**fields, "device": "cpu", "metrics": list(names), "standard": True}
+    for name in set(record["metrics"]) - set(metrics or record["metrics"]):
+        drop_block(record, name)
+    for name, block in list(record["metrics"].items()):
+        put(record, name, block, {**protocol, "reference": None})
+    for name in older:
+        key = block_key(sha, "fashion-mnist", get_metric(name), protocol, version="1")
+        record["evaluations"][name].update(version="1", key=key)
     return record
 
 
@@ -341,7 +332,7 @@ def test_runner_trains_evaluates_commits_and_then_skips(tiny_repo, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a done row was run again")
 
-    monkeypatch.setattr("freqbench.evaluate.scheduler.run_block", refuse)
+    monkeypatch.setattr("freqbench.evaluate.run_block", refuse)
     monkeypatch.setattr("freqbench.grid.runner.train_row", refuse)
     runner.run()
     assert len(_git(tiny_repo, "log", "--format=%s").splitlines()) == 5
@@ -352,7 +343,7 @@ def test_train_only_publishes_and_commits_checkpoints_without_evaluating(tiny_re
     def refuse(*args, **kwargs):
         raise AssertionError("--train-only evaluated a row")
 
-    monkeypatch.setattr("freqbench.evaluate.scheduler.run_block", refuse)
+    monkeypatch.setattr("freqbench.evaluate.run_block", refuse)
     spec = load_grid(Path("model_zoo/synthetic/grid.toml"))
     paths = GridPaths(runs=Path("runs"), records=Path("leaderboards"))
     runner = GridRunner(
@@ -369,7 +360,7 @@ def test_train_only_publishes_and_commits_checkpoints_without_evaluating(tiny_re
 def _spy_blocks(monkeypatch, stop_after: int | None = None) -> list[tuple[str, str]]:
     """Record each evaluation task the runner hands out; with ``stop_after``, the driver is
     killed (KeyboardInterrupt) when that many have finished."""
-    import freqbench.evaluate.scheduler as scheduler
+    import freqbench.evaluate as evaluate
     from freqbench.evaluate.tasks import run_block
 
     ran: list[tuple[str, str]] = []
@@ -377,10 +368,10 @@ def _spy_blocks(monkeypatch, stop_after: int | None = None) -> list[tuple[str, s
     def spy(task):
         if stop_after is not None and len(ran) == stop_after:
             raise KeyboardInterrupt
-        ran.append((task.model.ref, task.metric))
+        ran.append((task.ref.ref, task.metric))
         return run_block(task)
 
-    monkeypatch.setattr(scheduler, "run_block", spy)
+    monkeypatch.setattr(evaluate, "run_block", spy)
     return ran
 
 

@@ -11,7 +11,7 @@ from matplotlib import pyplot as plt
 
 from freqbench.leaderboard import all_views
 from freqbench.leaderboard.html import render_html
-from freqbench.records import Record, migrate
+from freqbench.records import Record
 from tests.test_leaderboard import TRAINING, hand_wilson, make_record
 
 EVIL_NAME = "<script>alert(1)</script>"
@@ -45,8 +45,7 @@ def _records(folder: Path) -> list[Record]:
         artifacts = {"heatmap_png": f"{stem}.heatmap.png", "filters_png": f"{stem}.filters.png"}
         plt.imsave(folder / artifacts["heatmap_png"], rng.random((28, 28)), cmap="viridis")
         plt.imsave(folder / artifacts["filters_png"], rng.random((12, 12)), cmap="gray")
-        data = make_record(name, artifacts=artifacts, **options)
-        record = migrate(data)  # as the reader does, and as a sidecar states the training
+        record = make_record(name, artifacts=artifacts, **options)
         record["model"]["training"] = {**TRAINING, "recipe": record["model"]["recipe"]}
         records.append(Record(record, folder / f"{stem}.json"))
     return records

@@ -641,12 +641,12 @@ def test_generated_imagenet_c_chunks_draw_their_own_streams_and_are_shared(
 
     from freqbench.cache import ArrayCache
     from freqbench.corruptions import corrupt
-    from freqbench.metrics.builtin import corruptions as metric
+    from freqbench.data import generated_imagenet_c as generated
 
-    monkeypatch.setattr(metric, "IMAGENET_C_CHUNK", 1)
+    monkeypatch.setattr(generated, "IMAGENET_C_CHUNK", 1)
     cache, cell = ArrayCache(tmp_path), [("gaussian_noise", 3)]
     two = load_dataset("imagenet", n_examples=2, data_dir=imagenet_root)
-    made = [images for _, _, images, _ in metric._generated_imagenet_c(two, 0, cell, cache)]
+    made = [images for _, _, images, _ in generated.generated_imagenet_c(two, 0, cell, cache)]
     assert len(made) == 2  # one chunk per image
     clean = load_dataset(
         "imagenet", n_examples=2, data_dir=imagenet_root, preprocessing="Res256Crop224"
@@ -665,7 +665,7 @@ def test_generated_imagenet_c_chunks_draw_their_own_streams_and_are_shared(
 
     monkeypatch.setattr("freqbench.corruptions.corrupt", no_generation)
     one = load_dataset("imagenet", n_examples=1, data_dir=imagenet_root)
-    [(_, _, again, _)] = metric._generated_imagenet_c(one, 0, cell, cache)
+    [(_, _, again, _)] = generated.generated_imagenet_c(one, 0, cell, cache)
     assert torch.equal(again, made[0])
 
 
@@ -675,19 +675,19 @@ def test_a_cached_imagenet_c_chunk_whose_offsets_do_not_split_it_is_made_again(
     """A chunk of another length (its sidecar's key, sha256, shape and dtype all agreeing)
     is checked before its files are cut out of it: a miss, one warning, made again."""
     from freqbench.cache import ArrayCache
-    from freqbench.metrics.builtin import corruptions as metric
+    from freqbench.data import generated_imagenet_c as generated
 
-    monkeypatch.setattr(metric, "IMAGENET_C_CHUNK", 2)
+    monkeypatch.setattr(generated, "IMAGENET_C_CHUNK", 2)
     cache, cell = ArrayCache(tmp_path), [("contrast", 1)]
     two = load_dataset("imagenet", n_examples=2, data_dir=imagenet_root)
-    [(_, _, made, _)] = metric._generated_imagenet_c(two, 0, cell, cache)
+    [(_, _, made, _)] = generated.generated_imagenet_c(two, 0, cell, cache)
     [entry] = cache.entries()
     stored = cache.get(entry.key)
     offsets = stored[:24].view(np.int64)
     cut = np.concatenate([np.array([0, offsets[1]], np.int64).view(np.uint8), stored[24:]])
     cache.put(entry.key, cut, entry.what)  # the offsets of one file over the bytes of two
     with pytest.warns(UserWarning, match="offsets do not split it into 2 JPEG files"):
-        [(_, _, again, _)] = metric._generated_imagenet_c(two, 0, cell, cache)
+        [(_, _, again, _)] = generated.generated_imagenet_c(two, 0, cell, cache)
     assert torch.equal(again, made)
     assert np.array_equal(cache.get(entry.key), stored)  # stored again as it was made
 
@@ -698,8 +698,8 @@ def test_imagenet_c_made_by_the_float_snow_generator_is_neither_read_nor_trusted
     """Generator 1 kept snow's layer in float: a chunk it cached is not read back (the key
     names generator 2), and a block it made, which names no generator, is flagged."""
     from freqbench.cache import ArrayCache, content_key
+    from freqbench.data import generated_imagenet_c as generated
     from freqbench.metrics import get_metric
-    from freqbench.metrics.builtin import corruptions as metric
 
     data = load_dataset("imagenet", n_examples=1, data_dir=imagenet_root)
     cache, cell = ArrayCache(tmp_path), [("snow", 2)]
@@ -714,7 +714,7 @@ def test_imagenet_c_made_by_the_float_snow_generator_is_neither_read_nor_trusted
     jpeg = np.frombuffer(buffer.getvalue(), np.uint8)
     offsets = np.array([0, len(jpeg)], np.int64)
     cache.put(old_key, np.concatenate([offsets.view(np.uint8), jpeg]), "generator 1's chunk")
-    [(_, _, made, _)] = metric._generated_imagenet_c(data, 0, cell, cache)
+    [(_, _, made, _)] = generated.generated_imagenet_c(data, 0, cell, cache)
     assert made.mean() > 0.2  # snow on a photo, not generator 1's black chunk read back
 
     [flag] = [f for f in get_metric("corruptions").flags if f.name == "float snow"]

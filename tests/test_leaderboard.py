@@ -6,10 +6,12 @@ and validation tests import it from here.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,16 @@ from freqbench.leaderboard import build_leaderboard, render_view
 from freqbench.leaderboard.correlation import spearman
 from freqbench.leaderboard.intervals import rank_groups, wilson
 from freqbench.leaderboard.markdown import table_markdown
-from freqbench.records import Record, load_records, migrate, record_problems
+from freqbench.metrics import get_metric
+from freqbench.protocol import block_key
+from freqbench.records import Record, load_records, model_id, record_problems
+from freqbench.records.builder import (
+    evaluation_entry,
+    new_record,
+    put_block,
+    restate,
+    stored_protocol,
+)
 
 CORRUPTIONS = {
     "noise": ("gaussian_noise", "shot_noise", "impulse_noise"),
@@ -33,6 +44,12 @@ CORRUPTIONS = {
     "weather": ("snow", "frost", "fog", "brightness"),
     "digital": ("contrast", "elastic_transform", "pixelate", "jpeg_compression"),
 }
+
+
+VERSIONS = {"freqbench": "0.1.0", "torch": "2.13.0", "numpy": "2.3.0", "python": "3.11.2"}
+#: The part of ``model_info`` that the model's metadata gives (the rest follows the blocks).
+LISTED = ("name", "authors", "architecture", "dataset", "additional_data",
+          "number_forward_passes", "venue", "link", "footnote")  # fmt: skip
 
 
 def _stats(seed: float) -> dict[str, float]:
@@ -71,7 +88,7 @@ def make_record(
     mean = float(np.mean([v for v in per_corruption.values()]))
     first = {"name": "features.0", "out": 16, "in": 1, "k": 3, "n_kernels": 16, **_stats(0.0)}
     first["sparsity"] = sparsity
-    metrics: dict[str, Any] = {
+    blocks: dict[str, Any] = {
         "clean": {"accuracy": clean, "n": n_examples},
         "corruptions": {
             "mean": mean,
@@ -82,28 +99,26 @@ def make_record(
             "frost_procedural": False,
             "n": n_examples,
         },
-        "frequency": {
+        "band_split": {
             "radii": [4, 7, 11, 14],
             "headline_radius": 7,
             "low_pass_accuracy": {"4": 0.2, "7": round(clean - 0.2, 4), "11": 0.7, "14": 0.8},
             "high_pass_accuracy": {"4": 0.3, "7": round(0.5 * clean, 4), "11": 0.1, "14": 0.1},
-            "long_tail": {"q": 0.8, "mean_r80": 5.1, "head_accuracy": 0.6, "tail_accuracy": 0.2},
-            "gradient": {
-                "tail_share": tail_share,
-                "entropy": 0.8,
-                "mean_radius_top": {"1": 9.1, "20": 7.2, "50": 6.0},
-            },
-            "heatmap": {"eps": 3.5, "n": 1000, "bands": {"low": 0.1, "middle": 0.3, "high": 0.5}},
             "n": n_examples,
         },
+        "long_tail": {"q": 0.8, "mean_r80": 5.1, "head_accuracy": 0.6, "tail_accuracy": 0.2,
+                      "n": n_examples},
+        "gradient_spectrum": {"tail_share": tail_share, "entropy": 0.8,
+                              "mean_radius_top": {"1": 9.1, "20": 7.2, "50": 6.0}, "n": n_examples},
+        "fourier_heatmap": {"eps": 3.5, "n": 1000, "bands": {"low": 0.1, "middle": 0.3, "high": 0.5}},
         "filters": {
             "first_layer": first,
             "deciles": [{"decile": 0, "n_layers": 1, "n_kernels": 16, **_stats(0.0)}],
             "layers": [{**first, "depth": 0.0, "decile": 0}],
         },
-    }
+    }  # fmt: skip
     if autoattack is not None:
-        metrics["autoattack"] = {
+        blocks["autoattack"] = {
             "robust_accuracy": autoattack,
             "clean_accuracy": clean,
             "n": autoattack_n_examples,
@@ -120,60 +135,62 @@ def make_record(
             "warnings": [],
             "unreliable": unreliable,
         }
-
-    def percent(block: str, key: str) -> float | None:
-        return round(100 * metrics[block][key], 2) if block in metrics else None
-
-    return {
-        "format": "freqbench-record/1",
-        "name": name,
-        "dataset": dataset,
-        "model_info": {
-            "name": name,
-            "authors": "",
-            "architecture": architecture,
-            "dataset": dataset,
-            "threat_model": norm,
-            "eps": f"{eps:g}",
-            "clean_acc": percent("clean", "accuracy"),
-            "autoattack_acc": percent("autoattack", "robust_accuracy"),
-            "corruptions_acc": percent("corruptions", "mean"),
-            "additional_data": False,
-            "number_forward_passes": 1,
-            "venue": venue,
-            "link": "",
-            "footnote": None,
-            "unreliable": unreliable,
-        },
-        "model": {
-            "source": f"model_zoo/{dataset}/{name}.toml",
-            "architecture": architecture,
-            "recipe": recipe,
-            "bass_mode": bass_mode,
-            "checkpoint_sha256": sha256,
-            "parameters": 435370,
-            "transform": transform,
-        },
-        "protocol": {
-            "norm": norm,
-            "eps": eps,
-            "n_examples": n_examples,
-            "autoattack_n_examples": autoattack_n_examples,
-            "heatmap_n_examples": 1000,
-            "heatmap_eps": 3.5 if dataset.startswith("fashion-mnist") else 4.0,  # 4 H / 32
-            "seed": 0,
-            "batch_size": 500,
-            "device": "cpu",
-            "corruptions_source": "generated",
-            "metrics": list(metrics),
-            "standard": n_examples == 10_000 and autoattack_n_examples >= 1000,
-        },
-        "metrics": metrics,
-        "artifacts": artifacts or {},
-        "timings": {key: 1.0 for key in metrics},
-        "versions": {"freqbench": "0.1.0", "torch": "2.13.0", "numpy": "2.3.0", "python": "3.11.2", "git_sha": None},
-        "created": "2026-11-21T05:00:00+00:00",
+    model = {
+        "source": f"model_zoo/{dataset}/{name}.toml",
+        "architecture": architecture,
+        "recipe": recipe,
+        "bass_mode": bass_mode,
+        "checkpoint_sha256": sha256,
+        "parameters": 435370,
+        "transform": transform,
+    }
+    protocol = {
+        "norm": norm, "eps": eps, "n_examples": n_examples, "seed": 0, "batch_size": 500,
+        "shards": 1, "autoattack_n_examples": autoattack_n_examples,
+        "corruptions_n_examples": n_examples, "corruptions_source": "generated", "q": 0.8,
+        "heatmap_n_examples": 1000,
+        "heatmap_eps": 3.5 if dataset.startswith("fashion-mnist") else 4.0,  # 4 H / 32
+        "heatmap_band_limit": 0, "reference": None,
     }  # fmt: skip
+    listed = {
+        "name": name, "authors": "", "architecture": architecture, "dataset": dataset,
+        "additional_data": False, "number_forward_passes": 1, "venue": venue, "link": "",
+        "footnote": None,
+    }  # fmt: skip
+    record = new_record(model, name, dataset)
+    for metric, block in blocks.items():
+        _put(record, metric, block, protocol)
+    restate(record, model, protocol, listed)
+    record["artifacts"] = dict(artifacts or {})
+    return record
+
+
+def _put(
+    record: dict[str, Any], metric: str, block: dict[str, Any], protocol: Mapping[str, Any]
+) -> None:
+    spec = get_metric(metric)
+    key = block_key(model_id(record), record["dataset"], spec, protocol)
+    evaluation = evaluation_entry(
+        spec.version, key, [(0.0, 1.0)], device="cpu", versions=VERSIONS, executor="local",
+        threads=1,
+    )  # fmt: skip
+    put_block(record, metric, block, evaluation)
+
+
+def put(
+    record: dict[str, Any],
+    metric: str,
+    block: dict[str, Any],
+    protocol: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``record`` with ``metric``'s block put in (or replaced) as the evaluator puts one: keyed
+    under ``protocol`` (the record's own by default) with today's metric version, then the
+    protocol and ``model_info`` made to follow the blocks."""
+    protocol = dict(protocol if protocol is not None else stored_protocol(record))
+    _put(record, metric, block, protocol)
+    listed = {k: v for k, v in record["model_info"].items() if k in LISTED}
+    restate(record, record["model"], protocol, listed)
+    return record
 
 
 def write_records(records_dir: Path, records: list[dict[str, Any]]) -> Path:
@@ -190,12 +207,12 @@ TRAINING = {"epochs": 1, "batch_size": 64, "lr": 0.05, "seed": 0, "recipe_option
 
 
 def as_records(*data: dict[str, Any], training: dict[str, dict] | None = None) -> list[Record]:
-    """Records in the first format, migrated as the reader migrates them, then told how their
-    models were trained (TRAINING, or ``training[name]``; None: not known)."""
+    """Records as the reader loads them, told how their models were trained (TRAINING, or
+    ``training[name]``; None: not known)."""
     training = training or {}
     records = []
     for d in data:
-        record = migrate(d)
+        record = copy.deepcopy(d)
         record["model"]["training"] = training.get(
             d["name"], {**TRAINING, "recipe": d["model"]["recipe"]}
         )
@@ -320,9 +337,9 @@ def test_markdown_parses_back_to_the_record_numbers():
             assert value == round(100 * p, 2)
             low, high = hand_wilson(p, n)
             assert side == round(100 * max(p - low, high - p), 2)
-        assert float(row["LFC (r=7)"]) == round(100 * m["frequency"]["low_pass_accuracy"]["7"], 2)
-        assert float(row["HFC (r=7)"]) == round(100 * m["frequency"]["high_pass_accuracy"]["7"], 2)
-        assert float(row["Grad. tail share"]) == round(m["frequency"]["gradient"]["tail_share"], 3)
+        assert float(row["LFC (r=7)"]) == round(100 * m["band_split"]["low_pass_accuracy"]["7"], 2)
+        assert float(row["HFC (r=7)"]) == round(100 * m["band_split"]["high_pass_accuracy"]["7"], 2)
+        assert float(row["Grad. tail share"]) == round(m["gradient_spectrum"]["tail_share"], 3)
         assert float(row["Sparsity"]) == round(m["filters"]["first_layer"]["sparsity"], 3)
         fl = m["filters"]["first_layer"]
         assert float(row["Orthogonality"]) == round(fl["orthogonality"], 3)
@@ -563,7 +580,7 @@ def test_a_plugin_accuracy_column_gets_an_interval_from_its_declaration(monkeypa
     monkeypatch.setattr(registry, "METRICS", registry.METRICS.fresh())
     registry.register_metric(toy)
     record = make_record("a")
-    record["metrics"]["toy"] = {"accuracy": 0.25, "images": 400}
+    put(record, "toy", {"accuracy": 0.25, "images": 400})
     records = as_records(record, make_record("b"))
     installed = build_leaderboard(records, "fashion-mnist")  # the board lists built-ins only
     assert "Toy" not in render_view(installed, "md")
@@ -724,7 +741,7 @@ def test_cli_prints_a_view_and_rejects_bad_input(tmp_path, capsys):
     assert "Did you mean: fashion-mnist" in capsys.readouterr().err
 
     (records_dir / "fashion-mnist" / "c.json").write_text(
-        '{"format": "freqbench-record/1",\n "name": }'
+        '{"format": "freqbench-record/3",\n "name": }'
     )
     assert main(args) == 2
     assert "c.json: invalid JSON at line 2, column 10" in capsys.readouterr().err
@@ -734,7 +751,7 @@ def test_cli_prints_a_view_and_rejects_bad_input(tmp_path, capsys):
     (records_dir / "fashion-mnist" / "c.json").write_text(json.dumps(broken))
     assert main(args) == 2
     err = capsys.readouterr().err
-    assert "c.json: metrics.clean.n: missing required key" in err
+    assert "c.json: " in err and "metrics.clean.n: missing required key" in err
     assert "protocol.eps: '0.1' is not of type 'number'" in err
 
 
@@ -748,7 +765,7 @@ def test_loaded_records_keep_their_path(tmp_path):
 def test_a_model_s_footnote_is_marked_in_its_row_and_said_under_the_table():
     """The zoo entry's footnote (RobustBench's model_info footnote) says why a row differs,
     e.g. a batch size other than today's default: the Notes cell points to it."""
-    records = [Record(migrate(make_record(name))) for name in ("a", "b", "c")]
+    records = [Record(make_record(name)) for name in ("a", "b", "c")]
     for record, text in zip(
         records, ("Trained at batch 128.", "Trained at batch 128.", None), strict=True
     ):

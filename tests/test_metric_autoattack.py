@@ -25,8 +25,8 @@ def model_and_data(synthetic_checkpoint):
     return model, load_dataset("synthetic", "test", n_examples=32)
 
 
-def _direct_flags(model, data, eps, batch_size):
-    direct = AutoAttack(model, norm="Linf", eps=eps, version="standard", device="cpu", seed=0)
+def _direct_flags(model, data, eps, batch_size, norm="Linf"):
+    direct = AutoAttack(model, norm=norm, eps=eps, version="standard", device="cpu", seed=0)
     _, y_adv = direct.run_standard_evaluation(data.images, data.labels, batch_size=batch_size)
     return (y_adv == data.labels).numpy()
 
@@ -53,6 +53,50 @@ def test_every_attack_runs_and_flags_equal_direct_call(model_and_data, small_bud
     assert list(result.values["broken_by"]) == ["apgd-ce", "apgd-t", "fab-t", "square"]
     assert 0 < flags.sum() < clean_correct  # some points broken, some survive every attack
     assert result.values["batch_size"] == 8  # on the CPU: the batch asked for
+
+
+def test_l1_flags_on_a_tiny_model_equal_direct_call(small_budget):
+    """The same on a linear model of 3 x 8 x 8 images, fast enough for every run: labels
+    are the model's own predictions, so every point is attacked."""
+    import torch
+    from torch import nn
+
+    from freqbench.data import LabeledImages, get_dataset_info
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 10)).eval()
+    images = torch.rand(12, 3, 8, 8)
+    with torch.no_grad():
+        labels = model(images).argmax(1)
+    data = LabeledImages(images, labels, get_dataset_info("synthetic"))
+    eps = 0.5
+    result = get_metric("autoattack").compute(model, data, norm="L1", eps=eps, seed=0, batch_size=4)
+    flags = _direct_flags(model, data, eps, 4, norm="L1")
+    assert (result.arrays["robust_flags"] == flags).all()
+    assert result.values["robust_accuracy"] == pytest.approx(flags.mean())
+    assert 0 < flags.sum() < len(flags), flags  # some points broken, some survive
+
+
+@pytest.mark.slow
+def test_l1_flags_equal_direct_call(model_and_data, small_budget):
+    """AutoAttack's L1 version (l1-APGD with its shrinking-radius schedule, 5 restarts):
+    the same attacks in the same order as pyautoattack's own call, the same robust points."""
+    model, data = model_and_data[0], model_and_data[1].first(16)
+    eps = 1.0
+    result = get_metric("autoattack").compute(model, data, norm="L1", eps=eps, seed=0, batch_size=8)
+    flags = _direct_flags(model, data, eps, 8, norm="L1")
+    assert (result.arrays["robust_flags"] == flags).all()
+    assert result.values["robust_accuracy"] == pytest.approx(flags.mean())
+    assert result.values["norm"] == "L1"
+    assert list(result.values["broken_by"]) == ["apgd-ce", "apgd-t", "fab-t", "square"]
+    clean_correct = int((model(data.images).argmax(1) == data.labels).sum())
+    assert 0 < flags.sum() < clean_correct  # some points broken, some survive every attack
+
+
+def test_l1_eps_defaults_to_the_dataset_cards(model_and_data, small_budget):
+    model, data = model_and_data
+    result = get_metric("autoattack").compute(model, data.first(4), norm="L1", seed=0, batch_size=4)
+    assert result.values["eps"] == 12.0  # synthetic's card: CIFAR-10's L1 radius
 
 
 @pytest.mark.parametrize(
@@ -127,13 +171,16 @@ def test_resume_after_kill_mid_attack(model_and_data, small_budget, tmp_path, mo
 
 def test_bad_norm_and_eps(model_and_data):
     model, data = model_and_data
-    with pytest.raises(UserError, match="Linf or L2"):
-        get_metric("autoattack").compute(model, data, norm="L1")
+    with pytest.raises(UserError, match="Linf, L2, L1"):
+        get_metric("autoattack").compute(model, data, norm="corruptions")
+    with pytest.raises(UserError, match="unknown threat model 'L3'"):
+        get_metric("autoattack").compute(model, data, norm="L3")
     with pytest.raises(UserError, match="eps"):
         get_metric("autoattack").compute(model, data, eps=-0.1)
 
 
-def test_progress_counts_every_forward_pass_of_each_attack(small_budget):
+@pytest.mark.parametrize("norm", ["Linf", "L1"])
+def test_progress_counts_every_forward_pass_of_each_attack(small_budget, norm):
     """A constant classifier survives every attack, so each attack spends its whole budget:
     the passes counted by a hook on the model equal passes_per_image per image, exactly."""
     import torch
@@ -148,7 +195,7 @@ def test_progress_counts_every_forward_pass_of_each_attack(small_budget):
     counted = []
     model.register_forward_pre_hook(lambda module, args: counted.append(len(args[0])))
     x, y = torch.rand(6, 3, 8, 8), torch.full((6,), 3)
-    adversary = AutoAttack(model, norm="Linf", eps=0.01, version="standard", device="cpu", seed=0)
+    adversary = AutoAttack(model, norm=norm, eps=0.01, version="standard", device="cpu", seed=0)
     for attack in adversary.attacks_to_run:
         counted.clear()
         with torch.no_grad():

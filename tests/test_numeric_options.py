@@ -51,8 +51,8 @@ THREADS = "an integer in [1, 8192]"
          "freqbench train: error: argument --label-shuffle: must be a fraction in [0, 1], got 'nan'"),
         (["train", "--out", "o", "--lr", "inf"],
          "freqbench train: error: argument --lr: must be a finite number > 0, got 'inf'"),
-        (["train", "--out", "o", "--eps", "2"],
-         "freqbench train: error: argument --eps: must be a finite number in [0, 1], got '2'"),
+        (["train", "--out", "o", "--eps", "-1"],
+         "freqbench train: error: argument --eps: must be a finite number >= 0, got '-1'"),
         (["evaluate", "--model", "m", "--gpus-per-task", "0"],
          "freqbench evaluate: error: argument --gpus-per-task: must be a finite number in (0, 1], "
          "got '0'"),

@@ -110,8 +110,6 @@ LOAD_CASES = [
              "column key 'clean' is taken"),
     LoadCase("model-info-key", HEADER + spec("x", presentation='Presentation(columns=(Column("x", "X", "x", ("accuracy",), model_info="clean_acc"),))'),
              "model_info key 'clean_acc' is taken"),
-    LoadCase("ranks-linf", HEADER + spec("x", presentation='Presentation(columns=(Column("x", "X", "x", ("accuracy",), ranks=("Linf",)),))'),
-             "leaderboard view 'Linf' is taken"),
     LoadCase("field-eps", HEADER + spec("x", reads='("n_examples", "eps")', fields='(ProtocolField("eps", float, "e"),)'),
              "protocol field 'eps' is declared already"),
     LoadCase("field-heatmap", HEADER + spec("x", reads='("n_examples", "heatmap_eps")', fields='(ProtocolField("heatmap_eps", float, "e"),)'),

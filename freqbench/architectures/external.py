@@ -339,10 +339,11 @@ def robustbench_preprocessing(name: str) -> str | None:
     without building a second copy of a model the loader builds already), any other the
     zoo's named one."""
     from freqbench.compat import import_robustbench
+    from freqbench.data import get_dataset_info, list_datasets
 
     dataset, threat_model, model_name = parse_robustbench_name(name)
-    if dataset != "imagenet":
-        return None
+    if dataset not in list_datasets() or get_dataset_info(dataset).default_preprocessing is None:
+        return None  # a dataset held as tensors: its files are the model's input
     import_robustbench()
     import timm
     from robustbench.model_zoo import model_dicts

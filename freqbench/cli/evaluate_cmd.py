@@ -49,6 +49,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metrics", default="all",
                         help="'all' or a comma list of metrics (freqbench list metrics)")  # fmt: skip
     parser.add_argument(
+        "--threat-model",
+        help="evaluate under this threat model (freqbench list threat-models): a norm ball "
+        "(Linf, L2, L1: the attacks' --norm) or a corruption set (its metric is run)",
+    )  # fmt: skip
+    parser.add_argument(
         "--out", type=Path,
         help=f"record folder (default {SCRATCH_RECORDS_DIR}/<dataset>/; the leaderboard's "
         "records are written by `freqbench submit`)",
@@ -79,10 +84,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_executor_arguments(parser)
 
 
+def apply_threat_model(args: argparse.Namespace) -> None:
+    """``--threat-model``: a norm ball sets the protocol's ``norm``; a corruption set adds
+    its metric to ``--metrics``."""
+    from freqbench.errors import UserError
+    from freqbench.threat_models import get_threat_model
+
+    if args.threat_model is None:
+        return
+    card = get_threat_model(args.threat_model)
+    if card.bounded:
+        if args.norm is not None and args.norm != card.name:
+            raise UserError(
+                f"--threat-model {card.name} and --norm {args.norm} name two norms: pass one"
+            )
+        args.norm = card.name
+    elif args.metrics != "all":
+        names = [name.strip() for name in args.metrics.split(",")]
+        args.metrics = ",".join(names if card.metric in names else [*names, card.metric])
+
+
 def run(args: argparse.Namespace) -> int:
     import time
 
     from freqbench.preflight import check_request
+
+    apply_threat_model(args)
 
     check_request(
         args.model,

@@ -13,6 +13,17 @@ from pathlib import Path
 
 from freqbench.errors import UserError
 from freqbench.paths import RECORDS_DIR
+from freqbench.threat_models import DEFAULT, ThreatModel, threat_models
+
+
+def _view_help(card: ThreatModel) -> str:
+    if card.bounded:
+        return f"{card.name} (records attacked in its ball, ranked by {card.metric})"
+    return f"{card.name} (every record with {card.metric}, ranked by it)"
+
+
+def _views_help() -> str:
+    return ", ".join(_view_help(card) for card in threat_models())
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,8 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "itself when it holds them (the folder `freqbench evaluate --out` wrote)",
     )
     parser.add_argument(
-        "--threat-model", default="Linf",
-        help="Linf or L2 (records of that norm, ranked by AutoAttack) or corruptions (every record, ranked by corruption accuracy); default Linf. Where RobustBench publishes the board (cifar10, cifar100, imagenet), its published rows follow in a table of their own",
+        "--threat-model", default=DEFAULT,
+        help=f"the view: {_views_help()}; default {DEFAULT}. Where RobustBench publishes the "
+        "board (cifar10, cifar100, imagenet), its published rows follow in a table of their own",
     )  # fmt: skip
     parser.add_argument("--format", default="md", help="md (default), html, csv or latex")
     parser.add_argument(

@@ -33,9 +33,14 @@ def _architectures(pattern: str | None) -> list[tuple[str, str]]:
 
 
 def _datasets(pattern: str | None) -> list[tuple[str, str]]:
-    from freqbench.data import get_dataset_info, list_datasets
+    from freqbench.data import dataset_source, get_dataset_info, list_datasets
 
-    return [(n, get_dataset_info(n).description) for n in list_datasets(pattern)]
+    rows = []
+    for name in list_datasets(pattern):
+        source = dataset_source(name)
+        text = get_dataset_info(name).description
+        rows.append((name, text + (f" (plugin {source})" if source else "")))
+    return rows
 
 
 def _metrics(pattern: str | None) -> list[tuple[str, str]]:
@@ -61,11 +66,22 @@ def _recipes(pattern: str | None) -> list[tuple[str, str]]:
     return [_row(RECIPES, n, RECIPES.get(n).description) for n in RECIPES.names(pattern)]
 
 
+def _threat_models(pattern: str | None) -> list[tuple[str, str]]:
+    from freqbench.threat_models import THREAT_MODELS, threat_models
+
+    return [
+        _row(THREAT_MODELS, card.name, card.description)
+        for card in threat_models()
+        if card.name in THREAT_MODELS.names(pattern)
+    ]
+
+
 KINDS: dict[str, Callable[[str | None], list[tuple[str, str]]]] = {
     "architectures": _architectures,
     "datasets": _datasets,
     "metrics": _metrics,
     "recipes": _recipes,
+    "threat-models": _threat_models,
 }
 
 

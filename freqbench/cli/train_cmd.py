@@ -34,8 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--schedule", choices=["cosine", "piecewise"], help="per-step schedule")
     parser.add_argument("--seed", type=bounded(RANGES["seed"]), help="0 to 2**63 - 1")
     parser.add_argument("--device", help="auto (default: CUDA when torch sees a GPU), cpu or cuda")
+    parser.add_argument("--threat-model",
+                        help="the ball adversarial recipes attack in and PGD-10 evaluates (default "
+                        "Linf; L2 with pgd-at)")  # fmt: skip
     parser.add_argument("--eps", type=bounded(RANGES["eps"]),
-                        help="Linf budget, in [0, 1] (default: the dataset's)")  # fmt: skip
+                        help="attack radius (default: the dataset's under the threat model)")  # fmt: skip
     parser.add_argument("--bass-mode", choices=["augment", "dataset"], help="+bass recipes only")
     parser.add_argument("--bass-p", type=bounded(RANGES["bass_p"]),
                         help="BaSS probability in augment mode, in [0, 1] (0.5)")  # fmt: skip
@@ -84,10 +87,10 @@ def _summary(result: TrainResult) -> str:
 
 
 def _degenerate(config: dict, metrics: dict) -> list[str]:
-    """What `evaluate` would flag in the last epoch's numbers (freqbench.records.health)."""
+    """What `evaluate` would flag in the last epoch's numbers (freqbench.records.degenerate_models)."""
     from freqbench.data import get_dataset_info
-    from freqbench.metrics.health import prediction_problems
-    from freqbench.records.health import implausible_robustness
+    from freqbench.metrics.degenerate_predictions import prediction_problems
+    from freqbench.records.degenerate_models import implausible_robustness
 
     clean, robust = metrics.get("test_acc"), metrics.get("pgd10_acc")
     if clean is None:

@@ -1,26 +1,32 @@
 """Datasets by name: float images in [0, 1], NCHW, with labels and metadata."""
 
-# Importing a loader module registers it; the BaSS variants wrap the bases, so they come last.
-from freqbench.data import cifar, cifar_c, fashion_mnist, imagenet, synthetic  # noqa: I001, F401
-from freqbench.data import balanced  # noqa: F401
+# Importing a card's module registers it (with its variants); plugins arrive by entry point.
+from freqbench.data import cifar, cifar_c, fashion_mnist, imagenet, synthetic  # noqa: F401
 from freqbench.data.base import (
+    CorruptionSources,
     DatasetInfo,
     ImageStream,
     LabeledImages,
+    base_dataset,
+    dataset_source,
     get_dataset_info,
     iterate_batches,
     list_datasets,
     load_dataset,
     make_loader,
+    register_card,
     register_dataset,
 )
 from freqbench.data.cifar_c import load_corruption
 from freqbench.data.synthetic import make_synthetic
 
 __all__ = [
+    "CorruptionSources",
     "DatasetInfo",
     "ImageStream",
     "LabeledImages",
+    "base_dataset",
+    "dataset_source",
     "get_dataset_info",
     "iterate_batches",
     "list_datasets",
@@ -28,5 +34,6 @@ __all__ = [
     "load_dataset",
     "make_loader",
     "make_synthetic",
+    "register_card",
     "register_dataset",
 ]

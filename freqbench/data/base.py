@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from freqbench.errors import UserError
-from freqbench.registry import Registry
+from freqbench.registry import Registry, distribution, load_object, load_plugins, plugin_code
 
 if TYPE_CHECKING:  # torch is imported on first use: listing datasets must stay fast
+    from importlib.metadata import EntryPoint
+
     import torch
     from torch.utils.data import DataLoader
 
@@ -26,8 +28,31 @@ SPLITS = ("train", "test")
 
 
 @dataclass(frozen=True)
+class CorruptionSources:
+    """Where a dataset's corrupted copies come from (:mod:`freqbench.data.corrupted`).
+
+    ``generated``: how the 15 common corruptions are made from its test images, "cifar"
+    (CIFAR-10-C's generator on images held in memory) or "imagenet-c" (ImageNet-C's, from
+    streamed image files, as the release was made), None where they cannot be. ``files``:
+    per corruption set ("common", "3dcc"), the release a corruptions folder holds: a
+    CIFAR-C .npy dataset ("cifar10-c") or an image-folder layout ("imagenet-c",
+    "imagenet-3dcc"). ``mce_baseline``: the reference of the common set's mCE ("alexnet"),
+    None for no mCE."""
+
+    generated: str | None = "cifar"
+    files: Mapping[str, str] = field(default_factory=dict)
+    mce_baseline: str | None = None
+
+
+@dataclass(frozen=True)
 class DatasetInfo:
-    """What a model, an attack and a recipe need to know about a dataset."""
+    """A dataset's card: everything freqbench knows about a dataset by its name.
+
+    What a model, an attack and a recipe need (classes, size, channels, mean/std, eps per
+    threat model), how its files are read (``read``: the loader, a callable or
+    ``"module:function"``), the counts its standard protocol evaluates, its corruption
+    sources and its variants. Registered in-tree with :func:`register_dataset` or by an
+    installed package through the entry-point group ``freqbench.datasets``."""
 
     name: str
     num_classes: int
@@ -43,6 +68,18 @@ class DatasetInfo:
     # Streamed from image files through a model's preprocessing (named by the protocol's
     # ``preprocessing`` field); this is the one used when neither the model nor the user names one.
     default_preprocessing: str | None = None
+    #: ``(split, data_dir) -> (images, labels)``, or for a streamed dataset
+    #: ``(split, data_dir, preprocessing) -> ImageStream``; None until registered.
+    read: Callable | str | None = None
+    splits: tuple[str, ...] = SPLITS  # empty: the loader parses the split itself
+    #: The standard protocol's counts by protocol field (``{"autoattack_n_examples": 10000}``);
+    #: empty: the dataset has no standard protocol (its records are never "standard").
+    standard_counts: Mapping[str, int] = field(default_factory=dict)
+    corruptions: CorruptionSources = CorruptionSources()
+    #: Variants registered with it, by kind (:data:`VARIANTS`): ``("bass",)`` adds ``<name>-b``.
+    variants: tuple[str, ...] = ()
+    #: The dataset this one is a variant of (None for a base dataset).
+    variant_of: str | None = None
 
     def eps_for(self, threat_model: str) -> float:
         """The dataset's standard eps under ``threat_model``."""
@@ -53,8 +90,11 @@ class DatasetInfo:
             )
         return self.eps[threat_model]
 
-    def with_name(self, name: str, description: str) -> DatasetInfo:
-        return replace(self, name=name, description=description)
+    @property
+    def base(self) -> str:
+        """The dataset whose standard protocol and models this one shares: itself, or the
+        base of a variant."""
+        return self.variant_of or self.name
 
 
 @dataclass
@@ -200,46 +240,87 @@ Loader = Callable[[str, Path | None], "tuple[torch.Tensor, torch.Tensor]"]
 #: ``(split, data_dir, preprocessing) -> ImageStream`` for a dataset read from image files.
 StreamLoader = Callable[[str, Path | None, str], "ImageStream"]
 
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    info: DatasetInfo
-    load: Loader | StreamLoader
-    splits: tuple[str, ...] = SPLITS
-
-
-_DATASETS: Registry[DatasetSpec] = Registry("dataset")
+_DATASETS: Registry[DatasetInfo] = Registry("dataset")
+_SOURCES: dict[str, str] = {}  # plugin dataset -> "distribution version"
+ENTRY_POINT_GROUP = "freqbench.datasets"
+#: How each kind of variant is made from a card: ``"module:function"`` ``(card) -> card``.
+VARIANTS = {"bass": "freqbench.data.bass_datasets:bass_variant"}
+_plugins_loaded = False
 
 
-def register_dataset(info: DatasetInfo, splits: tuple[str, ...] = SPLITS):
-    """Decorator for a loader ``(split, data_dir) -> (images uint8/float, labels)``."""
+def register_card(info: DatasetInfo, source: str | None = None) -> DatasetInfo:
+    """Register a dataset card and its variants; ``source``: the plugin package it came from."""
+    if info.read is None:
+        raise ValueError(f"dataset {info.name}: its card names no reader (read=)")
+    unknown = [kind for kind in info.variants if kind not in VARIANTS]
+    if unknown:
+        raise ValueError(
+            f"dataset {info.name}: unknown variants {unknown}; known: {list(VARIANTS)}"
+        )
+    cards = [info, *(load_object(VARIANTS[kind])(info) for kind in info.variants)]
+    for card in cards:
+        if card.name in _DATASETS:
+            raise ValueError(f"dataset '{card.name}' is already registered")
+    for card in cards:
+        _DATASETS.register(card.name, card)
+        if source is not None:
+            _SOURCES[card.name] = source
+    return info
 
-    def wrap(load: Loader) -> Loader:
-        _DATASETS.register(info.name, DatasetSpec(info, load, splits))
+
+def register_dataset(info: DatasetInfo, splits: tuple[str, ...] | None = None):
+    """Decorator that registers ``info`` with the decorated loader as its reader:
+    ``(split, data_dir) -> (images uint8/float, labels)``, or for a streamed dataset
+    (``info.default_preprocessing`` set) ``(split, data_dir, preprocessing) -> ImageStream``."""
+
+    def wrap(load: Loader | StreamLoader) -> Loader | StreamLoader:
+        card = replace(info, read=load, **({} if splits is None else {"splits": splits}))
+        register_card(card)
         return load
 
     return wrap
 
 
-def register_stream(info: DatasetInfo, splits: tuple[str, ...] = ("test",)):
-    """Decorator for a loader of an image-file dataset: ``(split, data_dir, preprocessing) ->
-    ImageStream``; ``info.default_preprocessing`` must be set."""
-    if info.default_preprocessing is None:
-        raise ValueError(f"dataset {info.name}: a streamed dataset needs default_preprocessing")
+def _load_plugin(entry: EntryPoint) -> None:
+    """An entry point names a card (a :class:`DatasetInfo` with its ``read``); its name must
+    be the entry point's."""
+    card = entry.load()
+    if not isinstance(card, DatasetInfo):
+        raise TypeError(f"it names a {type(card).__name__}, not a freqbench DatasetInfo card")
+    if card.name != entry.name:
+        raise ValueError(f"its card is named '{card.name}', not '{entry.name}'")
+    register_card(card, distribution(entry))
 
-    def wrap(load: StreamLoader) -> StreamLoader:
-        _DATASETS.register(info.name, DatasetSpec(info, load, splits))
-        return load
 
-    return wrap
+def _ensure_plugins() -> None:
+    global _plugins_loaded
+    if not _plugins_loaded:
+        _plugins_loaded = True
+        load_plugins(ENTRY_POINT_GROUP, "dataset", _load_plugin)
 
 
 def list_datasets(pattern: str | None = None) -> list[str]:
+    _ensure_plugins()
     return _DATASETS.names(pattern)
 
 
 def get_dataset_info(name: str) -> DatasetInfo:
-    return _DATASETS.get(name).info
+    """The card of dataset ``name`` (close matches suggested for an unknown one)."""
+    _ensure_plugins()
+    return _DATASETS.get(name)
+
+
+def dataset_source(name: str) -> str | None:
+    """The package (name and version) a plugin dataset came from; None for a built-in."""
+    _ensure_plugins()
+    return _SOURCES.get(name)
+
+
+def base_dataset(name: str) -> str:
+    """The dataset whose protocol and models ``name`` shares: a variant's base, else itself
+    (also for a name no card is registered for, e.g. a record's from an absent plugin)."""
+    _ensure_plugins()
+    return _DATASETS.get(name).base if name in _DATASETS else name
 
 
 def default_data_dir() -> Path | None:
@@ -258,23 +339,25 @@ def load_dataset(
     """Load a split of a registered dataset as float32 images in [0, 1] (NCHW) and int64 labels:
     in memory, or streamed through ``preprocessing`` (the dataset's default when None) for an
     image-file dataset."""
-    spec = _DATASETS.get(name)
-    if spec.splits and split not in spec.splits:  # an empty tuple: the loader parses the split
-        raise UserError(f"dataset '{name}' has no split '{split}'; choose one of {spec.splits}")
+    card = get_dataset_info(name)
+    if card.splits and split not in card.splits:  # an empty tuple: the loader parses the split
+        raise UserError(f"dataset '{name}' has no split '{split}'; choose one of {card.splits}")
     folder = Path(data_dir) if data_dir else default_data_dir()
     if folder is not None:
         check_data_dir(folder, "--data-dir" if data_dir else "$FREQBENCH_DATA")
-    chosen = resolve_preprocessing(spec.info, preprocessing)
+    chosen = resolve_preprocessing(card, preprocessing)
+    read = load_object(card.read) if isinstance(card.read, str) else card.read
+    with plugin_code(f"dataset '{name}'", _SOURCES.get(name)):
+        loaded = read(split, folder) if chosen is None else read(split, folder, chosen)
     if chosen is not None:
-        stream = spec.load(split, folder, chosen)  # its files are checked when taken: first(n)
-        return stream if n_examples is None else stream.first(n_examples)
-    images, labels = spec.load(split, folder)
+        return loaded if n_examples is None else loaded.first(n_examples)  # files checked here
+    images, labels = loaded
     if len(images) != len(labels):
         raise UserError(
             f"the {name} {split} split has {len(images)} images but {len(labels)} labels: its "
             "image and label files do not belong together"
         )
-    return LabeledImages(as_float_images(images), labels.long(), spec.info, split).first(n_examples)
+    return LabeledImages(as_float_images(images), labels.long(), card, split).first(n_examples)
 
 
 def resolve_preprocessing(

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from freqbench.data.base import DatasetInfo, register_dataset
+from freqbench.data.base import CorruptionSources, DatasetInfo, register_dataset
 from freqbench.errors import UserError
 
 if TYPE_CHECKING:
@@ -22,14 +22,22 @@ if TYPE_CHECKING:
 _CIFAR_MEAN, _CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2471, 0.2435, 0.2616)
 _CIFAR100_MEAN, _CIFAR100_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
 
+#: AutoAttack on the whole test set, as RobustBench does.
+_STANDARD_COUNTS = {"autoattack_n_examples": 10000}
 CIFAR10 = DatasetInfo(
-    "cifar10", 10, 3, (32, 32), _CIFAR_MEAN, _CIFAR_STD, {"Linf": 8 / 255, "L2": 0.5},
+    "cifar10", 10, 3, (32, 32), _CIFAR_MEAN, _CIFAR_STD, {"Linf": 8 / 255, "L2": 0.5, "L1": 12.0},
     ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
     "32x32 colour images in 10 classes, 50000 train / 10000 test", 10000,
+    standard_counts=_STANDARD_COUNTS,
+    corruptions=CorruptionSources("cifar", {"common": "cifar10-c"}),
+    variants=("bass",),
 )  # fmt: skip
 CIFAR100 = DatasetInfo(
-    "cifar100", 100, 3, (32, 32), _CIFAR100_MEAN, _CIFAR100_STD, {"Linf": 8 / 255, "L2": 0.5}, (),
+    "cifar100", 100, 3, (32, 32), _CIFAR100_MEAN, _CIFAR100_STD, {"Linf": 8 / 255, "L2": 0.5, "L1": 12.0}, (),
     "32x32 colour images in 100 classes, 50000 train / 10000 test", 10000,
+    standard_counts=_STANDARD_COUNTS,
+    corruptions=CorruptionSources("cifar", {"common": "cifar100-c"}),
+    variants=("bass",),
 )  # fmt: skip
 
 _LAYOUT = {

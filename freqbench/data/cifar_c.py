@@ -10,12 +10,19 @@ same 10,000 for every severity, and equal to the clean test labels when those ar
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from freqbench.data.base import LabeledImages, as_float_images, register_dataset
+from freqbench.data.base import (
+    CorruptionSources,
+    DatasetInfo,
+    LabeledImages,
+    as_float_images,
+    register_dataset,
+)
 from freqbench.data.cifar import CIFAR10, CIFAR100
 from freqbench.errors import UnknownNameError, UserError
 
@@ -24,9 +31,19 @@ if TYPE_CHECKING:
 
 PER_SEVERITY = 10000
 _FOLDERS = {"cifar10-c": "CIFAR-10-C", "cifar100-c": "CIFAR-100-C"}
+
+
+def _release(base: DatasetInfo, name: str, description: str) -> DatasetInfo:
+    """The card of a release's files: its base's classes and sizes, no protocol or variants."""
+    return replace(
+        base, name=name, description=description, standard_counts={}, variants=(),
+        corruptions=CorruptionSources(None),
+    )  # fmt: skip
+
+
 _INFOS = {
-    "cifar10-c": CIFAR10.with_name("cifar10-c", "CIFAR-10 test set under 19 corruptions x 5"),
-    "cifar100-c": CIFAR100.with_name("cifar100-c", "CIFAR-100 test set under 19 corruptions x 5"),
+    "cifar10-c": _release(CIFAR10, "cifar10-c", "CIFAR-10 test set under 19 corruptions x 5"),
+    "cifar100-c": _release(CIFAR100, "cifar100-c", "CIFAR-100 test set under 19 corruptions x 5"),
 }
 
 

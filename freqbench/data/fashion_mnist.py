@@ -34,10 +34,12 @@ INFO = DatasetInfo(
     image_size=(28, 28),
     mean=(0.2860,),
     std=(0.3530,),
-    eps={"Linf": 0.1, "L2": 1.5},
+    eps={"Linf": 0.1, "L2": 1.5, "L1": 10.0},  # L1: docs/threat-models.md says why
     class_names=CLASS_NAMES,
     description="Zalando article images, 28x28 grayscale, 60000 train / 10000 test",
     test_size=10000,
+    standard_counts={"autoattack_n_examples": 1000},  # the first 1000 test images
+    variants=("bass",),
 )
 
 

@@ -20,7 +20,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from freqbench.data.base import DatasetInfo, ImageStream, register_stream
+from freqbench.data.base import CorruptionSources, DatasetInfo, ImageStream, register_dataset
 from freqbench.data.preprocessing import DEFAULT
 from freqbench.errors import UserError
 
@@ -39,17 +39,24 @@ LAYOUT = (
 
 # Linf 4/255: RobustBench's ImageNet threat model. L2 3.0: RobustBench has no ImageNet L2 board;
 # 3.0 is the L2 radius of the robust ImageNet ResNet-50s of Engstrom et al.'s robustness library.
-_EPS = {"Linf": 4 / 255, "L2": 3.0}
+_EPS = {"Linf": 4 / 255, "L2": 3.0, "L1": 255.0}  # L1: docs/threat-models.md
+#: ImageNet-C generated as the release was, or read from the ImageNet-C and ImageNet-3DCC
+#: release folders; the common set's mCE is against AlexNet's errors, as ImageNet-C defines it.
+_CORRUPTIONS = CorruptionSources(
+    "imagenet-c", {"common": "imagenet-c", "3dcc": "imagenet-3dcc"}, "alexnet"
+)
 IMAGENET = DatasetInfo(
     "imagenet", 1000, 3, (224, 224), _MEAN, _STD, _EPS, (),
     "ILSVRC2012 validation, RobustBench's 5000-image subset, streamed from JPEG files", 5000,
-    DEFAULT,
+    DEFAULT, splits=("test",),
+    standard_counts={"autoattack_n_examples": 5000},  # RobustBench's 5000 images
+    corruptions=_CORRUPTIONS,
 )  # fmt: skip
 IMAGENET_VAL = DatasetInfo(
     "imagenet-val", 1000, 3, (224, 224), _MEAN, _STD, _EPS, (),
     "ILSVRC2012 validation, every image of the folder (50000), streamed from JPEG files; "
     "labels from RobustBench's class map, also for a partial folder", None,
-    DEFAULT,
+    DEFAULT, splits=("test",), corruptions=_CORRUPTIONS,
 )  # fmt: skip
 
 
@@ -105,7 +112,7 @@ def _stream(
     return ImageStream(files, labels, info, preprocessing, missing_hint=hint)
 
 
-@register_stream(IMAGENET)
+@register_dataset(IMAGENET)
 def load_imagenet(split: str, data_dir: Path | None, preprocessing: str) -> ImageStream:
     """RobustBench's 5,000 images; the files are checked when the first n are taken."""
     folder = val_folder(data_dir)
@@ -116,7 +123,7 @@ def load_imagenet(split: str, data_dir: Path | None, preprocessing: str) -> Imag
     return _stream(folder, list(robustbench_subset()), preprocessing, IMAGENET, hint)
 
 
-@register_stream(IMAGENET_VAL)
+@register_dataset(IMAGENET_VAL)
 def load_imagenet_val(split: str, data_dir: Path | None, preprocessing: str) -> ImageStream:
     """Every image of the validation folder, sorted by wnid and file name, labelled by the
     class map (:func:`class_index`) even where only some wnid folders are present."""

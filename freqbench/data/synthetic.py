@@ -8,6 +8,7 @@ contrast. A small CNN learns it in a few steps, and frequency metrics have somet
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,7 +24,7 @@ SYNTHETIC = DatasetInfo(
     image_size=(32, 32),
     mean=(0.5, 0.5, 0.5),
     std=(0.25, 0.25, 0.25),
-    eps={"Linf": 8 / 255, "L2": 0.5},
+    eps={"Linf": 8 / 255, "L2": 0.5, "L1": 12.0},
     description="deterministic class templates plus noise (any size, channels, classes)",
     test_size=256,
 )
@@ -69,9 +70,9 @@ def make_synthetic(
     images = (0.5 + 0.5 * contrast * templates[labels] + noise).clamp(0, 1)
     info = SYNTHETIC
     if (size, channels, num_classes) != (32, 3, 10):
-        info = DatasetInfo(
-            "synthetic", num_classes, channels, (size, size), (0.5,) * channels,
-            (0.25,) * channels, SYNTHETIC.eps, (), SYNTHETIC.description,
+        info = replace(
+            SYNTHETIC, num_classes=num_classes, channels=channels, image_size=(size, size),
+            mean=(0.5,) * channels, std=(0.25,) * channels, test_size=None,
         )  # fmt: skip
     return LabeledImages(images.float(), labels, info, split)
 

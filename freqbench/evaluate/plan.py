@@ -4,12 +4,12 @@ A :class:`RecordPlan` compares the record on disk with what a run asks for and d
 by block: reuse it (its key is the run's, and the record justifies it:
 :mod:`freqbench.records.checks`), or run it (missing, stale, not justified, or named by
 ``force``), saying why. Each block to run becomes one task per shard. As results come back,
-a complete block is merged into the record *as it is on disk at that moment*, under the
-record's lock (:func:`freqbench.records.update`), so concurrent runs on one record keep each
-other's blocks. A record of another model, or one too damaged to use, is refused unless
-``replace`` says to start afresh (its artifacts go too). A block whose metric failed is
-reported and written nowhere; the others are kept. Only the driver holds plans: workers never
-write records.
+a complete block is handed to the record's builder (:mod:`freqbench.records.builder`) and
+written under the record's lock, into the record as it is on disk at that moment
+(:mod:`freqbench.records.writer`), so concurrent runs on one record keep each other's blocks.
+A record of another model, or one too damaged to use, is refused unless ``replace`` says to
+start afresh (its artifacts go too). A block whose metric failed is reported and written
+nowhere; the others are kept. Only the driver holds plans: workers never write records.
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ import copy
 import dataclasses
 import glob
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,33 +31,42 @@ from freqbench.evaluate.states import StateFiles
 from freqbench.evaluate.tasks import BlockResult, BlockTask, takes_option
 from freqbench.metrics import MetricResult, MetricSpec
 from freqbench.metrics.results import checked_result
-from freqbench.protocol import block_key
+from freqbench.protocol import ResolvedProtocol, block_key
 from freqbench.records import (
-    RECORD_FORMAT,
     Review,
-    Unreadable,
     model_identity,
-    model_info,
-    ordered,
-    protocol_of,
     read_json,
     review,
     spec_or_none,
-    update,
     with_artifacts,
 )
-from freqbench.records.artifacts import digest
+from freqbench.records.builder import (
+    DescribedModel,
+    block_names,
+    describe_model,
+    drop_block,
+    drop_unjustified,
+    evaluation_entry,
+    listing,
+    metric_names,
+    new_record,
+    owner,
+    put_block,
+    restate,
+    stored_evaluation,
+    stored_model,
+    stored_protocol,
+    with_digests,
+)
+from freqbench.records.writer import RecordWriter, describe_identity
 from freqbench.registry import load_object
 
-#: Where ``--replace`` moves the record it replaces (a hidden folder beside the records).
-REPLACED_DIR = ".replaced"
-
 if TYPE_CHECKING:
-    from freqbench.loading import LoadedModel, ModelRef
+    from freqbench.loading import ModelRef
 
 
 @dataclass
-class Evaluation:
+class Outcome:
     """The record, where it was written, and what happened to each metric block."""
 
     record: dict[str, Any]
@@ -72,83 +80,15 @@ class Evaluation:
     set_aside: Path | None = None  # where --replace moved the record it replaced
 
 
-def _model_info_base(loaded: LoadedModel, name: str, dataset: str) -> dict[str, Any]:
-    meta = loaded.metadata
-    return {
-        "name": name,
-        "authors": meta.get("authors", ""),
-        "architecture": loaded.architecture,
-        "dataset": dataset,
-        "additional_data": bool(meta.get("additional_data", False)),
-        "number_forward_passes": 1,
-        "venue": meta.get("venue", ""),
-        "link": meta.get("link", ""),
-        "footnote": meta.get("footnote") or None,
-    }
-
-
-def describe_model(loaded: LoadedModel) -> dict[str, Any]:
-    """The record's ``model`` section: what was evaluated, and how it was trained."""
-    return {
-        "source": loaded.source,
-        "architecture": loaded.architecture,
-        "recipe": loaded.recipe,
-        "bass_mode": loaded.bass_mode,
-        "checkpoint_sha256": loaded.sha256,
-        "parameters": loaded.parameters,
-        "transform": loaded.transform,
-        "weights": loaded.weights,
-        "training": loaded.training,
-    }
-
-
-def _new_record(model: dict[str, Any], name: str, dataset: str) -> dict[str, Any]:
-    return {
-        "format": RECORD_FORMAT,
-        "name": name,
-        "dataset": dataset,
-        "model_info": {},
-        "model": model,
-        "protocol": {},
-        "metrics": {},
-        "evaluations": {},
-        "artifacts": {},
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-
-
-def _drop_block(record: dict[str, Any], name: str) -> None:
-    """Take metric ``name``'s block, its evaluation and its artifacts' entries out of
-    ``record`` (the files stay until the block's next run replaces them)."""
-    record["metrics"].pop(name, None)
-    record["evaluations"].pop(name, None)
-    spec = spec_or_none(name)
-    for artifact in spec.artifacts if spec else ():
-        record["artifacts"].pop(artifact.key, None)
-
-
-def _describe_identity(model: Any) -> str:
-    if not isinstance(model, dict):
-        return "no model section"
-    sha = model.get("checkpoint_sha256")
-    what = f"sha256 {sha}" if sha else f"source '{model.get('source')}'"
-    transform = model.get("transform")
-    return what + (f", transform {transform}" if transform else "")
-
-
-def _stale_reason(existing: Review, spec: MetricSpec, values: dict[str, Any]) -> str:
+def _stale_reason(existing: Review, spec: MetricSpec, run: ResolvedProtocol) -> str:
     """What changed since the stored block: its version, or the protocol fields it reads."""
-    stored = existing.data["evaluations"][spec.name]
-    changes = (
-        [f"version {stored['version']} -> {spec.version}"]
-        if stored["version"] != spec.version
-        else []
-    )
-    protocol = existing.data["protocol"]
+    version = (stored_evaluation(existing.data, spec.name) or {}).get("version")
+    changes = [f"version {version} -> {spec.version}"] if version != spec.version else []
+    protocol = stored_protocol(existing.data)
     changes += [
-        f"{name} {protocol.get(name)} -> {values.get(name)}"
+        f"{name} {protocol.get(name)} -> {run.get(name)}"
         for name in spec.reads
-        if protocol.get(name) != values.get(name)
+        if protocol.get(name) != run.get(name)
     ]
     return "replaces the stored block: " + (", ".join(changes) or "its key differs")
 
@@ -159,11 +99,11 @@ class RecordPlan:
     def __init__(
         self,
         ref: ModelRef,
-        loaded: LoadedModel,
+        described: DescribedModel,
         name: str,
         dataset: str,
         specs: Sequence[MetricSpec],
-        values: dict[str, Any],
+        protocol: ResolvedProtocol,
         *,
         out: Path | None,
         force: bool = False,
@@ -177,15 +117,15 @@ class RecordPlan:
         figures: dict[str, Any] | None = None,
         threads: int | None = None,
     ) -> None:
-        self.ref, self.loaded, self.name, self.dataset = ref, loaded, name, dataset
-        self.values, self.replace = values, replace
+        self.ref, self.name, self.dataset = ref, name, dataset
+        self.protocol, self.replace = protocol, replace
         self.out, self.executor = out, executor
         self.figures = figures or {}  # options of the artifact writers (e.g. heatmap_scale)
         self.path = out / f"{name}.json" if out is not None else None
-        self.model = describe_model(loaded)
-        self.identity = model_identity(self.model)
+        self.description = describe_model(described)
+        self.identity = model_identity(self.description)
         self.keys = {
-            spec.name: block_key(self.identity[0], dataset, spec, values) for spec in specs
+            spec.name: block_key(self.identity[0], dataset, spec, protocol) for spec in specs
         }
         existing = self._existing()
         self.reasons: dict[str, str] = {}
@@ -198,33 +138,36 @@ class RecordPlan:
         self.reused = [s.name for s in specs if s.name not in self.reasons]
         # The key of each block this run replaces, as it was when the run was planned: a
         # block found under another key at merge time was written by another run meanwhile.
-        stored = existing.data["evaluations"] if existing is not None else {}
         self.planned_over = {
-            s.name: stored[s.name].get("key")
+            s.name: stored.get("key")
             for s in self.running
-            if isinstance(stored.get(s.name), dict)
+            if existing is not None and (stored := stored_evaluation(existing.data, s.name))
         }
         if existing is not None:
             self._check_kept(existing)
         self.record = (
-            existing.data if existing is not None else _new_record(self.model, name, dataset)
+            existing.data if existing is not None else new_record(self.description, name, dataset)
         )
         # The same weights, described anew (a record written before the description grew
         # learns its training config here); written with the next block, or by `refresh`.
-        self.described = self.record["model"] != self.model
-        self.base_info = _model_info_base(loaded, name, dataset)
+        self.redescribed = stored_model(self.record) != self.description
+        self.listed = listing(described, name, dataset)
+        self.writer = (
+            RecordWriter(self.path, name, dataset, self.description, replace)
+            if self.path is not None
+            else None
+        )
         self.parts: dict[str, dict[int, BlockResult]] = {s.name: {} for s in self.running}
         self.finished: list[str] = []
         self.failed: dict[str, str] = {}
         self.user_error = False
-        self.set_aside: Path | None = None
         self.states = StateFiles(out, name) if out is not None and executor == "local" else None
         task = BlockTask(
-            model=ref,
-            model_sha256=loaded.sha256,
+            ref=ref,
+            weights_sha256=described.sha256,
             dataset=dataset,
             metric="",
-            values=values,
+            protocol=protocol,
             device=device,
             cwd=os.getcwd(),
             data_dir=data_dir,
@@ -252,18 +195,18 @@ class RecordPlan:
             return self._refuse(f"{exc}")
         if not checked.usable:
             return self._refuse(f"{self.path}: {'; '.join(checked.frame[:3])}")
-        data = checked.data
-        if (data["name"], data["dataset"]) != (self.name, self.dataset):
+        (name, dataset), model = owner(checked.data), stored_model(checked.data)
+        if (name, dataset) != (self.name, self.dataset):
             return self._refuse(
-                f"{self.path}: it is the record of '{data['name']}' on {data['dataset']}, not "
+                f"{self.path}: it is the record of '{name}' on {dataset}, not "
                 f"of '{self.name}' on {self.dataset}"
             )
-        if model_identity(data["model"]) != self.identity:
+        if model_identity(model) != self.identity:
             if self.replace:
                 return None
             raise UserError(
-                f"{self.path} is the record of another model ({_describe_identity(data['model'])}); "
-                f"this run evaluates {_describe_identity(self.model)}. Pass another --name, or "
+                f"{self.path} is the record of another model ({describe_identity(model)}); "
+                f"this run evaluates {describe_identity(self.description)}. Pass another --name, or "
                 "--replace to replace that record and its artifacts"
             )
         return checked
@@ -280,41 +223,37 @@ class RecordPlan:
         """Why ``spec``'s block must run ("" when it is simply missing); None: reuse it."""
         if force:
             return "forced (--force)"
-        if existing is None:
-            return ""
-        data = existing.data
-        if spec.name not in data["metrics"] and spec.name not in data["evaluations"]:
+        if existing is None or spec.name not in block_names(existing.data):
             return ""
         if not existing.justified(spec.name):
             return f"its stored block cannot be trusted: {existing.why_not(spec.name)}"
-        if data["evaluations"][spec.name]["key"] != self.keys[spec.name]:
-            return _stale_reason(existing, spec, self.values)
+        if (stored_evaluation(existing.data, spec.name) or {}).get("key") != self.keys[spec.name]:
+            return _stale_reason(existing, spec, self.protocol)
         return None
 
     def _check_kept(self, existing: Review) -> None:
         """Blocks that stay must be justified (the others are dropped, and said so) and agree
         with the new run on every field both read: a record holds one protocol."""
         running = {s.name for s in self.running}
-        data = existing.data
-        for name in sorted(set(data["metrics"]) | set(data["evaluations"])):
+        for name in block_names(existing.data):
             if name not in running and not existing.justified(name):
                 self.dropped[name] = existing.why_not(name)
-        for name in data["metrics"]:
+        for name in metric_names(existing.data):
             if name not in running and name not in self.dropped:
-                conflict = self._conflict(name, data["protocol"])
+                conflict = self._conflict(name, stored_protocol(existing.data))
                 if conflict:
                     raise UserError(conflict)
 
     def _conflict(
-        self, kept: str, protocol: dict[str, Any], only: list[MetricSpec] | None = None
+        self, kept: str, protocol: Mapping[str, Any], only: list[MetricSpec] | None = None
     ) -> str | None:
         spec = spec_or_none(kept)
         for other in only if only is not None else self.running:
             for f in sorted(set(spec.reads if spec else ()) & set(other.reads)):
-                if protocol.get(f) != self.values[f]:
+                if protocol.get(f) != self.protocol[f]:
                     return (
                         f"{self.path}: its {kept} block was evaluated with {f} = "
-                        f"{protocol.get(f)}, and this run of {other.name} uses {self.values[f]}; a "
+                        f"{protocol.get(f)}, and this run of {other.name} uses {self.protocol[f]}; a "
                         f"record holds one protocol. Re-run both (--metrics {kept},{other.name}), "
                         "or write another record (--name or --out)"
                     )
@@ -325,9 +264,9 @@ class RecordPlan:
     def shards(self, spec: MetricSpec) -> list[tuple[int, int] | None]:
         """The parts ``spec``'s block runs as: one, or the protocol's ``shards`` if it merges,
         at most one per unit of work (image, basis, cell), so that no part is empty."""
-        count = self.values["shards"] if spec.merge is not None else 1
+        count = self.protocol.shards if spec.merge is not None else 1
         if count > 1 and spec.units is not None:
-            count = max(1, min(count, spec.units(self.values, get_dataset_info(self.dataset))))
+            count = max(1, min(count, spec.units(self.protocol, get_dataset_info(self.dataset))))
         return [None] if count == 1 else [(i, count) for i in range(count)]
 
     def _block_name(self, task: BlockTask) -> str:
@@ -377,29 +316,18 @@ class RecordPlan:
         if len(parts) < expected:
             return None
         ordered_parts = [parts[i] for i in range(expected)]
-        evaluation = {
-            "version": spec.version,
-            "key": self.keys[spec.name],
-            "seconds": round(sum(p.seconds for p in ordered_parts), 3),  # task time
-            "wall_seconds": round(
-                max(p.started + p.seconds for p in ordered_parts)
-                - min(p.started for p in ordered_parts),
-                3,
-            ),
-            "device": ordered_parts[0].device,
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "versions": ordered_parts[0].versions,
-            "executor": self.executor,
-            "shards": expected,
-            "threads": ordered_parts[0].threads,
-        }
+        first = ordered_parts[0]
+        evaluation = evaluation_entry(
+            spec.version, self.keys[spec.name], [(p.started, p.seconds) for p in ordered_parts],
+            device=first.device, versions=first.versions, executor=self.executor,
+            threads=first.threads,
+        )  # fmt: skip
         try:
             results = [MetricResult(p.values, p.arrays) for p in ordered_parts]
             merged = results[0] if expected == 1 else checked_result(spec, spec.merge(results))
             with self._staged_artifacts(spec, merged) as artifacts:
-                if artifacts:  # what every reader checks the files against
-                    evaluation["artifacts"] = {k: digest(p) for k, (p, _) in artifacts.items()}
-                self._write(spec, merged.values, artifacts, evaluation)
+                staged = {key: path for key, (path, _) in artifacts.items()}
+                self._write(spec, merged.values, artifacts, with_digests(evaluation, staged))
         except UserError as exc:
             self._fail(spec, str(exc), True)
             return None
@@ -419,10 +347,10 @@ class RecordPlan:
     def refresh(self) -> bool:
         """Write the record when only its model description changed (no block to run);
         True when it did."""
-        if self.tasks or not self.described or self.path is None:
+        if self.tasks or not self.redescribed or self.path is None:
             return False
         self._write(None)
-        self.described = False
+        self.redescribed = False
         return True
 
     @property
@@ -437,79 +365,60 @@ class RecordPlan:
         artifacts: dict[str, tuple[Path, Path]] | None = None,
         evaluation: dict[str, Any] | None = None,
     ) -> None:
-        """Merge one finished block (or, with ``spec`` None, the model description) into the
-        record as it is on disk now, under its lock; without a path, into the one in memory."""
+        """Hand one finished block (or, with ``spec`` None, the model description) to the
+        builder, on the record as it is on disk now, under its lock; without a path, on the
+        one in memory."""
         artifacts = artifacts or {}
-        merge = (spec, block or {}, artifacts, evaluation or {})
-
-        def move_artifacts() -> None:  # the files follow their block, under the record's lock
-            for staged, final in artifacts.values():
-                os.replace(staged, final)
-
-        if self.path is None:
+        files = {key: final.name for key, (_, final) in artifacts.items()}
+        merge = (spec, block or {}, files, evaluation or {})
+        if self.writer is None:
             self.record = self._merged(copy.deepcopy(self.record), *merge)
         else:
-            self.record = update(
-                self.path,
-                lambda current: self._merged(self._base(current), *merge),
-                move_artifacts,
-            )
+            self.record = self.writer.write(lambda base: self._merged(base, *merge), artifacts)
 
     def _merged(
         self,
         record: dict[str, Any],
         spec: MetricSpec | None,
         block: dict[str, Any],
-        artifacts: dict[str, tuple[Path, Path]],
+        files: dict[str, str],
         evaluation: dict[str, Any],
     ) -> dict[str, Any]:
         """``record`` with one finished block put in; protocol and ``model_info`` follow its
         blocks, and blocks the record cannot justify are dropped."""
-        names = set(record["metrics"]) | set(record["evaluations"])
-        checked = review(record) if names else None
-        if checked is not None and self.path is not None:
-            checked = with_artifacts(checked, self.path.parent)
-        for name in sorted(names - {getattr(spec, "name", None)}):
-            if checked is not None and not checked.justified(name):
-                if name not in self.reasons:  # a block this run re-runs is not lost
-                    self.dropped.setdefault(name, checked.why_not(name))
-                _drop_block(record, name)
-        record["model"] = self.model
-        kept = {f: v for f, v in record["protocol"].items() if f != "standard"}
+        folder = self.path.parent if self.path is not None else None
+        for name, why in drop_unjustified(record, folder, getattr(spec, "name", None)).items():
+            if name not in self.reasons:  # a block this run re-runs is not lost
+                self.dropped.setdefault(name, why)
+        kept = stored_protocol(record)
         if spec is None:
-            values = {**self.values, **kept}
+            fields = {**self.protocol, **kept}
         else:
             pending = {s.name for s in self.running} - set(self.finished) - {spec.name}
-            for name in list(record["metrics"]):
-                conflict = name != spec.name and self._conflict(name, record["protocol"], [spec])
+            for name in metric_names(record):
+                conflict = name != spec.name and self._conflict(name, kept, [spec])
                 if conflict and name in pending:  # this run replaces it: its old block goes
-                    _drop_block(record, name)
+                    drop_block(record, name)
                 elif conflict:
                     raise UserError(f"{conflict} (written by another run meanwhile)")
             self._check_not_overtaken(record, spec)
-            values = {**self.values, **{f: v for f, v in kept.items() if f not in spec.reads}}
-            record["metrics"] = ordered({**record["metrics"], spec.name: block})
-            record["evaluations"] = ordered({**record["evaluations"], spec.name: evaluation})
-            record["artifacts"] = {
-                **{k: v for k, v in record["artifacts"].items() if k not in artifacts},
-                **{key: final.name for key, (_, final) in artifacts.items()},
-            }
-        record["protocol"] = protocol_of(values, record["metrics"], self.dataset, kept)
-        record["model_info"] = model_info(self.base_info, record["protocol"], record["metrics"])
+            fields = {**self.protocol, **{f: v for f, v in kept.items() if f not in spec.reads}}
+            put_block(record, spec.name, block, evaluation, files)
+        restate(record, self.description, fields, self.listed, kept)
         return record
 
     def _check_not_overtaken(self, record: dict[str, Any], spec: MetricSpec) -> None:
         """Refuse to replace a block of ``spec`` that another run wrote since this one was
         planned, with other settings: the two runs disagree, and neither may win silently."""
-        stored = record["evaluations"].get(spec.name)
-        key = stored.get("key") if isinstance(stored, dict) else None
+        stored = stored_evaluation(record, spec.name) or {}
+        key = stored.get("key")
         if key is None or key in (self.planned_over.get(spec.name), self.keys[spec.name]):
             return
-        protocol = record["protocol"]
+        protocol = stored_protocol(record)
         changes = [
-            f"{f} = {protocol.get(f)} there and {self.values.get(f)} here"
+            f"{f} = {protocol.get(f)} there and {self.protocol.get(f)} here"
             for f in spec.reads
-            if protocol.get(f) != self.values.get(f)
+            if protocol.get(f) != self.protocol.get(f)
         ]
         if stored.get("version") != spec.version:
             changes.append(f"version {stored.get('version')} there and {spec.version} here")
@@ -518,57 +427,6 @@ class RecordPlan:
             f"({'; '.join(changes) or 'another key'}); this run's block is not written. Run "
             "again to replace it on purpose, or write another record (--name or --out)"
         )
-
-    def _base(self, current: Any) -> dict[str, Any]:
-        """The record to merge into: the one on disk when it is this model's, else a new one
-        (when ``replace`` allows it: the old record and its artifacts are set aside first)."""
-        if current is None:
-            return _new_record(self.model, self.name, self.dataset)
-        if isinstance(current, Unreadable):
-            if not self.replace:
-                raise UserError(f"{current.problem}; pass --replace to evaluate afresh into it")
-            self._set_aside(None)
-            return _new_record(self.model, self.name, self.dataset)
-        checked = review(current)
-        ours = (
-            checked.usable
-            and (checked.data["name"], checked.data["dataset"]) == (self.name, self.dataset)
-            and model_identity(checked.data["model"]) == self.identity
-        )
-        if ours:
-            return checked.data
-        if not self.replace:
-            raise UserError(
-                f"{self.path} was replaced meanwhile by the record of another model "
-                f"({_describe_identity(current.get('model') if isinstance(current, dict) else None)})"
-                "; run again with --replace to replace it, or with another --name"
-            )
-        self._set_aside(current)
-        return _new_record(self.model, self.name, self.dataset)
-
-    def _set_aside(self, old: Any) -> None:
-        """Move the record being replaced, and the files it names beside it (plain file names
-        only), to ``<records>/.replaced/<name>-<UTC time>/``: --replace never deletes."""
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        folder = self.path.parent / REPLACED_DIR / f"{self.name}-{stamp}"
-        for n in range(1, 1000):
-            if not folder.exists():
-                break
-            folder = folder.with_name(f"{self.name}-{stamp}-{n}")
-        folder.mkdir(parents=True)
-        named = old.get("artifacts") if isinstance(old, dict) else None
-        files = [
-            self.path.parent / file_name
-            for file_name in (named.values() if isinstance(named, dict) else ())
-            if isinstance(file_name, str)
-            and file_name == Path(file_name).name
-            and not file_name.startswith(".")
-            and file_name != self.path.name
-        ]
-        for path in [self.path, *files]:
-            if path.exists() or path.is_symlink():
-                os.replace(path, folder / path.name)
-        self.set_aside = folder
 
     @contextlib.contextmanager
     def _staged_artifacts(
@@ -600,10 +458,10 @@ class RecordPlan:
                     os.unlink(path)
 
     @property
-    def evaluation(self) -> Evaluation:
+    def outcome(self) -> Outcome:
         ran = [s.name for s in self.running if s.name not in self.failed]
         reasons = {n: why for n, why in self.reasons.items() if why and n in ran}
-        return Evaluation(
+        return Outcome(
             self.record, self.path, ran, self.reused, reasons, dict(self.failed),
-            dict(self.dropped), self.user_error, self.set_aside,
+            dict(self.dropped), self.user_error, self.writer.set_aside if self.writer else None,
         )  # fmt: skip

@@ -35,17 +35,18 @@ if TYPE_CHECKING:
 
     from freqbench.data import LabeledImages
     from freqbench.loading import ModelRef
+    from freqbench.protocol import ResolvedProtocol
 
 
 @dataclass(frozen=True)
 class BlockTask:
     """Everything a worker needs to compute one metric block (or one shard of it)."""
 
-    model: ModelRef  # what to load: a reference, or an architecture and its weights
-    model_sha256: str | None  # the weights the driver planned for (None: no file to check)
+    ref: ModelRef  # what to load: a reference, or an architecture and its weights
+    weights_sha256: str | None  # the weights the driver planned for (None: no file to check)
     dataset: str
     metric: str
-    values: Mapping[str, Any]  # the resolved protocol
+    protocol: ResolvedProtocol
     shard: Shard | None = None
     device: str = "auto"  # resolved where the task runs
     cwd: str = "."  # the driver's folder: zoo names and relative paths resolve from it
@@ -99,16 +100,16 @@ def run_metric(
     spec: MetricSpec,
     model: nn.Module,
     data: LabeledImages | None,
-    values: Mapping[str, Any],
+    protocol: Mapping[str, Any],
     options: Mapping[str, Any],
 ) -> Any:
     """What ``spec``'s compute returns on ``model`` (see :func:`checked_result`): it gets the
-    first ``values[spec.images]`` images of ``data`` (None when it reads no image), the fields
+    first ``protocol[spec.images]`` images of ``data`` (None when it reads no image), the fields
     it reads and the options it takes."""
-    subset = data.first(values[spec.images]) if spec.images is not None and data else None
+    subset = data.first(protocol[spec.images]) if spec.images is not None and data else None
     function = compute_function(spec)
-    arguments = {**options, "batch_size": values["batch_size"]}
-    arguments.update({name: values[name] for name in spec.reads})
+    arguments = {**options, "batch_size": protocol["batch_size"]}
+    arguments.update({name: protocol[name] for name in spec.reads})
     if options.get("shard") is not None and "shard" not in inspect.signature(function).parameters:
         raise ValueError(f"metric {spec.name} declares merge but its compute takes no shard")
     return function(model, subset, **_accepted(function, arguments))
@@ -160,8 +161,8 @@ def run_block(task: BlockTask) -> BlockResult:
     with _working_dir(task.cwd):
         device = resolve_device(task.device)
         spec = get_metric(task.metric)
-        loaded = WORKER.model(task.model, task.dataset, device, task.model_sha256)
-        n, preprocessing = task.values["n_examples"], task.values.get("preprocessing")
+        loaded = WORKER.loaded_model(task.ref, task.dataset, device, task.weights_sha256)
+        n, preprocessing = task.protocol.n_examples, task.protocol.preprocessing
         data = (
             WORKER.test_images(task.dataset, task.data_dir, n, preprocessing)
             if spec.images
@@ -183,12 +184,12 @@ def run_block(task: BlockTask) -> BlockResult:
                 # and in its time: the record's seconds add up to the work done.
                 if "clean_predictions" in spec.needs:
                     options["clean_predictions"] = WORKER.clean_predictions(
-                        loaded, task.dataset, task.data_dir, n, task.values["batch_size"], device,
+                        loaded, task.dataset, task.data_dir, n, task.protocol.batch_size, device,
                         preprocessing,
                     )  # fmt: skip
                 result = checked_result(
                     spec,
-                    run_metric(spec, loaded.model, data, task.values, options),
+                    run_metric(spec, loaded.model, data, task.protocol, options),
                     schema=task.shard is None,
                 )
             except (Exception, SystemExit) as exc:  # one block fails, not the run

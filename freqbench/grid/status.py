@@ -81,13 +81,14 @@ def stale_blocks(
     """The ``metrics`` whose block the row's record lacks, holds with another key, or
     cannot justify."""
     checked = _read(record_path(spec, paths, row))
-    values = row_protocol(spec, row).resolve(spec.dataset)
+    resolved = row_protocol(spec, row).resolve(spec.dataset)
     return [
         m.name
         for m in metrics
         if checked is None
         or not checked.justified(m.name)
-        or checked.data["evaluations"][m.name]["key"] != block_key(sha256, spec.dataset, m, values)
+        or checked.data["evaluations"][m.name]["key"]
+        != block_key(sha256, spec.dataset, m, resolved)
     ]
 
 

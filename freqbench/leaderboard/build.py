@@ -1,9 +1,11 @@
 """A leaderboard view: the records of one dataset under one threat model, as up to four tables.
 
-Linf and L2 views hold the records evaluated at that norm (robust accuracies at different
-norms are never ranked together); the corruptions view re-ranks every record that has
-corruption accuracy, whatever its norm, and so has only the main table (and the unranked
-one): BaSS deltas and correlations with robust accuracy belong to one norm. The main table
+There is one view per threat-model card (:mod:`freqbench.threat_models`) whose ranking
+column the board shows. A bounded view (Linf, L2, L1) holds the records evaluated at that
+norm (robust accuracies at different norms are never ranked together); a corruption view
+re-ranks every record that has its metric's block, whatever its norm, and so has only the
+main table (and the unranked one): BaSS deltas and correlations with robust accuracy belong
+to one norm. The main table
 ranks the records evaluated with the dataset's standard protocol; the others, when there are
 any, follow in a table of their own, unranked.
 """
@@ -15,14 +17,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from freqbench.errors import UnknownNameError, UserError
-from freqbench.leaderboard.bass import bass_table
+from freqbench.leaderboard.bass_twins import bass_table
 from freqbench.leaderboard.correlation import correlation_table
-from freqbench.leaderboard.extract import NORMS, rank_column, views
+from freqbench.leaderboard.extract import rank_column, view_card, views
 from freqbench.leaderboard.main_table import main_tables
 from freqbench.leaderboard.published_table import published_board, published_table
 from freqbench.leaderboard.table import Table
 from freqbench.metrics import MetricSpec, builtin_metrics
 from freqbench.records import Record
+from freqbench.threat_models import DEFAULT
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,7 @@ class Leaderboard:
 def select(records: list[Record], threat_model: str, specs: Sequence[MetricSpec]) -> list[Record]:
     if threat_model not in views(specs):
         raise UnknownNameError("threat model", threat_model, views(specs))
-    if threat_model in NORMS:
+    if view_card(threat_model, specs).bounded:
         return [r for r in records if r.data["protocol"]["norm"] == threat_model]
     ranking = rank_column(threat_model, specs).spec.name
     return [r for r in records if r.block(ranking) is not None]
@@ -73,7 +76,7 @@ def _nothing_for(records: list[Record], dataset: str, threat_model: str) -> User
 def build_leaderboard(
     records: list[Record],
     dataset: str,
-    threat_model: str = "Linf",
+    threat_model: str = DEFAULT,
     sort_by: str | None = None,
     specs: Sequence[MetricSpec] | None = None,
 ) -> Leaderboard:
@@ -97,7 +100,7 @@ def build_leaderboard(
         main = main.sorted_by(sort_by)
         if unranked is not None and _has_column(unranked, sort_by):
             unranked = unranked.sorted_by(sort_by)  # it has no rank or group to sort by
-    if threat_model not in NORMS or not chosen:
+    if not view_card(threat_model, specs).bounded or not chosen:
         return Leaderboard(
             dataset, threat_model, chosen, main, unranked, None, None, specs, published
         )

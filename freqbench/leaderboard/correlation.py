@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from freqbench.leaderboard.extract import columns
+from freqbench.leaderboard.extract import columns, ranking_columns
 from freqbench.leaderboard.protocols import why_not_ranked
 from freqbench.leaderboard.table import MISSING, Column, Table
 from freqbench.metrics import MetricSpec
@@ -42,7 +42,7 @@ def spearman(x: Sequence[float | None], y: Sequence[float | None]) -> tuple[floa
 def correlation_table(records: list[Record], specs: Sequence[MetricSpec]) -> Table:
     """Each correlated column against each ranking column (AutoAttack, corruptions)."""
     bound = columns(specs)
-    targets = [b for b in bound if b.column.ranks]
+    targets = ranking_columns(specs)
     table = [Column("metric", "Metric", "text")]
     for target in targets:
         table += [

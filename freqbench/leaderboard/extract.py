@@ -15,10 +15,7 @@ from freqbench.errors import UnknownNameError
 from freqbench.leaderboard.intervals import Interval, wilson
 from freqbench.metrics import Column, Flag, MetricSpec
 from freqbench.records import Record
-
-#: Views named after a norm hold the records evaluated at that norm; other views hold the
-#: records that have their ranking metric.
-NORMS = ("Linf", "L2")
+from freqbench.threat_models import ThreatModel, get_threat_model, threat_models
 
 
 @dataclass(frozen=True)
@@ -88,19 +85,44 @@ def columns(specs: Sequence[MetricSpec]) -> list[BoundColumn]:
     return [BoundColumn(spec, column) for spec in specs for column in spec.presentation.columns]
 
 
-def views(specs: Sequence[MetricSpec]) -> tuple[str, ...]:
-    """The leaderboard views (threat models), in the order their ranking columns appear."""
-    found: list[str] = []
+def _ranking(card: ThreatModel, specs: Sequence[MetricSpec]) -> BoundColumn | None:
+    """The column of the board's metrics that ranks ``card``'s view; None: not shown."""
     for bound in columns(specs):
-        found += [view for view in bound.column.ranks if view not in found]
-    return tuple(found)
+        if bound.spec.name == card.metric and bound.key == card.column:
+            return bound
+    return None
+
+
+def views(specs: Sequence[MetricSpec]) -> tuple[str, ...]:
+    """The leaderboard views: one per threat-model card whose ranking column the board's
+    metrics show, in the order of those columns, then of the cards."""
+    shown = {bound.key: i for i, bound in enumerate(columns(specs))}
+    ranked = [
+        (shown[bound.key], card.order, card.name)
+        for card in threat_models()
+        if (bound := _ranking(card, specs)) is not None
+    ]
+    return tuple(name for *_, name in sorted(ranked))
+
+
+def ranking_columns(specs: Sequence[MetricSpec]) -> list[BoundColumn]:
+    """The columns that rank some view, each once, in column order."""
+    keys = {bound.key for card in threat_models() if (bound := _ranking(card, specs))}
+    return [bound for bound in columns(specs) if bound.key in keys]
 
 
 def rank_column(view: str, specs: Sequence[MetricSpec]) -> BoundColumn:
-    for bound in columns(specs):
-        if view in bound.column.ranks:
+    if view in views(specs):
+        bound = _ranking(get_threat_model(view), specs)
+        if bound is not None:
             return bound
     raise UnknownNameError("threat model", view, views(specs))
+
+
+def view_card(view: str, specs: Sequence[MetricSpec]) -> ThreatModel:
+    """The threat-model card of a view the board's metrics show."""
+    rank_column(view, specs)  # an unknown or hidden view: the error names the shown ones
+    return get_threat_model(view)
 
 
 def raised_flags(record: Record, specs: Sequence[MetricSpec]) -> list[Flag]:

@@ -160,7 +160,7 @@ def render_html(dataset: str, views: list[Leaderboard], page_dir: Path) -> str:
     ]
     return _ENV.get_template("leaderboard.html.j2").render(
         dataset=dataset,
-        standard=describe_standard(dataset) or "",
+        standard=describe_standard(dataset, {r.data["protocol"]["norm"] for r in records}) or "",
         sections=sections,
         cards=[_card(anchors[r.name], r, page_dir, views[0].specs) for r in records],
         ascending=ASCENDING,

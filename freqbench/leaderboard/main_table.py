@@ -16,7 +16,13 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from freqbench.leaderboard.extract import NORMS, BoundColumn, columns, raised_flags, rank_column
+from freqbench.leaderboard.extract import (
+    BoundColumn,
+    columns,
+    raised_flags,
+    rank_column,
+    view_card,
+)
 from freqbench.leaderboard.intervals import rank_groups
 from freqbench.leaderboard.protocols import why_not_ranked
 from freqbench.leaderboard.table import Column, Table, bound_keys
@@ -74,7 +80,7 @@ def _columns(
         Column("recipe", "Recipe", "text", "training recipe"),
         Column("bass", "BaSS", "text", "Balanced Spectrum Sampling mode (augment or dataset)"),
     ]
-    if threat_model not in NORMS:
+    if not view_card(threat_model, specs).bounded:
         table.append(
             Column("threat", "Threat model", "text", "norm and eps of the AutoAttack column")
         )
@@ -207,6 +213,10 @@ def _footnote(record: Record) -> str:
     return text.strip() if isinstance(text, str) else ""
 
 
+def _norms(records: list[Record]) -> set[str]:
+    return {record.data["protocol"]["norm"] for record in records}
+
+
 def _legend(
     ranked: list[Record],
     off: list[Record],
@@ -232,7 +242,7 @@ def _legend(
             "the others in it."
         )
     notes += _column_legend(ranked, metric_columns)
-    standard = describe_standard(dataset)
+    standard = describe_standard(dataset, _norms(ranked + off))
     if standard is not None:
         notes.append(f"Standard protocol for {dataset}: {standard}.")
     if off:
@@ -261,7 +271,7 @@ def _unranked_legend(
         f"{noun}, then clean accuracy. Accuracies in %."
     ]
     notes += _column_legend(off, metric_columns)
-    standard = describe_standard(dataset)
+    standard = describe_standard(dataset, _norms(off))
     if standard is not None:
         notes.append(f"Standard protocol for {dataset}: {standard}.")
     return notes + _flags_legend(off, specs)
@@ -282,7 +292,7 @@ def main_tables(
     groups = ranking.column.main and ranking.has_interval
     ranked = [r for r in records if not why_not_ranked(r, specs)]
     off = [r for r in records if why_not_ranked(r, specs)]
-    title = {"corruptions": "Common corruptions"}.get(threat_model, f"{threat_model} robustness")
+    title = view_card(threat_model, specs).board_title
 
     table = _columns(threat_model, metric_columns, ranked, specs, ranked=True, groups=groups)
     frame = _frame(ranked, metric_columns, table, ranking.key, specs)

@@ -8,10 +8,11 @@ them all).
 from __future__ import annotations
 
 from freqbench.metrics.spec import FieldContext, ProtocolField
+from freqbench.threat_models import DEFAULT, bounded_names, get_threat_model
 
 
 def _dataset_eps(context: FieldContext) -> float:
-    return context.info.eps_for(context.values["norm"])
+    return get_threat_model(context.resolved["norm"]).eps(context.info)
 
 
 def _preprocessing(context: FieldContext) -> str | None:
@@ -23,7 +24,10 @@ def _preprocessing(context: FieldContext) -> str | None:
 
 
 CORE_FIELDS = (
-    ProtocolField("norm", str, "threat model", default="Linf", choices=("Linf", "L2"), standard="any"),
+    ProtocolField(
+        "norm", str, "the norm ball the attacks stay in: a bounded threat model",
+        default=DEFAULT, choices=bounded_names(), standard="any",
+    ),
     ProtocolField(
         "eps", float, "attack radius (default: the dataset's for the norm)", default=_dataset_eps,
         minimum=0, exclusive_minimum=True,

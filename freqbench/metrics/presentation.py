@@ -38,7 +38,6 @@ class Column:
     correlate: bool = False  # a row of the rank-correlation table
     bass_delta: bool = False  # a column of the BaSS table (with minus without)
     headline: bool = False  # one of a model card's headline facts
-    ranks: tuple[str, ...] = ()  # leaderboard views ranked by it
     rank_noun: str = ""  # "AutoAttack robust accuracy": what "Ranked by ..." says
     model_info: str | None = None  # the RobustBench model_info key that repeats it in percent
     legend: str = ""  # one sentence under the main table

@@ -7,7 +7,7 @@ whose value (``module:object``) is a :class:`MetricSpec`, or anything registered
 :class:`freqbench.registry.Registry`: its checks, and the warning that leaves a plugin out.
 
 Every metric is checked as it registers (:func:`_clashes`): its name, column keys,
-RobustBench ``model_info`` keys, leaderboard views, artifact files and protocol fields must
+RobustBench ``model_info`` keys, artifact files and protocol fields must
 not collide with what is registered already (nor a field with an option of any command:
 the CLI hands its parsers' option names over, :func:`freqbench.registry.reserve_option_names`),
 the fields it reads must be declared, and its block schema must be a schema.
@@ -47,14 +47,12 @@ def _collisions(spec: MetricSpec, others: Iterable[MetricSpec]) -> list[str]:
         "model_info key": {
             c.model_info for o in others for c in o.presentation.columns if c.model_info
         },
-        "leaderboard view": {v for o in others for c in o.presentation.columns for v in c.ranks},
         "artifact key": {a.key for o in others for a in o.artifacts},
         "artifact suffix": {a.suffix for o in others for a in o.artifacts},
     }
     own = {
         "column key": [c.key for c in spec.presentation.columns],
         "model_info key": [c.model_info for c in spec.presentation.columns if c.model_info],
-        "leaderboard view": [v for c in spec.presentation.columns for v in c.ranks],
         "artifact key": [a.key for a in spec.artifacts],
         "artifact suffix": [a.suffix for a in spec.artifacts],
     }
@@ -155,8 +153,8 @@ def all_metrics() -> list[MetricSpec]:
 
 
 def builtin_metrics() -> list[MetricSpec]:
-    """The metrics that ship with freqbench, in the canonical order."""
-    return [spec for spec in all_metrics() if METRICS.is_builtin(spec.name)]
+    """The metrics that ship with freqbench and run by default, in the canonical order."""
+    return [spec for spec in all_metrics() if METRICS.is_builtin(spec.name) and spec.by_default]
 
 
 def list_metrics(pattern: str | None = None) -> list[str]:
@@ -174,7 +172,7 @@ def parse_metrics(spec: str | list[str] | tuple[str, ...] | None) -> list[Metric
     """``"all"``, ``None``, a comma list or a sequence of metric or group names -> specs in
     the canonical order."""
     if spec is None or spec == "all":
-        return all_metrics()
+        return [m for m in all_metrics() if m.by_default]
     names = [n.strip() for n in spec.split(",")] if isinstance(spec, str) else list(spec)
     if not names or not all(names):
         raise UserError("--metrics needs a comma list of metric names, e.g. clean,filters")

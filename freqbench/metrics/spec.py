@@ -43,7 +43,7 @@ class FieldContext:
 
     info: DatasetInfo
     n_test: int
-    values: Mapping[str, Any]
+    resolved: Mapping[str, Any]  # the fields before it, by name
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -219,7 +219,7 @@ class MetricSpec:
     # joins the parts (in order) into the result. None: the metric runs as one task.
     merge: Callable[[list[MetricResult]], MetricResult] | None = None
     # With ``merge``: how many units of work there are (images, bases, cells) for the resolved
-    # protocol values and the dataset; a block is split into at most that many parts.
+    # protocol (read by field name) and the dataset; a block is split into at most that many parts.
     units: Callable[[Mapping[str, Any], DatasetInfo], int] | None = None
     # Inputs computed once per model and image set and handed to every metric that names them
     # (see INPUTS): ``compute`` gets them as keyword arguments of the same name.
@@ -231,6 +231,9 @@ class MetricSpec:
     check: Callable[[Mapping[str, Any]], list[str]] | None = None
     nan_allowed: bool = False  # NaN marks a number with no meaning (else a record is refused)
     order: int = 1000  # position among metrics: built-ins 10..50, plugins after
+    # Run by ``--metrics all`` and shown by a board without leaderboard.toml; False for a
+    # metric that needs files only some runs have (ImageNet-3DCC's release): named only.
+    by_default: bool = True
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("_", "").replace("-", "").isalnum():

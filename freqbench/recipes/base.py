@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ Transform = Callable[[Tensor], Tensor]
 
 @dataclass(frozen=True)
 class RecipeContext:
-    """What a recipe's defaults may depend on: the Linf budget and the architecture."""
+    """What a recipe's defaults may depend on: the attack budget and the architecture."""
 
     eps: float
     architecture: str
@@ -66,6 +67,9 @@ class Recipe(ABC, Generic[C]):
     soft_targets: ClassVar[bool] = True
     bass_mode: ClassVar[str | None] = None  # BassRecipe, the +bass wrapper, has a mode
     adversarial: ClassVar[bool] = False  # trains on adversarial examples (a plugin says so)
+    #: The p of the norm balls its attack supports (math.inf: Linf); ``p`` is the run's.
+    balls: ClassVar[tuple[float, ...]] = (math.inf,)
+    p: float = math.inf
 
     def __init__(self, config: C, eps: float):
         self.config = config

@@ -1,7 +1,8 @@
 """PGD adversarial training (Madry et al., ICLR 2018): cross-entropy on PGD examples.
 
-PGD-10 with step eps / 4 from a uniform random start in the eps ball. The model stays in
-training mode while attacking, as in Madry's code; ``bn_eval_attack`` changes that.
+PGD-10 with step eps / 4 from a uniform random start in the eps ball, Linf or L2 (the run's
+threat model). The model stays in training mode while attacking, as in Madry's code;
+``bn_eval_attack`` changes that.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from freqbench.recipes.attacks import AttackConfig, pgd_cross_entropy
+from freqbench.recipes.attacks import BALLS, AttackConfig, pgd_cross_entropy
 from freqbench.recipes.base import Recipe, RecipeOutput
 
 
@@ -24,6 +25,7 @@ class PGDATConfig(AttackConfig):
 class PGDAT(Recipe[PGDATConfig]):
     name = "pgd-at"
     config_class = PGDATConfig
+    balls = BALLS
     adversarial = True
 
     def loss(
@@ -31,7 +33,7 @@ class PGDAT(Recipe[PGDATConfig]):
     ) -> RecipeOutput:
         cfg = self.config
         x_adv = pgd_cross_entropy(
-            model, x, y, eps=self.eps, config=cfg, start="uniform", generator=generator
+            model, x, y, eps=self.eps, config=cfg, start="uniform", generator=generator, p=self.p
         )
         logits = model(x_adv)
         return RecipeOutput(F.cross_entropy(logits, y), logits)

@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Any
 from freqbench.config import from_mapping
 from freqbench.errors import UserError
 from freqbench.registry import Registry, load_object
+from freqbench.threat_models import DEFAULT, get_threat_model, threat_models
 
 if TYPE_CHECKING:
     from freqbench.recipes.base import Recipe, RecipeConfig
-    from freqbench.recipes.bass import TrainingRecipe
+    from freqbench.recipes.bass_training import TrainingRecipe
 
 BASS_SUFFIX = "+bass"
 ENTRY_POINT_GROUP = "freqbench.recipes"
@@ -113,6 +114,11 @@ def recipe_source(name: str) -> str | None:
     return RECIPES.source(name)
 
 
+def _ball_names(balls: tuple[float, ...]) -> str:
+    names = [card.name for card in threat_models() if card.p in balls]
+    return " or ".join(names)
+
+
 def create_recipe(
     name: str,
     *,
@@ -122,15 +128,18 @@ def create_recipe(
     bass_mode: str | None = None,
     bass_p: float | None = None,
     source: str = "recipe options",
+    threat_model: str = DEFAULT,
 ) -> TrainingRecipe:
-    """Build a recipe with its defaults resolved for ``eps`` and ``architecture``.
+    """Build a recipe with its defaults resolved for ``eps`` and ``architecture``, attacking
+    (when it is adversarial) in the ball of ``threat_model``; a recipe whose attack does not
+    support that ball is refused here, before anything trains.
 
     ``options`` overrides fields of the recipe's config (a mapping is type-checked, and
     ``source`` names where it came from in error messages). ``bass_mode`` ("augment" or
     "dataset") and ``bass_p`` are accepted only by ``+bass`` recipes.
     """
     from freqbench.recipes.base import RecipeConfig, RecipeContext
-    from freqbench.recipes.bass import BassRecipe
+    from freqbench.recipes.bass_training import BassRecipe
 
     spec = get_recipe(name)
     if eps < 0:
@@ -140,8 +149,20 @@ def create_recipe(
         config = options
     else:
         config = from_mapping(recipe_class.config_class, options or {}, source)
+    card = get_threat_model(threat_model)
+    if spec.adversarial and card.p not in recipe_class.balls:
+        able = [
+            n for n in list_recipes()
+            if get_recipe(n).adversarial and card.p in get_recipe(n).recipe_class.balls
+        ]  # fmt: skip
+        raise UserError(
+            f"recipe '{name}' attacks in the {_ball_names(recipe_class.balls)} ball only, not "
+            f"in threat model {card.name}'s: train {card.name} with "
+            f"{', '.join(able) or 'no built-in recipe'}, or pick another threat model"
+        )
     with RECIPES.guard(spec.name):
         recipe = recipe_class(config.resolve(RecipeContext(eps, architecture)), eps)
+    recipe.p = card.p
     if spec.bass:
         return BassRecipe(recipe, mode=bass_mode or "augment", p=bass_p)
     if bass_mode is not None or bass_p is not None:

@@ -25,6 +25,7 @@ from freqbench.metrics import MetricSpec, all_metrics
 from freqbench.protocol import all_fields, block_key
 from freqbench.records.format import FIRST_FORMAT, migrate, model_id, spec_or_none
 from freqbench.schemas import key_path, load_schema, located_problems, validator
+from freqbench.threat_models import threat_models
 
 #: How far a model_info percentage may sit from 100 x its fraction (the evaluator rounds to 2 decimals).
 PERCENT_TOLERANCE = 0.01
@@ -34,14 +35,21 @@ BLOCK_PARTS = ("metrics", "evaluations")
 
 @cache
 def record_schema() -> dict[str, Any]:
-    """The record schema, its ``protocol`` and ``metrics`` filled in from the registered metrics."""
+    """The record schema, its ``protocol`` and ``metrics`` filled in from the registered
+    metrics, the threat model of its ``model_info`` from the threat-model cards."""
     schema = load_schema("record")
     protocol = schema["properties"]["protocol"]
     metrics = schema["properties"]["metrics"]
+    info = schema["properties"]["model_info"]
+    threat_model = {"enum": [card.name for card in threat_models()]}
     return {
         **schema,
         "properties": {
             **schema["properties"],
+            "model_info": {
+                **info,
+                "properties": {**info["properties"], "threat_model": threat_model},
+            },
             "protocol": {
                 **protocol,
                 "properties": {

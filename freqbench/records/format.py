@@ -82,7 +82,7 @@ def ordered(blocks: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def protocol_of(
-    values: Mapping[str, Any],
+    resolved: Mapping[str, Any],
     metrics: Mapping[str, Any],
     dataset: str,
     stored: Iterable[str] = (),
@@ -95,18 +95,18 @@ def protocol_of(
     for name in metrics:
         spec = spec_or_none(name)
         fields += [f for f in (spec.reads if spec else stored) if f not in fields]
-        image_file_input = spec and spec.images and values.get("preprocessing") is not None
+        image_file_input = spec and spec.images and resolved.get("preprocessing") is not None
         if image_file_input and "preprocessing" not in fields:  # see metric_protocol
             fields.append("preprocessing")
     known = all_fields()
-    protocol = {name: values.get(name) for name in known if name in fields}
-    protocol |= {f: values[f] for f in sorted(fields) if f not in known and f != "standard"}
+    protocol = {name: resolved.get(name) for name in known if name in fields}
+    protocol |= {f: resolved[f] for f in sorted(fields) if f not in known and f != "standard"}
     protocol["standard"] = is_standard(dataset, protocol, list(metrics))
     return protocol
 
 
 def model_info(
-    base: Mapping[str, Any], values: Mapping[str, Any], metrics: Mapping[str, Any]
+    base: Mapping[str, Any], protocol: Mapping[str, Any], metrics: Mapping[str, Any]
 ) -> dict[str, Any]:
     """RobustBench's ``model_info``: the model's metadata and the percentages its columns name.
 
@@ -117,8 +117,8 @@ def model_info(
     specs = [*builtin_metrics(), *filter(None, map(spec_or_none, metrics))]
     info: dict[str, Any] = {
         **base,
-        "threat_model": values["norm"],
-        "eps": format_eps(values["eps"]),
+        "threat_model": protocol["norm"],
+        "eps": format_eps(protocol["eps"]),
         **{c.model_info: None for spec in specs for c in spec.presentation.columns if c.model_info},
         "unreliable": False,
     }
@@ -135,7 +135,7 @@ def model_info(
     return info
 
 
-def _neutral_values() -> dict[str, Any]:
+def _neutral_fields() -> dict[str, Any]:
     """Fields added after records were first written, at the value that changes nothing."""
     return {name: f.neutral for name, f in all_fields().items() if f.neutral is not None}
 
@@ -147,7 +147,7 @@ def _completed(data: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(protocol, dict) or not isinstance(metrics, dict):
         return data
     read = {f for name in metrics for f in (getattr(spec_or_none(name), "reads", ()) or ())}
-    missing = {k: v for k, v in _neutral_values().items() if k in read and k not in protocol}
+    missing = {k: v for k, v in _neutral_fields().items() if k in read and k not in protocol}
     return {**data, "protocol": {**protocol, **missing}} if missing else data
 
 
@@ -173,21 +173,21 @@ def _from_first_format(data: dict[str, Any]) -> dict[str, Any]:
     evaluator keyed a block of the same checkpoint, dataset and protocol, with the metric
     version the first format was written with, and keeps its time."""
     old = data["protocol"]
-    values = {
-        **_neutral_values(),
+    settings = {
+        **_neutral_fields(),
         **{name: old[name] for name in all_fields() if old.get(name) is not None},
     }
-    values.setdefault("corruptions_n_examples", old.get("n_examples"))
-    values.setdefault("q", 0.8)  # the long-tail share every first-format record used
+    settings.setdefault("corruptions_n_examples", old.get("n_examples"))
+    settings.setdefault("q", 0.8)  # the long-tail share every first-format record used
     shift = data["metrics"].get("filters", {}).get("distribution_shift", {})
-    values["reference"] = shift.get("reference")
+    settings["reference"] = shift.get("reference")
     metrics = ordered(data["metrics"])
     evaluations = {}
     for name in metrics:
         spec = _key_spec(name)
         evaluations[name] = {
             "version": LEGACY_VERSION,
-            "key": block_key(model_id(data), data["dataset"], spec, values, LEGACY_VERSION)
+            "key": block_key(model_id(data), data["dataset"], spec, settings, LEGACY_VERSION)
             if spec
             else "",
             "seconds": data.get("timings", {}).get(name, 0.0),
@@ -204,7 +204,7 @@ def _from_first_format(data: dict[str, Any]) -> dict[str, Any]:
         "dataset": data["dataset"],
         "model_info": data.get("model_info", {}),
         "model": data["model"],
-        "protocol": protocol_of(values, read, data["dataset"]),
+        "protocol": protocol_of(settings, read, data["dataset"]),
         "metrics": metrics,
         "evaluations": evaluations,
         "artifacts": data.get("artifacts", {}),

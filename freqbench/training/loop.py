@@ -27,7 +27,7 @@ from freqbench.errors import PluginError, UserError
 from freqbench.prediction import n_correct
 from freqbench.progress import Progress
 from freqbench.recipes import recipe_source
-from freqbench.recipes.attacks import cross_entropy_objective, pgd_linf
+from freqbench.recipes.attacks import cross_entropy_objective, pgd
 from freqbench.recipes.base import RecipeOutput
 from freqbench.registry import plugin_code
 from freqbench.training.data import TrainingData, load_training_data, mixup
@@ -61,9 +61,17 @@ class TrainResult:
 
 
 def evaluate(
-    model: nn.Module, images: Tensor, labels: Tensor, *, eps: float, batch_size: int, seed: int
+    model: nn.Module,
+    images: Tensor,
+    labels: Tensor,
+    *,
+    eps: float,
+    batch_size: int,
+    seed: int,
+    p: float = math.inf,
 ) -> dict[str, float | None]:
-    """Clean and PGD-10 accuracy (Linf eps, step eps / 4, random start) in eval mode.
+    """Clean and PGD-10 accuracy (eps in the ball of norm ``p``, step eps / 4, random start)
+    in eval mode.
 
     The attack draws from its own seeded generator, so evaluating never changes the
     training run's random streams.
@@ -76,10 +84,11 @@ def evaluate(
     clean = robust = 0
     for x, y in iterate_batches(images, labels, batch_size):
         clean += n_correct(model, x, y, len(y), x.device)
-        x_adv = pgd_linf(
+        x_adv = pgd(
             model,
             x,
             cross_entropy_objective(y),
+            p=p,
             eps=eps,
             step_size=eps / 4,
             steps=EVAL_PGD_STEPS,
@@ -262,6 +271,7 @@ class _Trainer:
             self.data.test_images,
             self.data.test_labels,
             eps=self.spec.eps,
+            p=self.spec.p,
             batch_size=self.spec.config.batch_size,
             seed=self.spec.config.seed,
         )

@@ -6,6 +6,7 @@ Every mistake a user can make in a config is found here, before any data is load
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,9 +18,9 @@ from freqbench.config import TrainConfig
 from freqbench.data import DatasetInfo, get_dataset_info
 from freqbench.errors import UserError
 from freqbench.recipes import create_recipe
-from freqbench.recipes.bass import TrainingRecipe
-
-BALANCED_SUFFIX = "-b"  # the "-B" datasets of freqbench.data.balanced
+from freqbench.recipes.attacks import BALLS
+from freqbench.recipes.bass_training import TrainingRecipe
+from freqbench.threat_models import DEFAULT, get_threat_model, threat_models
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class RunSpec:
     info: DatasetInfo
     eps: float
     device: torch.device
+    p: float = math.inf  # the norm ball of the threat model the run attacks in
 
     def as_dict(self) -> dict[str, Any]:
         """The full resolved config: trainer options, recipe options, eps and BaSS settings."""
@@ -75,9 +77,22 @@ def resolve(config: TrainConfig) -> RunSpec:
     """Check ``config`` and derive the run; raises :class:`UserError` for any bad option."""
     info = get_dataset_info(config.dataset)
     _check_architecture(config.architecture)
-    eps = info.eps_for("Linf") if config.eps is None else config.eps
+    card = get_threat_model(config.threat_model or DEFAULT)
+    if card.p not in BALLS:
+        raise UserError(
+            f"training attacks (and its log's PGD-10 evaluates) in a Linf-like or L2 ball; "
+            f"threat model {card.name} is not one: pick a threat model among "
+            f"{', '.join(c.name for c in threat_models() if c.p in BALLS)}"
+        )
+    eps = card.eps(info) if config.eps is None else config.eps
+    if eps > card.largest_distance(info):
+        raise UserError(
+            f"eps {eps:g} is larger than any {card.name} distance between two {info.name} "
+            f"images in [0, 1] ({card.largest_distance(info):g}); the dataset's is {card.eps(info):g}"
+        )
     recipe = create_recipe(
         config.recipe,
+        threat_model=card.name,
         eps=eps,
         architecture=config.architecture,
         options=config.recipe_options,
@@ -85,11 +100,11 @@ def resolve(config: TrainConfig) -> RunSpec:
         bass_p=config.bass_p,
         source=f"{config.source} [recipe_options]",
     )
-    if recipe.bass_mode == "dataset" and info.name.endswith(BALANCED_SUFFIX):
+    if recipe.bass_mode == "dataset" and info.variant_of is not None:
         raise UserError(
             f"dataset '{info.name}' is already BaSS-transformed; with bass_mode 'dataset' use "
-            f"'{info.name.removesuffix(BALANCED_SUFFIX)}' (BaSS would otherwise be applied twice)"
+            f"'{info.variant_of}' (BaSS would otherwise be applied twice)"
         )
     if config.mixup_alpha > 0 and not recipe.soft_targets:
         raise UserError(f"recipe '{config.recipe}' needs hard labels: mixup cannot be used with it")
-    return RunSpec(config, recipe, info, eps, _device(config.device))
+    return RunSpec(config, recipe, info, eps, _device(config.device), card.p)

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from freqbench import atomic
 from freqbench.errors import UserError
 from freqbench.metrics.counts import fraction_problems
-from freqbench.metrics.health import prediction_problems
+from freqbench.metrics.degenerate_predictions import prediction_problems
 from freqbench.metrics.presentation import Column, Presentation
 from freqbench.metrics.spec import (
     COUNT,
@@ -42,6 +42,7 @@ from freqbench.metrics.spec import (
     percent,
     shard_range,
 )
+from freqbench.threat_models import DEFAULT, bounded_names, get_threat_model
 
 if TYPE_CHECKING:  # torch and pyautoattack are imported when the metric runs
     import torch
@@ -172,10 +173,10 @@ def passes_per_image(adversary: AutoAttack, attack: str) -> int:
     time left comes from the work left."""
     if attack in ("apgd-ce", "apgd-dlr"):
         apgd = adversary.apgd
-        return 1 + apgd.n_restarts * (apgd.n_iter + 1)
+        return 1 + apgd.n_restarts * (_iterations(apgd) + _runs(apgd))
     if attack == "apgd-t":
         apgd = adversary.apgd_targeted
-        return 1 + apgd.n_target_classes * apgd.n_restarts * (apgd.n_iter + 2)
+        return 1 + apgd.n_target_classes * apgd.n_restarts * (_iterations(apgd) + 1 + _runs(apgd))
     if attack in ("fab", "fab-t"):
         fab = adversary.fab
         runs = fab.n_target_classes if attack == "fab-t" else fab.n_restarts
@@ -183,6 +184,18 @@ def passes_per_image(adversary: AutoAttack, attack: str) -> int:
     if attack == "square":
         return 3 + adversary.square.n_restarts * adversary.square.n_queries
     raise UserError(f"unknown AutoAttack attack '{attack}'")
+
+
+def _runs(apgd: Any) -> int:
+    """APGD runs per restart: one, or three with shrinking radii (``use_largereps``, the L1
+    version's schedule: 3, 2 then 1 times eps over 30%, 30% and 40% of the iterations)."""
+    return 3 if apgd.use_largereps else 1
+
+
+def _iterations(apgd: Any) -> int:
+    """APGD's iterations per restart; the three runs of ``use_largereps`` share the
+    iterations it was built with (``n_iter`` is overwritten by each run)."""
+    return apgd.n_iter_orig if apgd.use_largereps else apgd.n_iter
 
 
 def _fingerprint(images: torch.Tensor, labels: torch.Tensor) -> str:
@@ -339,7 +352,7 @@ def autoattack_accuracy(
     model: nn.Module,
     data: LabeledImages,
     *,
-    norm: str = "Linf",
+    norm: str = DEFAULT,
     eps: float | None = None,
     seed: int = 0,
     batch_size: int = 500,
@@ -357,9 +370,13 @@ def autoattack_accuracy(
     attacked are those the shared ``clean_predictions`` get right (predicted here when the
     metric is called on its own).
     """
-    if norm not in ("Linf", "L2"):
-        raise UserError(f"AutoAttack norm must be Linf or L2, got '{norm}'")
-    eps = data.info.eps_for(norm) if eps is None else float(eps)
+    threat_model = get_threat_model(norm)
+    if not threat_model.bounded:
+        raise UserError(
+            f"AutoAttack attacks in a norm ball; '{norm}' is not one (bounded threat models: "
+            f"{', '.join(bounded_names())})"
+        )
+    eps = threat_model.eps(data.info) if eps is None else float(eps)
     if eps < 0:
         raise UserError(f"eps must be >= 0, got {eps}")
     part = shard_range(len(data), shard)
@@ -377,7 +394,7 @@ def autoattack_accuracy(
         model,
         images,
         labels,
-        norm=norm,
+        norm=threat_model.attack_norm,
         eps=eps,
         seed=shard_seed(seed, shard),
         batch_size=used,
@@ -472,14 +489,15 @@ def _headline(block: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
-#: AutoAttack images of the standard protocol: the whole CIFAR test set and RobustBench's 5000
-#: ImageNet images, as RobustBench does; 1000 on Fashion-MNIST, the first 1000 test images.
-STANDARD_N = {"fashion-mnist": 1000, "cifar10": 10000, "cifar100": 10000, "imagenet": 5000}
 QUICK_N = 200
+#: AutoAttack images where a dataset's card states no standard count.
+DEFAULT_N = 1000
 
 
 def _standard_n(context: FieldContext) -> int:
-    return STANDARD_N.get(context.info.name.removesuffix("-b"), 1000)
+    """The dataset card's standard count (RobustBench's: the whole CIFAR test set, its 5000
+    ImageNet images)."""
+    return context.info.standard_counts.get("autoattack_n_examples", DEFAULT_N)
 
 
 SPEC = MetricSpec(
@@ -515,7 +533,6 @@ SPEC = MetricSpec(
                 main=True,
                 bass_delta=True,
                 headline=True,
-                ranks=("Linf", "L2"),
                 rank_noun="AutoAttack robust accuracy",
                 model_info="autoattack_acc",
                 count=("n",),  # the images attacked
@@ -551,7 +568,7 @@ SPEC = MetricSpec(
             "robust_correct": COUNT,
             "clean_correct": COUNT,
             "n": COUNT,
-            "norm": {"enum": ["Linf", "L2"]},
+            "norm": {"enum": list(bounded_names())},
             "eps": {"type": "number", "exclusiveMinimum": 0},
             "version": {"type": "string"},
             # the images attacked at a time: the protocol's batch_size, or fewer on a GPU
@@ -569,6 +586,6 @@ SPEC = MetricSpec(
     },
     check=_check,
     merge=merge,
-    units=lambda values, info: values["autoattack_n_examples"],  # images
+    units=lambda protocol, info: protocol["autoattack_n_examples"],  # images
     order=20,
 )

@@ -1,27 +1,20 @@
 """Corruption accuracy, CIFAR-10-C and ImageNet-C style (Hendrycks and Dietterich, ICLR 2019).
 
-With ``corruptions_dir`` the official CIFAR-10-C / CIFAR-100-C files, or ImageNet-C's release
-JPEGs for ImageNet, are read; otherwise the 15 corruptions are generated at 5 severities by
-:mod:`freqbench.corruptions` (ImageNet's as the release was made, see
-:func:`_generated_imagenet_c`) and stored as uint8, as the references save their sets
-(``np.uint8`` of the 0-255 image: truncation). A
-generated cell depends only on the images, the seed and the generator, so it is made once
-and kept in the array cache (:mod:`freqbench.cache`): every other model evaluated on the same
-images reads it back. The score is the plain mean over the 75 cells, with means per
-corruption and per family beside it.
+The metric only predicts and counts: the corrupted images come from the data layer
+(:func:`freqbench.data.corrupted.corrupted_source`), the official files of ``corruptions_dir``
+or the set generated from the test images. The score is the plain mean over the 75 cells,
+with means per corruption and per family beside it.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from freqbench.cache import content_key
 from freqbench.corruptions.params import ALEXNET_ERRORS, CORRUPTIONS, FAMILIES, SEVERITIES
+from freqbench.data.corrupted import corrupted_source, corruption_cells
+from freqbench.data.release_folders import RELEASE_SIZE, release_resize
 from freqbench.errors import UserError
 from freqbench.metrics.counts import keyed_problems, mean_problems
 from freqbench.metrics.presentation import Column, Presentation
@@ -39,113 +32,23 @@ from freqbench.metrics.spec import (
 )
 
 if TYPE_CHECKING:
-    import torch
     from torch import nn
 
-    from freqbench.cache import ArrayCache
     from freqbench.data import LabeledImages
     from freqbench.data.base import ImageStream
-
-OFFICIAL_FILES = {"cifar10": "cifar10-c", "cifar100": "cifar100-c"}
-#: Datasets whose corruption sets are ImageNet-C's (released or generated): they get an mCE.
-IMAGENET_C_DATASETS = ("imagenet", "imagenet-val")
-#: ImageNet-C's release JPEGs are 224 x 224 already; RobustBench feeds them through Res224 only
-#: (a second Resize(256) + CenterCrop(224) changed its ranking: robustbench issue 59).
-RELEASE_PREPROCESSING = "Res224"
-RELEASE_SIZE = 224
-RELEASE_LAYOUT = (
-    "ImageNet-C's release layout is <dir>/<corruption>/<severity>/<wnid>/<file>.JPEG (the "
-    "tars of https://zenodo.org/records/2235448 unpacked into one folder; <dir>/ImageNet-C/... "
-    "is found too)"
-)
-GENERATION_CHUNK = 1000  # images corrupted per call: fixes the random streams and bounds memory
-#: What a cached cell was made by: a change to any corruption makes every cell anew.
-GENERATOR = "freqbench-corruptions/3"
-#: ImageNet-C as make_imagenet_c.py made it: Resize(256) + CenterCrop(224) of each image
-#: (RobustBench's Res256Crop224), the ImageNet-C generator, np.uint8, a JPEG of quality 85.
-IMAGENET_C_PREPROCESSING = "Res256Crop224"
-#: 2: snow passes through the reference's two 8-bit steps (1 kept its layer in float).
-IMAGENET_C_GENERATOR = "freqbench-imagenet-c/2"
-IMAGENET_C_CHUNK = 100  # 224 x 224 images corrupted per call (60 MB as float32)
-IMAGENET_C_QUALITY = 85
-
 
 #: What some blocks hold besides the numbers: the ImageNet-C generator of generated cells,
 #: the resize of release ImageNet-C files for a model of another input size.
 OPTIONAL_FIELDS = ("generator", "release_resized")
 
-Cell = tuple[str, int]  # (corruption, severity)
-CELLS: tuple[Cell, ...] = tuple((name, s) for name in CORRUPTIONS for s in SEVERITIES)
+CELLS = corruption_cells("common")
 
 
-def _official(
-    data: LabeledImages, directory: Path, cells: list[Cell]
-) -> Iterator[tuple[str, int, torch.Tensor, torch.Tensor]]:
-    from freqbench.data import load_corruption
-
-    if data.info.name not in OFFICIAL_FILES:
-        raise UserError(
-            f"official corruption files exist for {sorted(OFFICIAL_FILES)} only, not "
-            f"{data.info.name}; leave out --corruptions-dir to generate them"
-        )
-    for name, severity in cells:
-        part = load_corruption(
-            OFFICIAL_FILES[data.info.name], name, severity, directory, len(data), data.labels
-        )
-        yield name, severity, part.images, part.labels
-
-
-def _release_files(
-    data: ImageStream, directory: Path, cells: list[Cell], batch_size: int
-) -> Iterator[tuple[str, int, torch.Tensor, torch.Tensor]]:
-    """ImageNet-C's JPEGs of the same images as ``data`` (the same wnid/file names), batch
-    by batch: RobustBench's subset restricted as for the clean images."""
-    from dataclasses import replace
-
-    root = directory / "ImageNet-C" if (directory / "ImageNet-C").is_dir() else directory
-    preprocessing = release_preprocessing(data.preprocessing)
-    for name, severity in cells:
-        folder = root / name / str(severity)
-        if not folder.is_dir():
-            raise UserError(f"no folder {folder}: {RELEASE_LAYOUT}")
-        corrupted = replace(
-            data, files=tuple(folder / f.parent.name / f.name for f in data.files),
-            preprocessing=preprocessing, missing_hint=RELEASE_LAYOUT,
-        ).first(None)  # fmt: skip
-        for images, labels in corrupted.batches(batch_size):
-            yield name, severity, images, labels
-
-
-def release_resize(preprocessing: str | None) -> dict[str, Any] | None:
-    """How ImageNet-C's 224 px release images are resized for a model whose preprocessing
-    makes inputs of another size: to that size, with its own interpolation (a block records
-    it; the standard protocol reads them at 224). None for a 224 px model, or a dataset held
-    as tensors (CIFAR-10-C's files are the model's size)."""
-    from freqbench.data.preprocessing import interpolation_of, output_size
-
-    if preprocessing is None or output_size(preprocessing) == RELEASE_SIZE:
-        return None
-    side, interpolation = output_size(preprocessing), interpolation_of(preprocessing)
-    return {"from": RELEASE_SIZE, "to": side, "interpolation": interpolation}
-
-
-def release_preprocessing(preprocessing: str) -> str:
-    """What the release JPEGs go through for a model of ``preprocessing``: Res224, as
-    RobustBench reads them, for a 224 px model; else a resize of the whole image to the
-    model's size with its own interpolation (never a crop: the release is cropped already)."""
-    from freqbench.data.preprocessing import resized_to
-
-    resize = release_resize(preprocessing)
-    if resize is None:
-        return RELEASE_PREPROCESSING
-    return resized_to(resize["to"], resize["interpolation"])
-
-
-def _release_resized(values: Mapping[str, Any]) -> str | None:
+def _release_resized(protocol: Mapping[str, Any]) -> str | None:
     """The protocol deviation of release files read for a model of another size."""
     resize = (
-        release_resize(values.get("preprocessing"))
-        if values.get("corruptions_source") == "files"
+        release_resize(protocol.get("preprocessing"))
+        if protocol.get("corruptions_source") == "files"
         else None
     )
     if resize is None:
@@ -155,148 +58,6 @@ def _release_resized(values: Mapping[str, Any]) -> str | None:
         f"({resize['interpolation']}): the standard reads ImageNet-C's release at "
         f"{RELEASE_SIZE} px, the size it was made at"
     )
-
-
-def quantize(images: torch.Tensor) -> np.ndarray:
-    """Images in [0, 1] as the reference saves them: ``np.uint8(255 x)``, truncating."""
-    return (images.detach().cpu().numpy() * 255).astype(np.uint8)
-
-
-def cell_key(images_sha256: str, seed: int, name: str, severity: int) -> str:
-    """The cache key of one generated cell: the images, the seed, the cell and the generator."""
-    return content_key({
-        "kind": "corruption-cell", "generator": GENERATOR, "images": images_sha256,
-        "seed": seed, "corruption": name, "severity": severity, "chunk": GENERATION_CHUNK,
-    })  # fmt: skip
-
-
-def images_sha256(images: torch.Tensor) -> str:
-    digest = hashlib.sha256(str(tuple(images.shape)).encode())
-    digest.update(images.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
-
-
-def _generated(
-    data: LabeledImages, seed: int, cells: list[Cell], cache: ArrayCache
-) -> Iterator[tuple[str, int, torch.Tensor, torch.Tensor]]:
-    """Each cell's chunks, drawn from the streams (seed, corruption, severity, chunk), so that
-    a cell does not depend on which other cells are computed with it; read from ``cache``
-    when another evaluation made it already, else made and stored there."""
-    import torch
-
-    from freqbench.corruptions import corrupted_batches
-
-    shared = images_sha256(data.images)
-    for name, severity in cells:
-        key = cell_key(shared, seed, name, severity)
-        stored = cache.get(key, shape=data.images.shape, dtype=np.uint8)
-        if stored is None:
-            parts = [
-                quantize(batch.images)
-                for batch in corrupted_batches(
-                    data.images,
-                    data.labels,
-                    names=(name,),
-                    severities=(severity,),
-                    seed=seed,
-                    chunk_size=GENERATION_CHUNK,
-                )
-            ]
-            stored = np.concatenate(parts) if parts else quantize(data.images[:0])
-            cache.put(key, stored, f"{data.info.name} {len(data)} images: {name} {severity}")
-        for start in range(0, len(data), GENERATION_CHUNK):
-            part = torch.from_numpy(stored[start : start + GENERATION_CHUNK]).float() / 255
-            yield name, severity, part, data.labels[start : start + GENERATION_CHUNK]
-
-
-def _generated_imagenet_c(
-    data: ImageStream, seed: int, cells: list[Cell], cache: ArrayCache
-) -> Iterator[tuple[str, int, torch.Tensor, torch.Tensor]]:
-    """Each cell of ImageNet-C made from ``data``'s files as make_imagenet_c.py made the
-    release (:data:`IMAGENET_C_PREPROCESSING`, the ``imagenet`` generator, np.uint8, JPEG
-    quality 85 with ``optimize=True``), chunk by chunk of :data:`IMAGENET_C_CHUNK` images,
-    chunk k drawing from stream (seed, corruption, severity, k). A chunk's JPEGs are one
-    ``cache`` entry (the byte offsets as int64, then the files), keyed by its own files, so
-    memory holds one chunk and a chunk is made once for every image set that starts with
-    it; each model decodes them, as the release's 224 x 224 JPEGs are read (Res224 leaves
-    them as they are)."""
-    from dataclasses import replace
-
-    source = replace(data, preprocessing=IMAGENET_C_PREPROCESSING)
-    chunks = range(0, len(data), IMAGENET_C_CHUNK)
-    shared = [data.content_sha256(k, k + IMAGENET_C_CHUNK) for k in chunks]
-    for name, severity in cells:
-        for k, start in enumerate(chunks):
-            stop = min(start + IMAGENET_C_CHUNK, len(data))
-            key = content_key({
-                "kind": "imagenet-c-chunk", "generator": IMAGENET_C_GENERATOR,
-                "images": shared[k], "seed": seed, "corruption": name, "severity": severity,
-                "chunk": IMAGENET_C_CHUNK, "stream": k,
-            })  # fmt: skip
-            stored = cache.get(key, shape=(None,), dtype=np.uint8)
-            files = None if stored is None else _jpeg_files(stored, stop - start)
-            if stored is not None and files is None:
-                cache.discard(key, f"its offsets do not split it into {stop - start} JPEG files")
-            if files is None:
-                stored = _corrupted_jpegs(source, start, stop, name, severity, seed, k)
-                what = f"{data.info.name} images {start}-{stop - 1}: ImageNet-C {name} {severity}"
-                cache.put(key, stored, what)
-                files = _jpeg_files(stored, stop - start)
-            yield name, severity, _as_batch([_decoded(f) for f in files]), data.labels[start:stop]
-
-
-def _corrupted_jpegs(
-    source: ImageStream, start: int, stop: int, name: str, severity: int, seed: int, stream: int
-) -> np.ndarray:
-    """Images ``start:stop`` corrupted and saved as JPEGs: the byte offsets (int64), then the
-    files, as one uint8 array."""
-    from freqbench.corruptions import corrupt
-
-    [(images, _)] = list(source.batches(stop - start, start, stop))
-    corrupted = corrupt(images, name, severity, seed, profile="imagenet", stream=stream)
-    files = [_jpeg(image) for image in quantize(corrupted)]
-    offsets = np.cumsum([0] + [len(f) for f in files], dtype=np.int64)
-    return np.concatenate([np.frombuffer(offsets.tobytes(), np.uint8), *files])
-
-
-def _jpeg_files(stored: np.ndarray, n: int) -> list[np.ndarray] | None:
-    """The ``n`` files of a chunk made by :func:`_corrupted_jpegs`, or None when its offsets
-    do not split it (n + 1 of them, from 0, never falling, ending where its bytes end)."""
-    head = 8 * (n + 1)
-    if len(stored) < head:
-        return None
-    offsets, body = stored[:head].view(np.int64), stored[head:]
-    if offsets[0] != 0 or offsets[-1] != len(body) or np.any(np.diff(offsets) < 0):
-        return None
-    return [body[offsets[i] : offsets[i + 1]] for i in range(n)]
-
-
-def _jpeg(image: np.ndarray) -> np.ndarray:
-    """A (C, H, W) uint8 image as the release saved it: PIL JPEG, quality 85, optimized."""
-    from io import BytesIO
-
-    from PIL import Image
-
-    buffer = BytesIO()
-    Image.fromarray(image.transpose(1, 2, 0)).save(
-        buffer, format="JPEG", quality=IMAGENET_C_QUALITY, optimize=True
-    )
-    return np.frombuffer(buffer.getvalue(), dtype=np.uint8)
-
-
-def _decoded(jpeg: np.ndarray) -> np.ndarray:
-    from io import BytesIO
-
-    from PIL import Image
-
-    with Image.open(BytesIO(jpeg.tobytes())) as image:
-        return np.asarray(image.convert("RGB"))
-
-
-def _as_batch(images: list[np.ndarray]) -> torch.Tensor:
-    import torch
-
-    return torch.from_numpy(np.stack(images).transpose(0, 3, 1, 2)).float() / 255
 
 
 def corruption_accuracy(
@@ -319,42 +80,29 @@ def corruption_accuracy(
     from freqbench.prediction import n_correct
     from freqbench.progress import Progress
 
-    streamed = data.info.default_preprocessing is not None
-    source = "files" if corruptions_dir else "generated"
     cells = [CELLS[i] for i in shard_range(len(CELLS), shard)]
     cache = ArrayCache(Path(cache_dir) if cache_dir else None)
-    if streamed:
-        if corruptions_dir:
-            stream = _release_files(data, Path(corruptions_dir), cells, batch_size)
-            chunks = len(cells) * -(-len(data) // batch_size)
-        else:
-            stream = _generated_imagenet_c(data, seed, cells, cache)
-            chunks = len(cells) * -(-len(data) // IMAGENET_C_CHUNK)
-    elif corruptions_dir:
-        stream, chunks = _official(data, Path(corruptions_dir), cells), len(cells)
-    else:
-        stream = _generated(data, seed, cells, cache)
-        chunks = len(cells) * -(-len(data) // GENERATION_CHUNK)
+    source = corrupted_source(
+        data, directory=corruptions_dir, seed=seed, cells=cells, cache=cache, batch_size=batch_size
+    )
     correct = {f"{name}:{s}": [0, 0] for name, s in cells}  # cell -> [correct, counted]
-    with Progress(chunks, "corruptions", "chunks", enabled=progress) as bar:
-        for name, severity, images, labels in stream:
+    with Progress(source.chunks, "corruptions", "chunks", enabled=progress) as bar:
+        for name, severity, images, labels in source.batches:
             count = correct[f"{name}:{severity}"]
             count[0] += n_correct(model, images, labels, batch_size, device)
             count[1] += len(labels)
             bar.update()
             bar.note(f"{name} {severity}")
+    generated = source.kind == "generated"
     values = {
         "counts": correct,
-        "source": source,
-        "frost_source": FROST_SOURCE if source == "generated" else "files",
-        "seed": seed if source == "generated" else None,
+        "source": source.kind,
+        "frost_source": FROST_SOURCE if generated else "files",
+        "seed": seed if generated else None,
         "n": len(data),
-        "mce_baseline": "alexnet" if data.info.name in IMAGENET_C_DATASETS else None,
+        "mce_baseline": source.mce_baseline,
+        **source.record,
     }
-    if streamed and source == "generated":
-        values["generator"] = IMAGENET_C_GENERATOR
-    elif streamed and release_resize(data.preprocessing) is not None:
-        values["release_resized"] = release_resize(data.preprocessing)
     part = MetricResult(values)
     return part if shard is not None else merge([part])
 
@@ -468,8 +216,8 @@ SPEC = MetricSpec(
             "corruptions_n_examples",
             int,
             "first N test images corrupted (75 copies each)",
-            default=lambda c: c.values["n_examples"],
-            quick=lambda c: min(QUICK_N, c.values["n_examples"]),
+            default=lambda c: c.resolved["n_examples"],
+            quick=lambda c: min(QUICK_N, c.resolved["n_examples"]),
             default_help=f"--n-examples; quick: {QUICK_N}",
             standard="at_least",
             minimum=1,
@@ -499,7 +247,6 @@ SPEC = MetricSpec(
                 main=True,
                 bass_delta=True,
                 headline=True,
-                ranks=("corruptions",),
                 rank_noun="mean corruption accuracy",
                 model_info="corruptions_acc",
                 # The images corrupted, not 75 times as many: every cell reuses the same images.
@@ -607,6 +354,6 @@ SPEC = MetricSpec(
     ),
     check=_check,
     merge=merge,
-    units=lambda values, info: len(CELLS),
+    units=lambda protocol, info: len(CELLS),
     order=30,
 )

@@ -102,13 +102,13 @@ def _check_band_limit(limit: int, h: int, w: int) -> None:
         )
 
 
-def _bases(values: Mapping[str, Any], info: DatasetInfo) -> int:
+def _bases(protocol: Mapping[str, Any], info: DatasetInfo) -> int:
     """The units the block is sharded by: one per basis measured."""
     from freqbench.data.base import input_size
     from freqbench.sensitivity import heatmap_bases
 
-    h, w = input_size(info, values.get("preprocessing"))
-    return len(heatmap_bases(h, w, values.get("heatmap_band_limit", 0)))
+    h, w = input_size(info, protocol.get("preprocessing"))
+    return len(heatmap_bases(h, w, protocol.get("heatmap_band_limit", 0)))
 
 
 def merge(parts: list[MetricResult]) -> MetricResult:
@@ -177,7 +177,7 @@ def _plot(array: np.ndarray, path: Path, context: Mapping[str, Any]) -> None:
 def _side(context: FieldContext) -> int:
     from freqbench.data.base import input_size
 
-    return input_size(context.info, context.values.get("preprocessing"))[0]
+    return input_size(context.info, context.resolved.get("preprocessing"))[0]
 
 
 def _eps(context: FieldContext) -> float:

@@ -14,7 +14,7 @@ projection, each entry that ran also times one forward and backward pass of a ba
 images on this machine's device: with the protocol's counts, that says how many passes a
 standard evaluation takes. Run:
 
-    python benchmarks/bench_zoo.py [--boards cifar10/Linf,imagenet/Linf] [--max-params 50e6]
+    python benchmarks/zoo_coverage.py [--boards cifar10/Linf,imagenet/Linf] [--max-params 50e6]
 """
 
 from __future__ import annotations
@@ -75,6 +75,11 @@ def _parameters(build) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+class MixtureLayout(Exception):
+    """robustbench reads this entry's files into parts of its own (MixedNUTS, Bai2023): the
+    benchmark does not write random weights for them."""
+
+
 def _save_random(build, files: list[Path], unwrap: bool) -> object:
     """Seeded random weights in every file robustbench reads; returns the model."""
     import torch
@@ -82,7 +87,9 @@ def _save_random(build, files: list[Path], unwrap: bool) -> object:
     torch.manual_seed(0)
     model = build()
     members = getattr(model, "models", None)
-    if len(files) > 1 and members is not None:
+    if len(files) > 1 and members is None:
+        raise MixtureLayout(f"a mixture of {len(files)} files without .models")
+    if len(files) > 1:
         states = [m.state_dict() for m in members]
     else:
         inner = getattr(model, "model", None) if unwrap else None
@@ -183,6 +190,9 @@ def main() -> None:
             for unwrap in (True, False) if dataset == "imagenet" else (False,):
                 try:
                     model = _save_random(build, files, unwrap)
+                except MixtureLayout as exc:
+                    outcome = ("skipped: mixture", str(exc), 0.0)
+                    break
                 except Exception as exc:  # robustbench's constructor failed
                     outcome = ("failed", f"build: {type(exc).__name__}: {exc}", 0.0)
                     break
@@ -200,6 +210,10 @@ def main() -> None:
             status, reason, took = outcome
             for path in files:
                 path.unlink(missing_ok=True)
+            if status == "skipped: mixture":
+                counts[status] += 1
+                print(f"{label}: skipped, {reason}")
+                continue
             if status == "failed":
                 counts["failed"] += 1
                 messages[reason.splitlines()[0][:160] if reason else meta_error].append(entry.name)
@@ -224,7 +238,8 @@ def main() -> None:
         per_hour = 3600 * len(seconds) / sum(seconds) if seconds else float("nan")
         step = statistics.median(passes) if passes else float("nan")
         print(f"| {dataset} {threat_model} | {counts['entries']} | {counts['skipped: size']} | "
-              f"{counts['skipped: hub']} | {counts['sampled out']} | {counts['ran']} | "
+              f"{counts['skipped: hub']} | {counts['skipped: mixture']} | {counts['sampled out']} | "
+              f"{counts['ran']} | "
               f"{counts['failed']} | {median:.1f} | {per_hour:.0f} | {step:.2f} |")  # fmt: skip
     for (dataset, threat_model), (_, _, _, messages) in summary.items():
         for message, names in messages.items():
