@@ -524,6 +524,7 @@ def _killed_in_first_epoch(run: Path, config: TrainConfig = TINY) -> None:
     (run / ".state.pt.dead0001.tmp").write_bytes(b"PK\x03\x04 half a state")
 
 
+@pytest.mark.slow
 def test_resume_restarts_a_run_killed_before_its_first_saved_state(tmp_path, capsys):
     _killed_in_first_epoch(tmp_path / "run")
     result = train(TINY, tmp_path / "run", resume=True, progress=False)  # as grid and demo do
@@ -539,6 +540,7 @@ def test_resume_restarts_a_run_killed_before_its_first_saved_state(tmp_path, cap
     assert [r["epoch"] for r in map(json.loads, result.log.read_text().splitlines())] == [1]
 
 
+@pytest.mark.slow
 def test_cli_resume_restarts_and_a_different_config_is_refused(tmp_path, capsys):
     _killed_in_first_epoch(tmp_path / "other", TINY.replace(seed=5))
     assert main(train_args(tmp_path / "other", "--resume")) == 2
@@ -591,6 +593,7 @@ def test_a_killed_writes_temporary_file_is_cleaned_by_the_next_write(tmp_path):
     assert other.exists() and not live.exists()  # released: a leftover now
 
 
+@pytest.mark.slow
 def test_every_generated_file_gets_the_same_mode(tmp_path):
     old = os.umask(0o022)
     try:

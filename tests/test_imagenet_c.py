@@ -189,6 +189,7 @@ def _skimage_gaussian_with_multichannel(image, sigma, multichannel=False, **kwar
     return gaussian(image, sigma=sigma, channel_axis=-1 if multichannel else None, **kwargs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("severity", SEVERITIES)
 def test_glass_blur_equals_imagecorruptions(photos, severity, replay, monkeypatch):
     """The reference's loop reads pixels it wrote earlier (offsets up to 4): the order of the

@@ -244,6 +244,7 @@ WHY = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(COMPUTES), ids=str)
 def test_a_plugin_that_fails_at_compute_fails_its_block_only(
     case, site, synthetic_checkpoint, tmp_path, capsys

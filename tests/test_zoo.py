@@ -193,6 +193,7 @@ def test_sidecar_must_match_the_entry(tmp_path):
         load_entry(path).load_model()
 
 
+@pytest.mark.slow
 def test_submit_evaluates_writes_the_record_and_the_tables(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     entry = write_entry(Path("model_zoo"), "tiny-natural", dataset="synthetic")
