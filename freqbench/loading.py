@@ -138,12 +138,14 @@ def load_model_ref(ref: str | ModelRef, dataset: str | None, device: str = "cpu"
     return loaded
 
 
-def describe_model_ref(ref: str | ModelRef, dataset: str | None) -> LoadedModel:
+def describe_model_ref(
+    ref: str | ModelRef, dataset: str | None, device: str = "cpu"
+) -> LoadedModel:
     """What a record says of a model, without loading its weights where its checkpoint's
     sidecar says enough (a checkpoint file, a zoo entry with local weights): its parameters
     are counted on torch's meta device, which allocates nothing. The driver of a remote
     executor plans from this, and the workers load the weights. Any other reference (timm,
-    RobustBench, --weights, --random-init) is loaded on the CPU."""
+    RobustBench, --weights, --random-init) is loaded, on ``device``."""
     from freqbench.checkpoints import read_sidecar
 
     ref = ref if isinstance(ref, ModelRef) else ModelRef(ref)
@@ -160,7 +162,7 @@ def describe_model_ref(ref: str | ModelRef, dataset: str | None) -> LoadedModel:
         local = entry is not None and set(entry.weights) >= {"path"} and "url" not in entry.weights
         path = entry.weights_path if local else path
     if not plain or external or path is None or not path.is_file():
-        return load_model_ref(ref, dataset, "cpu")
+        return load_model_ref(ref, dataset, device)
     info = read_sidecar(path)
     with torch.device("meta"):
         count = sum(p.numel() for p in info.build().parameters())

@@ -60,6 +60,7 @@ def test_a_generated_cell_is_the_reference_uint8_of_the_corruption(tmp_path):
     assert np.array_equal(cache.get(key), reference)
 
 
+@pytest.mark.slow
 def test_the_second_model_reads_the_cells_the_first_made(
     tmp_path, synthetic_checkpoint, monkeypatch
 ):

@@ -10,11 +10,13 @@ import pytest
 import torch
 from torch import nn
 
+from freqbench import checkpoints, loading
 from freqbench.checkpoints import load_checkpoint, save_checkpoint
 from freqbench.corruptions.params import CORRUPTIONS as CORRUPTION_NAMES
 from freqbench.data import load_dataset
 from freqbench.errors import UserError
 from freqbench.evaluate import check_model, evaluate
+from freqbench.evaluate.worker import WORKER
 from freqbench.protocol import Protocol
 from tests.conftest import shrink_autoattack
 from tests.test_plugin_isolation import BUILTIN
@@ -35,6 +37,7 @@ def record_dir(synthetic_checkpoint, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_record_holds_every_metric_and_robustbench_keys(record_dir):
     record = json.loads((record_dir / "tiny.json").read_text())
     assert record["format"] == "freqbench-record/3" and record["dataset"] == "synthetic"
@@ -58,6 +61,7 @@ def test_record_holds_every_metric_and_robustbench_keys(record_dir):
     assert not list(record_dir.glob(".*"))  # no temporary or state files left
 
 
+@pytest.mark.slow
 def test_record_validates_against_the_schema(record_dir):
     import jsonschema
 
@@ -68,6 +72,7 @@ def test_record_validates_against_the_schema(record_dir):
     assert record_problems(record) == []
 
 
+@pytest.mark.slow
 def test_existing_record_is_reused_unless_forced(record_dir, synthetic_checkpoint):
     before = json.loads((record_dir / "tiny.json").read_text())
     again = evaluate(str(synthetic_checkpoint), protocol=TINY, out_dir=record_dir, name="tiny")
@@ -229,6 +234,25 @@ def test_a_second_metric_joins_the_record_and_leaves_the_first_untouched(
     assert again.ran == [] and again.reused == ["clean", "filters"]
 
 
+def test_a_run_that_reuses_every_block_loads_neither_weights_nor_images(
+    synthetic_checkpoint, tmp_path, monkeypatch
+):
+    options = {"metrics": "clean,filters", "protocol": TINY, "out_dir": tmp_path, "name": "m"}
+    first = evaluate(str(synthetic_checkpoint), **options)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("weights or images loaded although every block is reused")
+
+    for module, function in ((loading, "load_model_ref"), (checkpoints, "load_checkpoint")):
+        monkeypatch.setattr(module, function, refuse)
+    for method in ("loaded_model", "test_images", "clean_predictions"):
+        monkeypatch.setattr(WORKER, method, refuse)
+    again = evaluate(str(synthetic_checkpoint), **options)
+    assert again.ran == [] and again.reused == ["clean", "filters"]
+    assert again.record == first.record
+
+
+@pytest.mark.slow
 def test_a_new_eps_reruns_only_autoattack(synthetic_checkpoint, tmp_path, small_budget):
     kwargs = {"out_dir": tmp_path, "name": "m", "metrics": "clean,autoattack,filters"}
     before = evaluate(str(synthetic_checkpoint), protocol=TINY, **kwargs).record
@@ -335,6 +359,7 @@ def test_a_kill_between_two_blocks_keeps_the_first(synthetic_checkpoint, tmp_pat
     assert again.ran == [] and again.record == data
 
 
+@pytest.mark.slow
 def test_shards_are_bounded_by_the_units_of_work(synthetic_checkpoint, tmp_path, small_budget):
     """No shard is empty: AutoAttack splits into at most its images, corruptions into at most
     their 75 cells, the heat map into at most its bases; a huge --shards plans no more."""
@@ -371,6 +396,7 @@ def test_the_summary_prints_the_filter_shift_from_the_reference(
     assert "(first layer, symmetric KL)" in line
 
 
+@pytest.mark.slow
 def test_a_heat_map_protocol_change_re_runs_the_heat_map_alone(synthetic_checkpoint, tmp_path):
     kwargs = {"out_dir": tmp_path, "name": "m", "progress": False}
     first = evaluate(str(synthetic_checkpoint), metrics="clean,frequency", protocol=TINY, **kwargs)
@@ -385,6 +411,7 @@ def test_a_heat_map_protocol_change_re_runs_the_heat_map_alone(synthetic_checkpo
         assert again.record["metrics"][name] == first.record["metrics"][name]
 
 
+@pytest.mark.slow
 def test_clean_predictions_are_made_once_for_every_metric_that_needs_them(
     synthetic_checkpoint, tmp_path, monkeypatch, small_budget
 ):
@@ -411,6 +438,7 @@ def test_clean_predictions_are_made_once_for_every_metric_that_needs_them(
     assert aa["clean_accuracy"] == pytest.approx(float((own[:8] == data.labels[:8]).float().mean()))
 
 
+@pytest.mark.slow
 def test_the_shared_pass_is_timed_in_the_block_that_made_it(
     synthetic_checkpoint, tmp_path, monkeypatch, small_budget
 ):

@@ -552,5 +552,7 @@ def test_the_shift_is_defined_on_3x3_layers_only_and_the_record_says_so():
         reference[2].weight.detach().double().numpy(),
     )
     assert shift["layers"][0]["distribution_shift"] == distribution_shift(w, ref_w)
-    rows = dict(SPEC.headline({**stats, "distribution_shift": {**shift, "reference": "nat"}}))
+    rows = dict(
+        SPEC.presentation.headline({**stats, "distribution_shift": {**shift, "reference": "nat"}})
+    )
     assert rows["filter shift from nat"].startswith("n/a: the first layer is 7x7")

@@ -332,7 +332,7 @@ def test_runner_trains_evaluates_commits_and_then_skips(tiny_repo, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a done row was run again")
 
-    monkeypatch.setattr("freqbench.evaluate.scheduler.run_block", refuse)
+    monkeypatch.setattr("freqbench.evaluate.run_block", refuse)
     monkeypatch.setattr("freqbench.grid.runner.train_row", refuse)
     runner.run()
     assert len(_git(tiny_repo, "log", "--format=%s").splitlines()) == 5
@@ -343,7 +343,7 @@ def test_train_only_publishes_and_commits_checkpoints_without_evaluating(tiny_re
     def refuse(*args, **kwargs):
         raise AssertionError("--train-only evaluated a row")
 
-    monkeypatch.setattr("freqbench.evaluate.scheduler.run_block", refuse)
+    monkeypatch.setattr("freqbench.evaluate.run_block", refuse)
     spec = load_grid(Path("model_zoo/synthetic/grid.toml"))
     paths = GridPaths(runs=Path("runs"), records=Path("leaderboards"))
     runner = GridRunner(
@@ -360,7 +360,7 @@ def test_train_only_publishes_and_commits_checkpoints_without_evaluating(tiny_re
 def _spy_blocks(monkeypatch, stop_after: int | None = None) -> list[tuple[str, str]]:
     """Record each evaluation task the runner hands out; with ``stop_after``, the driver is
     killed (KeyboardInterrupt) when that many have finished."""
-    import freqbench.evaluate.scheduler as scheduler
+    import freqbench.evaluate as evaluate
     from freqbench.evaluate.tasks import run_block
 
     ran: list[tuple[str, str]] = []
@@ -368,10 +368,10 @@ def _spy_blocks(monkeypatch, stop_after: int | None = None) -> list[tuple[str, s
     def spy(task):
         if stop_after is not None and len(ran) == stop_after:
             raise KeyboardInterrupt
-        ran.append((task.model.ref, task.metric))
+        ran.append((task.ref.ref, task.metric))
         return run_block(task)
 
-    monkeypatch.setattr(scheduler, "run_block", spy)
+    monkeypatch.setattr(evaluate, "run_block", spy)
     return ran
 
 

@@ -28,7 +28,7 @@ LAYERS: list[tuple[str, ...]] = [
      "architectures", "checkpoints", "zoo"),
     ("threat_models",),
     ("errors", "bounds", "atomic", "registry", "provenance", "compat", "schemas", "config", "paths",
-     "executors", "progress", "weights", "cache", "published"),
+     "executors", "scheduler", "progress", "weights", "cache", "published"),
 ]  # fmt: skip
 LEVEL = {name: len(LAYERS) - i for i, names in enumerate(LAYERS) for name in names}
 

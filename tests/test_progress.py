@@ -53,7 +53,7 @@ def test_a_worker_s_lines_go_to_its_reporter_not_to_stderr(capsys):
 def test_a_remote_task_s_late_line_does_not_outlive_its_end():
     """Ray delivers a worker's status lines asynchronously: one sent before the task ended
     may arrive after its result, and must not stay beside the bar for the rest of the job."""
-    from freqbench.evaluate.scheduler import TaskStatus
+    from freqbench.scheduler import TaskStatus
 
     class Bar:
         def __init__(self):
@@ -80,8 +80,8 @@ def test_a_remote_task_s_late_line_does_not_outlive_its_end():
 def test_a_task_counts_as_done_only_once_its_result_is_handled():
     """The bar said "1/1 tasks (100%)" while the block's figures were still being written:
     a task is done when its callback (merge, artifacts) has returned."""
-    from freqbench.evaluate.scheduler import Scheduler
     from freqbench.executors import LocalExecutor
+    from freqbench.scheduler import Scheduler
 
     bar = Progress(0, "tasks", "tasks", enabled=False)
     scheduler, seen = Scheduler(LocalExecutor(), bar), []

@@ -233,7 +233,7 @@ def test_ray_tasks_report_their_start_progress_and_end(
     (shown beside its bar); the summary gives each block's wall time and its task time
     (summed over shards)."""
     from freqbench.cli import main
-    from freqbench.evaluate import TaskStatus
+    from freqbench.scheduler import TaskStatus
 
     heard: list[str] = []
     hear = TaskStatus.hear

@@ -563,7 +563,7 @@ def test_two_runs_of_one_block_with_other_settings_the_second_fails_naming_both(
     for plan in plans:
         run_plans([plan], LocalExecutor(), progress=False)
         plan.close()
-    first, second = (plan.evaluation for plan in plans)
+    first, second = (plan.outcome for plan in plans)
     assert first.ran == ["clean"] and not first.failed
     assert second.user_error and "n_examples = 20 there and 24 here" in second.failed["clean"]
     record = json.loads((tmp_path / "m.json").read_text())

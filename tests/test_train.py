@@ -41,6 +41,7 @@ class Killed(Exception):
     pass
 
 
+@pytest.mark.slow
 def test_resume_after_a_kill_is_bitwise_identical(tmp_path):
     whole = train(TINY, tmp_path / "whole", progress=False)
 
@@ -67,6 +68,7 @@ def test_resume_after_a_kill_is_bitwise_identical(tmp_path):
     assert state["epoch"] == 2 and state["scheduler"]["step"] == 6
 
 
+@pytest.mark.slow
 def test_finished_run_is_refused_then_resumed_or_overwritten(tmp_path):
     config = TrainConfig(
         dataset="synthetic", epochs=1, batch_size=64, max_train_examples=64, eval_examples=8
@@ -86,6 +88,7 @@ def test_finished_run_is_refused_then_resumed_or_overwritten(tmp_path):
     assert json.loads(first.checkpoint.with_suffix(".json").read_text())["config"]["seed"] == 1
 
 
+@pytest.mark.slow
 def test_checkpoint_records_the_resolved_config_and_bass_dataset_mode(tmp_path):
     config = TrainConfig(
         recipe="natural+bass",
@@ -208,6 +211,7 @@ def test_cli_rejects_a_bass_option_without_bass(tmp_path, capsys):
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_150_natural_steps_on_fashion_mnist_learn(fmnist_dir, tmp_path):
     """The zoo's natural recipe on real data, a short schedule (150 steps of 64 images, the
     cosine schedule run to its end): measured 76.9% on the first 2,000 test images (one

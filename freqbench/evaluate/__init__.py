@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from freqbench.errors import UserError
 from freqbench.evaluate.device import resolve_device
-from freqbench.evaluate.plan import Evaluation, RecordPlan
-from freqbench.evaluate.scheduler import Scheduler, TaskStatus, task_name
+from freqbench.evaluate.plan import Outcome, RecordPlan
+from freqbench.evaluate.tasks import BlockResult, BlockTask, run_block
 from freqbench.evaluate.worker import WORKER
 from freqbench.executors import Executor, make_executor
 from freqbench.metrics import parse_metrics
@@ -30,6 +30,7 @@ from freqbench.paths import LEADERBOARD_FILE
 from freqbench.progress import Progress
 from freqbench.protocol import Protocol, all_fields
 from freqbench.records import RECORD_FORMAT
+from freqbench.scheduler import Scheduler
 
 if TYPE_CHECKING:
     from torch import nn
@@ -40,17 +41,19 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RECORD_FORMAT",
-    "Evaluation",
+    "Outcome",
     "RecordPlan",
-    "Scheduler",
-    "TaskStatus",
     "check_model",
     "evaluate",
     "plan_evaluation",
     "resolve_device",
     "run_plans",
+    "submit_plan",
     "task_name",
 ]
+
+#: Told of each block task's result once its plan took it.
+OnBlock = Callable[[RecordPlan, BlockTask, BlockResult], None]
 
 #: A record name is a file name: letters, digits and . _ + -, starting with a letter or digit.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
@@ -113,6 +116,31 @@ def check_unpublished(out: Path) -> None:
         )
 
 
+def task_name(plan: RecordPlan, task: BlockTask) -> str:
+    """``record: metric`` and, for a shard, ``i/n``: how progress lines name a task."""
+    shard = f" {task.shard[0] + 1}/{task.shard[1]}" if task.shard else ""
+    return f"{plan.name}: {task.metric}{shard}"
+
+
+def submit_plan(scheduler: Scheduler, plan: RecordPlan, on_block: OnBlock | None = None) -> None:
+    """Every task of ``plan`` on ``scheduler``; each result is merged into its record by the
+    plan, then told to ``on_block``."""
+    plan.prepare()
+    for task in plan.tasks:
+
+        def accept(result: BlockResult, task: BlockTask = task) -> None:
+            finished = plan.accept(task, result)
+            failed = plan.failed.get(task.metric)
+            scheduler.bar.note(
+                f"{task.metric} failed" if failed else f"{finished} done" if finished
+                else f"{task.metric} part done"
+            )  # fmt: skip
+            if on_block is not None:
+                on_block(plan, task, result)
+
+        scheduler.submit(run_block, task, task_name(plan, task), accept)
+
+
 def run_plans(plans: list[RecordPlan], executor: Executor, progress: bool = True) -> None:
     """Every task of ``plans`` on ``executor``, each block merged as soon as it is complete;
     one progress bar for the whole job."""
@@ -121,12 +149,12 @@ def run_plans(plans: list[RecordPlan], executor: Executor, progress: bool = True
     with Progress(0, f"evaluating {names}", "tasks", enabled=progress, estimate=False) as bar:
         scheduler = Scheduler(executor, bar)
         for plan in plans:
-            scheduler.add_plan(plan)
+            submit_plan(scheduler, plan)
         scheduler.run()
 
 
 def plan_evaluation(
-    model: str | ModelRef,
+    ref: str | ModelRef,
     *,
     dataset: str | None = None,
     metrics: str | Sequence[str] | None = None,
@@ -145,11 +173,14 @@ def plan_evaluation(
     threads: int | None = None,
     publish: bool = False,
 ) -> RecordPlan:
-    """The blocks ``model``'s record still needs, as tasks for an ``executor`` of that name.
+    """The blocks still missing from the record of the model ``ref`` names, as tasks for an
+    ``executor`` of that name.
 
-    The driver loads the model here, to check it and read its metadata; on the local
-    executor the tasks find it loaded, on Ray the workers load it themselves (``device``
-    is then resolved on each worker). ``replace`` lets the run start afresh a record of
+    The driver plans from the model's description (its checkpoint's sidecar, where it says
+    enough) and loads the weights only when a block runs: on the local executor here, to
+    check the model once, and the tasks find it loaded; on Ray the workers load it themselves
+    (``device`` is then resolved on each worker). A run that reuses every block loads neither
+    weights nor test images. ``replace`` lets the run start afresh a record of
     another model, or one too damaged to use, under the same name. ``figures`` are options
     of the artifact writers (``heatmap_scale``: ``absolute`` or ``relative``). ``threads``:
     torch threads per task (None: the process's own locally, one per task on Ray); equal
@@ -157,40 +188,50 @@ def plan_evaluation(
     leaderboard's folder (``submit`` and ``grid`` set it; see :func:`check_unpublished`).
     """
     from freqbench.data import get_dataset_info
-    from freqbench.loading import ModelRef, describe_model_ref, input_mean, load_model_ref
+    from freqbench.loading import ModelRef, describe_model_ref, input_mean
 
-    model = model if isinstance(model, ModelRef) else ModelRef(model)
+    ref = ref if isinstance(ref, ModelRef) else ModelRef(ref)
     if name is not None:
         check_name(name)
     if out_dir is not None and not publish:
         check_unpublished(Path(out_dir))
     local = executor == "local"
     here = resolve_device(device) if local else "cpu"
-    # Remote workers load the weights themselves: the driver only reads what it plans from.
-    loaded = load_model_ref(model, dataset, here) if local else describe_model_ref(model, dataset)
-    dataset = dataset or loaded.dataset
+    # What the plan needs is the model's description; a reference that only loading describes
+    # (timm, RobustBench, --weights) is loaded where the local tasks run.
+    described = describe_model_ref(ref, dataset, here)
+    dataset = dataset or described.dataset
     if dataset is None:
-        raise UserError(f"cannot tell which dataset {model} belongs to: pass --dataset")
-    if loaded.model is not None:
-        WORKER.keep_model(model, dataset, here, loaded)  # the local tasks use it as it is
-    name = check_name(loaded.name if name is None else name)
+        raise UserError(f"cannot tell which dataset {ref} belongs to: pass --dataset")
+    if described.model is not None and local:
+        WORKER.keep_model(ref, dataset, here, described)  # the local tasks use it as it is
+    name = check_name(described.name if name is None else name)
     info = get_dataset_info(dataset)
     n_test = info.test_size or len(WORKER.test_images(dataset, _text(data_dir), None))
+    mean = input_mean(described.model)
+    if mean is None and described.model is None and local and info.default_preprocessing:
+        # An image-file dataset's preprocessing may pad with the model's own input mean.
+        mean = input_mean(WORKER.loaded_model(ref, dataset, here, described.sha256).model)
     resolved = (protocol or Protocol.standard()).resolve(
         dataset, n_test, {
-            "corruptions_dir": corruptions_dir, "preprocessing": loaded.preprocessing,
-            "input_mean": input_mean(loaded.model),
+            "corruptions_dir": corruptions_dir, "preprocessing": described.preprocessing,
+            "input_mean": mean,
         },
     )  # fmt: skip
     plan = RecordPlan(
-        model, loaded, name, dataset, parse_metrics(metrics), resolved,
+        ref, described, name, dataset, parse_metrics(metrics), resolved,
         out=Path(out_dir) if out_dir is not None else None, force=force, replace=replace,
         executor=executor, device=here if local else device, data_dir=_text(data_dir),
         corruptions_dir=_text(corruptions_dir), cache_dir=_text(cache_dir), progress=progress,
         figures=figures,
         threads=threads,
     )  # fmt: skip
-    if loaded.model is not None and plan.tasks and any(s.images for s in plan.running):
+    if (
+        plan.tasks
+        and any(s.images for s in plan.running)
+        and (local or described.model is not None)
+    ):
+        loaded = WORKER.loaded_model(ref, dataset, here, described.sha256) if local else described
         data = WORKER.test_images(
             dataset, _text(data_dir), resolved.n_examples, resolved.preprocessing
         )
@@ -203,25 +244,25 @@ def plan_evaluation(
 
 
 def evaluate(
-    model: str | ModelRef,
+    ref: str | ModelRef,
     *,
     executor: str | Executor = "local",
     progress: bool = True,
     **options: Any,
-) -> Evaluation:
-    """Evaluate ``model`` (checkpoint path, zoo entry, ``timm:...``, ``robustbench:...``).
+) -> Outcome:
+    """Evaluate the model ``ref`` names (checkpoint, zoo entry, ``timm:...``, ``robustbench:...``).
 
     Runs the ``metrics`` (all by default) whose blocks are missing, stale or not justified by
     ``<out_dir>/<name>.json`` (every one named with ``force``), merging each into it; without
     ``out_dir`` nothing is written. A metric that fails fails its block only: the others run,
-    and :attr:`Evaluation.failed` says what went wrong. ``protocol`` defaults to the dataset's standard one; its
+    and :attr:`Outcome.failed` says what went wrong. ``protocol`` defaults to the dataset's standard one; its
     ``shards`` splits the shardable metrics into that many tasks. ``executor`` is ``local``
     (this process), ``ray`` or an :class:`~freqbench.executors.Executor`. The other options
     are :func:`plan_evaluation`'s.
     """
     job = make_executor(executor) if isinstance(executor, str) else executor
     try:
-        plan = plan_evaluation(model, executor=job.name, progress=progress, **options)
+        plan = plan_evaluation(ref, executor=job.name, progress=progress, **options)
         try:
             if plan.tasks:
                 run_plans([plan], job, progress)
@@ -229,7 +270,7 @@ def evaluate(
         finally:
             plan.close()
             WORKER.clear()  # the job's models, images and predictions: this job's only
-        return plan.evaluation
+        return plan.outcome
     finally:
         if isinstance(executor, str):
             job.close()

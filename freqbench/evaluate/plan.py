@@ -41,6 +41,7 @@ from freqbench.records import (
     with_artifacts,
 )
 from freqbench.records.builder import (
+    DescribedModel,
     block_names,
     describe_model,
     drop_block,
@@ -61,11 +62,11 @@ from freqbench.records.writer import RecordWriter, describe_identity
 from freqbench.registry import load_object
 
 if TYPE_CHECKING:
-    from freqbench.loading import LoadedModel, ModelRef
+    from freqbench.loading import ModelRef
 
 
 @dataclass
-class Evaluation:
+class Outcome:
     """The record, where it was written, and what happened to each metric block."""
 
     record: dict[str, Any]
@@ -98,7 +99,7 @@ class RecordPlan:
     def __init__(
         self,
         ref: ModelRef,
-        loaded: LoadedModel,
+        described: DescribedModel,
         name: str,
         dataset: str,
         specs: Sequence[MetricSpec],
@@ -116,13 +117,13 @@ class RecordPlan:
         figures: dict[str, Any] | None = None,
         threads: int | None = None,
     ) -> None:
-        self.ref, self.loaded, self.name, self.dataset = ref, loaded, name, dataset
+        self.ref, self.name, self.dataset = ref, name, dataset
         self.protocol, self.replace = protocol, replace
         self.out, self.executor = out, executor
         self.figures = figures or {}  # options of the artifact writers (e.g. heatmap_scale)
         self.path = out / f"{name}.json" if out is not None else None
-        self.model = describe_model(loaded)
-        self.identity = model_identity(self.model)
+        self.description = describe_model(described)
+        self.identity = model_identity(self.description)
         self.keys = {
             spec.name: block_key(self.identity[0], dataset, spec, protocol) for spec in specs
         }
@@ -145,14 +146,14 @@ class RecordPlan:
         if existing is not None:
             self._check_kept(existing)
         self.record = (
-            existing.data if existing is not None else new_record(self.model, name, dataset)
+            existing.data if existing is not None else new_record(self.description, name, dataset)
         )
         # The same weights, described anew (a record written before the description grew
         # learns its training config here); written with the next block, or by `refresh`.
-        self.described = stored_model(self.record) != self.model
-        self.listed = listing(loaded, name, dataset)
+        self.redescribed = stored_model(self.record) != self.description
+        self.listed = listing(described, name, dataset)
         self.writer = (
-            RecordWriter(self.path, name, dataset, self.model, replace)
+            RecordWriter(self.path, name, dataset, self.description, replace)
             if self.path is not None
             else None
         )
@@ -162,8 +163,8 @@ class RecordPlan:
         self.user_error = False
         self.states = StateFiles(out, name) if out is not None and executor == "local" else None
         task = BlockTask(
-            model=ref,
-            model_sha256=loaded.sha256,
+            ref=ref,
+            weights_sha256=described.sha256,
             dataset=dataset,
             metric="",
             protocol=protocol,
@@ -205,7 +206,7 @@ class RecordPlan:
                 return None
             raise UserError(
                 f"{self.path} is the record of another model ({describe_identity(model)}); "
-                f"this run evaluates {describe_identity(self.model)}. Pass another --name, or "
+                f"this run evaluates {describe_identity(self.description)}. Pass another --name, or "
                 "--replace to replace that record and its artifacts"
             )
         return checked
@@ -346,10 +347,10 @@ class RecordPlan:
     def refresh(self) -> bool:
         """Write the record when only its model description changed (no block to run);
         True when it did."""
-        if self.tasks or not self.described or self.path is None:
+        if self.tasks or not self.redescribed or self.path is None:
             return False
         self._write(None)
-        self.described = False
+        self.redescribed = False
         return True
 
     @property
@@ -403,7 +404,7 @@ class RecordPlan:
             self._check_not_overtaken(record, spec)
             fields = {**self.protocol, **{f: v for f, v in kept.items() if f not in spec.reads}}
             put_block(record, spec.name, block, evaluation, files)
-        restate(record, self.model, fields, self.listed, kept)
+        restate(record, self.description, fields, self.listed, kept)
         return record
 
     def _check_not_overtaken(self, record: dict[str, Any], spec: MetricSpec) -> None:
@@ -457,10 +458,10 @@ class RecordPlan:
                     os.unlink(path)
 
     @property
-    def evaluation(self) -> Evaluation:
+    def outcome(self) -> Outcome:
         ran = [s.name for s in self.running if s.name not in self.failed]
         reasons = {n: why for n, why in self.reasons.items() if why and n in ran}
-        return Evaluation(
+        return Outcome(
             self.record, self.path, ran, self.reused, reasons, dict(self.failed),
             dict(self.dropped), self.user_error, self.writer.set_aside if self.writer else None,
         )  # fmt: skip

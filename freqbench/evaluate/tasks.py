@@ -42,8 +42,8 @@ if TYPE_CHECKING:
 class BlockTask:
     """Everything a worker needs to compute one metric block (or one shard of it)."""
 
-    model: ModelRef  # what to load: a reference, or an architecture and its weights
-    model_sha256: str | None  # the weights the driver planned for (None: no file to check)
+    ref: ModelRef  # what to load: a reference, or an architecture and its weights
+    weights_sha256: str | None  # the weights the driver planned for (None: no file to check)
     dataset: str
     metric: str
     protocol: ResolvedProtocol
@@ -161,7 +161,7 @@ def run_block(task: BlockTask) -> BlockResult:
     with _working_dir(task.cwd):
         device = resolve_device(task.device)
         spec = get_metric(task.metric)
-        loaded = WORKER.model(task.model, task.dataset, device, task.model_sha256)
+        loaded = WORKER.loaded_model(task.ref, task.dataset, device, task.weights_sha256)
         n, preprocessing = task.protocol.n_examples, task.protocol.preprocessing
         data = (
             WORKER.test_images(task.dataset, task.data_dir, n, preprocessing)

@@ -41,7 +41,9 @@ class WorkerCache:
         while len(self._models) > KEPT_MODELS:
             self._models.popitem(last=False)
 
-    def model(self, ref: ModelRef, dataset: str, device: str, sha256: str | None) -> LoadedModel:
+    def loaded_model(
+        self, ref: ModelRef, dataset: str, device: str, sha256: str | None
+    ) -> LoadedModel:
         """The model ``ref`` with weights ``sha256``: kept from an earlier task, or loaded; one
         whose weights changed since the driver planned the task is refused."""
         from freqbench.loading import load_model_ref

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from freqbench.config import TrainConfig
 from freqbench.errors import UserError
-from freqbench.evaluate import RecordPlan, Scheduler, plan_evaluation
+from freqbench.evaluate import RecordPlan, plan_evaluation, submit_plan
 from freqbench.evaluate.tasks import BlockTask, torch_threads
 from freqbench.executors import Executor, make_executor
 from freqbench.grid.publish import entry_path, publish_smoothed, publish_trained
@@ -33,6 +33,7 @@ from freqbench.metrics import all_metrics
 from freqbench.paths import GRID_FILE, display_path
 from freqbench.progress import Progress
 from freqbench.records import load_record, record_files
+from freqbench.scheduler import Scheduler
 from freqbench.zoo import default_root, load_entry
 
 LEDGER = "ledger.jsonl"  # in the runs folder: wall and CPU time of every step, appended
@@ -203,9 +204,10 @@ class _Job:
         plan.refresh()  # nothing to run: the record may still learn its training config
         if plan.tasks:
             self.runner.say(f"{row.name}: evaluating {', '.join(s.name for s in plan.running)}")
-            self.scheduler.add_plan(
-                plan, lambda plan, task, result: self._evaluated(row, plan, task, result)
-            )
+            submit_plan(
+                self.scheduler, plan,
+                lambda plan, task, result: self._evaluated(row, plan, task, result),
+            )  # fmt: skip
 
     def _plan(self, row: GridRow) -> RecordPlan:
         """The row's evaluation; its record belongs to the grid, so one of other weights (the

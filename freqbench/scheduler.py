@@ -1,9 +1,10 @@
 """The one scheduler of evaluations and grids: it hands tasks to an executor and each result to
 what waits for it.
 
-A block task's result goes to its :class:`~freqbench.evaluate.plan.RecordPlan`, which merges
-the block once all its shards are in; any other task (a grid's training run) has a callback
-of its own, which may submit more work (the rows a trained row unlocks). One progress bar
+It sits beside the executors and knows no kind of task: a block task's callback hands its
+result to the record's plan (:func:`freqbench.evaluate.submit_plan`), which merges the block
+once all its shards are in; a grid's training run has a callback of its own, which may submit
+more work (the rows a trained row unlocks). One progress bar
 counts the job's tasks; for tasks that run elsewhere it shows when each starts and ends and
 its latest progress line beside the bar.
 """
@@ -13,20 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from freqbench.evaluate.plan import RecordPlan
-from freqbench.evaluate.tasks import BlockResult, BlockTask, run_block
 from freqbench.executors import Executor
 from freqbench.progress import Progress
 
 Done = Callable[[Any], None]
-#: Told of each block task's result once its plan took it.
-OnBlock = Callable[[RecordPlan, BlockTask, BlockResult], None]
-
-
-def task_name(plan: RecordPlan, task: BlockTask) -> str:
-    """``record: metric`` and, for a shard, ``i/n``: how progress lines name a task."""
-    shard = f" {task.shard[0] + 1}/{task.shard[1]}" if task.shard else ""
-    return f"{plan.name}: {task.metric}{shard}"
 
 
 class TaskStatus:
@@ -70,23 +61,6 @@ class Scheduler:
         handle = self.executor.submit(function, task, gpu=True)
         self.waiting[handle], self.status.names[handle] = done, name
         self.bar.add_total(1)
-
-    def add_plan(self, plan: RecordPlan, on_block: OnBlock | None = None) -> None:
-        """Every task of ``plan``; each result is merged into its record by the plan."""
-        plan.prepare()
-        for task in plan.tasks:
-
-            def accept(result: BlockResult, task: BlockTask = task) -> None:
-                finished = plan.accept(task, result)
-                failed = plan.failed.get(task.metric)
-                self.bar.note(
-                    f"{task.metric} failed" if failed else f"{finished} done" if finished
-                    else f"{task.metric} part done"
-                )  # fmt: skip
-                if on_block is not None:
-                    on_block(plan, task, result)
-
-            self.submit(run_block, task, task_name(plan, task), accept)
 
     def run(self) -> None:
         """Until no task is left: each result to its callback (which may submit more)."""
