@@ -244,7 +244,7 @@ _DATASETS: Registry[DatasetInfo] = Registry("dataset")
 _SOURCES: dict[str, str] = {}  # plugin dataset -> "distribution version"
 ENTRY_POINT_GROUP = "freqbench.datasets"
 #: How each kind of variant is made from a card: ``"module:function"`` ``(card) -> card``.
-VARIANTS = {"bass": "freqbench.data.balanced:bass_variant"}
+VARIANTS = {"bass": "freqbench.data.bass_datasets:bass_variant"}
 _plugins_loaded = False
 
 
