@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from freqbench.metrics import registry
-from tests.test_plugin_isolation import BUILTIN
+from tests.test_plugin_isolation import LISTED
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "tail-noise-metric"
@@ -55,7 +55,7 @@ def test_installed_plugin_is_listed_and_has_its_protocol_option(installed):
     listed = freqbench(installed, "list", "metrics")
     assert listed.returncode == 0, listed.stderr
     names = [line.split()[0] for line in listed.stdout.splitlines()]
-    assert names == [*BUILTIN, "tail_noise", "frequency"]
+    assert names == [*LISTED, "tail_noise", "frequency"]
     origins = {line.split()[0]: "plugin" in line for line in listed.stdout.splitlines()}
     assert [name for name, plugin in origins.items() if plugin] == ["tail_noise"]
     assert "(version 1, plugin freqbench-tail-noise 0.1.0)" in listed.stdout
@@ -150,7 +150,7 @@ def test_a_broken_plugin_is_named_and_the_others_still_run(fresh_registry):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         names = registry.list_metrics()
-    assert names == [*BUILTIN, "tail_noise"]
+    assert names == [*LISTED, "tail_noise"]
     messages = [str(w.message) for w in caught]
     assert any(
         "'broken'" in m and "no_such_module_here:SPEC" in m and "left out" in m for m in messages
