@@ -9,7 +9,7 @@ from tabulate import tabulate
 from freqbench.errors import UserError
 from freqbench.protocol import format_eps
 from freqbench.records import spec_or_none
-from freqbench.records.health import degeneracies
+from freqbench.records.degenerate_models import degeneracies
 
 
 def _rows_of(name: str, block: dict[str, Any]) -> list[tuple[str, str]]:

@@ -236,7 +236,7 @@ def test_150_natural_steps_on_fashion_mnist_learn(fmnist_dir, tmp_path):
 )  # fmt: skip
 def test_train_s_summary_flags_what_evaluate_would(recipe, clean, pgd, flagged):
     """A natural model that keeps 76% of its accuracy under PGD-10 is masking its gradients or
-    did not learn: evaluate flags it (records.health), and so does train's summary."""
+    did not learn: evaluate flags it (records.degenerate_models), and so does train's summary."""
     from freqbench.cli.train_cmd import _summary
     from freqbench.training import TrainResult
 

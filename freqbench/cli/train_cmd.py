@@ -87,10 +87,10 @@ def _summary(result: TrainResult) -> str:
 
 
 def _degenerate(config: dict, metrics: dict) -> list[str]:
-    """What `evaluate` would flag in the last epoch's numbers (freqbench.records.health)."""
+    """What `evaluate` would flag in the last epoch's numbers (freqbench.records.degenerate_models)."""
     from freqbench.data import get_dataset_info
-    from freqbench.metrics.health import prediction_problems
-    from freqbench.records.health import implausible_robustness
+    from freqbench.metrics.degenerate_predictions import prediction_problems
+    from freqbench.records.degenerate_models import implausible_robustness
 
     clean, robust = metrics.get("test_acc"), metrics.get("pgd10_acc")
     if clean is None:

@@ -240,7 +240,7 @@ StreamLoader = Callable[[str, Path | None, str], "ImageStream"]
 
 ENTRY_POINT_GROUP = "freqbench.datasets"
 #: How each kind of variant is made from a card: ``"module:function"`` ``(card) -> card``.
-VARIANTS = {"bass": "freqbench.data.balanced:bass_variant"}
+VARIANTS = {"bass": "freqbench.data.bass_datasets:bass_variant"}
 
 
 def _with_variants(card: DatasetInfo) -> list[DatasetInfo]:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from freqbench.errors import UnknownNameError, UserError
-from freqbench.leaderboard.bass import bass_table
+from freqbench.leaderboard.bass_twins import bass_table
 from freqbench.leaderboard.correlation import correlation_table
 from freqbench.leaderboard.extract import rank_column, view_card, views
 from freqbench.leaderboard.main_table import main_tables

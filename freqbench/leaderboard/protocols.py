@@ -1,5 +1,5 @@
 """Whether a record's row is ranked: its protocol against its dataset's standard one, and
-whether its model learned at all (:mod:`freqbench.records.health`).
+whether its model learned at all (:mod:`freqbench.records.degenerate_models`).
 
 A record's own ``protocol.standard`` flag is informative only; the judgement is made again here
 by :mod:`freqbench.protocol` from the numbers, so a record written by an older evaluator, or
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from freqbench import protocol
 from freqbench.metrics import MetricSpec
 from freqbench.records import Record
-from freqbench.records.health import degeneracies
+from freqbench.records.degenerate_models import degeneracies
 
 
 def deviations(record: Record, specs: Sequence[MetricSpec]) -> list[str]:

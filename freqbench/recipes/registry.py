@@ -24,7 +24,7 @@ from freqbench.threat_models import DEFAULT, get_threat_model, threat_models
 
 if TYPE_CHECKING:
     from freqbench.recipes.base import Recipe, RecipeConfig
-    from freqbench.recipes.bass import TrainingRecipe
+    from freqbench.recipes.bass_training import TrainingRecipe
 
 BASS_SUFFIX = "+bass"
 ENTRY_POINT_GROUP = "freqbench.recipes"
@@ -139,7 +139,7 @@ def create_recipe(
     "dataset") and ``bass_p`` are accepted only by ``+bass`` recipes.
     """
     from freqbench.recipes.base import RecipeConfig, RecipeContext
-    from freqbench.recipes.bass import BassRecipe
+    from freqbench.recipes.bass_training import BassRecipe
 
     spec = get_recipe(name)
     if eps < 0:

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from freqbench.data import load_dataset
-from freqbench.data.balanced import BASS_CHUNK
+from freqbench.data.bass_datasets import BASS_CHUNK
 from freqbench.spectral import bass
 from freqbench.training.setup import RunSpec
 

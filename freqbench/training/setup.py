@@ -19,7 +19,7 @@ from freqbench.data import DatasetInfo, get_dataset_info
 from freqbench.errors import UserError
 from freqbench.recipes import create_recipe
 from freqbench.recipes.attacks import BALLS
-from freqbench.recipes.bass import TrainingRecipe
+from freqbench.recipes.bass_training import TrainingRecipe
 from freqbench.threat_models import DEFAULT, get_threat_model, threat_models
 
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from freqbench import atomic
 from freqbench.errors import UserError
 from freqbench.metrics.counts import fraction_problems
-from freqbench.metrics.health import prediction_problems
+from freqbench.metrics.degenerate_predictions import prediction_problems
 from freqbench.metrics.presentation import Column, Presentation
 from freqbench.metrics.spec import (
     COUNT,

@@ -8,8 +8,8 @@ import math
 import pytest
 
 from freqbench.leaderboard import build_leaderboard
-from freqbench.metrics.health import effective_classes, prediction_problems
-from freqbench.records.health import degeneracies
+from freqbench.metrics.degenerate_predictions import effective_classes, prediction_problems
+from freqbench.records.degenerate_models import degeneracies
 from tests.test_leaderboard import as_records, make_record
 
 

@@ -6,7 +6,7 @@ numbers that say so, when
 
 - its clean accuracy is within twice chance (1 / classes), or its
   predictions fall into fewer than half of the classes in effect
-  (:mod:`freqbench.metrics.health`; balanced test sets let a working classifier use them all);
+  (:mod:`freqbench.metrics.degenerate_predictions`; balanced test sets let a working classifier use them all);
 - it was trained without adversarial examples (a recipe that does not declare itself
   adversarial) and AutoAttack leaves it more than :data:`ROBUST_SHARE` of its clean accuracy.
 
@@ -22,7 +22,7 @@ from typing import Any
 
 from freqbench.data import get_dataset_info
 from freqbench.errors import UnknownNameError
-from freqbench.metrics.health import prediction_problems
+from freqbench.metrics.degenerate_predictions import prediction_problems
 from freqbench.recipes import get_recipe
 
 #: A model trained without adversarial examples that keeps more than this share of its clean

@@ -1,5 +1,5 @@
 """Whether a model's clean predictions look like a classifier's: the checks that need only its
-predictions (the record-level ones are in :mod:`freqbench.records.health`).
+predictions (the record-level ones are in :mod:`freqbench.records.degenerate_models`).
 
 A model whose clean accuracy is within :data:`CHANCE_FACTOR` times chance, or whose
 predictions fall into fewer than half the classes in effect (:func:`effective_classes`), has
