@@ -25,8 +25,7 @@ from freqbench.protocol import standard_protocol
 @pytest.fixture()
 def own_registry(monkeypatch):
     """Cards registered in a test stay in it."""
-    monkeypatch.setattr(registry._DATASETS, "_items", dict(registry._DATASETS._items))
-    monkeypatch.setattr(registry, "_SOURCES", dict(registry._SOURCES))
+    monkeypatch.setattr(registry, "DATASETS", registry.DATASETS.fresh())
 
 
 def _tiny(split, data_dir):
@@ -53,7 +52,7 @@ def test_a_card_with_the_bass_variant_registers_both_and_the_variant_shares_its_
     plain, balanced = load_dataset("tiny"), load_dataset("tiny-b")
     torch.testing.assert_close(balanced.images, bass(plain.images))
     with pytest.raises(ValueError, match="'tiny' is already registered"):
-        register_card(card)
+        register_card(replace(card, description="another tiny"))
 
 
 def test_a_dataset_without_standard_counts_has_no_standard_protocol():
@@ -88,9 +87,9 @@ def test_a_plugin_entry_point_must_name_a_card_of_its_own_name(own_registry):
             return self.loaded
 
     with pytest.raises(TypeError, match="not a freqbench DatasetInfo card"):
-        registry._load_plugin(Entry(object()))
+        registry.DATASETS._load_entry(Entry(object()))
     with pytest.raises(ValueError, match="its card is named 'tiny', not 'other'"):
-        registry._load_plugin(Entry(replace(SYNTHETIC, name="tiny", read=_tiny)))
+        registry.DATASETS._load_entry(Entry(replace(SYNTHETIC, name="tiny", read=_tiny)))
     entry = Entry(replace(SYNTHETIC, name="other", read=_tiny))
-    registry._load_plugin(entry)
+    registry.DATASETS._load_entry(entry)
     assert registry.dataset_source("other") == "pkg:CARD"  # no distribution: its target

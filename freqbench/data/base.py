@@ -16,11 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from freqbench.errors import UserError
-from freqbench.registry import Registry, distribution, load_object, load_plugins, plugin_code
+from freqbench.registry import Registry, load_object
 
 if TYPE_CHECKING:  # torch is imported on first use: listing datasets must stay fast
-    from importlib.metadata import EntryPoint
-
     import torch
     from torch.utils.data import DataLoader
 
@@ -240,87 +238,84 @@ Loader = Callable[[str, Path | None], "tuple[torch.Tensor, torch.Tensor]"]
 #: ``(split, data_dir, preprocessing) -> ImageStream`` for a dataset read from image files.
 StreamLoader = Callable[[str, Path | None, str], "ImageStream"]
 
-_DATASETS: Registry[DatasetInfo] = Registry("dataset")
-_SOURCES: dict[str, str] = {}  # plugin dataset -> "distribution version"
 ENTRY_POINT_GROUP = "freqbench.datasets"
 #: How each kind of variant is made from a card: ``"module:function"`` ``(card) -> card``.
 VARIANTS = {"bass": "freqbench.data.bass_datasets:bass_variant"}
-_plugins_loaded = False
 
 
-def register_card(info: DatasetInfo, source: str | None = None) -> DatasetInfo:
-    """Register a dataset card and its variants; ``source``: the plugin package it came from."""
-    if info.read is None:
-        raise ValueError(f"dataset {info.name}: its card names no reader (read=)")
-    unknown = [kind for kind in info.variants if kind not in VARIANTS]
+def _with_variants(card: DatasetInfo) -> list[DatasetInfo]:
+    """``card`` and the cards of the variants it names."""
+    unknown = [kind for kind in card.variants if kind not in VARIANTS]
     if unknown:
         raise ValueError(
-            f"dataset {info.name}: unknown variants {unknown}; known: {list(VARIANTS)}"
+            f"dataset {card.name}: unknown variants {unknown}; known: {list(VARIANTS)}"
         )
-    cards = [info, *(load_object(VARIANTS[kind])(info) for kind in info.variants)]
-    for card in cards:
-        if card.name in _DATASETS:
-            raise ValueError(f"dataset '{card.name}' is already registered")
-    for card in cards:
-        _DATASETS.register(card.name, card)
-        if source is not None:
-            _SOURCES[card.name] = source
+    return [card, *(load_object(VARIANTS[kind])(card) for kind in card.variants)]
+
+
+def _adopt(entry_name: str, loaded: object) -> list[tuple[str, DatasetInfo]]:
+    """An entry point names a card (a :class:`DatasetInfo` with its ``read``) of its own
+    name; its variants come with it."""
+    if not isinstance(loaded, DatasetInfo):
+        raise TypeError(f"it names a {type(loaded).__name__}, not a freqbench DatasetInfo card")
+    if loaded.name != entry_name:
+        raise ValueError(f"its card is named '{loaded.name}', not '{entry_name}'")
+    return [(card.name, card) for card in _with_variants(loaded)]
+
+
+def _check(name: str, card: DatasetInfo, others: list[DatasetInfo]) -> list[str]:
+    return [] if card.read is not None else ["its card names no reader (read=)"]
+
+
+DATASETS: Registry[DatasetInfo] = Registry(
+    "dataset",
+    ENTRY_POINT_GROUP,
+    adopt=_adopt,
+    check=_check,
+    name_form=r"^[a-z0-9][a-z0-9._-]*$",
+    name_rule="lowercase letters, digits and . _ -",
+)
+
+
+def register_card(info: DatasetInfo, *, builtin: bool = False) -> DatasetInfo:
+    """Register a dataset card and its variants (``builtin``: freqbench's own). Reading the
+    registry is left to later: it loads the plugins, which import this package."""
+    for card in _with_variants(info):
+        DATASETS.register(card.name, card, builtin=builtin)
     return info
 
 
 def register_dataset(info: DatasetInfo, splits: tuple[str, ...] | None = None):
-    """Decorator that registers ``info`` with the decorated loader as its reader:
-    ``(split, data_dir) -> (images uint8/float, labels)``, or for a streamed dataset
+    """Decorator that registers ``info`` as a built-in with the decorated loader as its
+    reader: ``(split, data_dir) -> (images uint8/float, labels)``, or for a streamed dataset
     (``info.default_preprocessing`` set) ``(split, data_dir, preprocessing) -> ImageStream``."""
 
     def wrap(load: Loader | StreamLoader) -> Loader | StreamLoader:
         card = replace(info, read=load, **({} if splits is None else {"splits": splits}))
-        register_card(card)
+        register_card(card, builtin=True)
         return load
 
     return wrap
 
 
-def _load_plugin(entry: EntryPoint) -> None:
-    """An entry point names a card (a :class:`DatasetInfo` with its ``read``); its name must
-    be the entry point's."""
-    card = entry.load()
-    if not isinstance(card, DatasetInfo):
-        raise TypeError(f"it names a {type(card).__name__}, not a freqbench DatasetInfo card")
-    if card.name != entry.name:
-        raise ValueError(f"its card is named '{card.name}', not '{entry.name}'")
-    register_card(card, distribution(entry))
-
-
-def _ensure_plugins() -> None:
-    global _plugins_loaded
-    if not _plugins_loaded:
-        _plugins_loaded = True
-        load_plugins(ENTRY_POINT_GROUP, "dataset", _load_plugin)
-
-
 def list_datasets(pattern: str | None = None) -> list[str]:
-    _ensure_plugins()
-    return _DATASETS.names(pattern)
+    return DATASETS.names(pattern)
 
 
 def get_dataset_info(name: str) -> DatasetInfo:
     """The card of dataset ``name`` (close matches suggested for an unknown one)."""
-    _ensure_plugins()
-    return _DATASETS.get(name)
+    return DATASETS.get(name)
 
 
 def dataset_source(name: str) -> str | None:
     """The package (name and version) a plugin dataset came from; None for a built-in."""
-    _ensure_plugins()
-    return _SOURCES.get(name)
+    return DATASETS.source(name)
 
 
 def base_dataset(name: str) -> str:
     """The dataset whose protocol and models ``name`` shares: a variant's base, else itself
     (also for a name no card is registered for, e.g. a record's from an absent plugin)."""
-    _ensure_plugins()
-    return _DATASETS.get(name).base if name in _DATASETS else name
+    return DATASETS.get(name).base if name in DATASETS else name
 
 
 def default_data_dir() -> Path | None:
@@ -347,7 +342,7 @@ def load_dataset(
         check_data_dir(folder, "--data-dir" if data_dir else "$FREQBENCH_DATA")
     chosen = resolve_preprocessing(card, preprocessing)
     read = load_object(card.read) if isinstance(card.read, str) else card.read
-    with plugin_code(f"dataset '{name}'", _SOURCES.get(name)):
+    with DATASETS.guard(name):
         loaded = read(split, folder) if chosen is None else read(split, folder, chosen)
     if chosen is not None:
         return loaded if n_examples is None else loaded.first(n_examples)  # files checked here
