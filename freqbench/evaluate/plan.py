@@ -4,7 +4,7 @@ A :class:`RecordPlan` compares the record on disk with what a run asks for and d
 by block: reuse it (its key is the run's, and the record justifies it:
 :mod:`freqbench.records.checks`), or run it (missing, stale, not justified, or named by
 ``force``), saying why. Each block to run becomes one task per shard. As results come back,
-a complete block is handed to the record's builder (:mod:`freqbench.records.builder`) and
+a complete block is handed to the records' merge (:mod:`freqbench.records.merge`) and
 written under the record's lock, into the record as it is on disk at that moment
 (:mod:`freqbench.records.writer`), so concurrent runs on one record keep each other's blocks.
 A record of another model, or one too damaged to use, is refused unless ``replace`` says to
@@ -19,7 +19,7 @@ import copy
 import dataclasses
 import glob
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,20 +44,17 @@ from freqbench.records.builder import (
     DescribedModel,
     block_names,
     describe_model,
-    drop_block,
-    drop_unjustified,
     evaluation_entry,
     listing,
     metric_names,
     new_record,
     owner,
-    put_block,
-    restate,
     stored_evaluation,
     stored_model,
     stored_protocol,
     with_digests,
 )
+from freqbench.records.merge import FinishedBlock, RunState, merge_block, protocol_conflict
 from freqbench.records.writer import RecordWriter, describe_identity
 from freqbench.registry import load_object
 
@@ -240,24 +237,11 @@ class RecordPlan:
                 self.dropped[name] = existing.why_not(name)
         for name in metric_names(existing.data):
             if name not in running and name not in self.dropped:
-                conflict = self._conflict(name, stored_protocol(existing.data))
+                conflict = protocol_conflict(
+                    self.path, name, stored_protocol(existing.data), self.protocol, self.running
+                )
                 if conflict:
                     raise UserError(conflict)
-
-    def _conflict(
-        self, kept: str, protocol: Mapping[str, Any], only: list[MetricSpec] | None = None
-    ) -> str | None:
-        spec = spec_or_none(kept)
-        for other in only if only is not None else self.running:
-            for f in sorted(set(spec.reads if spec else ()) & set(other.reads)):
-                if protocol.get(f) != self.protocol[f]:
-                    return (
-                        f"{self.path}: its {kept} block was evaluated with {f} = "
-                        f"{protocol.get(f)}, and this run of {other.name} uses {self.protocol[f]}; a "
-                        f"record holds one protocol. Re-run both (--metrics {kept},{other.name}), "
-                        "or write another record (--name or --out)"
-                    )
-        return None
 
     # --- tasks --------------------------------------------------------------------------
 
@@ -366,67 +350,28 @@ class RecordPlan:
         evaluation: dict[str, Any] | None = None,
     ) -> None:
         """Hand one finished block (or, with ``spec`` None, the model description) to the
-        builder, on the record as it is on disk now, under its lock; without a path, on the
-        one in memory."""
+        records' merge, on the record as it is on disk now, under its lock; without a path, on
+        the one in memory."""
         artifacts = artifacts or {}
         files = {key: final.name for key, (_, final) in artifacts.items()}
-        merge = (spec, block or {}, files, evaluation or {})
+        finished = FinishedBlock(spec, block or {}, files, evaluation or {}) if spec else None
+        pending = {s.name for s in self.running} - set(self.finished) - {getattr(spec, "name", "")}
+        run = RunState(
+            self.path, self.protocol, self.description, self.listed, self.keys,
+            self.planned_over, frozenset(pending),
+        )  # fmt: skip
+
+        def merged(record: dict[str, Any]) -> dict[str, Any]:
+            record, dropped = merge_block(record, run, finished)
+            for name, why in dropped.items():
+                if name not in self.reasons:  # a block this run re-runs is not lost
+                    self.dropped.setdefault(name, why)
+            return record
+
         if self.writer is None:
-            self.record = self._merged(copy.deepcopy(self.record), *merge)
+            self.record = merged(copy.deepcopy(self.record))
         else:
-            self.record = self.writer.write(lambda base: self._merged(base, *merge), artifacts)
-
-    def _merged(
-        self,
-        record: dict[str, Any],
-        spec: MetricSpec | None,
-        block: dict[str, Any],
-        files: dict[str, str],
-        evaluation: dict[str, Any],
-    ) -> dict[str, Any]:
-        """``record`` with one finished block put in; protocol and ``model_info`` follow its
-        blocks, and blocks the record cannot justify are dropped."""
-        folder = self.path.parent if self.path is not None else None
-        for name, why in drop_unjustified(record, folder, getattr(spec, "name", None)).items():
-            if name not in self.reasons:  # a block this run re-runs is not lost
-                self.dropped.setdefault(name, why)
-        kept = stored_protocol(record)
-        if spec is None:
-            fields = {**self.protocol, **kept}
-        else:
-            pending = {s.name for s in self.running} - set(self.finished) - {spec.name}
-            for name in metric_names(record):
-                conflict = name != spec.name and self._conflict(name, kept, [spec])
-                if conflict and name in pending:  # this run replaces it: its old block goes
-                    drop_block(record, name)
-                elif conflict:
-                    raise UserError(f"{conflict} (written by another run meanwhile)")
-            self._check_not_overtaken(record, spec)
-            fields = {**self.protocol, **{f: v for f, v in kept.items() if f not in spec.reads}}
-            put_block(record, spec.name, block, evaluation, files)
-        restate(record, self.description, fields, self.listed, kept)
-        return record
-
-    def _check_not_overtaken(self, record: dict[str, Any], spec: MetricSpec) -> None:
-        """Refuse to replace a block of ``spec`` that another run wrote since this one was
-        planned, with other settings: the two runs disagree, and neither may win silently."""
-        stored = stored_evaluation(record, spec.name) or {}
-        key = stored.get("key")
-        if key is None or key in (self.planned_over.get(spec.name), self.keys[spec.name]):
-            return
-        protocol = stored_protocol(record)
-        changes = [
-            f"{f} = {protocol.get(f)} there and {self.protocol.get(f)} here"
-            for f in spec.reads
-            if protocol.get(f) != self.protocol.get(f)
-        ]
-        if stored.get("version") != spec.version:
-            changes.append(f"version {stored.get('version')} there and {spec.version} here")
-        raise UserError(
-            f"{self.path}: another run wrote its {spec.name} block meanwhile with other settings "
-            f"({'; '.join(changes) or 'another key'}); this run's block is not written. Run "
-            "again to replace it on purpose, or write another record (--name or --out)"
-        )
+            self.record = self.writer.write(merged, artifacts)
 
     @contextlib.contextmanager
     def _staged_artifacts(
