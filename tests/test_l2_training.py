@@ -66,7 +66,7 @@ def test_pgd_l2_random_start_stays_in_the_ball():
 def test_pgd_at_trains_in_the_l2_ball():
     spec = resolve(TrainConfig(recipe="pgd-at", dataset="fashion-mnist", threat_model="L2"))
     assert spec.eps == 1.5 and spec.p == 2.0  # fashion-mnist's card: L2 eps 1.5
-    assert spec.recipe.p == 2.0
+    assert spec.recipe.ball_p == 2.0
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))
     x, y = torch.rand(4, 1, 28, 28), torch.arange(4)
@@ -77,7 +77,7 @@ def test_pgd_at_trains_in_the_l2_ball():
 def test_a_linf_only_recipe_refuses_l2_before_training():
     with pytest.raises(UserError, match=r"recipe 'trades' attacks in the Linf ball only.*pgd-at"):
         create_recipe("trades", eps=0.5, threat_model="L2")
-    assert create_recipe("trades", eps=0.5).p == math.inf  # Linf by default
+    assert create_recipe("trades", eps=0.5).ball_p == math.inf  # Linf by default
 
 
 def test_training_refuses_a_threat_model_it_cannot_attack_in():

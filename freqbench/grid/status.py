@@ -15,7 +15,7 @@ from typing import Any
 from freqbench.errors import UserError
 from freqbench.grid.publish import entry_path
 from freqbench.grid.spec import GridRow, GridSpec
-from freqbench.metrics import MetricSpec, all_metrics
+from freqbench.metrics import MetricSpec, default_metrics
 from freqbench.protocol import Protocol, block_key
 from freqbench.records import Review, read_json, review
 from freqbench.training.state import RunDir
@@ -95,9 +95,10 @@ def stale_blocks(
 def finished_record(
     spec: GridSpec, paths: GridPaths, row: GridRow, metrics: list[MetricSpec] | None = None
 ) -> dict[str, Any] | None:
-    """The row's record when every block of ``metrics`` (all by default) is done, else None."""
+    """The row's record when every block of ``metrics`` (the default ones unless named) is
+    done, else None."""
     sha256 = _trained(spec, row)
-    if sha256 is None or stale_blocks(spec, paths, row, sha256, metrics or all_metrics()):
+    if sha256 is None or stale_blocks(spec, paths, row, sha256, metrics or default_metrics()):
         return None
     checked = _read(record_path(spec, paths, row))
     return checked.data if checked is not None else None
@@ -112,7 +113,7 @@ def _run_progress(paths: GridPaths, row: GridRow) -> str:
 
 def row_state(spec: GridSpec, paths: GridPaths, row: GridRow) -> RowState:
     sha256 = _trained(spec, row)
-    metrics = all_metrics()
+    metrics = default_metrics()
     stale = stale_blocks(spec, paths, row, sha256, metrics) if sha256 is not None else []
     evaluated = sha256 is not None and not stale
     if evaluated:

@@ -152,6 +152,12 @@ def all_metrics() -> list[MetricSpec]:
     return sorted(METRICS.values(), key=lambda spec: (spec.order, spec.name))
 
 
+def default_metrics() -> list[MetricSpec]:
+    """The metrics ``--metrics all`` and a grid run: every one but those that ask to be named
+    (``by_default`` False, e.g. corruptions_3d, which needs release files)."""
+    return [spec for spec in all_metrics() if spec.by_default]
+
+
 def builtin_metrics() -> list[MetricSpec]:
     """The metrics that ship with freqbench and run by default, in the canonical order."""
     return [spec for spec in all_metrics() if METRICS.is_builtin(spec.name) and spec.by_default]
@@ -172,7 +178,7 @@ def parse_metrics(spec: str | list[str] | tuple[str, ...] | None) -> list[Metric
     """``"all"``, ``None``, a comma list or a sequence of metric or group names -> specs in
     the canonical order."""
     if spec is None or spec == "all":
-        return [m for m in all_metrics() if m.by_default]
+        return default_metrics()
     names = [n.strip() for n in spec.split(",")] if isinstance(spec, str) else list(spec)
     if not names or not all(names):
         raise UserError("--metrics needs a comma list of metric names, e.g. clean,filters")

@@ -67,9 +67,10 @@ class Recipe(ABC, Generic[C]):
     soft_targets: ClassVar[bool] = True
     bass_mode: ClassVar[str | None] = None  # BassRecipe, the +bass wrapper, has a mode
     adversarial: ClassVar[bool] = False  # trains on adversarial examples (a plugin says so)
-    #: The p of the norm balls its attack supports (math.inf: Linf); ``p`` is the run's.
+    #: The p of the norm balls its attack supports (math.inf: Linf); ``ball_p`` is the run's
+    #: (not to be confused with a +bass recipe's ``p``, the probability of BaSS).
     balls: ClassVar[tuple[float, ...]] = (math.inf,)
-    p: float = math.inf
+    ball_p: float = math.inf
 
     def __init__(self, config: C, eps: float):
         self.config = config

@@ -33,7 +33,14 @@ class PGDAT(Recipe[PGDATConfig]):
     ) -> RecipeOutput:
         cfg = self.config
         x_adv = pgd_cross_entropy(
-            model, x, y, eps=self.eps, config=cfg, start="uniform", generator=generator, p=self.p
+            model,
+            x,
+            y,
+            eps=self.eps,
+            config=cfg,
+            start="uniform",
+            generator=generator,
+            p=self.ball_p,
         )
         logits = model(x_adv)
         return RecipeOutput(F.cross_entropy(logits, y), logits)

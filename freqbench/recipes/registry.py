@@ -162,7 +162,7 @@ def create_recipe(
         )
     with RECIPES.guard(spec.name):
         recipe = recipe_class(config.resolve(RecipeContext(eps, architecture)), eps)
-    recipe.p = card.p
+    recipe.ball_p = card.p
     if spec.bass:
         return BassRecipe(recipe, mode=bass_mode or "augment", p=bass_p)
     if bass_mode is not None or bass_p is not None:
