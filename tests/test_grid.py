@@ -18,7 +18,7 @@ from freqbench.findings import write_findings
 from freqbench.grid import GridPaths, GridRunner, grid_states, load_grid
 from freqbench.grid.publish import trained_entry
 from freqbench.grid.toml_writer import dumps
-from freqbench.metrics import all_metrics, get_metric
+from freqbench.metrics import default_metrics, get_metric
 from freqbench.protocol import Protocol, block_key
 from freqbench.records.builder import drop_block
 from freqbench.training import resolve
@@ -388,7 +388,7 @@ def test_runner_redoes_only_the_missing_blocks(tiny_repo, monkeypatch):
     record.write_text(json.dumps(data))
     ran = _spy_blocks(monkeypatch)
     GridRunner(spec, paths, progress=False, say=lambda m: None).run()
-    every = [spec.name for spec in all_metrics()]
+    every = [spec.name for spec in default_metrics()]
     assert sorted(ran) == sorted(
         [("smallcnn-natural", "fourier_heatmap")] + [("smallcnn-natural-bass", m) for m in every]
     )
@@ -410,7 +410,7 @@ def test_a_killed_driver_resumes_without_redoing_finished_blocks(tiny_repo, monk
     assert finished == set(first)
     again = _spy_blocks(monkeypatch)
     GridRunner(spec, paths, progress=False, say=lambda m: None).run()
-    assert not set(again) & finished and len(again) == 3 * len(all_metrics()) - 7
+    assert not set(again) & finished and len(again) == 3 * len(default_metrics()) - 7
     for name, record in records.items():  # the blocks written before the kill are untouched
         now = json.loads(Path(f"leaderboards/synthetic/{name}.json").read_text())
         for metric, evaluation in record["evaluations"].items():
