@@ -229,10 +229,11 @@ def main() -> None:
         summary[(dataset, threat_model)] = (counts, seconds, passes, messages)
     shutil.rmtree(work, ignore_errors=True)
     print(
-        "\n| board | entries with weights | skipped (size) | skipped (hub) | ran | failed | "
-        "s per entry (median) | entries per hour | fwd+bwd of 8 images, s (median) |"
+        "\n| board | entries with weights | skipped (size) | skipped (hub) | skipped (mixture) | "
+        "sampled out | ran | failed | s per entry (median) | entries per hour | "
+        "fwd+bwd of 8 images, s (median) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for (dataset, threat_model), (counts, seconds, passes, _) in summary.items():
         median = statistics.median(seconds) if seconds else float("nan")
         per_hour = 3600 * len(seconds) / sum(seconds) if seconds else float("nan")
