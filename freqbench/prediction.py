@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 import torch
@@ -65,3 +66,22 @@ def accuracy(
     device: str | torch.device,
 ) -> float:
     return float(correct(model, images, labels, batch_size, device).float().mean())
+
+
+def cell_counts(
+    model: nn.Module,
+    batches: Iterable[tuple[str, int, torch.Tensor, torch.Tensor]],
+    cells: Iterable[tuple[str, int]],
+    batch_size: int,
+    device: str | torch.device,
+    on_batch: Callable[[str, int], None] = lambda name, severity: None,
+) -> dict[str, list[int]]:
+    """[correct, counted] per ``"<corruption>:<severity>"`` cell over a corrupted source's
+    ``(corruption, severity, images, labels)`` batches; ``on_batch`` hears of each batch."""
+    counts = {f"{name}:{severity}": [0, 0] for name, severity in cells}
+    for name, severity, images, labels in batches:
+        count = counts[f"{name}:{severity}"]
+        count[0] += n_correct(model, images, labels, batch_size, device)
+        count[1] += len(labels)
+        on_batch(name, severity)
+    return counts

@@ -77,7 +77,7 @@ def corruption_accuracy(
     array cache at ``cache_dir`` (default :func:`freqbench.cache.default_root`)."""
     from freqbench.cache import ArrayCache
     from freqbench.corruptions import FROST_SOURCE
-    from freqbench.prediction import n_correct
+    from freqbench.prediction import cell_counts
     from freqbench.progress import Progress
 
     cells = [CELLS[i] for i in shard_range(len(CELLS), shard)]
@@ -85,14 +85,13 @@ def corruption_accuracy(
     source = corrupted_source(
         data, directory=corruptions_dir, seed=seed, cells=cells, cache=cache, batch_size=batch_size
     )
-    correct = {f"{name}:{s}": [0, 0] for name, s in cells}  # cell -> [correct, counted]
     with Progress(source.chunks, "corruptions", "chunks", enabled=progress) as bar:
-        for name, severity, images, labels in source.batches:
-            count = correct[f"{name}:{severity}"]
-            count[0] += n_correct(model, images, labels, batch_size, device)
-            count[1] += len(labels)
+
+        def advance(name: str, severity: int) -> None:
             bar.update()
             bar.note(f"{name} {severity}")
+
+        correct = cell_counts(model, source.batches, cells, batch_size, device, advance)
     generated = source.kind == "generated"
     values = {
         "counts": correct,

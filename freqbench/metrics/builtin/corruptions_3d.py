@@ -49,20 +49,17 @@ def corruption_3d_accuracy(
 ) -> MetricResult:
     """Accuracy on every ImageNet-3DCC cell of the release under ``corruptions_dir``; with
     ``shard=(i, n)`` on the i-th of n groups of cells (:func:`merge` joins them)."""
-    from freqbench.prediction import n_correct
+    from freqbench.prediction import cell_counts
     from freqbench.progress import Progress
 
     cells = [CELLS[i] for i in shard_range(len(CELLS), shard)]
     source = corrupted_source(
         data, corruption_set="3dcc", directory=corruptions_dir, cells=cells, batch_size=batch_size
     )
-    counts = {f"{name}:{s}": [0, 0] for name, s in cells}  # cell -> [correct, counted]
     with Progress(source.chunks, "ImageNet-3DCC", "chunks", enabled=progress) as bar:
-        for name, severity, images, labels in source.batches:
-            count = counts[f"{name}:{severity}"]
-            count[0] += n_correct(model, images, labels, batch_size, device)
-            count[1] += len(labels)
-            bar.update()
+        counts = cell_counts(
+            model, source.batches, cells, batch_size, device, lambda *_: bar.update()
+        )
     part = MetricResult({"counts": counts, "n": len(data), **source.record})
     return part if shard is not None else merge([part])
 
