@@ -30,13 +30,14 @@ import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
-
-import numpy as np
+from typing import IO, TYPE_CHECKING, Any
 
 from freqbench import atomic
 from freqbench.bounds import INT64_MAX, NumberRange, from_environment
 from freqbench.errors import UserError
+
+if TYPE_CHECKING:  # numpy loads when an array is read or written, not when a size is checked
+    import numpy as np
 
 DEFAULT_MAX_GB = 10.0
 #: The size limit, in GB: at most what a file system counts (64-bit signed byte counts).
@@ -47,10 +48,7 @@ KEY = re.compile(r"[0-9a-f]{64}")
 ENTRY_FILE = re.compile(r"[0-9a-f]{64}\.(npy|json)")
 LEFTOVER = re.compile(r"\.[0-9a-f]{64}\.(npy|json)\.[0-9a-f]{8}\.tmp")  # a killed write's
 _SIDECAR_BYTES = 1 << 16  # a sidecar is a few hundred bytes; a larger file is not one
-_NPY_HEADERS = {
-    (1, 0): np.lib.format.read_array_header_1_0,
-    (2, 0): np.lib.format.read_array_header_2_0,
-}
+_NPY_VERSIONS = {(1, 0): "read_array_header_1_0", (2, 0): "read_array_header_2_0"}
 
 
 def default_root() -> Path:
@@ -114,6 +112,8 @@ class ArrayCache:
         """The array stored under ``key``, or None: absent, or not an entry of this key with
         the ``shape`` (None for a length the caller cannot know) and ``dtype`` asked for, in
         which case it is removed with one warning naming it, to be made again."""
+        import numpy as np
+
         try:
             found = self._read(key, shape, None if dtype is None else np.dtype(dtype))
         except Refused as why:
@@ -166,6 +166,8 @@ class ArrayCache:
     def put(self, key: str, array: np.ndarray, what: str) -> None:
         """Store ``array`` under ``key`` (``what`` says what it is, for ``cache info``), then
         keep the cache within its size."""
+        import numpy as np
+
         array_path, meta_path = self._paths(key)
         array = np.ascontiguousarray(array)
         with contextlib.suppress(OSError):  # absent: made by the write
@@ -366,8 +368,11 @@ def _array(
 ) -> np.ndarray:
     """The .npy array of ``file``, read only once its header agrees with its sidecar and with
     the ``shape`` and ``dtype`` asked for, and its length with its header."""
+    import numpy as np
+
     try:
-        header = _NPY_HEADERS.get(np.lib.format.read_magic(file))
+        version = _NPY_VERSIONS.get(np.lib.format.read_magic(file))
+        header = None if version is None else getattr(np.lib.format, version)
         if header is None:
             raise Refused("not an .npy file of a version freqbench writes")
         found_shape, fortran, found_dtype = header(file)

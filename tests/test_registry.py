@@ -111,3 +111,14 @@ def test_list_names_the_providing_package_of_every_kind(site, monkeypatch, capsy
     ]:  # fmt: skip
         assert main(["list", kind, line.split()[0]]) == 0
         assert capsys.readouterr().out.strip() == line
+
+
+def test_every_built_in_block_schema_is_a_json_schema():
+    """The registry checks a plugin's block schema when it loads; freqbench's own are checked
+    here, so that naming a metric needs no jsonschema."""
+    from jsonschema import Draft202012Validator
+
+    from freqbench.metrics import all_metrics
+
+    for spec in all_metrics():
+        Draft202012Validator.check_schema(spec.block_schema())

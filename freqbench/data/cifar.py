@@ -11,12 +11,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from freqbench.data.base import CorruptionSources, DatasetInfo, register_dataset
 from freqbench.errors import UserError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # numpy and torch load with the files, not with the card
     import torch
 
 _CIFAR_MEAN, _CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2471, 0.2435, 0.2616)
@@ -91,6 +89,7 @@ def _download(name: str, root: Path) -> None:
 
 @lru_cache(maxsize=4)
 def load_cifar(name: str, split: str, data_dir: Path | None) -> tuple[torch.Tensor, torch.Tensor]:
+    import numpy as np
     import torch
 
     folder, train_files, test_files, label_key = _LAYOUT[name]

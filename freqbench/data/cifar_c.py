@@ -14,8 +14,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from freqbench.data.base import (
     CorruptionSources,
     DatasetInfo,
@@ -27,6 +25,7 @@ from freqbench.data.cifar import CIFAR10, CIFAR100
 from freqbench.errors import UnknownNameError, UserError
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
 PER_SEVERITY = 10000
@@ -68,6 +67,8 @@ def available_corruptions(folder: Path) -> list[str]:
 
 
 def _open(path: Path, n_expected: int) -> np.ndarray:
+    import numpy as np
+
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
@@ -91,6 +92,8 @@ def load_corruption(
     """One corruption at one severity (1..5), the first ``n_examples`` images. With
     ``test_labels`` (the clean test set's first labels, the images these corrupt) the file's
     labels must equal them."""
+    import numpy as np
+
     if name not in _FOLDERS:
         raise UnknownNameError("dataset", name, _FOLDERS)
     folder = corruption_dir(name, directory)
@@ -119,6 +122,8 @@ def load_corruption(
 def _labels(path: Path, num_classes: int, test_labels: torch.Tensor | None) -> np.ndarray:
     """The 10,000 labels of ``path``, checked as the module docstring says: a file that is
     not the release's (shuffled, out of range, float) would score every model wrongly."""
+    import numpy as np
+
     labels = _open(path, 5 * PER_SEVERITY)
     if labels.ndim != 1 or labels.dtype.kind not in "iu":
         raise UserError(

@@ -6,13 +6,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from freqbench.data.base import DatasetInfo, register_dataset
 from freqbench.data.idx import read_idx
 from freqbench.errors import UserError
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -54,6 +53,8 @@ def _find(directory: Path, stem: str) -> Path | None:
 
 def _check_split(images: np.ndarray, labels: np.ndarray, image_file: Path, label_file: Path):
     """The files must hold N 28x28 uint8 images and N labels in 0..9."""
+    import numpy as np
+
     size = INFO.image_size
     if images.ndim != 3 or images.shape[1:] != size or images.dtype != np.uint8:
         raise UserError(

@@ -9,12 +9,14 @@ from __future__ import annotations
 import gzip
 import zlib
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from freqbench.errors import UserError
 
-_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+if TYPE_CHECKING:
+    import numpy as np
+
+_DTYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -41,6 +43,8 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def read_idx(path: Path) -> np.ndarray:
+    import numpy as np
+
     raw = _read_bytes(Path(path))
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _DTYPES:
         raise UserError(f"{path} is not an IDX file (bad magic number)")

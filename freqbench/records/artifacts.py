@@ -20,8 +20,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from freqbench.atomic import sha256_of
 from freqbench.data import get_dataset_info
 from freqbench.data.base import input_size
@@ -48,6 +46,8 @@ def _regular(path: Path) -> os.stat_result:
 def _array_header(path: Path) -> tuple[tuple[int, ...], str]:
     """The shape and dtype an ``.npy`` file declares; a UserError for anything else (text, a
     pickled object array)."""
+    import numpy as np  # here: checking a name or a path needs no numpy
+
     try:  # mapped, not read: only the header is parsed, and a pickle is refused
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:

@@ -14,10 +14,10 @@ from __future__ import annotations
 import json
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator, ValidationError
-from jsonschema.exceptions import best_match
+if TYPE_CHECKING:  # jsonschema loads when a document is checked, not when a name is
+    from jsonschema import Draft202012Validator, ValidationError
 
 SCHEMAS = ("record", "record-v1", "zoo_entry")
 MAX_PROBLEMS = 50  # problems reported per document
@@ -34,11 +34,13 @@ def load_schema(name: str) -> dict[str, Any]:
 
 @cache
 def _validator(name: str) -> Draft202012Validator:
-    return Draft202012Validator(load_schema(name))
+    return validator(load_schema(name))
 
 
 def validator(schema: dict[str, Any]) -> Draft202012Validator:
     """A validator of a schema built at run time (see :func:`problems`)."""
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(schema)
 
 
@@ -73,6 +75,8 @@ def _describe(error: ValidationError) -> list[Located]:
         return [((*where, k), f"unknown key (known: {', '.join(sorted(known))})") for k in extra]
     message = error.schema.get("x-message") if isinstance(error.schema, dict) else None
     if message is None and error.validator in ("anyOf", "oneOf") and error.context:
+        from jsonschema.exceptions import best_match
+
         return _describe(best_match(error.context))  # the branch the user most likely meant
     return [(where, message or _short(error.message))]
 
