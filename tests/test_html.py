@@ -109,6 +109,7 @@ def _click_header(driver, table_id: str, title: str) -> None:
     raise AssertionError(f"no header {title} in {table_id}")
 
 
+@pytest.mark.slow
 def test_page_in_chromium_sorts_and_loads_images(tmp_path, browser):
     from selenium.common.exceptions import NoAlertPresentException
     from selenium.webdriver.common.by import By

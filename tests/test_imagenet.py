@@ -587,6 +587,7 @@ class _Recording(torch.nn.Module):
         return logits
 
 
+@pytest.mark.slow
 def test_generated_imagenet_c_is_made_as_the_release_was_and_made_once(
     imagenet_root, tmp_path, monkeypatch
 ):

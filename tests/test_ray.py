@@ -24,6 +24,7 @@ from tests.test_grid import TINY, tiny_repo  # noqa: F401  (a fixture)
 from tests.test_imagenet import imagenet_root  # noqa: F401  (a fixture)
 
 ray = pytest.importorskip("ray", reason='Ray is installed with pip install "freqbench[ray]"')
+pytestmark = pytest.mark.slow  # each test starts a Ray cluster: seconds before the first task
 
 FAST = Protocol(
     n_examples=24, autoattack_n_examples=8, heatmap_n_examples=4, batch_size=64, eps=0.25

@@ -29,6 +29,7 @@ def installed(tmp_path_factory) -> Path:
     return install_example(EXAMPLE, tmp_path_factory.mktemp("site"))
 
 
+@pytest.mark.slow
 def test_the_example_recipe_and_its_bass_twin_train_and_evaluate(installed, tmp_path):
     listed = freqbench(installed, "list", "recipes", "alp*")
     assert listed.returncode == 0, listed.stderr
