@@ -1,7 +1,9 @@
 """The commands the documentation shows parse as written: every `freqbench ...` line of every
 bash block of README.md, CONTRIBUTING.md and docs/ goes through the real command-line parser
 (placeholders filled in), and an evaluation never names a published leaderboard's folder as
-its --out. The first hour's block also runs, at a tiny budget (tests/test_first_hour.py)."""
+its --out. Those that only read what the repository holds (listings, the committed boards and
+zoo table, validate) also run; the first hour's block runs at a tiny budget
+(tests/test_first_hour.py)."""
 
 from __future__ import annotations
 
@@ -60,3 +62,30 @@ def test_each_documented_command_parses_as_written(where, argv):
             check_unpublished(REPO / args.out)
         except UserError as exc:
             pytest.fail(f"{where}: {exc}")
+
+
+def _runnable_here(argv: list[str]) -> bool:
+    """A documented command that reads only what the repository holds (listings, the
+    committed boards, the zoo's table) and writes nothing: it is run, not just parsed."""
+    if "--write" in argv or not (
+        argv[0] in {"list", "validate", "leaderboard"} or argv[:2] == ["zoo", "list"]
+    ):
+        return False
+    paths = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--records-dir"]
+    paths += [a for a in argv[1:] if a.endswith(".json")]
+    return all((REPO / p).exists() for p in paths)
+
+
+RUNNABLE = [(where, argv) for where, argv in COMMANDS if _runnable_here(argv)]
+
+
+def test_the_docs_show_commands_that_run_here():
+    assert {argv[0] for _, argv in RUNNABLE} >= {"list", "validate", "leaderboard", "zoo"}
+
+
+@pytest.mark.parametrize(("where", "argv"), RUNNABLE, ids=[w for w, _ in RUNNABLE])
+def test_each_documented_command_that_reads_the_repository_runs(where, argv, monkeypatch, capsys):
+    from freqbench.cli import main
+
+    monkeypatch.chdir(REPO)
+    assert main(argv) == 0, f"{where}: {capsys.readouterr().err}"
